@@ -1,0 +1,59 @@
+/* Guest physical memory: one map of RAM slots (below and above the 32-bit PCI hole).
+ *
+ * Devices and loaders never keep raw pointers into guest RAM across calls: they go
+ * through the checked accessors below, which refuse any range not wholly inside one
+ * RAM slot. Writes through the accessors are reported to a hook (the soft engine uses
+ * it to invalidate decoded code on DMA writes). */
+#ifndef TRIVISOR_MEM_H
+#define TRIVISOR_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define MEM_MAX_SLOTS 4
+
+/* Start of the 32-bit hole (PCI MMIO, LAPIC, IOAPIC, firmware): RAM above this moves to 4 GiB. */
+#define MEM_HOLE_START 0xC0000000ull
+#define MEM_4G         0x100000000ull
+
+struct mem_slot {
+	uint64_t gpa;     /* guest physical start, page aligned */
+	uint64_t size;    /* bytes */
+	uint8_t *host;    /* host mapping */
+};
+
+struct guest_mem;
+typedef void (*mem_write_hook_fn)(void *opaque, uint64_t gpa, uint64_t len);
+
+struct guest_mem {
+	struct mem_slot slots[MEM_MAX_SLOTS];
+	unsigned nslots;
+	uint64_t ram_size;        /* total RAM bytes */
+	mem_write_hook_fn write_hook;
+	void *write_hook_opaque;
+};
+
+/* Lay out ram_size bytes of RAM below MEM_HOLE_START and the rest above 4 GiB, mmap
+ * them (anonymous, private, MAP_NORESERVE). */
+int mem_init(struct guest_mem *m, uint64_t ram_size, struct err *e);
+void mem_destroy(struct guest_mem *m);
+
+/* Host pointer for [gpa, gpa+len) if it lies wholly inside one RAM slot, else NULL.
+ * The pointer is valid only until the caller returns to its caller (no caching). */
+void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Copy into / out of guest RAM. Return 0, or -EFAULT if any byte is outside RAM
+ * (in which case nothing is copied). mem_write reports the range to the write hook. */
+int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
+int mem_write(struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
+
+/* True if [gpa, gpa+len) is wholly RAM. Overflow-safe. */
+bool mem_is_ram(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Highest RAM address + 1 below 4 GiB (the end of low RAM). */
+uint64_t mem_low_end(const struct guest_mem *m);
+
+#endif

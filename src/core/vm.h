@@ -1,0 +1,103 @@
+/* struct vm: everything a virtual machine owns. No global mutable state: several VMs
+ * can live in one process. */
+#ifndef TRIVISOR_VM_H
+#define TRIVISOR_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "cpuid.h"
+#include "err.h"
+#include "mem.h"
+#include "vcpu.h"
+
+#define VM_MAX_CPUS 64
+#define VM_MAX_DEVICES 32
+
+struct engine_ops;
+struct uart;
+
+/* What the front end asks for. */
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;      /* NULL if none */
+	const char *append;           /* extra command line, NULL if none */
+	uint64_t mem_size;            /* bytes */
+	unsigned ncpus;
+	const char *engine;           /* "auto", "kvm", "soft" */
+	enum guest_iface iface;
+	bool stats;
+	int console_in;               /* host fd the UART reads from, -1 for none */
+	int console_out;              /* host fd the UART writes to */
+};
+
+/* How the VM ended. */
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,   /* ACPI S5 or engine power-off: status 0 */
+	VM_STOP_RESET,      /* guest reboot: status 0 (trivisor does not restart guests) */
+	VM_STOP_DEBUG_EXIT, /* isa-debug-exit: status (value << 1) | 1 */
+	VM_STOP_SHUTDOWN,   /* triple fault */
+	VM_STOP_ERROR,      /* engine or core failure */
+	VM_STOP_USER,       /* escape sequence or signal */
+};
+
+/* Something to tear down with the VM (devices, backends), destroyed in reverse order. */
+struct vm_device {
+	void *opaque;
+	void (*destroy)(void *opaque);
+};
+
+struct vm {
+	struct vm_config cfg;
+	const struct engine_ops *engine;
+	void *engine_data;
+
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct cpuid_table cpuid;     /* the model's table before per-vCPU APIC IDs */
+
+	unsigned ncpus;
+	struct vcpu vcpus[VM_MAX_CPUS];
+
+	struct vm_device devices[VM_MAX_DEVICES];
+	unsigned ndevices;
+
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	enum vm_stop_reason stop_reason;
+	int exit_status;              /* process exit status for this stop */
+	char stop_msg[256];
+
+	struct uart *com1;            /* the serial console, fed by the host console */
+	atomic_uint_fast32_t irq_lines; /* current level of GSIs 0..31, for stats and device tests */
+
+	uint64_t start_ns, end_ns;
+};
+
+/* Build the VM (memory, engine, devices, boot image); nothing runs yet. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
+/* Start all vCPUs and wait until the VM stops. Returns the process exit status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Ask the VM to stop (first request wins); any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool vm_stopping(struct vm *vm);
+
+/* Register a teardown callback, run by vm_destroy in reverse order. */
+int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct err *e);
+
+/* Raise/lower an interrupt line (GSI); routed by the engine. */
+void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+
+/* The one exit dispatcher: counts the exit and handles it. Returns 0 to keep running,
+ * 1 to stop this vCPU (the VM is stopping). Pure with respect to the engine: unit tests
+ * can call it with fabricated exits. */
+int vm_handle_exit(struct vm *vm, struct vcpu *vcpu, struct vm_exit *exit);
+
+#endif

@@ -1,0 +1,49 @@
+/* The engine interface: the only way the core talks to a CPU engine. No engine checks
+ * outside src/engine/. */
+#ifndef TRIVISOR_ENGINE_H
+#define TRIVISOR_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/cpu_state.h"
+#include "core/cpuid.h"
+#include "core/err.h"
+#include "core/exit.h"
+
+struct vm;
+struct vcpu;
+struct mem_slot;
+
+struct engine_ops {
+	const char *name;
+	/* 0 if this engine can run on this host; otherwise -errno and a message with a hint. */
+	int (*available)(struct err *e);
+	/* What CPUID features the engine can give a guest (before the model shapes them). */
+	int (*supported_cpuid)(struct vm *vm, struct cpuid_table *out, struct err *e);
+	int (*vm_init)(struct vm *vm, struct err *e);
+	int (*map_ram)(struct vm *vm, unsigned slot_id, const struct mem_slot *slot, struct err *e);
+	/* Create the vCPU; the bootstrap processor (id 0) then gets its entry state via set_state. */
+	int (*vcpu_init)(struct vcpu *vcpu, struct err *e);
+	/* Run until something the core must handle, or until kicked (EXIT_NONE). Called on
+	 * the vCPU's own thread. Returns 0 or -errno with e set. */
+	int (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit, struct err *e);
+	/* Make a running or about-to-run vcpu_run return soon. Any thread. */
+	void (*vcpu_kick)(struct vcpu *vcpu);
+	int (*get_state)(struct vcpu *vcpu, struct cpu_state *s, struct err *e);
+	int (*set_state)(struct vcpu *vcpu, const struct cpu_state *s, struct err *e);
+	/* Drive a GSI line (0..23) to level. Any thread. */
+	int (*set_irq)(struct vm *vm, unsigned gsi, int level);
+	void (*vcpu_destroy)(struct vcpu *vcpu);
+	void (*vm_destroy)(struct vm *vm);
+};
+
+/* Engines compiled into this binary. */
+extern const struct engine_ops engine_kvm;
+
+/* Find an engine by name ("kvm", "soft"); "auto" picks the first available.
+ * -ENOENT for an unknown name, -ENOSYS for an engine not built yet, or the engine's
+ * own availability error. */
+int engine_select(const char *name, const struct engine_ops **out, struct err *e);
+
+#endif
