@@ -35,7 +35,8 @@ struct vm_exit {
 			uint64_t gpa;
 			uint8_t size;      /* 1..8 */
 			uint8_t is_write;
-			uint8_t data[8];   /* in: written bytes; out: read result */
+			uint8_t *data;     /* 8 bytes owned by the engine: written bytes, or
+			                      the read result the core fills in */
 		} mmio;
 		struct {
 			uint64_t nr;

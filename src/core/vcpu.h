@@ -5,6 +5,7 @@
 #define TRIVISOR_VCPU_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cpuid.h"
@@ -25,13 +26,16 @@ struct vcpu {
 	pthread_mutex_t lock;     /* protects state and request */
 	pthread_cond_t cond;
 	enum vcpu_state state;
-	enum vcpu_request request;
+	_Atomic int request;      /* enum vcpu_request; read lock-free on the hot path */
 
 	struct cpuid_table cpuid; /* this vCPU's CPUID table (APIC IDs differ) */
 	struct vcpu_stats stats;  /* written by the vCPU thread only */
 	void *engine_data;        /* owned by the engine */
 };
 
+/* Initialise the synchronisation fields (before the engine's vcpu_init). */
+void vcpu_setup(struct vcpu *v, struct vm *vm, unsigned id);
+void vcpu_cleanup(struct vcpu *v);
 int vcpu_start(struct vcpu *v, struct err *e);
 /* Post a request and kick the vCPU out of the engine. */
 void vcpu_post(struct vcpu *v, enum vcpu_request req);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "cpu_state.h"
 #include "cpuid.h"
 #include "err.h"
 #include "mem.h"
@@ -27,11 +28,20 @@ struct vm_config {
 	const char *append;           /* extra command line, NULL if none */
 	uint64_t mem_size;            /* bytes */
 	unsigned ncpus;
-	const char *engine;           /* "auto", "kvm", "soft" */
 	enum guest_iface iface;
 	bool stats;
 	int console_in;               /* host fd the UART reads from, -1 for none */
 	int console_out;              /* host fd the UART writes to */
+};
+
+/* Process exit statuses (documented in the README). A guest's isa-debug-exit write of
+ * v gives (v << 1) | 1 instead. */
+enum {
+	VM_STATUS_OK = 0,           /* guest powered off or rebooted, or the user quit */
+	VM_STATUS_ERROR = 1,        /* the VM could not be built or failed while running */
+	VM_STATUS_USAGE = 2,        /* invalid command line */
+	VM_STATUS_NO_ENGINE = 3,    /* the requested engine is not available on this host */
+	VM_STATUS_TRIPLE_FAULT = 4, /* the guest triple-faulted */
 };
 
 /* How the VM ended. */
@@ -59,6 +69,7 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio, mmio;
 	struct cpuid_table cpuid;     /* the model's table before per-vCPU APIC IDs */
+	struct cpu_state boot_state;  /* the boot CPU's entry state, from the loader */
 
 	unsigned ncpus;
 	struct vcpu vcpus[VM_MAX_CPUS];
@@ -71,6 +82,7 @@ struct vm {
 	enum vm_stop_reason stop_reason;
 	int exit_status;              /* process exit status for this stop */
 	char stop_msg[256];
+	int stop_fd;                  /* eventfd, readable once a stop was requested */
 
 	struct uart *com1;            /* the serial console, fed by the host console */
 	atomic_uint_fast32_t irq_lines; /* current level of GSIs 0..31, for stats and device tests */
@@ -78,10 +90,20 @@ struct vm {
 	uint64_t start_ns, end_ns;
 };
 
-/* Build the VM (memory, engine, devices, boot image); nothing runs yet. */
+/* The engine-independent part of vm_create: config, locks, buses, RAM. With no engine
+ * attached this is enough to drive devices from unit tests. Undo with vm_destroy. */
+int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e);
+/* Build the VM's memory and load the boot image into it (file errors surface here,
+ * before any engine is touched). On failure the VM is already destroyed. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
-/* Start all vCPUs and wait until the VM stops. Returns the process exit status. */
-int vm_run(struct vm *vm);
+/* Attach the CPU engine: engine VM, RAM slots, CPUID model, devices, vCPUs, and the boot
+ * CPU's entry state. On failure the caller calls vm_destroy. */
+int vm_attach_engine(struct vm *vm, const struct engine_ops *engine, struct err *e);
+/* Start all vCPUs. The caller then serves the console (or waits) until stop_fd is
+ * readable, and collects the exit status with vm_wait. */
+int vm_start(struct vm *vm, struct err *e);
+/* Wait until the VM stops, join the vCPU threads; returns the process exit status. */
+int vm_wait(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* Ask the VM to stop (first request wins); any thread. */

@@ -12,6 +12,8 @@ struct vm;
 #define PC_COM1_IRQ         4
 #define PC_I8042_DATA_PORT  0x60
 #define PC_I8042_CMD_PORT   0x64
+#define PC_I8042_KBD_IRQ    1
+#define PC_I8042_AUX_IRQ    12
 #define PC_RTC_PORT         0x70    /* 0x70 index, 0x71 data */
 #define PC_RTC_IRQ          8
 #define PC_POST_PORT        0x80    /* POST diagnostic port: writes ignored */
@@ -22,6 +24,7 @@ struct vm;
 #define PC_ACPI_PM1A_EVT    0x600   /* 4 bytes: status (2) + enable (2) */
 #define PC_ACPI_PM1A_CNT    0x604   /* 2 bytes */
 #define PC_ACPI_PM_TMR      0x608   /* 4 bytes, 3.579545 MHz */
+#define PC_ACPI_PM_TMR_BITS 32      /* counter width: 32 needs the FADT's TMR_VAL_EXT flag */
 #define PC_ACPI_SCI_IRQ     9
 #define PC_ACPI_S5_TYP      5       /* SLP_TYP value the DSDT's \_S5 package gives */
 

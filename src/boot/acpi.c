@@ -1,0 +1,266 @@
+/* ACPI tables, written from the ACPI 6.x specification (chapter 5). The platform they
+ * describe is hw/pc.h: PM1a event/control blocks and PM timer in I/O space, SCI on IRQ 9,
+ * no SMI command port (the machine starts in ACPI mode), one IOAPIC, one LAPIC per vCPU. */
+#include "boot/acpi.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR_LEN 36
+
+#define OEM_ID       "TRIVSR"
+#define OEM_TABLE_ID "TRIVISOR"
+#define CREATOR_ID   "TRIV"
+
+/* FADT fields (table 5.9) */
+#define FADT_FIRMWARE_CTRL 36
+#define FADT_DSDT          40
+#define FADT_SCI_INT       46
+#define FADT_SMI_CMD       48
+#define FADT_PM1A_EVT_BLK  56
+#define FADT_PM1A_CNT_BLK  64
+#define FADT_PM_TMR_BLK    76
+#define FADT_PM1_EVT_LEN   88
+#define FADT_PM1_CNT_LEN   89
+#define FADT_PM_TMR_LEN    91
+#define FADT_P_LVL2_LAT    96
+#define FADT_P_LVL3_LAT    98
+#define FADT_IAPC_BOOT_ARCH 109
+#define FADT_FLAGS         112
+#define FADT_MINOR_VERSION 131
+#define FADT_X_FIRMWARE_CTRL 132
+#define FADT_X_DSDT        140
+#define FADT_X_PM1A_EVT    148
+#define FADT_X_PM1A_CNT    172
+#define FADT_X_PM_TMR      208
+
+#define IAPC_LEGACY_DEVICES (1u << 0)
+#define IAPC_8042           (1u << 1)
+#define IAPC_VGA_NOT_PRESENT (1u << 2)
+
+#define FADT_F_WBINVD       (1u << 0)
+#define FADT_F_PROC_C1      (1u << 2)
+#define FADT_F_PWR_BUTTON   (1u << 4)   /* power button: control method or absent */
+#define FADT_F_SLP_BUTTON   (1u << 5)   /* sleep button: control method or absent */
+#define FADT_F_FIX_RTC      (1u << 6)   /* no RTC wake status in the fixed registers */
+
+#define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_WORD  2
+#define GAS_ACCESS_DWORD 3
+
+/* MADT (5.2.12) */
+#define MADT_PCAT_COMPAT  1u
+#define MADT_LAPIC        0
+#define MADT_IOAPIC       1
+#define MADT_ISO          2
+#define MADT_LAPIC_ENABLED 1u
+#define MPS_INTI_ACTIVE_HIGH 0x1
+#define MPS_INTI_LEVEL       0xc
+
+/* AML opcodes (chapter 20) */
+#define AML_ZERO        0x00
+#define AML_ONE         0x01
+#define AML_NAME        0x08
+#define AML_BYTE_PREFIX 0x0a
+#define AML_PACKAGE     0x12
+#define AML_ROOT_CHAR   0x5c
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+
+uint8_t acpi_sum(const uint8_t *p, size_t len)
+{
+	uint8_t s = 0;
+	while (len--)
+		s = (uint8_t)(s + *p++);
+	return s;
+}
+
+static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev)
+{
+	memcpy(t, sig, 4);
+	put32(t + 4, len);
+	t[8] = rev;
+	memcpy(t + 10, OEM_ID, 6);
+	memcpy(t + 16, OEM_TABLE_ID, 8);
+	put32(t + 24, 1);
+	memcpy(t + 28, CREATOR_ID, 4);
+	put32(t + 32, 1);
+}
+
+static void checksum(uint8_t *t, size_t len, size_t field)
+{
+	t[field] = 0;
+	t[field] = (uint8_t)-acpi_sum(t, len);
+}
+
+/* Generic Address Structure (5.2.3.2) for an I/O port block. */
+static void gas_io(uint8_t *p, uint8_t bits, uint8_t access, uint64_t addr)
+{
+	p[0] = GAS_SYSTEM_IO;
+	p[1] = bits;
+	p[2] = 0;
+	p[3] = access;
+	put64(p + 4, addr);
+}
+
+static size_t aml_int(uint8_t *p, uint8_t v)
+{
+	if (v == 0 || v == 1) {
+		p[0] = v ? AML_ONE : AML_ZERO;
+		return 1;
+	}
+	p[0] = AML_BYTE_PREFIX;
+	p[1] = v;
+	return 2;
+}
+
+size_t acpi_s5_aml(uint8_t *out)
+{
+	uint8_t pkg[16];
+	size_t n = 0;
+
+	pkg[n++] = 4;                             /* NumElements */
+	n += aml_int(pkg + n, PC_ACPI_S5_TYP);    /* PM1a SLP_TYP */
+	n += aml_int(pkg + n, PC_ACPI_S5_TYP);    /* PM1b SLP_TYP */
+	n += aml_int(pkg + n, 0);
+	n += aml_int(pkg + n, 0);
+
+	size_t o = 0;
+	out[o++] = AML_NAME;
+	out[o++] = AML_ROOT_CHAR;
+	memcpy(out + o, "_S5_", 4);
+	o += 4;
+	out[o++] = AML_PACKAGE;
+	out[o++] = (uint8_t)(n + 1);              /* one-byte PkgLength counts itself */
+	memcpy(out + o, pkg, n);
+	return o + n;
+}
+
+static size_t build_madt(uint8_t *t, unsigned ncpus)
+{
+	size_t o = HDR_LEN;
+	put32(t + o, PC_LAPIC_ADDR);
+	put32(t + o + 4, MADT_PCAT_COMPAT);
+	o += 8;
+	for (unsigned i = 0; i < ncpus; i++) {
+		t[o] = MADT_LAPIC;
+		t[o + 1] = 8;
+		t[o + 2] = (uint8_t)i;                /* ACPI processor UID */
+		t[o + 3] = (uint8_t)i;                /* APIC ID */
+		put32(t + o + 4, MADT_LAPIC_ENABLED);
+		o += 8;
+	}
+	t[o] = MADT_IOAPIC;
+	t[o + 1] = 12;
+	t[o + 2] = (uint8_t)ncpus;                /* IOAPIC ID, after the LAPIC IDs */
+	t[o + 3] = 0;
+	put32(t + o + 4, PC_IOAPIC_ADDR);
+	put32(t + o + 8, 0);                      /* GSI base */
+	o += 12;
+	/* SCI: ISA IRQ 9 -> GSI 9, level triggered, active high. No override for IRQ 0:
+	 * the in-kernel PIT drives GSI 0 directly. */
+	t[o] = MADT_ISO;
+	t[o + 1] = 10;
+	t[o + 2] = 0;                             /* bus: ISA */
+	t[o + 3] = PC_ACPI_SCI_IRQ;
+	put32(t + o + 4, PC_ACPI_SCI_IRQ);
+	put16(t + o + 8, MPS_INTI_ACTIVE_HIGH | MPS_INTI_LEVEL);
+	o += 10;
+	header(t, "APIC", (uint32_t)o, 4);
+	checksum(t, o, 9);
+	return o;
+}
+
+static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
+{
+	header(t, "FACP", ACPI_FADT_LEN, 6);
+	put32(t + FADT_FIRMWARE_CTRL, facs);
+	put32(t + FADT_DSDT, dsdt);
+	put16(t + FADT_SCI_INT, PC_ACPI_SCI_IRQ);
+	put32(t + FADT_SMI_CMD, 0);               /* no SMI: ACPI mode from the start */
+	put32(t + FADT_PM1A_EVT_BLK, PC_ACPI_PM1A_EVT);
+	put32(t + FADT_PM1A_CNT_BLK, PC_ACPI_PM1A_CNT);
+	put32(t + FADT_PM_TMR_BLK, PC_ACPI_PM_TMR);
+	t[FADT_PM1_EVT_LEN] = 4;
+	t[FADT_PM1_CNT_LEN] = 2;
+	t[FADT_PM_TMR_LEN] = 4;
+	put16(t + FADT_P_LVL2_LAT, 101);          /* > 100: no C2 */
+	put16(t + FADT_P_LVL3_LAT, 1001);         /* > 1000: no C3 */
+	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT);
+	put32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON |
+	                      FADT_F_SLP_BUTTON | FADT_F_FIX_RTC);
+	t[FADT_MINOR_VERSION] = 0;
+	put64(t + FADT_X_FIRMWARE_CTRL, facs);
+	put64(t + FADT_X_DSDT, dsdt);
+	gas_io(t + FADT_X_PM1A_EVT, 32, GAS_ACCESS_WORD, PC_ACPI_PM1A_EVT);
+	gas_io(t + FADT_X_PM1A_CNT, 16, GAS_ACCESS_WORD, PC_ACPI_PM1A_CNT);
+	gas_io(t + FADT_X_PM_TMR, 32, GAS_ACCESS_DWORD, PC_ACPI_PM_TMR);
+	checksum(t, ACPI_FADT_LEN, 9);
+}
+
+size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus)
+{
+	uint8_t *t;
+
+	/* FACS (5.2.10): no checksum; 64 bytes, 64-byte aligned. */
+	t = buf + ACPI_FACS_OFF;
+	memcpy(t, "FACS", 4);
+	put32(t + 4, 64);
+	t[32] = 2;                                /* version */
+
+	/* DSDT: header + the \_S5 package. */
+	t = buf + ACPI_DSDT_OFF;
+	size_t dsdt_len = HDR_LEN + acpi_s5_aml(t + HDR_LEN);
+	header(t, "DSDT", (uint32_t)dsdt_len, 2);
+	checksum(t, dsdt_len, 9);
+
+	build_fadt(buf + ACPI_FADT_OFF, base + ACPI_FACS_OFF, base + ACPI_DSDT_OFF);
+	size_t madt_len = build_madt(buf + ACPI_MADT_OFF, ncpus);
+
+	/* RSDT (32-bit pointers) and XSDT (64-bit): FADT, MADT. */
+	const uint32_t tables[] = { base + ACPI_FADT_OFF, base + ACPI_MADT_OFF };
+	const unsigned nt = sizeof(tables) / sizeof(tables[0]);
+	t = buf + ACPI_RSDT_OFF;
+	header(t, "RSDT", HDR_LEN + 4 * nt, 1);
+	for (unsigned i = 0; i < nt; i++)
+		put32(t + HDR_LEN + 4 * i, tables[i]);
+	checksum(t, HDR_LEN + 4 * nt, 9);
+	t = buf + ACPI_XSDT_OFF;
+	header(t, "XSDT", HDR_LEN + 8 * nt, 1);
+	for (unsigned i = 0; i < nt; i++)
+		put64(t + HDR_LEN + 8 * i, tables[i]);
+	checksum(t, HDR_LEN + 8 * nt, 9);
+
+	/* RSDP (5.2.5.3), revision 2: checksum over the first 20 bytes, extended over 36. */
+	t = buf + ACPI_RSDP_OFF;
+	memcpy(t, "RSD PTR ", 8);
+	memcpy(t + 9, OEM_ID, 6);
+	t[15] = 2;
+	put32(t + 16, base + ACPI_RSDT_OFF);
+	put32(t + 20, 36);
+	put64(t + 24, base + ACPI_XSDT_OFF);
+	checksum(t, 20, 8);
+	checksum(t, 36, 32);
+
+	return ACPI_MADT_OFF + madt_len;
+}
+
+int acpi_install(struct guest_mem *m, unsigned ncpus, struct err *e)
+{
+	if (ncpus < 1 || ACPI_MADT_OFF + 44 + 8 * (size_t)ncpus + 22 > PC_ACPI_SIZE ||
+	    ncpus > 255)
+		return err_set(e, EINVAL, "ACPI: cannot describe %u vCPUs", ncpus);
+	uint8_t *buf = calloc(1, PC_ACPI_SIZE);
+	if (!buf)
+		return err_set(e, ENOMEM, "out of memory");
+	size_t len = acpi_build(buf, PC_ACPI_ADDR, ncpus);
+	int r = mem_write(m, PC_ACPI_ADDR, buf, len);
+	free(buf);
+	if (r)
+		return err_set(e, ENOMEM, "guest RAM too small for the ACPI tables at 0x%x",
+		               PC_ACPI_ADDR);
+	return 0;
+}

@@ -1,0 +1,168 @@
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cli_usage(FILE *f)
+{
+	fputs(
+"Usage: trivisor run --kernel PATH [options]\n"
+"       trivisor --help | --version\n"
+"\n"
+"Run a virtual machine. The guest's serial console (COM1) is this terminal;\n"
+"on a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"\n"
+"Options for 'run':\n"
+"  -k, --kernel PATH     kernel to boot: Linux bzImage, ELF vmlinux or multiboot (required)\n"
+"  -i, --initrd PATH     initial ramdisk (Linux) or the single module (multiboot)\n"
+"  -a, --append STR      kernel command line\n"
+"  -m, --mem SIZE        guest RAM; suffix K, M, G or T, a bare number is MiB (default 512M)\n"
+"  -c, --cpus N          number of vCPUs, 1-64 (default 1)\n"
+"  -e, --engine NAME     auto, kvm or soft (default auto: kvm when /dev/kvm works)\n"
+"  -g, --guest IFACE     para (hypervisor CPUID leaves, KVM para-virtual ABI; default)\n"
+"                        or full (the guest sees a plain PC)\n"
+"  -s, --stats           print exits by reason and run time when the VM ends\n"
+"  -v, --verbose         more log messages (repeat for debug)\n"
+"\n"
+"Exit status: 0 guest powered off or rebooted (or Ctrl-A x), 1 error, 2 invalid\n"
+"command line, 3 engine not available, 4 guest triple fault, 128+N killed by\n"
+"signal N; a guest write of V to port 0xf4 (isa-debug-exit) exits with (V << 1) | 1.\n",
+	      f);
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 20;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': shift = 20; break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	case 'B': shift = 0; end++; break;
+	default: return -EINVAL;
+	}
+	if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0 || strcmp(end, "ib") == 0))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_count(const char *s, unsigned *out)
+{
+	char *end;
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > 0xffffffffu)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "guest", required_argument, NULL, 'g' },
+		{ "stats", no_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	memset(out, 0, sizeof(*out));
+	out->cmd = CLI_RUN;
+	out->engine_name = "auto";
+	out->cfg.mem_size = CLI_DEFAULT_MEM;
+	out->cfg.ncpus = 1;
+	out->cfg.iface = GUEST_PARA;
+	out->cfg.console_in = STDIN_FILENO;
+	out->cfg.console_out = STDOUT_FILENO;
+
+	if (argc < 2)
+		return err_set(e, EINVAL, "missing command (try 'trivisor run --kernel PATH')");
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		out->cmd = CLI_HELP;
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+		out->cmd = CLI_VERSION;
+		return 0;
+	}
+	if (strcmp(cmd, "run") != 0)
+		return err_set(e, EINVAL, "unknown command '%s'", cmd);
+
+	optind = 1; /* getopt_long over argv[1..]: argv[1] ("run") plays argv[0]'s part */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc - 1, argv + 1, ":k:i:a:m:c:e:g:svhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': out->cfg.kernel_path = optarg; break;
+		case 'i': out->cfg.initrd_path = optarg; break;
+		case 'a': out->cfg.append = optarg; break;
+		case 'm':
+			if (cli_parse_size(optarg, &out->cfg.mem_size))
+				return err_set(e, EINVAL, "invalid --mem size '%s' (e.g. 512M, 2G)", optarg);
+			if (out->cfg.mem_size < CLI_MIN_MEM || out->cfg.mem_size > CLI_MAX_MEM)
+				return err_set(e, EINVAL, "--mem %s is out of range (2 MiB to 1 TiB)", optarg);
+			if (out->cfg.mem_size % 4096)
+				return err_set(e, EINVAL, "--mem %s is not a multiple of 4 KiB", optarg);
+			break;
+		case 'c':
+			if (parse_count(optarg, &out->cfg.ncpus) || out->cfg.ncpus < 1 ||
+			    out->cfg.ncpus > VM_MAX_CPUS)
+				return err_set(e, EINVAL, "invalid --cpus '%s' (1 to %d)", optarg, VM_MAX_CPUS);
+			break;
+		case 'e':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "kvm") && strcmp(optarg, "soft"))
+				return err_set(e, EINVAL, "invalid --engine '%s' (auto, kvm or soft)", optarg);
+			out->engine_name = optarg;
+			break;
+		case 'g':
+			if (strcmp(optarg, "full") == 0)
+				out->cfg.iface = GUEST_FULL;
+			else if (strcmp(optarg, "para") == 0)
+				out->cfg.iface = GUEST_PARA;
+			else
+				return err_set(e, EINVAL, "invalid --guest '%s' (full or para)", optarg);
+			break;
+		case 's': out->cfg.stats = true; break;
+		case 'v': out->verbosity++; break;
+		case 'h': out->cmd = CLI_HELP; return 0;
+		case 'V': out->cmd = CLI_VERSION; return 0;
+		case ':':
+			return err_set(e, EINVAL, "option '%s' needs a value", argv[optind]);
+		default:
+			return err_set(e, EINVAL, "unknown option '%s'", argv[optind]);
+		}
+	}
+	if (optind < argc - 1)
+		return err_set(e, EINVAL, "unexpected argument '%s'", argv[optind + 1]);
+	if (!out->cfg.kernel_path)
+		return err_set(e, EINVAL, "run: --kernel PATH is required");
+	return 0;
+}

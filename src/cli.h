@@ -1,0 +1,34 @@
+/* Command-line parsing for the front end: argv -> struct vm_config. Pure; unit tested. */
+#ifndef TRIVISOR_CLI_H
+#define TRIVISOR_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "core/vm.h"
+
+enum cli_command { CLI_RUN, CLI_HELP, CLI_VERSION };
+
+struct cli {
+	enum cli_command cmd;
+	struct vm_config cfg;
+	const char *engine_name;   /* "auto", "kvm" or "soft" */
+	int verbosity;             /* number of -v */
+};
+
+#define CLI_DEFAULT_MEM   (512ull << 20)
+#define CLI_MIN_MEM       (2ull << 20)
+#define CLI_MAX_MEM       (1ull << 40)
+
+/* Parse argv. Returns 0, or -EINVAL with a message in e (the caller exits with
+ * VM_STATUS_USAGE). Does not touch the filesystem or /dev/kvm. */
+int cli_parse(int argc, char **argv, struct cli *out, struct err *e);
+
+/* Parse a memory size: a number with an optional K/M/G/T suffix (KiB/MiB/GiB/TiB);
+ * a bare number means MiB. Returns 0 or -EINVAL. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+void cli_usage(FILE *f);
+
+#endif

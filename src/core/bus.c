@@ -1,0 +1,82 @@
+#include "bus.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bus_init(struct bus *b, const char *name)
+{
+	memset(b, 0, sizeof(*b));
+	b->name = name;
+}
+
+void bus_destroy(struct bus *b)
+{
+	free(b->ranges);
+	b->ranges = NULL;
+	b->n = b->cap = 0;
+}
+
+int bus_register(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
+                 void *opaque, const char *name, struct err *e)
+{
+	if (len == 0 || base + len - 1 < base)
+		return err_set(e, EINVAL, "%s: bad %s range 0x%llx+0x%llx", name, b->name,
+		               (unsigned long long)base, (unsigned long long)len);
+
+	unsigned pos = 0;
+	while (pos < b->n && b->ranges[pos].base < base)
+		pos++;
+	/* Overlap with the neighbour below or above? */
+	if ((pos > 0 && b->ranges[pos - 1].base + b->ranges[pos - 1].len - 1 >= base) ||
+	    (pos < b->n && base + len - 1 >= b->ranges[pos].base)) {
+		const struct bus_range *o = pos > 0 && b->ranges[pos - 1].base + b->ranges[pos - 1].len - 1 >= base
+			? &b->ranges[pos - 1] : &b->ranges[pos];
+		return err_set(e, EEXIST, "%s: %s range 0x%llx+0x%llx overlaps %s", name, b->name,
+		               (unsigned long long)base, (unsigned long long)len, o->name);
+	}
+	if (b->n == b->cap) {
+		unsigned cap = b->cap ? b->cap * 2 : 16;
+		struct bus_range *r = realloc(b->ranges, cap * sizeof(*r));
+		if (!r)
+			return err_set(e, ENOMEM, "out of memory");
+		b->ranges = r;
+		b->cap = cap;
+	}
+	memmove(&b->ranges[pos + 1], &b->ranges[pos], (b->n - pos) * sizeof(*b->ranges));
+	b->ranges[pos] = (struct bus_range){ base, len, fn, opaque, name };
+	b->n++;
+	return 0;
+}
+
+const struct bus_range *bus_find(const struct bus *b, uint64_t addr)
+{
+	unsigned lo = 0, hi = b->n;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct bus_range *r = &b->ranges[mid];
+		if (addr < r->base)
+			hi = mid;
+		else if (addr - r->base >= r->len)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned size, bool is_write)
+{
+	const struct bus_range *r = bus_find(b, addr);
+	if (r && size >= 1 && size <= 8 && size <= r->len - (addr - r->base)) {
+		r->fn(r->opaque, addr - r->base, data, size, is_write);
+		return true;
+	}
+	if (is_write) {
+		atomic_fetch_add_explicit(&b->unclaimed_writes, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&b->unclaimed_reads, 1, memory_order_relaxed);
+		memset(data, 0xff, size > 8 ? 8 : size);
+	}
+	return false;
+}

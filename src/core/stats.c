@@ -1,0 +1,47 @@
+#include "stats.h"
+
+#include <inttypes.h>
+#include <time.h>
+
+#include "engine/engine.h"
+#include "vm.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+void stats_print(FILE *f, const struct vm *vm)
+{
+	uint64_t total[EXIT__COUNT] = { 0 }, in_guest = 0, in_core = 0, all = 0;
+
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+		for (unsigned r = 0; r < EXIT__COUNT; r++)
+			total[r] += s->exits[r];
+		in_guest += s->ns_in_guest;
+		in_core += s->ns_in_core;
+	}
+	for (unsigned r = 0; r < EXIT__COUNT; r++)
+		all += total[r];
+
+	fprintf(f, "--- trivisor stats (engine %s, %u vCPU%s) ---\n", vm->engine->name,
+	        vm->ncpus, vm->ncpus == 1 ? "" : "s");
+	fprintf(f, "run time:         %.3f s\n", secs(vm->end_ns - vm->start_ns));
+	fprintf(f, "vCPU time:        %.3f s in engine, %.3f s handling exits\n",
+	        secs(in_guest), secs(in_core));
+	fprintf(f, "exits:            %" PRIu64 " total\n", all);
+	for (unsigned r = 0; r < EXIT__COUNT; r++)
+		if (total[r])
+			fprintf(f, "  %-16s%" PRIu64 "\n", exit_reason_name(r), total[r]);
+	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
+	        atomic_load(&vm->pio.unclaimed_reads), atomic_load(&vm->pio.unclaimed_writes),
+	        atomic_load(&vm->mmio.unclaimed_reads), atomic_load(&vm->mmio.unclaimed_writes));
+}

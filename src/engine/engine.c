@@ -1,0 +1,42 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const struct engine_ops *const engines[] = {
+	&engine_kvm,
+};
+
+/* Engines the design has but this build does not include yet. */
+static const char *const planned[] = { "soft" };
+
+int engine_select(const char *name, const struct engine_ops **out, struct err *e)
+{
+	size_t n = sizeof(engines) / sizeof(engines[0]);
+
+	if (!name || strcmp(name, "auto") == 0) {
+		struct err first = { "" };
+		for (size_t i = 0; i < n; i++) {
+			struct err tmp;
+			if (engines[i]->available(&tmp) == 0) {
+				*out = engines[i];
+				return 0;
+			}
+			if (!first.msg[0])
+				first = tmp;
+		}
+		return err_set(e, ENODEV, "no engine can run here: %s", first.msg);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(name, engines[i]->name) == 0) {
+			int r = engines[i]->available(e);
+			if (r == 0)
+				*out = engines[i];
+			return r;
+		}
+	}
+	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
+		if (strcmp(name, planned[i]) == 0)
+			return err_set(e, ENOSYS, "the '%s' engine is not built yet in this version of trivisor; use --engine kvm", name);
+	return err_set(e, ENOENT, "unknown engine '%s' (choose auto, kvm or soft)", name);
+}

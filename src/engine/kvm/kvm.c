@@ -1,0 +1,496 @@
+/* The hardware-assisted engine: VT-x/AMD-V through Linux KVM's ioctl interface
+ * (Documentation/virt/kvm/api.rst). KVM's in-kernel LAPIC, IOAPIC, PIC and PIT are
+ * used; trivisor handles the exits for everything else. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/vm.h"
+#include "engine/engine.h"
+
+#define KVM_PATH "/dev/kvm"
+/* Three pages below the BIOS ROM for Intel's real-mode TSS and identity map page table. */
+#define KVM_TSS_ADDR     0xfffbd000u
+#define KVM_IDMAP_ADDR   0xfffbc000u
+#define KICK_SIGNAL      SIGUSR1
+
+/* Intel SDM vol. 3A, "Local APIC": LVT LINT0/LINT1 registers and delivery modes. */
+#define APIC_LVT_LINT0   0x350
+#define APIC_LVT_LINT1   0x360
+#define APIC_DM_NMI      4
+#define APIC_DM_EXTINT   7
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MISC_ENABLE_FAST_STRING 1ull
+
+struct kvm_vm_data {
+	int sys_fd;
+	int vm_fd;
+	int run_size;
+};
+
+struct kvm_vcpu_data {
+	int fd;
+	struct kvm_run *run;
+};
+
+static struct kvm_vm_data *vmd(struct vm *vm) { return vm->engine_data; }
+static struct kvm_vcpu_data *vcd(struct vcpu *v) { return v->engine_data; }
+
+static int open_kvm(struct err *e)
+{
+	int fd = open(KVM_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int en = errno;
+		if (en == ENOENT || en == ENXIO || en == ENODEV)
+			return err_set(e, en, "no " KVM_PATH " on this host: KVM is not available "
+			               "(hint: load kvm-intel or kvm-amd, enable virtualization in the "
+			               "firmware or nested virtualization in the parent VM, or use "
+			               "--engine soft)");
+		if (en == EACCES || en == EPERM)
+			return err_set(e, en, "cannot open " KVM_PATH ": %s (hint: add your user to "
+			               "the 'kvm' group or run as root)", strerror(en));
+		return err_set(e, en, "cannot open " KVM_PATH ": %s", strerror(en));
+	}
+	return fd;
+}
+
+static const struct { int cap; const char *name; } required_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "user memory" },
+	{ KVM_CAP_IRQCHIP, "in-kernel irqchip" },
+	{ KVM_CAP_PIT2, "in-kernel PIT" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "immediate exit" },
+	{ KVM_CAP_EXT_CPUID, "CPUID2" },
+	{ KVM_CAP_SET_TSS_ADDR, "TSS address" },
+	{ KVM_CAP_MP_STATE, "MP state" },
+};
+
+static int check_kvm(int fd, struct err *e)
+{
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION)
+		return err_set(e, ENOTSUP, "KVM API version %d, trivisor needs %d", v, KVM_API_VERSION);
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++)
+		if (ioctl(fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
+			return err_set(e, ENOTSUP, "this host's KVM lacks the %s capability",
+			               required_caps[i].name);
+	return 0;
+}
+
+static int kvm_available(struct err *e)
+{
+	int fd = open_kvm(e);
+	if (fd < 0)
+		return fd;
+	int r = check_kvm(fd, e);
+	close(fd);
+	return r;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* Its only job is to interrupt KVM_RUN with EINTR. */
+}
+
+static int kvm_vm_init(struct vm *vm, struct err *e)
+{
+	struct kvm_vm_data *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return err_set(e, ENOMEM, "out of memory");
+	d->sys_fd = d->vm_fd = -1;
+	vm->engine_data = d;
+
+	/* No SA_RESTART: the kick must make KVM_RUN return EINTR. */
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigemptyset(&sa.sa_mask);
+	sigaction(KICK_SIGNAL, &sa, NULL);
+
+	d->sys_fd = open_kvm(e);
+	if (d->sys_fd < 0)
+		return d->sys_fd;
+	if ((r = check_kvm(d->sys_fd, e)))
+		return r;
+	d->run_size = ioctl(d->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (d->run_size < (int)sizeof(struct kvm_run))
+		return err_set(e, EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
+	d->vm_fd = ioctl(d->sys_fd, KVM_CREATE_VM, 0);
+	if (d->vm_fd < 0)
+		return err_set(e, errno, "KVM_CREATE_VM: %s", strerror(errno));
+	if (ioctl(d->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		return err_set(e, errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	if (ioctl(d->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+		uint64_t addr = KVM_IDMAP_ADDR;
+		if (ioctl(d->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
+			return err_set(e, errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	}
+	if (ioctl(d->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return err_set(e, errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	/* SPEAKER_DUMMY makes KVM serve port 0x61 too, whose PIT gate/output bits Linux
+	 * uses to calibrate its clock. */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(d->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return err_set(e, errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	return 0;
+}
+
+static int kvm_map_ram(struct vm *vm, unsigned slot_id, const struct mem_slot *slot,
+                       struct err *e)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot_id,
+		.guest_phys_addr = slot->gpa,
+		.memory_size = slot->size,
+		.userspace_addr = (uintptr_t)slot->host,
+	};
+	if (ioctl(vmd(vm)->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return err_set(e, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB): %s",
+		               slot_id, (unsigned long long)(slot->size >> 20), strerror(errno));
+	return 0;
+}
+
+static int kvm_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct err *e)
+{
+	struct kvm_vm_data *d = vmd(vm);
+	struct kvm_cpuid2 *c = NULL;
+	int nent = 64;
+
+	for (;;) {
+		free(c);
+		c = calloc(1, sizeof(*c) + (size_t)nent * sizeof(c->entries[0]));
+		if (!c)
+			return err_set(e, ENOMEM, "out of memory");
+		c->nent = nent;
+		if (ioctl(d->sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		if (errno != E2BIG || nent >= 1024) {
+			int en = errno;
+			free(c);
+			return err_set(e, en, "KVM_GET_SUPPORTED_CPUID: %s", strerror(en));
+		}
+		nent *= 2;
+	}
+
+	out->n = 0;
+	for (unsigned i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *k = &c->entries[i];
+		struct cpuid_entry ent = {
+			.function = k->function, .index = k->index,
+			.indexed = k->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+			.eax = k->eax, .ebx = k->ebx, .ecx = k->ecx, .edx = k->edx,
+		};
+		if (ent.function == 1 &&
+		    ioctl(d->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+			ent.ecx |= CPUID_1_ECX_TSC_DEADLINE;
+		if (cpuid_put(out, &ent)) {
+			free(c);
+			return err_set(e, ENOSPC, "KVM reports more CPUID leaves than trivisor keeps");
+		}
+	}
+	free(c);
+	return 0;
+}
+
+static int set_cpuid(struct vcpu *v, struct err *e)
+{
+	const struct cpuid_table *t = &v->cpuid;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + t->n * sizeof(c->entries[0]));
+	if (!c)
+		return err_set(e, ENOMEM, "out of memory");
+	c->nent = t->n;
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct cpuid_entry *s = &t->e[i];
+		c->entries[i] = (struct kvm_cpuid_entry2){
+			.function = s->function, .index = s->index,
+			.flags = s->indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
+			.eax = s->eax, .ebx = s->ebx, .ecx = s->ecx, .edx = s->edx,
+		};
+	}
+	int r = ioctl(vcd(v)->fd, KVM_SET_CPUID2, c);
+	int en = errno;
+	free(c);
+	if (r < 0)
+		return err_set(e, en, "KVM_SET_CPUID2: %s", strerror(en));
+	return 0;
+}
+
+/* What firmware does before an OS runs: LINT0 as ExtINT (the 8259's output) and LINT1
+ * as NMI, so the PIC works until the guest programs its APIC. */
+static int set_lint(struct vcpu *v, struct err *e)
+{
+	struct kvm_lapic_state la;
+	if (ioctl(vcd(v)->fd, KVM_GET_LAPIC, &la) < 0)
+		return err_set(e, errno, "KVM_GET_LAPIC: %s", strerror(errno));
+	uint32_t lint0, lint1;
+	memcpy(&lint0, &la.regs[APIC_LVT_LINT0], 4);
+	memcpy(&lint1, &la.regs[APIC_LVT_LINT1], 4);
+	lint0 = (lint0 & ~0x700u) | (APIC_DM_EXTINT << 8);
+	lint1 = (lint1 & ~0x700u) | (APIC_DM_NMI << 8);
+	memcpy(&la.regs[APIC_LVT_LINT0], &lint0, 4);
+	memcpy(&la.regs[APIC_LVT_LINT1], &lint1, 4);
+	if (ioctl(vcd(v)->fd, KVM_SET_LAPIC, &la) < 0)
+		return err_set(e, errno, "KVM_SET_LAPIC: %s", strerror(errno));
+	return 0;
+}
+
+static int set_msrs(struct vcpu *v, struct err *e)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry ent[1];
+	} m = { .hdr.nmsrs = 1, .ent = { { .index = MSR_IA32_MISC_ENABLE,
+	                                   .data = MISC_ENABLE_FAST_STRING } } };
+	if (ioctl(vcd(v)->fd, KVM_SET_MSRS, &m) != 1)
+		return err_set(e, EINVAL, "KVM_SET_MSRS (IA32_MISC_ENABLE) failed");
+	return 0;
+}
+
+static int kvm_vcpu_init(struct vcpu *v, struct err *e)
+{
+	struct kvm_vm_data *d = vmd(v->vm);
+	struct kvm_vcpu_data *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return err_set(e, ENOMEM, "out of memory");
+	c->fd = -1;
+	c->run = MAP_FAILED;
+	v->engine_data = c;
+
+	c->fd = ioctl(d->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
+	if (c->fd < 0)
+		return err_set(e, errno, "KVM_CREATE_VCPU %u: %s", v->id, strerror(errno));
+	c->run = mmap(NULL, d->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->run == MAP_FAILED)
+		return err_set(e, errno, "mmap of vCPU %u run area: %s", v->id, strerror(errno));
+	if ((r = set_cpuid(v, e)) || (r = set_msrs(v, e)) || (r = set_lint(v, e)))
+		return r;
+	return 0;
+}
+
+static int exit_from_kvm(struct kvm_run *run, struct vm_exit *x)
+{
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		x->reason = EXIT_IO;
+		x->io.port = run->io.port;
+		x->io.size = run->io.size;
+		x->io.is_write = run->io.direction == KVM_EXIT_IO_OUT;
+		x->io.count = run->io.count;
+		x->io.data = (uint8_t *)run + run->io.data_offset;
+		return 0;
+	case KVM_EXIT_MMIO:
+		x->reason = EXIT_MMIO;
+		x->mmio.gpa = run->mmio.phys_addr;
+		x->mmio.size = run->mmio.len;
+		x->mmio.is_write = run->mmio.is_write;
+		x->mmio.data = run->mmio.data; /* read results go back to KVM here */
+		return 0;
+	case KVM_EXIT_INTR:
+		x->reason = EXIT_NONE;
+		return 0;
+	case KVM_EXIT_HLT:
+		x->reason = EXIT_HLT;
+		return 0;
+	case KVM_EXIT_SHUTDOWN:
+		x->reason = EXIT_SHUTDOWN;
+		return 0;
+	case KVM_EXIT_DEBUG:
+		x->reason = EXIT_DEBUG;
+		return 0;
+	case KVM_EXIT_SYSTEM_EVENT:
+		x->reason = EXIT_SYSTEM_EVENT;
+		x->system_event.type = run->system_event.type == KVM_SYSTEM_EVENT_RESET ? SYSTEM_EVENT_RESET
+			: run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? SYSTEM_EVENT_POWEROFF
+			: SYSTEM_EVENT_CRASH;
+		return 0;
+	case KVM_EXIT_FAIL_ENTRY:
+		x->reason = EXIT_FAIL_ENTRY;
+		x->error.code = run->fail_entry.hardware_entry_failure_reason;
+		snprintf(x->error.msg, sizeof(x->error.msg), "KVM could not enter the guest");
+		return 0;
+	case KVM_EXIT_INTERNAL_ERROR:
+		x->reason = EXIT_INTERNAL_ERROR;
+		x->error.code = run->internal.suberror;
+		snprintf(x->error.msg, sizeof(x->error.msg), "KVM internal error%s",
+		         run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failure)" : "");
+		return 0;
+	default:
+		x->reason = EXIT_INTERNAL_ERROR;
+		x->error.code = run->exit_reason;
+		snprintf(x->error.msg, sizeof(x->error.msg), "unhandled KVM exit reason %u",
+		         run->exit_reason);
+		return 0;
+	}
+}
+
+static int kvm_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
+{
+	struct kvm_vcpu_data *c = vcd(v);
+
+	int r = ioctl(c->fd, KVM_RUN, 0);
+	int en = errno;
+	__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_RELEASE);
+	if (r < 0) {
+		if (en == EINTR || en == EAGAIN) {
+			x->reason = EXIT_NONE;
+			return 0;
+		}
+		return err_set(e, en, "KVM_RUN: %s", strerror(en));
+	}
+	return exit_from_kvm(c->run, x);
+}
+
+static void kvm_vcpu_kick(struct vcpu *v)
+{
+	struct kvm_vcpu_data *c = vcd(v);
+	if (!c || c->run == MAP_FAILED)
+		return;
+	/* immediate_exit covers a kick that lands just before KVM_RUN; the signal covers
+	 * one that lands while the guest runs. */
+	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	if (v->thread_started)
+		pthread_kill(v->thread, KICK_SIGNAL);
+}
+
+/* Segment conversions: trivisor's attr uses the VMX access-rights layout. */
+static void seg_to_kvm(const struct seg *s, struct kvm_segment *k)
+{
+	*k = (struct kvm_segment){
+		.base = s->base, .limit = s->limit, .selector = s->sel,
+		.type = SEG_ATTR_TYPE(s->attr), .s = !!(s->attr & SEG_ATTR_S),
+		.dpl = SEG_ATTR_DPL(s->attr), .present = !!(s->attr & SEG_ATTR_P),
+		.avl = !!(s->attr & (1u << 12)), .l = !!(s->attr & SEG_ATTR_L),
+		.db = !!(s->attr & SEG_ATTR_DB), .g = !!(s->attr & SEG_ATTR_G),
+		.unusable = s->unusable,
+	};
+}
+
+static void seg_from_kvm(const struct kvm_segment *k, struct seg *s)
+{
+	*s = (struct seg){
+		.sel = k->selector, .base = k->base, .limit = k->limit, .unusable = k->unusable,
+		.attr = (uint16_t)((k->type & 0xf) | (k->s << 4) | ((k->dpl & 3) << 5) |
+		                   (k->present << 7) | (k->avl << 12) | (k->l << 13) |
+		                   (k->db << 14) | (k->g << 15)),
+	};
+}
+
+static int kvm_get_state(struct vcpu *v, struct cpu_state *s, struct err *e)
+{
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	int fd = vcd(v)->fd;
+
+	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0)
+		return err_set(e, errno, "KVM_GET_REGS/SREGS: %s", strerror(errno));
+	uint64_t g[R__COUNT] = { r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
+	                         r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15 };
+	memcpy(s->gpr, g, sizeof(g));
+	s->rip = r.rip;
+	s->rflags = r.rflags;
+	struct kvm_segment *ks[S__COUNT] = { &sr.es, &sr.cs, &sr.ss, &sr.ds, &sr.fs, &sr.gs };
+	for (int i = 0; i < S__COUNT; i++)
+		seg_from_kvm(ks[i], &s->seg[i]);
+	seg_from_kvm(&sr.tr, &s->tr);
+	seg_from_kvm(&sr.ldt, &s->ldtr);
+	s->gdt = (struct dtable){ sr.gdt.base, sr.gdt.limit };
+	s->idt = (struct dtable){ sr.idt.base, sr.idt.limit };
+	s->cr0 = sr.cr0; s->cr2 = sr.cr2; s->cr3 = sr.cr3; s->cr4 = sr.cr4; s->cr8 = sr.cr8;
+	s->efer = sr.efer;
+	s->apic_base = sr.apic_base;
+	return 0;
+}
+
+static int kvm_set_state(struct vcpu *v, const struct cpu_state *s, struct err *e)
+{
+	struct kvm_sregs sr;
+	int fd = vcd(v)->fd;
+
+	/* Start from KVM's sregs so fields trivisor does not model (interrupt bitmap) stay. */
+	if (ioctl(fd, KVM_GET_SREGS, &sr) < 0)
+		return err_set(e, errno, "KVM_GET_SREGS: %s", strerror(errno));
+	struct kvm_segment *ks[S__COUNT] = { &sr.es, &sr.cs, &sr.ss, &sr.ds, &sr.fs, &sr.gs };
+	for (int i = 0; i < S__COUNT; i++)
+		seg_to_kvm(&s->seg[i], ks[i]);
+	seg_to_kvm(&s->tr, &sr.tr);
+	seg_to_kvm(&s->ldtr, &sr.ldt);
+	sr.gdt.base = s->gdt.base; sr.gdt.limit = s->gdt.limit;
+	sr.idt.base = s->idt.base; sr.idt.limit = s->idt.limit;
+	sr.cr0 = s->cr0; sr.cr2 = s->cr2; sr.cr3 = s->cr3; sr.cr4 = s->cr4; sr.cr8 = s->cr8;
+	sr.efer = s->efer;
+	if (s->apic_base)
+		sr.apic_base = s->apic_base;
+	if (ioctl(fd, KVM_SET_SREGS, &sr) < 0)
+		return err_set(e, errno, "KVM_SET_SREGS: %s", strerror(errno));
+
+	const uint64_t *g = s->gpr;
+	struct kvm_regs r = {
+		.rax = g[R_RAX], .rcx = g[R_RCX], .rdx = g[R_RDX], .rbx = g[R_RBX],
+		.rsp = g[R_RSP], .rbp = g[R_RBP], .rsi = g[R_RSI], .rdi = g[R_RDI],
+		.r8 = g[R_R8], .r9 = g[R_R9], .r10 = g[R_R10], .r11 = g[R_R11],
+		.r12 = g[R_R12], .r13 = g[R_R13], .r14 = g[R_R14], .r15 = g[R_R15],
+		.rip = s->rip, .rflags = s->rflags | 2, /* bit 1 is always set */
+	};
+	if (ioctl(fd, KVM_SET_REGS, &r) < 0)
+		return err_set(e, errno, "KVM_SET_REGS: %s", strerror(errno));
+	return 0;
+}
+
+static int kvm_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level };
+	if (ioctl(vmd(vm)->vm_fd, KVM_IRQ_LINE, &l) < 0) {
+		log_warn("kvm", "KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void kvm_vcpu_destroy(struct vcpu *v)
+{
+	struct kvm_vcpu_data *c = vcd(v);
+	if (c->run != MAP_FAILED)
+		munmap(c->run, vmd(v->vm)->run_size);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	v->engine_data = NULL;
+}
+
+static void kvm_vm_destroy(struct vm *vm)
+{
+	struct kvm_vm_data *d = vmd(vm);
+	if (d->vm_fd >= 0)
+		close(d->vm_fd);
+	if (d->sys_fd >= 0)
+		close(d->sys_fd);
+	free(d);
+	vm->engine_data = NULL;
+}
+
+const struct engine_ops engine_kvm = {
+	.name = "kvm",
+	.available = kvm_available,
+	.supported_cpuid = kvm_supported_cpuid,
+	.vm_init = kvm_vm_init,
+	.map_ram = kvm_map_ram,
+	.vcpu_init = kvm_vcpu_init,
+	.vcpu_run = kvm_vcpu_run,
+	.vcpu_kick = kvm_vcpu_kick,
+	.get_state = kvm_get_state,
+	.set_state = kvm_set_state,
+	.set_irq = kvm_set_irq,
+	.vcpu_destroy = kvm_vcpu_destroy,
+	.vm_destroy = kvm_vm_destroy,
+};

@@ -1,0 +1,244 @@
+/* Intel 8042 keyboard controller, written from the 8042/PS2 controller documentation.
+ *
+ * No keyboard or mouse is attached: bytes sent to either device are answered at once
+ * with 0xFE (what a PS/2 host reads as "resend/NAK") and the controller's time-out status
+ * bit, so drivers give up quickly instead of waiting for a time-out. Controller
+ * commands are answered as a working controller would. Output is queued (a real
+ * controller has one output byte; a short queue keeps multi-byte answers simple). */
+#include "i8042.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+#include "pc.h"
+
+#define STS_OBF     0x01 /* output buffer full */
+#define STS_SYS     0x04 /* system flag (mirrors the command byte) */
+#define STS_CMD     0x08 /* last write was to the command port */
+#define STS_UNLOCK  0x10 /* keyboard not inhibited */
+#define STS_AUXDATA 0x20 /* output byte comes from the aux device */
+#define STS_TIMEOUT 0x40
+
+#define CTR_KBDINT 0x01
+#define CTR_AUXINT 0x02
+#define CTR_SYS    0x04
+#define CTR_KBDDIS 0x10
+#define CTR_AUXDIS 0x20
+#define CTR_XLATE  0x40
+
+#define OUT_RESET  0x01 /* output port bit 0: 0 holds the CPU in reset */
+#define OUT_A20    0x02
+
+#define QUEUE_LEN  16
+
+struct out_byte {
+	uint8_t data;
+	uint8_t status; /* STS_AUXDATA and/or STS_TIMEOUT */
+};
+
+struct i8042 {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	uint8_t ram[32];      /* controller RAM; ram[0] is the command byte */
+	uint8_t outport;
+	uint8_t pending;      /* command waiting for its data byte, 0 if none */
+	uint8_t last_data;    /* what a read of an empty output buffer returns */
+	bool last_was_cmd;
+	struct out_byte q[QUEUE_LEN];
+	unsigned qhead, qcount;
+	bool kbd_irq, aux_irq;
+};
+
+static void push(struct i8042 *k, uint8_t data, uint8_t status)
+{
+	if (k->qcount == QUEUE_LEN)
+		return; /* a guest flooding commands without reading loses answers */
+	k->q[(k->qhead + k->qcount) % QUEUE_LEN] = (struct out_byte){ data, status };
+	k->qcount++;
+}
+
+static uint8_t status_reg(const struct i8042 *k)
+{
+	uint8_t s = STS_UNLOCK | (k->ram[0] & CTR_SYS) | (k->last_was_cmd ? STS_CMD : 0);
+	if (k->qcount)
+		s |= STS_OBF | k->q[k->qhead].status;
+	return s;
+}
+
+/* IRQ 1 / 12 follow "output buffer full" for the enabled source. Reading the data port
+ * drops the line before the next byte raises it again, so every byte is an edge. */
+static void update_irqs(struct i8042 *k, bool force_low)
+{
+	bool aux = k->qcount && (k->q[k->qhead].status & STS_AUXDATA);
+	bool kbd = k->qcount && !aux && (k->ram[0] & CTR_KBDINT);
+	aux = aux && (k->ram[0] & CTR_AUXINT);
+
+	if (force_low && k->kbd_irq) {
+		vm_set_irq(k->vm, PC_I8042_KBD_IRQ, 0);
+		k->kbd_irq = false;
+	}
+	if (force_low && k->aux_irq) {
+		vm_set_irq(k->vm, PC_I8042_AUX_IRQ, 0);
+		k->aux_irq = false;
+	}
+	if (kbd != k->kbd_irq)
+		vm_set_irq(k->vm, PC_I8042_KBD_IRQ, kbd);
+	if (aux != k->aux_irq)
+		vm_set_irq(k->vm, PC_I8042_AUX_IRQ, aux);
+	k->kbd_irq = kbd;
+	k->aux_irq = aux;
+}
+
+/* Returns true if the guest asked for a CPU reset. */
+static bool command(struct i8042 *k, uint8_t cmd)
+{
+	k->pending = 0;
+	if (cmd >= 0x20 && cmd <= 0x3f) {          /* read controller RAM */
+		push(k, k->ram[cmd & 0x1f], 0);
+		return false;
+	}
+	if (cmd >= 0x60 && cmd <= 0x7f) {          /* write controller RAM: data follows */
+		k->pending = cmd;
+		return false;
+	}
+	if ((cmd & 0xf0) == 0xf0)                  /* pulse output port bits where cmd has 0 */
+		return !(cmd & OUT_RESET);
+
+	switch (cmd) {
+	case 0xa7: k->ram[0] |= CTR_AUXDIS; break;
+	case 0xa8: k->ram[0] &= ~CTR_AUXDIS; break;
+	case 0xa9: push(k, 0x00, 0); break;        /* aux interface test: ok */
+	case 0xaa:                                 /* controller self test: passed */
+		k->ram[0] |= CTR_SYS;
+		push(k, 0x55, 0);
+		break;
+	case 0xab: push(k, 0x00, 0); break;        /* keyboard interface test: ok */
+	case 0xad: k->ram[0] |= CTR_KBDDIS; break;
+	case 0xae: k->ram[0] &= ~CTR_KBDDIS; break;
+	case 0xc0: push(k, 0x00, 0); break;        /* read input port */
+	case 0xd0: push(k, k->outport, 0); break;  /* read output port */
+	case 0xd1: case 0xd2: case 0xd3: case 0xd4:/* data byte follows */
+		k->pending = cmd;
+		break;
+	case 0xdd: k->outport &= ~OUT_A20; break;
+	case 0xdf: k->outport |= OUT_A20; break;
+	case 0xe0: push(k, 0x00, 0); break;        /* read test inputs */
+	default:
+		log_debug("i8042", "ignored controller command 0x%02x", cmd);
+		break;
+	}
+	return false;
+}
+
+/* A byte written to port 0x60. Returns true if the guest asked for a CPU reset. */
+static bool data_write(struct i8042 *k, uint8_t v)
+{
+	uint8_t cmd = k->pending;
+
+	k->pending = 0;
+	switch (cmd) {
+	case 0:    /* to the keyboard, which is absent */
+		push(k, 0xfe, STS_TIMEOUT);
+		break;
+	case 0xd1: /* write output port: bit 0 low resets the CPU */
+		k->outport = v;
+		return !(v & OUT_RESET);
+	case 0xd2: push(k, v, 0); break;            /* as if from the keyboard */
+	case 0xd3: push(k, v, STS_AUXDATA); break;  /* as if from the aux device */
+	case 0xd4: push(k, 0xfe, STS_AUXDATA | STS_TIMEOUT); break; /* to the absent mouse */
+	default:   /* 0x60..0x7f: write controller RAM */
+		k->ram[cmd & 0x1f] = v;
+		break;
+	}
+	return false;
+}
+
+static uint8_t data_read(struct i8042 *k)
+{
+	if (k->qcount) {
+		k->last_data = k->q[k->qhead].data;
+		k->qhead = (k->qhead + 1) % QUEUE_LEN;
+		k->qcount--;
+	}
+	return k->last_data;
+}
+
+/* Each port is registered alone, so the bus only hands us 1-byte accesses at offset
+ * 0; anything else reads as ones and is ignored. */
+static void io(struct i8042 *k, bool cmd_port, uint64_t offset, uint8_t *data,
+               unsigned size, bool is_write)
+{
+	bool reset = false;
+
+	if (offset != 0 || size != 1) {
+		if (!is_write)
+			for (unsigned i = 0; i < size; i++)
+				data[i] = 0xff;
+		return;
+	}
+	pthread_mutex_lock(&k->lock);
+	if (is_write) {
+		k->last_was_cmd = cmd_port;
+		reset = cmd_port ? command(k, data[0]) : data_write(k, data[0]);
+		update_irqs(k, false);
+	} else if (cmd_port) {
+		data[0] = status_reg(k);
+	} else {
+		data[0] = data_read(k);
+		update_irqs(k, true);
+	}
+	pthread_mutex_unlock(&k->lock);
+
+	if (reset)
+		vm_request_stop(k->vm, VM_STOP_RESET, 0, "guest reset");
+}
+
+static void data_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
+{
+	io(opaque, false, offset, data, size, is_write);
+}
+
+static void cmd_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
+{
+	io(opaque, true, offset, data, size, is_write);
+}
+
+static void i8042_destroy(void *opaque)
+{
+	struct i8042 *k = opaque;
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+int i8042_create(struct vm *vm, struct err *e)
+{
+	struct i8042 *k = calloc(1, sizeof(*k));
+	int r;
+
+	if (!k)
+		return err_set(e, ENOMEM, "i8042: out of memory");
+	r = pthread_mutex_init(&k->lock, NULL);
+	if (r) {
+		free(k);
+		return err_set(e, r, "i8042: cannot create its lock");
+	}
+	k->vm = vm;
+	/* As firmware leaves it: keyboard interrupt, POST passed, scancode translation. */
+	k->ram[0] = CTR_KBDINT | CTR_SYS | CTR_XLATE;
+	k->outport = OUT_RESET | OUT_A20;
+
+	r = vm_add_device(vm, k, i8042_destroy, e);
+	if (r) {
+		i8042_destroy(k);
+		return r;
+	}
+	r = bus_register(&vm->pio, PC_I8042_DATA_PORT, 1, data_io, k, "i8042 data", e);
+	if (r == 0)
+		r = bus_register(&vm->pio, PC_I8042_CMD_PORT, 1, cmd_io, k, "i8042 status/command", e);
+	return r;
+}

@@ -1,0 +1,92 @@
+/* trivisor front end: options -> struct vm_config -> run. The only place that prints
+ * errors and decides the process exit status. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/log.h"
+#include "core/stats.h"
+#include "core/vm.h"
+#include "engine/engine.h"
+#include "host/console.h"
+
+static int fail(int status, const char *msg)
+{
+	fprintf(stderr, "trivisor: error: %s\n", msg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	struct err e = { "" };
+	struct vm *vm;
+
+	if (cli_parse(argc, argv, &cli, &e)) {
+		fprintf(stderr, "trivisor: %s\nTry 'trivisor --help'.\n", e.msg);
+		return VM_STATUS_USAGE;
+	}
+	if (cli.cmd == CLI_HELP) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (cli.cmd == CLI_VERSION) {
+		printf("trivisor %s\n", TRIVISOR_VERSION);
+		return 0;
+	}
+	log_threshold = cli.verbosity >= 2 ? LOG_DEBUG : cli.verbosity == 1 ? LOG_INFO : LOG_WARN;
+
+	/* Termination signals are read by the console loop through a signalfd; block them
+	 * before any thread exists so every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return fail(VM_STATUS_ERROR, "out of memory");
+	if (vm_create(vm, &cli.cfg, &e)) {
+		free(vm);
+		return fail(VM_STATUS_ERROR, e.msg);
+	}
+	const struct engine_ops *engine;
+	if (engine_select(cli.engine_name, &engine, &e)) {
+		vm_destroy(vm);
+		free(vm);
+		return fail(VM_STATUS_NO_ENGINE, e.msg);
+	}
+	if (vm_attach_engine(vm, engine, &e) || vm_start(vm, &e)) {
+		vm_destroy(vm);
+		free(vm);
+		return fail(VM_STATUS_ERROR, e.msg);
+	}
+	console_run(vm);
+	int status = vm_wait(vm);
+
+	switch (vm->stop_reason) {
+	case VM_STOP_ERROR:
+	case VM_STOP_SHUTDOWN:
+		fprintf(stderr, "\r\ntrivisor: error: %s\n", vm->stop_msg);
+		break;
+	case VM_STOP_USER:
+		fprintf(stderr, "\r\ntrivisor: %s\n", vm->stop_msg);
+		break;
+	default:
+		log_info("vm", "%s", vm->stop_msg);
+		break;
+	}
+	if (cli.cfg.stats)
+		stats_print(stderr, vm);
+	vm_destroy(vm);
+	free(vm);
+	return status;
+}

@@ -1,0 +1,145 @@
+"""Where trivisor runs for a test: directly on this host, or inside the nested outer
+guest (for the kvm engine on a host without /dev/kvm). Both give the same interface:
+
+    m.kernel, m.initrd, m.guests      guest file paths as trivisor sees them
+    p = m.spawn(args)                 trivisor ARGS on a terminal: p.expect(...),
+                                      p.sendline(...), p.wait(timeout) -> status, p.output
+    r = m.run(args, timeout)          trivisor ARGS with no terminal: r.status, r.output
+"""
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pexpect
+
+import harness
+
+
+def host_has_kvm() -> bool:
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+class HostProcess:
+    """trivisor on a pseudo-terminal of this host (it puts the terminal in raw mode
+    and makes it the guest's serial console, as for a person at a terminal)."""
+
+    def __init__(self, argv, log_path: Path):
+        self.argv = argv
+        self.status = None
+        self.start_time = time.monotonic()
+        self.transcript = harness.Transcript(log_path)
+        self.transcript.write(f"\n==== {shlex.join(map(str, argv))} ====\n")
+        self._offset = self.transcript.size
+        self.child = pexpect.spawn(str(argv[0]), [str(a) for a in argv[1:]], encoding="utf-8",
+                                   codec_errors="replace", dimensions=(50, 1000))
+        self.child.logfile_read = self.transcript
+
+    def expect(self, pattern, timeout=-1):
+        return self.child.expect(pattern, timeout=timeout)
+
+    def expect_exact(self, pattern, timeout=-1):
+        return self.child.expect_exact(pattern, timeout=timeout)
+
+    def send(self, s):
+        return self.child.send(s)
+
+    def sendline(self, s=""):
+        return self.child.sendline(s)
+
+    @property
+    def before(self):
+        return self.child.before
+
+    @property
+    def after(self):
+        return self.child.after
+
+    @property
+    def match(self):
+        return self.child.match
+
+    @property
+    def output(self) -> str:
+        return harness.clean(self.transcript.since(self._offset))
+
+    def wait(self, timeout=120) -> int:
+        if self.status is None:
+            self.child.expect(pexpect.EOF, timeout=timeout)
+            self.child.close()
+            self.seconds = time.monotonic() - self.start_time
+            st = self.child.exitstatus
+            self.status = st if st is not None else 128 + self.child.signalstatus
+            self.transcript.close()
+        return self.status
+
+    def kill(self, timeout=10):
+        if self.status is not None:
+            return
+        try:
+            self.send(harness.TRIVISOR_QUIT)
+            self.wait(timeout)
+        except (pexpect.TIMEOUT, OSError):
+            self.child.close(force=True)
+            self.status = -1
+
+
+class HostMachine:
+    name = "host"
+
+    def __init__(self, build: Path):
+        self.build = build
+        self.trivisor = build / "trivisor"
+        self.kernel = str(build / "guest" / "bzImage")
+        self.initrd = str(build / "guest" / "initramfs.cpio.gz")
+        self.guests = str(build / "tests" / "guests")
+        self.log = build / "integration-console.log"
+        self.procs = []
+
+    def spawn(self, args) -> HostProcess:
+        p = HostProcess([self.trivisor, *args], self.log)
+        self.procs.append(p)
+        return p
+
+    def run(self, args, timeout=120) -> harness.Result:
+        p = subprocess.run([str(self.trivisor), *map(str, args)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        return harness.Result(p.returncode, p.stdout.decode(errors="replace"))
+
+    def cleanup(self):
+        for p in self.procs:
+            p.kill()
+
+
+class NestedMachine:
+    """trivisor inside the session's outer guest, on its serial console."""
+    name = "nested"
+
+    def __init__(self, outer: harness.OuterVM):
+        self.outer = outer
+        self.kernel = f"{harness.GUEST_DIR}/bzImage"
+        self.initrd = f"{harness.GUEST_DIR}/initramfs.cpio.gz"
+        self.guests = f"{harness.GUEST_DIR}/tests"
+        self.procs = []
+
+    @staticmethod
+    def _cmd(args):
+        return shlex.join(["trivisor", *map(str, args)])
+
+    def spawn(self, args) -> harness.InnerProcess:
+        p = self.outer.spawn_inner(self._cmd(args))
+        self.procs.append(p)
+        return p
+
+    def run(self, args, timeout=120) -> harness.Result:
+        # No terminal for trivisor: stdin from /dev/null, like HostMachine.run.
+        return self.outer.run(self._cmd(args) + " </dev/null 2>&1", timeout)
+
+    def cleanup(self):
+        for p in self.procs:
+            p.kill()

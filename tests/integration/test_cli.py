@@ -1,0 +1,65 @@
+"""trivisor's command line refusing what it cannot run: directly on this host, no guest
+boots. Also run against the sanitizer build when TRIVISOR_ASAN_BUILD names one, since
+error paths are where leaks hide."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from machines import host_has_kvm
+
+
+def _builds():
+    builds = [("build", os.environ.get("TRIVISOR_BUILD") or "build")]
+    if os.environ.get("TRIVISOR_ASAN_BUILD"):
+        builds.append(("asan", os.environ["TRIVISOR_ASAN_BUILD"]))
+    return [pytest.param(Path(b).resolve(), id=name) for name, b in builds]
+
+
+@pytest.fixture(params=_builds())
+def trivisor(request):
+    exe = request.param / "trivisor"
+    if not os.access(exe, os.X_OK):
+        pytest.fail(f"{exe} not found: build it first (make build)", pytrace=False)
+
+    def run(*args):
+        p = subprocess.run([str(exe), *map(str, args)], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        assert "Sanitizer" not in p.stderr, p.stderr
+        return p
+    return run
+
+
+def test_version(trivisor):
+    p = trivisor("--version")
+    assert p.returncode == 0 and p.stdout.startswith("trivisor "), p
+
+
+def test_kvm_engine_needs_dev_kvm(trivisor, guest_images):
+    if host_has_kvm():
+        pytest.skip("this host has a working /dev/kvm")
+    p = trivisor("run", "--engine", "kvm", "--kernel", guest_images["kernel"])
+    assert p.returncode != 0
+    assert "/dev/kvm" in p.stderr, p.stderr
+
+
+def test_missing_kernel(trivisor, tmp_path):
+    path = tmp_path / "no-such-bzImage"
+    p = trivisor("run", "--kernel", path)
+    assert p.returncode != 0
+    assert str(path) in p.stderr, p.stderr
+
+
+def test_not_a_kernel(trivisor, tmp_path):
+    path = tmp_path / "not-a-kernel"
+    path.write_bytes(b"this is not a kernel\n" * 4096)
+    p = trivisor("run", "--kernel", path)
+    assert p.returncode != 0
+    assert str(path) in p.stderr or "kernel" in p.stderr.lower(), p.stderr
+
+
+def test_mem_too_small(trivisor, guest_images):
+    p = trivisor("run", "--mem", "1", "--kernel", guest_images["kernel"])
+    assert p.returncode != 0
+    assert "mem" in p.stderr.lower(), p.stderr

@@ -1,0 +1,502 @@
+#!/usr/bin/python3
+"""Nested kvm harness: run trivisor's kvm engine where the host has no /dev/kvm.
+
+QEMU emulates AMD SVM (with nested paging) under TCG. The outer guest is the stock
+Debian kernel with irqbypass, kvm, ccp and kvm-amd loaded, which gives it a working
+/dev/kvm; its initramfs (built here, cached, under BUILD/nested) also holds trivisor
+with its shared libraries, the inner guest images and a tiny KVM client (kvm-smoke).
+
+    outer = OuterVM()              # BUILD from $TRIVISOR_BUILD, default build/
+    outer.start()                  # boots, waits for the shell; outer.boot_seconds
+    r = outer.run("uname -r")      # r.status, r.output
+    p = outer.spawn_inner("trivisor run --kernel /guest/bzImage ...")
+    p.expect("guest# ", timeout=600); p.sendline("poweroff"); p.wait(120) -> status
+    outer.close()
+
+Inside the outer guest: trivisor is /bin/trivisor, the inner guest files are in
+/guest (bzImage, initramfs.cpio.gz, kernel.version, tests/ = BUILD/tests/guests).
+
+CLI, for manual use (the console transcript goes to BUILD/nested/console.log):
+    tests/nested/harness.py                 # boot and hand over the outer shell
+    tests/nested/harness.py -- CMD ARGS...  # boot, run CMD (output streamed), power off;
+                                            # exits with CMD's status
+    tests/nested/harness.py -i -- CMD ...   # the same, with this terminal as CMD's
+                                            # console (e.g. trivisor booting a guest)
+"""
+
+import argparse
+import itertools
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pexpect
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+import mkguest  # noqa: E402
+
+OUTER_PROMPT = "outer# "
+GUEST_PROMPT = mkguest.DEFAULT_PROMPT
+GUEST_DIR = "/guest"
+KVM_READY = "trivisor-nested: /dev/kvm ready"
+KVM_MISSING = "trivisor-nested: /dev/kvm MISSING"
+OUTER_MODULES = ["irqbypass", "kvm", "ccp", "kvm-amd"]
+TRIVISOR_QUIT = "\x01x"    # Ctrl-A x
+
+# Measured on the 2-core build machine (QEMU 7.2): -smp 1 or 2, single or multi-threaded
+# TCG and extra kernel options (mitigations=off, tsc=reliable) all boot the outer guest
+# to its shell in 4-4.5 s, so the choice is made for the inner guest instead: two
+# vCPUs, each on its own host thread, so trivisor --cpus 2 really runs in parallel.
+QEMU_ACCEL = "tcg,thread=multi"
+QEMU_CPU = "EPYC,+svm,+npt"
+QEMU_SMP = 2
+QEMU_MEM = 2048
+# quiet: kernel messages would interleave with the test's console traffic.
+OUTER_APPEND = "console=ttyS0 quiet panic=-1"
+
+# (what, seconds) a test run measured; tests/conftest.py prints them at the end.
+TIMINGS = []
+
+# Escape codes are noise to a test (busybox's line editor asks for the cursor position,
+# ESC [6n, before each prompt).
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def clean(text: str) -> str:
+    """Console text as a test wants to read it: no escape codes, \\n line ends."""
+    return re.sub(r"\r+\n", "\n", _ANSI.sub("", text)).replace("\r", "")
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("TRIVISOR_BUILD") or REPO / "build").resolve()
+
+
+class HarnessError(Exception):
+    pass
+
+
+@dataclass
+class Result:
+    status: int
+    output: str
+
+    def __str__(self):
+        return f"[exit {self.status}]\n{self.output}"
+
+
+class Transcript:
+    """pexpect's logfile_read: every byte the console printed, to a file and to memory
+    (so a failing test can show what the console said around the failure)."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "a", encoding="utf-8", errors="replace")
+        self.text = []
+        self.size = 0
+
+    def write(self, s):
+        self.file.write(s)
+        self.text.append(s)
+        self.size += len(s)
+
+    def flush(self):
+        self.file.flush()
+
+    def since(self, offset: int) -> str:
+        return "".join(self.text)[offset:]
+
+    def close(self):
+        self.file.close()
+
+
+class Shell:
+    """Runs commands on a busybox shell at the other end of a console (anything with
+    pexpect's sendline/expect). Each command is bracketed by markers that the shell
+    prints but whose typed form (echoed back) differs, so neither the echo nor kernel
+    messages before the command are mistaken for its output."""
+
+    _seq = itertools.count(1)
+
+    def __init__(self, console, prompt: str):
+        self.console = console
+        self.prompt = prompt
+
+    def start(self, cmd: str, timeout=30) -> int:
+        n = next(self._seq)
+        self.console.sendline(f"printf '@B%s@\\n' {n}; {cmd}; printf '@E%s:%d@\\n' {n} $?")
+        self.console.expect(rf"@B{n}@\r*\n", timeout=timeout)
+        return n
+
+    def finish(self, n: int, timeout) -> Result:
+        self.console.expect(rf"@E{n}:(\d+)@", timeout=timeout)
+        status, output = int(self.console.match.group(1)), clean(self.console.before)
+        self.console.expect_exact(self.prompt, timeout=30)
+        return Result(status, output)
+
+    def run(self, cmd: str, timeout=60) -> Result:
+        return self.finish(self.start(cmd, timeout), timeout)
+
+
+def _ldd(binary: Path):
+    """The shared libraries and dynamic loader binary needs, as absolute host paths."""
+    p = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
+    if p.returncode != 0:       # "not a dynamic executable": nothing to copy
+        return []
+    return [m.group(1) for m in re.finditer(r"(?:=>\s*)?(/\S+)\s+\(0x", p.stdout)]
+
+
+def build_kvm_smoke(out: Path) -> Path:
+    """Compile kvm_smoke.c statically into the build tree (when it changed)."""
+    src = Path(__file__).with_name("kvm_smoke.c")
+    exe = out / "kvm-smoke"
+    if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
+        return exe
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        raise HarnessError("no C compiler to build kvm-smoke (run scripts/deps.sh)")
+    p = subprocess.run([cc, "-static", "-O2", "-Wall", "-o", str(exe), str(src)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise HarnessError(f"building kvm-smoke failed:\n{p.stderr}")
+    return exe
+
+
+OUTER_RC = f"""
+# Generated by tests/nested/harness.py: say whether the kvm modules gave us /dev/kvm.
+if [ -c /dev/kvm ]; then
+	echo "{KVM_READY}"
+else
+	echo "{KVM_MISSING}"
+	grep -qw svm /proc/cpuinfo || echo "trivisor-nested: the CPU shows no svm flag"
+	dmesg | grep -iE 'kvm|svm|ccp' | tail -20
+fi
+"""
+
+
+def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path:
+    """BUILD/nested/outer.cpio.gz (rebuilt only when something in it changed)."""
+    out = build / "nested"
+    out.mkdir(parents=True, exist_ok=True)
+    base = mkguest.ensure_base(build / "guest", log=log)
+    inner_initrd = base.out / "initramfs.cpio.gz"
+    mkguest.build_initramfs(base, inner_initrd, log=log)
+
+    files = [(base.bzimage, f"{GUEST_DIR}/bzImage"),
+             (inner_initrd, f"{GUEST_DIR}/initramfs.cpio.gz"),
+             (base.out / "kernel.version", f"{GUEST_DIR}/kernel.version"),
+             (build_kvm_smoke(out), "/bin/kvm-smoke")]
+    trees = []
+    if trivisor is not None:
+        files.append((trivisor, "/bin/trivisor"))
+        # Each library at the path ldd found it, so the loader's search finds it too.
+        files += [(lib, lib) for lib in _ldd(trivisor)]
+    guests = build / "tests" / "guests"
+    if guests.is_dir():
+        trees.append((guests, f"{GUEST_DIR}/tests"))
+
+    dest = out / "outer.cpio.gz"
+    mkguest.build_initramfs(base, dest, modules=OUTER_MODULES, rc=OUTER_RC, files=files,
+                            trees=trees, prompt=OUTER_PROMPT, log=log)
+    return dest
+
+
+class OuterVM:
+    """One QEMU TCG outer guest with /dev/kvm and a shell on its serial console."""
+
+    def __init__(self, build: Path = None, trivisor: Path = None, log=None):
+        self.build = Path(build or build_dir()).resolve()
+        if trivisor is None:
+            t = self.build / "trivisor"
+            trivisor = t if t.exists() else None
+        self.trivisor = Path(trivisor).resolve() if trivisor else None
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.child = None
+        self.shell = None
+        self.boot_seconds = None
+        self.transcript = None
+        self.broken = False      # set when the console is in an unknown state
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def qemu_argv(self, initrd: Path):
+        bz = self.build / "guest" / "bzImage"
+        return ["qemu-system-x86_64", "-accel", QEMU_ACCEL, "-cpu", QEMU_CPU,
+                "-smp", str(QEMU_SMP), "-m", str(QEMU_MEM),
+                "-nodefaults", "-display", "none", "-no-reboot",
+                # the serial port on stdio without QEMU's mux: Ctrl-A (trivisor's
+                # escape key) and Ctrl-C go to the guest, not to QEMU
+                "-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con",
+                "-kernel", str(bz), "-initrd", str(initrd), "-append", OUTER_APPEND]
+
+    def start(self, timeout=300):
+        if not shutil.which("qemu-system-x86_64"):
+            raise HarnessError("qemu-system-x86_64 not found (run scripts/deps.sh)")
+        initrd = build_outer_initramfs(self.build, self.trivisor, log=self.log)
+        self.transcript = Transcript(self.build / "nested" / "console.log")
+        self.transcript.write(f"\n==== outer boot {time.strftime('%F %T')} ====\n")
+        t0 = time.monotonic()
+        argv = self.qemu_argv(initrd)
+        self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
+                                   codec_errors="replace", timeout=timeout,
+                                   dimensions=(50, 1000))
+        self.child.logfile_read = self.transcript
+        self.shell = Shell(self.child, OUTER_PROMPT)
+        try:
+            i = self.child.expect([KVM_READY, KVM_MISSING], timeout=timeout)
+            self.child.expect_exact(OUTER_PROMPT, timeout=60)
+        except (pexpect.TIMEOUT, pexpect.EOF) as e:
+            tail = clean(self.transcript.since(0))[-3000:]
+            self.kill()
+            raise HarnessError(f"outer guest did not boot to its shell "
+                               f"({type(e).__name__}); console:\n{tail}")
+        self.boot_seconds = time.monotonic() - t0
+        if i == 1:
+            tail = clean(self.child.before)[-2000:]
+            self.close()
+            raise HarnessError(f"outer guest has no /dev/kvm; console:\n{tail}")
+        self.broken = False
+        return self
+
+    @property
+    def alive(self):
+        return self.child is not None and self.child.isalive() and not self.broken
+
+    def ensure(self):
+        """Running and at its prompt; reboots the outer guest after a mishap."""
+        if not self.alive:
+            if self.child is not None:
+                self.log("nested: restarting the outer guest")
+                self.kill()
+            self.start()
+        return self
+
+    def kill(self):
+        if self.child is not None:
+            self.child.close(force=True)
+            self.child = None
+
+    def close(self, timeout=60):
+        """Power the outer guest off (QEMU exits); kill it if that does not work."""
+        if self.child is None:
+            return
+        try:
+            if self.child.isalive() and not self.broken:
+                self.child.sendline("poweroff")
+                self.child.expect(pexpect.EOF, timeout=timeout)
+        except (pexpect.TIMEOUT, OSError):
+            pass
+        self.kill()
+        if self.transcript:
+            self.transcript.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- using it ------------------------------------------------------------------------
+
+    def run(self, cmd: str, timeout=60) -> Result:
+        """Run one shell command line in the outer guest; its output and status."""
+        self.ensure()
+        try:
+            return self.shell.run(cmd, timeout)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            self.broken = True
+            raise
+
+    def spawn_inner(self, cmd: str) -> "InnerProcess":
+        """Start a long-running command (trivisor booting a guest) on the console and
+        hand over the console: the returned object sends and expects through it."""
+        self.ensure()
+        return InnerProcess(self, cmd)
+
+
+class InnerProcess:
+    """A command running in the outer guest that owns the console (trivisor: its
+    stdin/stdout are the inner guest's serial port). expect/send/sendline talk to it;
+    wait() returns its exit status once the outer shell is back."""
+
+    def __init__(self, outer: OuterVM, cmd: str):
+        self.outer = outer
+        self.cmd = cmd
+        self.status = None
+        self.start_time = time.monotonic()
+        self._offset = outer.transcript.size
+        try:
+            self._n = outer.shell.start(cmd)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            outer.broken = True
+            raise
+
+    # pexpect's interface, on the shared console
+    def expect(self, pattern, timeout=-1):
+        return self._guard(self.outer.child.expect, pattern, timeout=timeout)
+
+    def expect_exact(self, pattern, timeout=-1):
+        return self._guard(self.outer.child.expect_exact, pattern, timeout=timeout)
+
+    def send(self, s):
+        return self.outer.child.send(s)
+
+    def sendline(self, s=""):
+        return self.outer.child.sendline(s)
+
+    @property
+    def before(self):
+        return self.outer.child.before
+
+    @property
+    def after(self):
+        return self.outer.child.after
+
+    @property
+    def match(self):
+        return self.outer.child.match
+
+    def _guard(self, fn, *a, **kw):
+        try:
+            return fn(*a, **kw)
+        except pexpect.EOF:
+            self.outer.broken = True    # QEMU died: nothing more to wait for
+            raise
+
+    @property
+    def output(self) -> str:
+        """Everything the console printed since the command started, cleaned."""
+        return clean(self.outer.transcript.since(self._offset))
+
+    def wait(self, timeout=120) -> int:
+        """The command's exit status, when it ends within timeout (else TIMEOUT)."""
+        if self.status is None:
+            r = self._guard(self.outer.shell.finish, self._n, timeout)
+            self.status = r.status
+            self.seconds = time.monotonic() - self.start_time
+        return self.status
+
+    def kill(self, timeout=30):
+        """End the command if it still runs: trivisor's quit key first; if the console
+        does not come back, the outer guest is marked broken and rebooted on next use."""
+        if self.status is not None or self.outer.child is None:
+            return
+        try:
+            self.send(TRIVISOR_QUIT)
+            self.wait(timeout)
+            # a trivisor that died without restoring the terminal leaves it raw
+            self.outer.shell.run("stty sane", 30)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            self.outer.broken = True
+
+
+# ---------------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Boot the nested outer guest (QEMU TCG + SVM, /dev/kvm inside) and "
+                    "run a command in it, or hand over its shell.")
+    ap.add_argument("--build", type=Path, help="build dir (default $TRIVISOR_BUILD or build)")
+    ap.add_argument("--trivisor", type=Path, help="trivisor binary (default BUILD/trivisor)")
+    ap.add_argument("--timeout", type=float, default=1800, help="for the command (s)")
+    ap.add_argument("-i", "--interactive", action="store_true",
+                    help="make this terminal the command's console until it ends")
+    ap.add_argument("command", nargs=argparse.REMAINDER,
+                    help="after --: command run in the outer guest")
+    args = ap.parse_args(argv)
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+
+    outer = OuterVM(args.build, args.trivisor)
+    if outer.trivisor is None:
+        print("harness: no trivisor binary; the outer guest will not have one", file=sys.stderr)
+    try:
+        outer.start()
+    except (HarnessError, mkguest.GuestError) as e:
+        print(f"harness: {e}", file=sys.stderr)
+        return 1
+    print(f"harness: outer guest at its shell after {outer.boot_seconds:.1f}s", file=sys.stderr)
+    try:
+        if not cmd:
+            print("harness: outer shell (Ctrl-] leaves it and powers off)", file=sys.stderr)
+            outer.child.logfile_read = None
+            outer.transcript.close()
+            outer.transcript = None
+            outer.child.sendline("")
+            outer.child.interact()
+            return 0
+        p = outer.spawn_inner(shlex.join(cmd) if len(cmd) > 1 else cmd[0])
+        if args.interactive:
+            status = _interact(p)
+        else:
+            # Stream the console while the command runs.
+            outer.child.logfile_read = _Tee(outer.transcript, sys.stdout)
+            status = p.wait(args.timeout)
+        print(f"\nharness: exit status {status} after {p.seconds:.1f}s", file=sys.stderr)
+        return status
+    except pexpect.TIMEOUT:
+        print("\nharness: timed out", file=sys.stderr)
+        return 124
+    finally:
+        outer.close()
+
+
+def _interact(p: InnerProcess) -> int:
+    """Copy this terminal (raw) to the console and back until the command ends: the
+    end marker's arrival, which the outer shell prints, is the signal."""
+    import select
+    import termios
+    import tty
+    child = p.outer.child
+    child.logfile_read = None
+    sys.stdout.write(clean(child.before) if child.before else "")
+    sys.stdout.flush()
+    fd_in, fd_con = sys.stdin.fileno(), child.child_fd
+    saved = termios.tcgetattr(fd_in) if os.isatty(fd_in) else None
+    end = re.compile(rf"@E{p._n}:(\d+)@")
+    tail = ""
+    try:
+        if saved:
+            tty.setraw(fd_in)
+        while True:
+            r, _, _ = select.select([fd_in, fd_con], [], [])
+            if fd_con in r:
+                data = os.read(fd_con, 4096)
+                if not data:
+                    return 255
+                os.write(sys.stdout.fileno(), data)
+                tail = (tail + data.decode(errors="replace"))[-200:]
+                m = end.search(tail)
+                if m:
+                    p.status = int(m.group(1))
+                    p.seconds = time.monotonic() - p.start_time
+                    return p.status
+            if fd_in in r:
+                data = os.read(fd_in, 4096)
+                if not data:
+                    return 255
+                os.write(fd_con, data)
+    finally:
+        if saved:
+            termios.tcsetattr(fd_in, termios.TCSAFLUSH, saved)
+
+
+class _Tee:
+    def __init__(self, *outs):
+        self.outs = outs
+
+    def write(self, s):
+        for o in self.outs:
+            o.write(s)
+
+    def flush(self):
+        for o in self.outs:
+            o.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

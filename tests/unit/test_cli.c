@@ -1,0 +1,77 @@
+/* Option parsing: defaults, sizes, counts, errors. */
+#include "check.h"
+#include "cli.h"
+
+#define ARGV(...) ((char *[]){ "trivisor", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "trivisor", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(cli, e, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (cli), (e))
+
+int main(void)
+{
+	struct cli c;
+	struct err e;
+	uint64_t sz;
+
+	CHECK_EQ(cli_parse_size("512", &sz), 0);
+	CHECK_EQ(sz, 512ull << 20);
+	CHECK_EQ(cli_parse_size("2G", &sz), 0);
+	CHECK_EQ(sz, 2ull << 30);
+	CHECK_EQ(cli_parse_size("64MiB", &sz), 0);
+	CHECK_EQ(sz, 64ull << 20);
+	CHECK_EQ(cli_parse_size("4k", &sz), 0);
+	CHECK_EQ(sz, 4096);
+	CHECK(cli_parse_size("", &sz) < 0);
+	CHECK(cli_parse_size("-1", &sz) < 0);
+	CHECK(cli_parse_size("12X", &sz) < 0);
+	CHECK(cli_parse_size("1Gfoo", &sz) < 0);
+	CHECK(cli_parse_size("99999999999999999999", &sz) < 0);
+	CHECK(cli_parse_size("17179869184T", &sz) < 0); /* overflows 64 bits */
+
+	CHECK_EQ(PARSE(&c, &e, "run", "--kernel", "k"), 0);
+	CHECK_EQ(c.cmd, CLI_RUN);
+	CHECK_STR(c.cfg.kernel_path, "k");
+	CHECK_EQ(c.cfg.mem_size, CLI_DEFAULT_MEM);
+	CHECK_EQ(c.cfg.ncpus, 1);
+	CHECK_STR(c.engine_name, "auto");
+	CHECK_EQ(c.cfg.iface, GUEST_PARA);
+	CHECK(c.cfg.initrd_path == NULL);
+
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--initrd", "i", "--append", "console=ttyS0 quiet",
+	               "--mem", "1G", "--cpus", "2", "--engine", "kvm", "--guest", "full", "--stats", "-vv"), 0);
+	CHECK_STR(c.cfg.initrd_path, "i");
+	CHECK_STR(c.cfg.append, "console=ttyS0 quiet");
+	CHECK_EQ(c.cfg.mem_size, 1ull << 30);
+	CHECK_EQ(c.cfg.ncpus, 2);
+	CHECK_STR(c.engine_name, "kvm");
+	CHECK_EQ(c.cfg.iface, GUEST_FULL);
+	CHECK(c.cfg.stats);
+	CHECK_EQ(c.verbosity, 2);
+
+	CHECK_EQ(PARSE(&c, &e, "--help"), 0);
+	CHECK_EQ(c.cmd, CLI_HELP);
+	CHECK_EQ(PARSE(&c, &e, "--version"), 0);
+	CHECK_EQ(c.cmd, CLI_VERSION);
+	CHECK_EQ(PARSE(&c, &e, "run", "--help"), 0);
+	CHECK_EQ(c.cmd, CLI_HELP);
+
+	/* Errors carry a message naming the problem. */
+	CHECK(PARSE(&c, &e, "run") < 0);
+	CHECK(strstr(e.msg, "--kernel") != NULL);
+	CHECK(PARSE(&c, &e, "fly") < 0);
+	CHECK(strstr(e.msg, "fly") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--cpus", "0") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--cpus", "65") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--cpus", "two") < 0);
+	CHECK(strstr(e.msg, "two") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mem", "1") < 0);      /* 1 MiB: too small */
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mem", "2T") < 0);     /* too large */
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mem", "5000B") < 0);  /* not page multiple */
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--engine", "qemu") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--guest", "half") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--bogus") < 0);
+	CHECK(strstr(e.msg, "--bogus") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "extra") < 0);
+	CHECK(strstr(e.msg, "extra") != NULL);
+	CHECK(PARSE(&c, &e, "run", "--kernel") < 0);
+	return check_done();
+}

@@ -1,0 +1,77 @@
+/* The CPUID model: topology, guest interface, per-vCPU APIC IDs, query semantics. */
+#include "check.h"
+#include "core/cpuid.h"
+
+static struct cpuid_table base(void)
+{
+	struct cpuid_table t = { .n = 0 };
+	struct cpuid_entry es[] = {
+		{ .function = 0, .eax = 0xd, .ebx = 0x756e6547 },
+		{ .function = 1, .eax = 0x806f8, .ebx = 0x00010800, .ecx = CPUID_1_ECX_HYPERVISOR | 1, .edx = CPUID_1_EDX_APIC },
+		{ .function = 0xb, .index = 0, .indexed = true, .eax = 1, .ebx = 2, .ecx = 0x100 },
+		{ .function = 0xd, .index = 1, .indexed = true, .eax = 7 },
+		{ .function = CPUID_KVM_SIGNATURE, .eax = CPUID_KVM_FEATURES, .ebx = 0x4b4d564b },
+		{ .function = CPUID_KVM_FEATURES, .eax = 0x1 },
+		{ .function = 0x80000000, .eax = 0x80000008 },
+		{ .function = 0x80000008, .eax = 0x3030, .ecx = 0xff },
+	};
+	for (unsigned i = 0; i < sizeof(es) / sizeof(es[0]); i++)
+		cpuid_put(&t, &es[i]);
+	return t;
+}
+
+int main(void)
+{
+	struct cpuid_table sup = base(), t;
+	struct cpuid_model_cfg cfg = { .ncpus = 4, .iface = GUEST_PARA };
+	struct err e;
+	uint32_t r[4];
+
+	CHECK_EQ(cpuid_model_build(&t, &sup, &cfg, &e), 0);
+	const struct cpuid_entry *l1 = cpuid_find(&t, 1, 0);
+	CHECK_EQ((l1->ebx >> 16) & 0xff, 4);                 /* logical processors */
+	CHECK(l1->edx & CPUID_1_EDX_HTT);
+	CHECK(l1->ecx & CPUID_1_ECX_HYPERVISOR);
+	CHECK(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0) != NULL);
+	/* Leaf 0xB: SMT level 1 thread, core level 4 cores with a 2-bit shift. */
+	CHECK_EQ(cpuid_find(&t, 0xb, 0)->ebx, 1);
+	CHECK_EQ(cpuid_find(&t, 0xb, 1)->ebx, 4);
+	CHECK_EQ(cpuid_find(&t, 0xb, 1)->eax, 2);
+	CHECK_EQ((cpuid_find(&t, 0xb, 1)->ecx >> 8) & 0xff, 2);
+	CHECK_EQ((cpuid_find(&t, 0xb, 2)->ecx >> 8) & 0xff, 0);
+	CHECK_EQ(cpuid_find(&t, 0x80000008, 0)->ecx & 0xff, 3);
+
+	/* Per-vCPU APIC IDs. */
+	struct cpuid_table v = t;
+	cpuid_set_apic_id(&v, 3);
+	CHECK_EQ(cpuid_find(&v, 1, 0)->ebx >> 24, 3);
+	CHECK_EQ(cpuid_find(&v, 0xb, 1)->edx, 3);
+
+	/* full: no hypervisor bit, no hypervisor leaves. */
+	cfg.iface = GUEST_FULL;
+	cfg.ncpus = 1;
+	CHECK_EQ(cpuid_model_build(&t, &sup, &cfg, &e), 0);
+	CHECK(!(cpuid_find(&t, 1, 0)->ecx & CPUID_1_ECX_HYPERVISOR));
+	CHECK(!(cpuid_find(&t, 1, 0)->edx & CPUID_1_EDX_HTT));
+	CHECK(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0) == NULL);
+	cpuid_query(&t, CPUID_KVM_SIGNATURE, 0, r);
+	CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
+
+	/* Query semantics: indexed leaves by subleaf, out-of-range basic -> highest basic. */
+	cpuid_query(&t, 0xd, 1, r);
+	CHECK_EQ(r[0], 7);
+	cpuid_query(&t, 0xd, 5, r);
+	CHECK_EQ(r[0], 0);
+	cpuid_query(&t, 0x20, 0, r);   /* above max basic 0xd -> leaf 0xd (its subleaf 0: absent) */
+	CHECK_EQ(r[0], 0);
+	cpuid_query(&t, 0x80000009, 0, r);
+	CHECK_EQ(r[0], 0);
+
+	/* Bad configurations are refused. */
+	cfg.ncpus = 0;
+	CHECK(cpuid_model_build(&t, &sup, &cfg, &e) < 0);
+	struct cpuid_table empty = { .n = 0 };
+	cfg.ncpus = 1;
+	CHECK(cpuid_model_build(&t, &empty, &cfg, &e) < 0);
+	return check_done();
+}

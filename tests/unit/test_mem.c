@@ -1,0 +1,54 @@
+/* Guest memory: layout around the 32-bit hole and the checked accessor. */
+#include "check.h"
+#include <errno.h>
+
+#include "core/mem.h"
+
+static uint64_t hook_gpa, hook_len;
+static void hook(void *o, uint64_t gpa, uint64_t len) { (void)o; hook_gpa = gpa; hook_len = len; }
+
+int main(void)
+{
+	struct guest_mem m;
+	struct err e;
+	uint8_t buf[16] = { 1, 2, 3 };
+
+	CHECK(mem_init(&m, 0, &e) < 0);
+	CHECK(mem_init(&m, 4097, &e) < 0);
+
+	CHECK_EQ(mem_init(&m, 64 << 20, &e), 0);
+	CHECK_EQ(m.nslots, 1);
+	CHECK_EQ(mem_low_end(&m), 64 << 20);
+	CHECK(mem_is_ram(&m, 0, 64 << 20));
+	CHECK(!mem_is_ram(&m, 0, (64 << 20) + 1));
+	CHECK(!mem_is_ram(&m, (64 << 20) - 4, 8));     /* straddles the end */
+	CHECK(!mem_is_ram(&m, UINT64_MAX - 3, 8));      /* wraps */
+	CHECK(!mem_is_ram(&m, 16, UINT64_MAX));         /* huge length */
+	CHECK(mem_ptr(&m, 0x1000, 0) != NULL);
+
+	m.write_hook = hook;
+	CHECK_EQ(mem_write(&m, 0x2000, buf, 3), 0);
+	CHECK_EQ(hook_gpa, 0x2000);
+	CHECK_EQ(hook_len, 3);
+	uint8_t out[3];
+	CHECK_EQ(mem_read(&m, 0x2000, out, 3), 0);
+	CHECK(memcmp(out, buf, 3) == 0);
+	CHECK_EQ(mem_write(&m, (64 << 20) - 1, buf, 2), -EFAULT);
+	CHECK_EQ(mem_read(&m, 1ull << 40, out, 1), -EFAULT);
+	mem_destroy(&m);
+
+	/* More RAM than fits below the hole: the rest goes above 4 GiB. */
+	uint64_t size = MEM_HOLE_START + (1ull << 30);
+	CHECK_EQ(mem_init(&m, size, &e), 0);
+	CHECK_EQ(m.nslots, 2);
+	CHECK_EQ(m.slots[0].size, MEM_HOLE_START);
+	CHECK_EQ(m.slots[1].gpa, MEM_4G);
+	CHECK_EQ(m.slots[1].size, 1ull << 30);
+	CHECK_EQ(m.ram_size, size);
+	CHECK(!mem_is_ram(&m, MEM_HOLE_START, 1));      /* the hole is not RAM */
+	CHECK(!mem_is_ram(&m, MEM_HOLE_START - 4, 8));  /* nor are ranges spanning it */
+	CHECK(mem_is_ram(&m, MEM_4G + (1ull << 30) - 8, 8));
+	CHECK(!mem_is_ram(&m, MEM_4G + (1ull << 30) - 4, 8));
+	mem_destroy(&m);
+	return check_done();
+}
