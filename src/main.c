@@ -84,6 +84,10 @@ int main(int argc, char **argv)
 		log_info("vm", "%s", vm->stop_msg);
 		break;
 	}
+	if (vm->stop_reason == VM_STOP_ERROR || vm->stop_reason == VM_STOP_SHUTDOWN ||
+	    cli.verbosity > 0)
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_dump_state(stderr, &vm->vcpus[i]);
 	if (cli.cfg.stats)
 		stats_print(stderr, vm);
 	vm_destroy(vm);

@@ -45,3 +45,22 @@ void stats_print(FILE *f, const struct vm *vm)
 	        atomic_load(&vm->pio.unclaimed_reads), atomic_load(&vm->pio.unclaimed_writes),
 	        atomic_load(&vm->mmio.unclaimed_reads), atomic_load(&vm->mmio.unclaimed_writes));
 }
+
+void vcpu_dump_state(FILE *f, struct vcpu *v)
+{
+	struct cpu_state s;
+	struct err e;
+
+	if (!v->vm->engine || !v->engine_data || v->vm->engine->get_state(v, &s, &e)) {
+		fprintf(f, "vCPU %u: state unavailable\n", v->id);
+		return;
+	}
+	static const char *const names[R__COUNT] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp",
+		"rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+	fprintf(f, "vCPU %u: rip %016" PRIx64 " rflags %08" PRIx64 " cs %04x ss %04x\n", v->id,
+	        s.rip, s.rflags, s.seg[S_CS].sel, s.seg[S_SS].sel);
+	for (int i = 0; i < R__COUNT; i++)
+		fprintf(f, "  %-3s %016" PRIx64 "%s", names[i], s.gpr[i], i % 4 == 3 ? "\n" : "");
+	fprintf(f, "  cr0 %016" PRIx64 " cr2 %016" PRIx64 " cr3 %016" PRIx64 " cr4 %016" PRIx64
+	        " efer %" PRIx64 "\n", s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+}

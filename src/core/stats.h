@@ -14,7 +14,10 @@ struct vcpu_stats {
 };
 
 struct vm;
+struct vcpu;
 void stats_print(FILE *f, const struct vm *vm);
+/* Registers of a stopped vCPU, for error reports and -v. */
+void vcpu_dump_state(FILE *f, struct vcpu *v);
 uint64_t now_ns(void);
 
 #endif

@@ -86,6 +86,29 @@ static int check_kvm(int fd, struct err *e)
 	return 0;
 }
 
+/* Does the host CPU have VT-x or AMD-V? Some sandboxes offer a /dev/kvm without either
+ * (e.g. PVM, which runs only guest kernels built for it); the stock kernels this engine
+ * boots would hang there, so such a KVM is treated as unavailable. */
+static bool host_has_hw_virt(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[8192];
+	bool found = false;
+
+	if (!f)
+		return true; /* cannot tell: let KVM itself decide */
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		for (char *t = strtok(line, " \t\n"); t; t = strtok(NULL, " \t\n"))
+			if (strcmp(t, "vmx") == 0 || strcmp(t, "svm") == 0)
+				found = true;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
 static int kvm_available(struct err *e)
 {
 	int fd = open_kvm(e);
@@ -93,6 +116,10 @@ static int kvm_available(struct err *e)
 		return fd;
 	int r = check_kvm(fd, e);
 	close(fd);
+	if (r == 0 && !host_has_hw_virt() && !getenv("TRIVISOR_KVM_ANYWAY"))
+		r = err_set(e, ENOTSUP, KVM_PATH " exists but the CPU has no VT-x/AMD-V (a "
+		            "software KVM such as PVM, which runs only guests built for it); "
+		            "set TRIVISOR_KVM_ANYWAY=1 to try it, or use --engine soft");
 	return r;
 }
 

@@ -1,0 +1,228 @@
+/* The software CPU's state, its pre-decoded instruction form, and the inline register
+ * and operand accessors every instruction handler uses.
+ *
+ * Execution model: an instruction handler computes everything first and commits last,
+ * so a handler that returns SOFT_EXC leaves no architectural change behind (memory is
+ * written before registers and flags; a second memory write only happens after the
+ * first one succeeded and is arranged so it cannot fault, see mem.h). */
+#ifndef TRIVISOR_SOFT_CPU_H
+#define TRIVISOR_SOFT_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/soft/cache.h"
+#include "engine/soft/memif.h"
+
+/* RFLAGS bits (Intel SDM vol. 1, 3.4.3). */
+#define FL_CF (1ull << 0)
+#define FL_1 (1ull << 1)
+#define FL_PF (1ull << 2)
+#define FL_AF (1ull << 4)
+#define FL_ZF (1ull << 6)
+#define FL_SF (1ull << 7)
+#define FL_TF (1ull << 8)
+#define FL_IF (1ull << 9)
+#define FL_DF (1ull << 10)
+#define FL_OF (1ull << 11)
+#define FL_IOPL (3ull << 12)
+#define FL_NT (1ull << 14)
+#define FL_RF (1ull << 16)
+#define FL_VM (1ull << 17)
+#define FL_AC (1ull << 18)
+#define FL_VIF (1ull << 19)
+#define FL_VIP (1ull << 20)
+#define FL_ID (1ull << 21)
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+/* Exception vectors. */
+enum { VEC_DE = 0, VEC_DB = 1, VEC_BP = 3, VEC_UD = 6, VEC_NM = 7, VEC_SS = 12,
+       VEC_GP = 13, VEC_PF = 14, VEC_AC = 17 };
+
+/* What a handler returns. */
+enum {
+	SOFT_OK = 0,    /* done: the loop commits rip = next_rip */
+	SOFT_EXC = 1,   /* exception in c->fault; rip not advanced (traps set rip themselves) */
+	SOFT_YIELD = 2, /* not finished (REP budget): rip stays, re-executed later */
+};
+
+/* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). */
+enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+
+/* Register numbers in the decoded form: 0..15 GPRs, 16..19 AH/CH/DH/BH. */
+#define REG_AH 16
+#define REG_NONE 0xff
+#define REG_RIP 0xfe
+
+enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM };
+
+struct sop {
+	uint8_t kind;  /* OPK_* */
+	uint8_t size;  /* bytes */
+	uint8_t reg;   /* OPK_REG */
+};
+
+struct soft_cpu;
+struct sinsn;
+typedef int (*soft_fn)(struct soft_cpu *c, const struct sinsn *i);
+
+/* One pre-decoded instruction. */
+struct sinsn {
+	soft_fn fn;
+	int64_t disp;
+	uint64_t imm;          /* first immediate, sign-extended to the operand size */
+	uint16_t imm2;         /* ENTER's nesting level */
+	uint8_t len;
+	uint8_t opsz;          /* operand size in bytes */
+	uint8_t adsz;          /* address size in bytes (2, 4, 8) */
+	uint8_t op;            /* sub-operation: ALU op, condition code, shift kind, ... */
+	uint8_t base, index;   /* REG_NONE, REG_RIP or a GPR */
+	uint8_t scale;         /* shift count 0..3 */
+	uint8_t seg;           /* S_* segment of the memory operand */
+	uint8_t rep;           /* 0, or 1 = REP/REPE, 2 = REPNE */
+	uint8_t nops;
+	struct sop o[3];
+};
+
+struct soft_fault {
+	uint8_t vector;
+	bool has_err;
+	uint32_t err;
+	uint64_t cr2;
+};
+
+struct soft_stats {
+	uint64_t insns;          /* instructions retired */
+	uint64_t ud;             /* #UD raised (unimplemented or invalid) */
+	uint64_t blocks_decoded;
+	uint64_t code_invalidations;
+};
+
+struct soft_cpu {
+	uint64_t gpr[16];
+	uint64_t rip, next_rip;
+	uint64_t rflags;         /* arithmetic bits valid only while lf_op == LF_NONE */
+	uint64_t lf_a, lf_b, lf_res; /* masked to lf_sz */
+	uint8_t lf_op, lf_sz;
+	uint8_t cpl;
+	uint64_t seg_base[6];    /* S_ES..S_GS (only FS/GS matter in 64-bit mode) */
+
+	struct soft_fault fault;
+	struct soft_tlb tlb;
+	struct soft_mem mem;
+	struct soft_code_cache cache;
+	struct soft_stats stats;
+};
+
+/* ---- registers ---- */
+
+static inline uint64_t sz_mask(unsigned sz)
+{
+	return sz == 8 ? ~0ull : (1ull << (sz * 8)) - 1;
+}
+
+static inline uint64_t sz_sign(unsigned sz)
+{
+	return 1ull << (sz * 8 - 1);
+}
+
+static inline int64_t sx(uint64_t v, unsigned sz)
+{
+	unsigned sh = 64 - sz * 8;
+	return (int64_t)(v << sh) >> sh;
+}
+
+static inline uint64_t reg_get(const struct soft_cpu *c, unsigned r, unsigned sz)
+{
+	if (r >= REG_AH)
+		return (c->gpr[r - REG_AH] >> 8) & 0xff;
+	return c->gpr[r] & sz_mask(sz);
+}
+
+/* Partial-register writes: 32-bit writes zero-extend, 8/16-bit writes merge. */
+static inline void reg_set(struct soft_cpu *c, unsigned r, unsigned sz, uint64_t v)
+{
+	if (r >= REG_AH) {
+		uint64_t *g = &c->gpr[r - REG_AH];
+		*g = (*g & ~0xff00ull) | ((v & 0xff) << 8);
+		return;
+	}
+	switch (sz) {
+	case 8: c->gpr[r] = v; break;
+	case 4: c->gpr[r] = (uint32_t)v; break;
+	default: c->gpr[r] = (c->gpr[r] & ~sz_mask(sz)) | (v & sz_mask(sz)); break;
+	}
+}
+
+/* ---- flags (flags.c) ---- */
+
+uint64_t soft_flags_compute(const struct soft_cpu *c);
+bool soft_cond_slow(const struct soft_cpu *c, unsigned cc);
+
+static inline uint64_t flags_get(const struct soft_cpu *c)
+{
+	return c->lf_op == LF_NONE ? c->rflags : soft_flags_compute(c);
+}
+
+/* Make rflags hold every bit (before a partial flag update). */
+static inline void flags_commit(struct soft_cpu *c)
+{
+	if (c->lf_op != LF_NONE) {
+		c->rflags = soft_flags_compute(c);
+		c->lf_op = LF_NONE;
+	}
+}
+
+/* Replace the flags in `mask` with the ones in `val`. */
+static inline void flags_update(struct soft_cpu *c, uint64_t mask, uint64_t val)
+{
+	flags_commit(c);
+	c->rflags = (c->rflags & ~mask) | (val & mask);
+}
+
+static inline void flags_lazy(struct soft_cpu *c, unsigned op, unsigned sz, uint64_t a,
+                              uint64_t b, uint64_t res)
+{
+	c->lf_op = (uint8_t)op;
+	c->lf_sz = (uint8_t)sz;
+	c->lf_a = a;
+	c->lf_b = b;
+	c->lf_res = res;
+}
+
+/* Condition codes 0..15 in the Jcc/SETcc/CMOVcc encoding order. */
+static inline bool cond(const struct soft_cpu *c, unsigned cc)
+{
+	if (c->lf_op == LF_SUB) {
+		uint64_t a = c->lf_a, b = c->lf_b;
+		int64_t sa = sx(a, c->lf_sz), sb = sx(b, c->lf_sz);
+		bool r;
+		switch (cc >> 1) {
+		case 1: r = a < b; break;
+		case 2: r = a == b; break;
+		case 3: r = a <= b; break;
+		case 6: r = sa < sb; break;
+		case 7: r = sa <= sb; break;
+		default: return soft_cond_slow(c, cc);
+		}
+		return r ^ (cc & 1);
+	}
+	return soft_cond_slow(c, cc);
+}
+
+/* ---- faults ---- */
+
+static inline int raise_exc(struct soft_cpu *c, unsigned vec, bool has_err, uint32_t err)
+{
+	c->fault.vector = (uint8_t)vec;
+	c->fault.has_err = has_err;
+	c->fault.err = err;
+	return SOFT_EXC;
+}
+
+static inline bool canonical(uint64_t la)
+{
+	return ((int64_t)(la << 16) >> 16) == (int64_t)la;
+}
+
+#endif

@@ -1,0 +1,112 @@
+/* The slow half of the CPU's data access path: translation, TLB fills, accesses that
+ * cross a page, MMIO, canonical-address checks, and dropping decoded code on writes to
+ * code pages. A multi-page access translates every page before touching any byte, so
+ * a fault leaves memory unchanged. */
+#include "engine/soft/mem.h"
+
+static int xlat(struct soft_cpu *c, uint64_t la, enum soft_acc acc, uint64_t *pa, uint8_t **host)
+{
+	if (c->mem.ops->translate(c->mem.opaque, la, acc, c->cpl, pa, host, &c->fault))
+		return SOFT_EXC;
+	return SOFT_OK;
+}
+
+static int check_canonical(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf)
+{
+	if (canonical(la) && canonical(la + sz - 1))
+		return SOFT_OK;
+	return raise_exc(c, (mf & MF_SS) ? VEC_SS : VEC_GP, true, 0);
+}
+
+static void tlb_fill(struct soft_tlb_entry *e, uint64_t la, uint64_t pa, uint8_t *host)
+{
+	e->tag = la & ~0xfffull;
+	e->host = host - (la & 0xfff);
+	e->pa = pa & ~0xfffull;
+}
+
+static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint8_t *dst, unsigned n)
+{
+	if (host)
+		memcpy(dst, host, n);
+	else
+		c->mem.ops->io_read(c->mem.opaque, pa, dst, n);
+}
+
+static void part_write(struct soft_cpu *c, uint64_t pa, uint8_t *host, const uint8_t *src, unsigned n)
+{
+	if (soft_code_page_used(&c->cache, pa)) {
+		soft_code_invalidate(&c->cache, pa, n);
+		c->stats.code_invalidations++;
+	}
+	if (host)
+		memcpy(host, src, n);
+	else
+		c->mem.ops->io_write(c->mem.opaque, pa, src, n);
+}
+
+int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)
+{
+	if (check_canonical(c, la, sz, mf))
+		return SOFT_EXC;
+	enum soft_acc acc = (mf & MF_RMW) ? SOFT_ACC_WRITE : SOFT_ACC_READ;
+	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
+	uint64_t pa1, pa2 = 0;
+	uint8_t *h1, *h2 = NULL;
+	if (xlat(c, la, acc, &pa1, &h1))
+		return SOFT_EXC;
+	if (n1 < sz && xlat(c, la + n1, acc, &pa2, &h2))
+		return SOFT_EXC;
+	uint8_t buf[8] = {0};
+	part_read(c, pa1, h1, buf, n1);
+	if (n1 < sz)
+		part_read(c, pa2, h2, buf + n1, sz - n1);
+	*v = load_n(buf, sz);
+	if (h1) {
+		if (acc == SOFT_ACC_READ)
+			tlb_fill(&c->tlb.r[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1);
+		else if (!soft_code_page_used(&c->cache, pa1))
+			tlb_fill(&c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1);
+	}
+	return SOFT_OK;
+}
+
+int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
+{
+	if (check_canonical(c, la, sz, mf))
+		return SOFT_EXC;
+	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
+	uint64_t pa1, pa2 = 0;
+	uint8_t *h1, *h2 = NULL;
+	if (xlat(c, la, SOFT_ACC_WRITE, &pa1, &h1))
+		return SOFT_EXC;
+	if (n1 < sz && xlat(c, la + n1, SOFT_ACC_WRITE, &pa2, &h2))
+		return SOFT_EXC;
+	uint8_t buf[8];
+	store_n(buf, sz, v);
+	part_write(c, pa1, h1, buf, n1);
+	if (n1 < sz)
+		part_write(c, pa2, h2, buf + n1, sz - n1);
+	if (h1)
+		tlb_fill(&c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1);
+	return SOFT_OK;
+}
+
+void soft_tlb_flush(struct soft_cpu *c)
+{
+	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
+		c->tlb.r[k].tag = SOFT_TLB_INVALID;
+		c->tlb.w[k].tag = SOFT_TLB_INVALID;
+		c->tlb.x[k].tag = SOFT_TLB_INVALID;
+	}
+	/* The jump cache maps linear addresses too. */
+	for (unsigned k = 0; k < SOFT_JC_SIZE; k++)
+		c->cache.jc[k] = NULL;
+}
+
+void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)
+{
+	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++)
+		if (c->tlb.w[k].tag != SOFT_TLB_INVALID && c->tlb.w[k].pa == pa_page)
+			c->tlb.w[k].tag = SOFT_TLB_INVALID;
+}

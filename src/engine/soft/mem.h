@@ -1,0 +1,127 @@
+/* The CPU's data access path: effective addresses, the TLB fast path (inline) and the
+ * slow path (mem.c: translation, page-crossing accesses, MMIO, canonical checks, code
+ * invalidation on writes to pages holding decoded code). */
+#ifndef TRIVISOR_SOFT_MEM_H
+#define TRIVISOR_SOFT_MEM_H
+
+#include <string.h>
+
+#include "core/cpu_state.h"
+#include "engine/soft/cpu.h"
+
+/* Access flags. */
+#define MF_SS 1u    /* stack-segment access: non-canonical gives #SS, not #GP */
+#define MF_RMW 2u   /* read half of a read-modify-write: checked as a write */
+
+int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf);
+int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf);
+/* Drop every cached translation (MOV CR3, CR0/CR4 paging changes, CPL changes). */
+void soft_tlb_flush(struct soft_cpu *c);
+/* Drop write-TLB entries for one physical page (it now holds decoded code). */
+void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page);
+
+static inline uint64_t load_n(const uint8_t *p, unsigned sz)
+{
+	switch (sz) {
+	case 1: return *p;
+	case 2: { uint16_t x; memcpy(&x, p, 2); return x; }
+	case 4: { uint32_t x; memcpy(&x, p, 4); return x; }
+	default: { uint64_t x; memcpy(&x, p, 8); return x; }
+	}
+}
+
+static inline void store_n(uint8_t *p, unsigned sz, uint64_t v)
+{
+	switch (sz) {
+	case 1: *p = (uint8_t)v; break;
+	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)
+{
+	const struct soft_tlb_entry *e =
+		(mf & MF_RMW) ? &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE] : &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE];
+	if (e->tag == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
+		*v = load_n(e->host + (la & 0xfff), sz);
+		return SOFT_OK;
+	}
+	return soft_read_slow(c, la, sz, v, mf);
+}
+
+static inline int mem_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
+{
+	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
+	if (e->tag == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
+		store_n(e->host + (la & 0xfff), sz, v);
+		return SOFT_OK;
+	}
+	return soft_write_slow(c, la, sz, v, mf);
+}
+
+/* Effective address (offset within the segment) of the instruction's memory operand. */
+static inline uint64_t ea_off(const struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t a = (uint64_t)i->disp;
+	if (i->base != REG_NONE)
+		a += i->base == REG_RIP ? c->next_rip : c->gpr[i->base];
+	if (i->index != REG_NONE)
+		a += c->gpr[i->index] << i->scale;
+	if (i->adsz == 4)
+		a = (uint32_t)a;
+	else if (i->adsz == 2)
+		a = (uint16_t)a;
+	return a;
+}
+
+/* Linear address of the memory operand. In 64-bit mode seg_base is 0 for ES/CS/SS/DS. */
+static inline uint64_t ea(const struct soft_cpu *c, const struct sinsn *i)
+{
+	return ea_off(c, i) + c->seg_base[i->seg];
+}
+
+static inline unsigned mf_of(const struct sinsn *i)
+{
+	return i->seg == S_SS ? MF_SS : 0;
+}
+
+/* ---- operands ---- */
+
+static inline int op_read(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v)
+{
+	const struct sop *o = &i->o[k];
+	if (o->kind == OPK_REG) {
+		*v = reg_get(c, o->reg, o->size);
+		return SOFT_OK;
+	}
+	if (o->kind == OPK_IMM) {
+		*v = i->imm & sz_mask(o->size);
+		return SOFT_OK;
+	}
+	return mem_read(c, ea(c, i), o->size, v, mf_of(i));
+}
+
+/* Read a destination that will be written back: memory is checked for writing. */
+static inline int op_read_rmw(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v)
+{
+	const struct sop *o = &i->o[k];
+	if (o->kind == OPK_REG) {
+		*v = reg_get(c, o->reg, o->size);
+		return SOFT_OK;
+	}
+	return mem_read(c, ea(c, i), o->size, v, mf_of(i) | MF_RMW);
+}
+
+static inline int op_write(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t v)
+{
+	const struct sop *o = &i->o[k];
+	if (o->kind == OPK_REG) {
+		reg_set(c, o->reg, o->size, v);
+		return SOFT_OK;
+	}
+	return mem_write(c, ea(c, i), o->size, v, mf_of(i));
+}
+
+#endif
