@@ -11,6 +11,7 @@ void cli_usage(FILE *f)
 {
 	fputs(
 "Usage: trivisor run --kernel PATH [options]\n"
+"       trivisor engines        list the engines and whether each can run here\n"
 "       trivisor --help | --version\n"
 "\n"
 "Run a virtual machine. The guest's serial console (COM1) is this terminal;\n"
@@ -28,7 +29,9 @@ void cli_usage(FILE *f)
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
 "\n"
-"Exit status: 0 guest powered off or rebooted (or Ctrl-A x), 1 error, 2 invalid\n"
+"'trivisor engines' exits 0 if at least one engine can run here, else 3.\n"
+"\n"
+"Exit status of 'run': 0 guest powered off or rebooted (or Ctrl-A x), 1 error, 2 invalid\n"
 "command line, 3 engine not available, 4 guest triple fault, 128+N killed by\n"
 "signal N; a guest write of V to port 0xf4 (isa-debug-exit) exits with (V << 1) | 1.\n",
 	      f);
@@ -111,6 +114,12 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
 		out->cmd = CLI_VERSION;
+		return 0;
+	}
+	if (strcmp(cmd, "engines") == 0) {
+		out->cmd = CLI_ENGINES;
+		if (argc > 2)
+			return err_set(e, EINVAL, "engines: unexpected argument '%s'", argv[2]);
 		return 0;
 	}
 	if (strcmp(cmd, "run") != 0)

@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "core/vm.h"
 
-enum cli_command { CLI_RUN, CLI_HELP, CLI_VERSION };
+enum cli_command { CLI_RUN, CLI_ENGINES, CLI_HELP, CLI_VERSION };
 
 struct cli {
 	enum cli_command cmd;

@@ -39,6 +39,8 @@ int main(int argc, char **argv)
 		printf("trivisor %s\n", TRIVISOR_VERSION);
 		return 0;
 	}
+	if (cli.cmd == CLI_ENGINES)
+		return engine_report(stdout) > 0 ? 0 : VM_STATUS_NO_ENGINE;
 	log_threshold = cli.verbosity >= 2 ? LOG_DEBUG : cli.verbosity == 1 ? LOG_INFO : LOG_WARN;
 
 	/* Termination signals are read by the console loop through a signalfd; block them

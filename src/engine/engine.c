@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct engine_ops *const engines[] = {
@@ -39,4 +40,21 @@ int engine_select(const char *name, const struct engine_ops **out, struct err *e
 		if (strcmp(name, planned[i]) == 0)
 			return err_set(e, ENOSYS, "the '%s' engine is not built yet in this version of trivisor; use --engine kvm", name);
 	return err_set(e, ENOENT, "unknown engine '%s' (choose auto, kvm or soft)", name);
+}
+
+int engine_report(FILE *f)
+{
+	int usable = 0;
+	for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
+		struct err e = { "" };
+		if (engines[i]->available(&e) == 0) {
+			fprintf(f, "%-5s available\n", engines[i]->name);
+			usable++;
+		} else {
+			fprintf(f, "%-5s unavailable: %s\n", engines[i]->name, e.msg);
+		}
+	}
+	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
+		fprintf(f, "%-5s not built yet\n", planned[i]);
+	return usable;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/cpu_state.h"
 #include "core/cpuid.h"
@@ -45,5 +46,9 @@ extern const struct engine_ops engine_kvm;
  * -ENOENT for an unknown name, -ENOSYS for an engine not built yet, or the engine's
  * own availability error. */
 int engine_select(const char *name, const struct engine_ops **out, struct err *e);
+
+/* Print one line per engine (available, unavailable with the reason, or not built);
+ * returns how many are available. */
+int engine_report(FILE *f);
 
 #endif

@@ -51,6 +51,9 @@ int main(void)
 	CHECK_EQ(c.cmd, CLI_HELP);
 	CHECK_EQ(PARSE(&c, &e, "--version"), 0);
 	CHECK_EQ(c.cmd, CLI_VERSION);
+	CHECK_EQ(PARSE(&c, &e, "engines"), 0);
+	CHECK_EQ(c.cmd, CLI_ENGINES);
+	CHECK(PARSE(&c, &e, "engines", "x") < 0);
 	CHECK_EQ(PARSE(&c, &e, "run", "--help"), 0);
 	CHECK_EQ(c.cmd, CLI_HELP);
 

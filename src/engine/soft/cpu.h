@@ -50,9 +50,9 @@ enum {
 enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
 
 /* Register numbers in the decoded form: 0..15 GPRs, 16..19 AH/CH/DH/BH. */
-#define REG_AH 16
-#define REG_NONE 0xff
-#define REG_RIP 0xfe
+#define SREG_AH 16
+#define SREG_NONE 0xff
+#define SREG_RIP 0xfe
 
 enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM };
 
@@ -76,7 +76,7 @@ struct sinsn {
 	uint8_t opsz;          /* operand size in bytes */
 	uint8_t adsz;          /* address size in bytes (2, 4, 8) */
 	uint8_t op;            /* sub-operation: ALU op, condition code, shift kind, ... */
-	uint8_t base, index;   /* REG_NONE, REG_RIP or a GPR */
+	uint8_t base, index;   /* SREG_NONE, SREG_RIP or a GPR */
 	uint8_t scale;         /* shift count 0..3 */
 	uint8_t seg;           /* S_* segment of the memory operand */
 	uint8_t rep;           /* 0, or 1 = REP/REPE, 2 = REPNE */
@@ -134,16 +134,16 @@ static inline int64_t sx(uint64_t v, unsigned sz)
 
 static inline uint64_t reg_get(const struct soft_cpu *c, unsigned r, unsigned sz)
 {
-	if (r >= REG_AH)
-		return (c->gpr[r - REG_AH] >> 8) & 0xff;
+	if (r >= SREG_AH)
+		return (c->gpr[r - SREG_AH] >> 8) & 0xff;
 	return c->gpr[r] & sz_mask(sz);
 }
 
 /* Partial-register writes: 32-bit writes zero-extend, 8/16-bit writes merge. */
 static inline void reg_set(struct soft_cpu *c, unsigned r, unsigned sz, uint64_t v)
 {
-	if (r >= REG_AH) {
-		uint64_t *g = &c->gpr[r - REG_AH];
+	if (r >= SREG_AH) {
+		uint64_t *g = &c->gpr[r - SREG_AH];
 		*g = (*g & ~0xff00ull) | ((v & 0xff) << 8);
 		return;
 	}

@@ -65,9 +65,9 @@ static inline int mem_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64
 static inline uint64_t ea_off(const struct soft_cpu *c, const struct sinsn *i)
 {
 	uint64_t a = (uint64_t)i->disp;
-	if (i->base != REG_NONE)
-		a += i->base == REG_RIP ? c->next_rip : c->gpr[i->base];
-	if (i->index != REG_NONE)
+	if (i->base != SREG_NONE)
+		a += i->base == SREG_RIP ? c->next_rip : c->gpr[i->base];
+	if (i->index != SREG_NONE)
 		a += c->gpr[i->index] << i->scale;
 	if (i->adsz == 4)
 		a = (uint32_t)a;

@@ -1,0 +1,19 @@
+/* Zydis decoded instruction -> struct sinsn (lower.c). */
+#ifndef TRIVISOR_SOFT_LOWER_H
+#define TRIVISOR_SOFT_LOWER_H
+
+#include <stdbool.h>
+
+#include <Zydis/Zydis.h>
+
+#include "engine/soft/cpu.h"
+
+/* Fill *s. Returns false (s->fn = h_ud) for instructions the CPU does not implement.
+ * *ends_block: the instruction may transfer control or change how code is decoded. */
+bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+                struct sinsn *s, bool *ends_block);
+
+/* Correct known Zydis 4.0 decoding errors in place (call right after decoding). */
+void soft_zydis_fixup(const ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo);
+
+#endif

@@ -1,0 +1,207 @@
+/* Control transfer and the stack: JMP/Jcc/LOOP/JrCXZ, CALL/RET, PUSH/POP, PUSHF/POPF,
+ * ENTER/LEAVE, INT3, and #UD for everything the CPU does not implement. 64-bit mode:
+ * near branches always use a 64-bit operand size; the stack address size is 64. */
+#include "engine/soft/mem.h"
+#include "engine/soft/ops.h"
+
+static int push(struct soft_cpu *c, unsigned sz, uint64_t v)
+{
+	uint64_t sp = c->gpr[R_RSP] - sz;
+	if (mem_write(c, sp + c->seg_base[S_SS], sz, v, MF_SS))
+		return SOFT_EXC;
+	c->gpr[R_RSP] = sp;
+	return SOFT_OK;
+}
+
+static int peek(struct soft_cpu *c, uint64_t sp, unsigned sz, uint64_t *v)
+{
+	return mem_read(c, sp + c->seg_base[S_SS], sz, v, MF_SS);
+}
+
+/* A branch target that is not canonical faults on the branch itself. */
+static int go(struct soft_cpu *c, uint64_t target)
+{
+	if (!canonical(target))
+		return raise_exc(c, VEC_GP, true, 0);
+	c->next_rip = target;
+	return SOFT_OK;
+}
+
+static int target_of(struct soft_cpu *c, const struct sinsn *i, uint64_t *t)
+{
+	if (i->o[0].kind == OPK_IMM) {
+		*t = c->next_rip + i->imm;
+		return SOFT_OK;
+	}
+	return op_read(c, i, 0, t);
+}
+
+int h_jmp(struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t t;
+	if (target_of(c, i, &t))
+		return SOFT_EXC;
+	return go(c, t);
+}
+
+int h_jcc(struct soft_cpu *c, const struct sinsn *i)
+{
+	if (!cond(c, i->op))
+		return SOFT_OK;
+	return go(c, c->next_rip + i->imm);
+}
+
+int h_loop(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned asz = i->adsz;
+	uint64_t cnt = reg_get(c, R_RCX, asz);
+	bool taken;
+	if (i->op == LOOP_JRCXZ) {
+		taken = cnt == 0;
+	} else {
+		cnt = (cnt - 1) & sz_mask(asz);
+		taken = cnt != 0;
+		if (i->op == LOOP_LOOPE)
+			taken = taken && (flags_get(c) & FL_ZF);
+		else if (i->op == LOOP_LOOPNE)
+			taken = taken && !(flags_get(c) & FL_ZF);
+	}
+	if (taken && go(c, c->next_rip + i->imm))
+		return SOFT_EXC;
+	if (i->op != LOOP_JRCXZ)
+		reg_set(c, R_RCX, asz, cnt);
+	return SOFT_OK;
+}
+
+int h_call(struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t t;
+	if (target_of(c, i, &t))
+		return SOFT_EXC;
+	if (!canonical(t))
+		return raise_exc(c, VEC_GP, true, 0);
+	if (push(c, 8, c->next_rip))
+		return SOFT_EXC;
+	c->next_rip = t;
+	return SOFT_OK;
+}
+
+int h_ret(struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t t;
+	if (peek(c, c->gpr[R_RSP], 8, &t))
+		return SOFT_EXC;
+	if (go(c, t))
+		return SOFT_EXC;
+	c->gpr[R_RSP] += 8 + (i->imm & 0xffff);
+	return SOFT_OK;
+}
+
+int h_push(struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t v;
+	if (op_read(c, i, 0, &v))
+		return SOFT_EXC;
+	return push(c, i->opsz, v);
+}
+
+int h_pop(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	uint64_t v, old = c->gpr[R_RSP];
+	if (peek(c, old, sz, &v))
+		return SOFT_EXC;
+	c->gpr[R_RSP] = old + sz;
+	if (i->o[0].kind == OPK_REG) {
+		reg_set(c, i->o[0].reg, sz, v); /* POP RSP: the popped value wins */
+		return SOFT_OK;
+	}
+	/* A memory destination's address uses the incremented RSP. */
+	if (op_write(c, i, 0, v)) {
+		c->gpr[R_RSP] = old;
+		return SOFT_EXC;
+	}
+	return SOFT_OK;
+}
+
+int h_pushf(struct soft_cpu *c, const struct sinsn *i)
+{
+	return push(c, i->opsz, flags_get(c) & ~(FL_RF | FL_VM));
+}
+
+int h_popf(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	uint64_t v;
+	if (peek(c, c->gpr[R_RSP], sz, &v))
+		return SOFT_EXC;
+	uint64_t mask = FL_ARITH | FL_TF | FL_DF | FL_NT | FL_AC | FL_ID;
+	unsigned iopl = (unsigned)((c->rflags & FL_IOPL) >> 12);
+	if (c->cpl == 0)
+		mask |= FL_IOPL;
+	if (c->cpl <= iopl)
+		mask |= FL_IF;
+	if (sz == 2)
+		mask &= 0xffff;
+	flags_commit(c);
+	c->rflags = ((c->rflags & ~mask) | (v & mask) | FL_1) & ~FL_RF;
+	c->gpr[R_RSP] += sz;
+	return SOFT_OK;
+}
+
+int h_leave(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	uint64_t v, bp = c->gpr[R_RBP];
+	if (peek(c, bp, sz, &v))
+		return SOFT_EXC;
+	c->gpr[R_RSP] = bp + sz;
+	reg_set(c, R_RBP, sz, v);
+	return SOFT_OK;
+}
+
+int h_enter(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, level = i->imm2 % 32, npush = level ? level + 1 : 1;
+	uint64_t sp = c->gpr[R_RSP], bp = c->gpr[R_RBP], ss = c->seg_base[S_SS], v;
+	uint64_t lo = sp - npush * sz, final = lo - (i->imm & 0xffff), frame = sp - sz;
+
+	/* Check every access first (the SDM also lists a fault for a write at the final
+	 * stack pointer), then run the sequence: a nested-frame read may see a value this
+	 * instruction has just pushed, as on hardware. */
+	for (unsigned k = 1; k < level; k++)
+		if (peek(c, bp - k * sz, sz, &v))
+			return SOFT_EXC;
+	if (mem_read(c, sp - sz + ss, sz, &v, MF_SS | MF_RMW) ||
+	    mem_read(c, lo + ss, sz, &v, MF_SS | MF_RMW) ||
+	    mem_read(c, final + ss, sz, &v, MF_SS | MF_RMW))
+		return SOFT_EXC;
+	uint64_t at = sp - sz;
+	if (mem_write(c, at + ss, sz, reg_get(c, R_RBP, sz), MF_SS))
+		return SOFT_EXC;
+	for (unsigned k = 1; k < level; k++) {
+		at -= sz;
+		if (peek(c, bp - k * sz, sz, &v) || mem_write(c, at + ss, sz, v, MF_SS))
+			return SOFT_EXC;
+	}
+	if (level > 0) {
+		at -= sz;
+		if (mem_write(c, at + ss, sz, frame, MF_SS))
+			return SOFT_EXC;
+	}
+	reg_set(c, R_RBP, sz, frame);
+	c->gpr[R_RSP] = final;
+	return SOFT_OK;
+}
+
+int h_int3(struct soft_cpu *c, const struct sinsn *i)
+{
+	c->rip = c->next_rip; /* a trap: reported after the instruction */
+	return raise_exc(c, VEC_BP, false, 0);
+}
+
+int h_ud(struct soft_cpu *c, const struct sinsn *i)
+{
+	c->stats.ud++;
+	return raise_exc(c, VEC_UD, false, 0);
+}

@@ -1,0 +1,70 @@
+/* String instructions MOVS/STOS/LODS/CMPS/SCAS with REP/REPE/REPNE. Each iteration
+ * commits on its own (memory, then RSI/RDI/RCX), so a fault in iteration k leaves the
+ * registers describing k-1 finished iterations and the instruction restarts from there;
+ * long REP runs yield every SOFT_REP_CHUNK iterations with the same consistent state. */
+#include "engine/soft/mem.h"
+#include "engine/soft/ops.h"
+
+#define SOFT_REP_CHUNK 4096
+
+int h_string(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, asz = i->adsz, op = i->op;
+	uint64_t amask = sz_mask(asz);
+	uint64_t step = (c->rflags & FL_DF) ? (uint64_t)0 - sz : sz;
+	uint64_t src_base = c->seg_base[i->seg], dst_base = c->seg_base[S_ES];
+	unsigned src_mf = i->seg == S_SS ? MF_SS : 0;
+
+	for (unsigned n = 0;; n++) {
+		if (i->rep) {
+			if ((c->gpr[R_RCX] & amask) == 0)
+				return SOFT_OK;
+			if (n == SOFT_REP_CHUNK)
+				return SOFT_YIELD;
+		}
+		uint64_t si = c->gpr[R_RSI] & amask, di = c->gpr[R_RDI] & amask, a, b;
+		switch (op) {
+		case STR_MOVS:
+			if (mem_read(c, si + src_base, sz, &a, src_mf) ||
+			    mem_write(c, di + dst_base, sz, a, 0))
+				return SOFT_EXC;
+			reg_set(c, R_RSI, asz, si + step);
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		case STR_STOS:
+			if (mem_write(c, di + dst_base, sz, reg_get(c, R_RAX, sz), 0))
+				return SOFT_EXC;
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		case STR_LODS:
+			if (mem_read(c, si + src_base, sz, &a, src_mf))
+				return SOFT_EXC;
+			reg_set(c, R_RAX, sz, a);
+			reg_set(c, R_RSI, asz, si + step);
+			break;
+		case STR_CMPS:
+			if (mem_read(c, si + src_base, sz, &a, src_mf) ||
+			    mem_read(c, di + dst_base, sz, &b, 0))
+				return SOFT_EXC;
+			flags_lazy(c, LF_SUB, sz, a, b, (a - b) & sz_mask(sz));
+			reg_set(c, R_RSI, asz, si + step);
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		default: /* SCAS */
+			a = reg_get(c, R_RAX, sz);
+			if (mem_read(c, di + dst_base, sz, &b, 0))
+				return SOFT_EXC;
+			flags_lazy(c, LF_SUB, sz, a, b, (a - b) & sz_mask(sz));
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		}
+		if (!i->rep)
+			return SOFT_OK;
+		reg_set(c, R_RCX, asz, (c->gpr[R_RCX] - 1) & amask);
+		if (op == STR_CMPS || op == STR_SCAS) {
+			bool zf = c->lf_res == 0;
+			if ((i->rep == REP_E && !zf) || (i->rep == REP_NE && zf))
+				return SOFT_OK;
+		}
+	}
+}

@@ -1,0 +1,25 @@
+/* The software x86-64 CPU core: public entry points. The engine glue (engine_ops) and
+ * the test tools use these; instruction handlers live behind them. */
+#ifndef TRIVISOR_SOFT_H
+#define TRIVISOR_SOFT_H
+
+#include "engine/soft/cpu.h"
+
+enum soft_run_result {
+	SOFT_RUN_BUDGET = 0,    /* max_insns retired (or about that: blocks run whole) */
+	SOFT_RUN_EXCEPTION = 1, /* an exception is pending in c->fault, rip at the faulting
+	                           instruction (after it, for traps such as INT3) */
+};
+
+/* Initialise a CPU in 64-bit mode, CPL 0, all registers zero. 0 or -ENOMEM. */
+int soft_cpu_init(struct soft_cpu *c, const struct soft_mem_ops *ops, void *opaque);
+void soft_cpu_destroy(struct soft_cpu *c);
+
+/* Run until about max_insns instructions retired or an exception. Returns an
+ * enum soft_run_result, or -errno on an internal failure (out of memory). */
+int soft_run(struct soft_cpu *c, uint64_t max_insns);
+
+uint64_t soft_get_rflags(const struct soft_cpu *c);
+void soft_set_rflags(struct soft_cpu *c, uint64_t v);
+
+#endif
