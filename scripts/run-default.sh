@@ -1,20 +1,34 @@
-#!/bin/sh
-# Boot the default guest (stock Debian kernel + busybox shell) with trivisor.
-# Where no engine can run on this host (no /dev/kvm with VT-x/AMD-V, and the soft
-# engine is not built yet), the kvm engine runs inside the nested harness instead:
-# a QEMU TCG guest with emulated AMD SVM (see tests/nested/harness.py).
-set -eu
-BUILD=${1:-build}
-cd "$(dirname "$0")/.."
-GUEST_ARGS="--append console=ttyS0"
+#!/bin/bash
+# Boot the default guest (stock Debian kernel, busybox shell) under trivisor on this
+# terminal: `make run`. Ctrl-A x quits; `poweroff` in the guest ends it too.
+#
+# usage: scripts/run-default.sh [BUILD] [trivisor run options...]
+#
+# Where no engine can run on this host (`trivisor engines` says why: no /dev/kvm with
+# VT-x/AMD-V, soft engine not built yet), the kvm engine runs inside the nested QEMU
+# guest instead (tests/nested/harness.py): slower to start, the same guest in the end.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-${TRIVISOR_BUILD:-build}}
+shift || true
+guest_args=(--append console=ttyS0)
 
-if "$BUILD/trivisor" engines >/dev/null 2>&1; then
-	exec "$BUILD/trivisor" run --kernel "$BUILD/guest/bzImage" \
-		--initrd "$BUILD/guest/initramfs.cpio.gz" $GUEST_ARGS
+if [[ ! -x $build/trivisor ]]; then
+	echo "run-default: $build/trivisor not built (make build)" >&2
+	exit 1
 fi
-echo "trivisor: no engine can run directly on this host:"
-"$BUILD/trivisor" engines | sed 's/^/  /'
-echo "Booting under the kvm engine inside QEMU TCG with nested SVM instead (slow)."
-echo "In the guest shell, 'poweroff' ends it; Ctrl-A x quits trivisor."
-TRIVISOR_BUILD="$BUILD" exec /usr/bin/python3 tests/nested/harness.py -i -- \
-	trivisor run --kernel /guest/bzImage --initrd /guest/initramfs.cpio.gz $GUEST_ARGS
+if [[ ! -f $build/guest/bzImage || ! -f $build/guest/initramfs.cpio.gz ]]; then
+	echo "run-default: no guest images in $build/guest (scripts/mkguest.sh --out $build/guest)" >&2
+	exit 1
+fi
+
+if "$build/trivisor" engines >/dev/null 2>&1; then
+	exec "$build/trivisor" run --kernel "$build/guest/bzImage" \
+		--initrd "$build/guest/initramfs.cpio.gz" "${guest_args[@]}" "$@"
+fi
+echo "run-default: no engine can run directly on this host:" >&2
+"$build/trivisor" engines | sed 's/^/  /' >&2 || true
+echo "run-default: running the kvm engine inside the nested QEMU guest instead (slow)" >&2
+TRIVISOR_BUILD=$build exec /usr/bin/python3 "$repo/tests/nested/harness.py" -i -- \
+	trivisor run --engine kvm --kernel /guest/bzImage --initrd /guest/initramfs.cpio.gz \
+	"${guest_args[@]}" "$@"
