@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/pc.h"
+#include "hw/rtc.h"
+
 #define HDR_LEN 36
 
 #define OEM_ID       "TRIVSR"
@@ -26,6 +29,7 @@
 #define FADT_PM_TMR_LEN    91
 #define FADT_P_LVL2_LAT    96
 #define FADT_P_LVL3_LAT    98
+#define FADT_CENTURY       108
 #define FADT_IAPC_BOOT_ARCH 109
 #define FADT_FLAGS         112
 #define FADT_MINOR_VERSION 131
@@ -44,6 +48,7 @@
 #define FADT_F_PWR_BUTTON   (1u << 4)   /* power button: control method or absent */
 #define FADT_F_SLP_BUTTON   (1u << 5)   /* sleep button: control method or absent */
 #define FADT_F_FIX_RTC      (1u << 6)   /* no RTC wake status in the fixed registers */
+#define FADT_F_TMR_VAL_EXT  (1u << 8)   /* the PM timer counts 32 bits, not 24 */
 
 #define GAS_SYSTEM_IO 1
 #define GAS_ACCESS_WORD  2
@@ -189,9 +194,11 @@ static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
 	t[FADT_PM_TMR_LEN] = 4;
 	put16(t + FADT_P_LVL2_LAT, 101);          /* > 100: no C2 */
 	put16(t + FADT_P_LVL3_LAT, 1001);         /* > 1000: no C3 */
+	t[FADT_CENTURY] = RTC_CENTURY_REG;
 	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT);
 	put32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON |
-	                      FADT_F_SLP_BUTTON | FADT_F_FIX_RTC);
+	                      FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
+	                      (PC_ACPI_PM_TMR_BITS == 32 ? FADT_F_TMR_VAL_EXT : 0));
 	t[FADT_MINOR_VERSION] = 0;
 	put64(t + FADT_X_FIRMWARE_CTRL, facs);
 	put64(t + FADT_X_DSDT, dsdt);

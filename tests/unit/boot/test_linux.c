@@ -428,7 +428,33 @@ static void test_mutations(void)
 	test_vm_free(vm);
 }
 
-int main(void)
+/* The built 64-bit test guests (hello64.elf, hello64.bzimage) load and enter at their
+ * 64-bit entry point with the zero page filled. */
+static void test_guest(const char *path)
+{
+	struct vm *vm = test_vm(64 * MiB);
+	struct cpu_state s;
+	struct err e = { { 0 } };
+
+	vm->cfg.kernel_path = path;
+	vm->cfg.append = "console=ttyS0";
+	int r = boot_load(vm, &s, &e);
+	if (r)
+		fprintf(stderr, "%s: %s\n", path, e.msg);
+	CHECK_EQ(r, 0);
+	if (r == 0) {
+		CHECK(s.efer & EFER_LMA);
+		CHECK_EQ(s.gpr[R_RSI], BOOT_ZERO_PAGE_ADDR);
+		CHECK(s.rip >= 0x1000000 && s.rip < 0x1002000);
+		CHECK_EQ(gptr(vm, s.rip, 1)[0], 0xfa);         /* cli */
+		const struct boot_params *bp = (const void *)gptr(vm, BOOT_ZERO_PAGE_ADDR, 4096);
+		CHECK_EQ(bp->hdr.type_of_loader, 0xff);
+		CHECK_STR((const char *)gptr(vm, bp->hdr.cmd_line_ptr, 14), "console=ttyS0");
+	}
+	test_vm_free(vm);
+}
+
+int main(int argc, char **argv)
 {
 	test_setup_header();
 	test_bzimage_load();
@@ -438,5 +464,7 @@ int main(void)
 	test_bad_files();
 	test_vmlinux();
 	test_mutations();
+	for (int i = 1; i < argc; i++)
+		test_guest(argv[i]);
 	return check_done();
 }
