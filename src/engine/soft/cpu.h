@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/cpu_state.h"
 #include "engine/soft/cache.h"
 #include "engine/soft/memif.h"
 
@@ -176,7 +177,10 @@ static inline void flags_commit(struct soft_cpu *c)
 /* Replace the flags in `mask` with the ones in `val`. */
 static inline void flags_update(struct soft_cpu *c, uint64_t mask, uint64_t val)
 {
-	flags_commit(c);
+	if ((mask & FL_ARITH) != FL_ARITH)
+		flags_commit(c); /* some old arithmetic flags survive: materialise them */
+	else
+		c->lf_op = LF_NONE;
 	c->rflags = (c->rflags & ~mask) | (val & mask);
 }
 
@@ -190,24 +194,58 @@ static inline void flags_lazy(struct soft_cpu *c, unsigned op, unsigned sz, uint
 	c->lf_res = res;
 }
 
-/* Condition codes 0..15 in the Jcc/SETcc/CMOVcc encoding order. */
+/* Condition codes 0..15 in the Jcc/SETcc/CMOVcc encoding order. Fast paths for the
+ * common lazy states; everything else computes the flags. */
 static inline bool cond(const struct soft_cpu *c, unsigned cc)
 {
-	if (c->lf_op == LF_SUB) {
+	unsigned op = c->lf_op;
+	bool r;
+	if (op == LF_NONE)
+		return soft_cond_slow(c, cc);
+	switch (cc >> 1) {
+	case 2: /* Z: every lazy operation keeps the masked result */
+		return (c->lf_res == 0) ^ (cc & 1);
+	case 4: /* S */
+		return ((c->lf_res & sz_sign(c->lf_sz)) != 0) ^ (cc & 1);
+	default:
+		break;
+	}
+	if (op == LF_SUB) {
 		uint64_t a = c->lf_a, b = c->lf_b;
-		int64_t sa = sx(a, c->lf_sz), sb = sx(b, c->lf_sz);
-		bool r;
 		switch (cc >> 1) {
 		case 1: r = a < b; break;
-		case 2: r = a == b; break;
 		case 3: r = a <= b; break;
-		case 6: r = sa < sb; break;
-		case 7: r = sa <= sb; break;
+		case 6: r = sx(a, c->lf_sz) < sx(b, c->lf_sz); break;
+		case 7: r = sx(a, c->lf_sz) <= sx(b, c->lf_sz); break;
+		default: return soft_cond_slow(c, cc);
+		}
+		return r ^ (cc & 1);
+	}
+	if (op == LF_LOGIC) { /* CF = OF = 0 */
+		bool zf = c->lf_res == 0, sf = (c->lf_res & sz_sign(c->lf_sz)) != 0;
+		switch (cc >> 1) {
+		case 0: case 1: r = false; break;
+		case 3: r = zf; break;
+		case 6: r = sf; break;
+		case 7: r = zf || sf; break;
 		default: return soft_cond_slow(c, cc);
 		}
 		return r ^ (cc & 1);
 	}
 	return soft_cond_slow(c, cc);
+}
+
+/* CF alone (ADC, SBB, RCL, RCR). */
+static inline uint64_t get_cf(const struct soft_cpu *c)
+{
+	switch (c->lf_op) {
+	case LF_ADD: return c->lf_res < c->lf_a;
+	case LF_ADC: return c->lf_res <= c->lf_a;
+	case LF_SUB: return c->lf_a < c->lf_b;
+	case LF_SBB: return c->lf_a <= c->lf_b;
+	case LF_LOGIC: return 0;
+	default: return c->rflags & FL_CF; /* NONE, INC, DEC keep CF in rflags */
+	}
 }
 
 /* ---- faults ---- */

@@ -68,7 +68,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 			soft_lower(&zi, zo, s, &ends);
 		} else {
 			memset(s, 0, sizeof(*s));
-			s->fn = h_ud;
+			s->fn = st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG ? h_too_long : h_ud;
 			s->len = 1;
 		}
 		off += s->len;

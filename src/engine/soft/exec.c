@@ -110,7 +110,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 
 int soft_run(struct soft_cpu *c, uint64_t max_insns)
 {
-	uint64_t done = 0;
+	uint64_t done = 0, yields = 0;
 	int ret = SOFT_RUN_BUDGET;
 
 	while (done < max_insns) {
@@ -138,6 +138,10 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 			ret = SOFT_RUN_EXCEPTION;
 			break;
 		}
+		if (r == SOFT_YIELD)
+			yields++; /* a REP chunk uses budget so that kicks are seen */
+		if (done + yields >= max_insns)
+			break;
 	}
 	c->stats.insns += done;
 	return ret;

@@ -152,6 +152,17 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		return true;
 	}
 
+	/* Zydis 4.0 decodes F3 REX.B 90 as PAUSE; the CPU runs XCHG r8, rAX (REX.B wins). */
+	if (zi->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && zi->opcode == 0x90 && zi->raw.rex.B) {
+		uint8_t sz = zi->raw.rex.W ? 8 : (zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) ? 2 : 4;
+		s->opsz = sz;
+		s->nops = 2;
+		s->o[0] = (struct sop){ .kind = OPK_REG, .size = sz, .reg = R_R8 };
+		s->o[1] = (struct sop){ .kind = OPK_REG, .size = sz, .reg = R_RAX };
+		set(s, h_xchg, 0);
+		return true;
+	}
+
 	if (zi->mnemonic == ZYDIS_MNEMONIC_XLAT) {
 		set(s, h_xlat, 0);
 		for (unsigned j = 0; j < zi->operand_count; j++)
@@ -280,6 +291,14 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	default:
 		*ends_block = true;
 		return false;
+	}
+	if (s->fn == h_alu && s->o[0].kind == OPK_REG && s->o[1].kind != OPK_MEM) {
+		static const soft_fn fast[] = { [ALU_ADD] = h_add_r, [ALU_OR] = h_or_r,
+		                                [ALU_AND] = h_and_r, [ALU_SUB] = h_sub_r,
+		                                [ALU_XOR] = h_xor_r, [ALU_CMP] = h_cmp_r,
+		                                [ALU_TEST] = h_test_r };
+		if (fast[s->op])
+			s->fn = fast[s->op];
 	}
 	if (s->fn == h_shift && s->nops == 1) { /* D0/D1 forms: an implied count of 1 */
 		s->nops = 2;

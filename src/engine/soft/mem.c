@@ -110,3 +110,18 @@ void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)
 		if (c->tlb.w[k].tag != SOFT_TLB_INVALID && c->tlb.w[k].pa == pa_page)
 			c->tlb.w[k].tag = SOFT_TLB_INVALID;
 }
+
+int soft_op_read_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v, unsigned mf)
+{
+	const struct sop *o = &i->o[k];
+	if (o->kind == OPK_IMM) {
+		*v = i->imm & sz_mask(o->size);
+		return SOFT_OK;
+	}
+	return mem_read(c, ea(c, i), o->size, v, mf_of(i) | mf);
+}
+
+int soft_op_write_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t v)
+{
+	return mem_write(c, ea(c, i), i->o[k].size, v, mf_of(i));
+}

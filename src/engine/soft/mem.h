@@ -89,39 +89,39 @@ static inline unsigned mf_of(const struct sinsn *i)
 
 /* ---- operands ---- */
 
+/* The non-register cases, out of line (mem.c). */
+int soft_op_read_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v, unsigned mf);
+int soft_op_write_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t v);
+
 static inline int op_read(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v)
 {
 	const struct sop *o = &i->o[k];
-	if (o->kind == OPK_REG) {
+	if (__builtin_expect(o->kind == OPK_REG, 1)) {
 		*v = reg_get(c, o->reg, o->size);
 		return SOFT_OK;
 	}
-	if (o->kind == OPK_IMM) {
-		*v = i->imm & sz_mask(o->size);
-		return SOFT_OK;
-	}
-	return mem_read(c, ea(c, i), o->size, v, mf_of(i));
+	return soft_op_read_slow(c, i, k, v, 0);
 }
 
 /* Read a destination that will be written back: memory is checked for writing. */
 static inline int op_read_rmw(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v)
 {
 	const struct sop *o = &i->o[k];
-	if (o->kind == OPK_REG) {
+	if (__builtin_expect(o->kind == OPK_REG, 1)) {
 		*v = reg_get(c, o->reg, o->size);
 		return SOFT_OK;
 	}
-	return mem_read(c, ea(c, i), o->size, v, mf_of(i) | MF_RMW);
+	return soft_op_read_slow(c, i, k, v, MF_RMW);
 }
 
 static inline int op_write(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t v)
 {
 	const struct sop *o = &i->o[k];
-	if (o->kind == OPK_REG) {
+	if (__builtin_expect(o->kind == OPK_REG, 1)) {
 		reg_set(c, o->reg, o->size, v);
 		return SOFT_OK;
 	}
-	return mem_write(c, ea(c, i), o->size, v, mf_of(i));
+	return soft_op_write_slow(c, i, k, v);
 }
 
 #endif

@@ -29,6 +29,13 @@ enum { REP_NONE, REP_E, REP_NE };
 /* ops_alu.c */
 int h_alu(struct soft_cpu *c, const struct sinsn *i);
 int h_unary(struct soft_cpu *c, const struct sinsn *i);
+int h_add_r(struct soft_cpu *c, const struct sinsn *i);  /* register/immediate-only forms */
+int h_sub_r(struct soft_cpu *c, const struct sinsn *i);
+int h_cmp_r(struct soft_cpu *c, const struct sinsn *i);
+int h_and_r(struct soft_cpu *c, const struct sinsn *i);
+int h_or_r(struct soft_cpu *c, const struct sinsn *i);
+int h_xor_r(struct soft_cpu *c, const struct sinsn *i);
+int h_test_r(struct soft_cpu *c, const struct sinsn *i);
 int h_shift(struct soft_cpu *c, const struct sinsn *i);
 int h_shd(struct soft_cpu *c, const struct sinsn *i);   /* op 0 SHLD, 1 SHRD */
 int h_muldiv(struct soft_cpu *c, const struct sinsn *i);
@@ -69,6 +76,7 @@ int h_leave(struct soft_cpu *c, const struct sinsn *i);
 int h_enter(struct soft_cpu *c, const struct sinsn *i);
 int h_int3(struct soft_cpu *c, const struct sinsn *i);
 int h_ud(struct soft_cpu *c, const struct sinsn *i);
+int h_too_long(struct soft_cpu *c, const struct sinsn *i);
 /* ops_string.c */
 int h_string(struct soft_cpu *c, const struct sinsn *i);
 

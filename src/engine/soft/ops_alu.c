@@ -28,12 +28,12 @@ int h_alu(struct soft_cpu *c, const struct sinsn *i)
 	switch (op) {
 	case ALU_ADD: r = (a + b) & m; lf = LF_ADD; break;
 	case ALU_ADC:
-		cin = (flags_get(c) & FL_CF) ? 1 : 0;
+		cin = get_cf(c);
 		r = (a + b + cin) & m;
 		lf = cin ? LF_ADC : LF_ADD;
 		break;
 	case ALU_SBB:
-		cin = (flags_get(c) & FL_CF) ? 1 : 0;
+		cin = get_cf(c);
 		r = (a - b - cin) & m;
 		lf = cin ? LF_SBB : LF_SUB;
 		break;
@@ -48,6 +48,30 @@ int h_alu(struct soft_cpu *c, const struct sinsn *i)
 	flags_lazy(c, lf, sz, a, b, r);
 	return SOFT_OK;
 }
+
+/* Register-destination forms of the common ALU ops (no memory operand), one handler
+ * per operation so the dispatch needs no second switch. */
+#define ALU_REG(name, expr, lf, wb)                                                  \
+	int name(struct soft_cpu *c, const struct sinsn *i)                          \
+	{                                                                            \
+		unsigned sz = i->opsz;                                               \
+		uint64_t m = sz_mask(sz);                                            \
+		uint64_t a = reg_get(c, i->o[0].reg, sz);                            \
+		uint64_t b = (i->o[1].kind == OPK_IMM ? i->imm : reg_get(c, i->o[1].reg, sz)) & m; \
+		uint64_t r = (expr) & m;                                             \
+		if (wb)                                                              \
+			reg_set(c, i->o[0].reg, sz, r);                              \
+		flags_lazy(c, lf, sz, a, b, r);                                      \
+		return SOFT_OK;                                                      \
+	}
+
+ALU_REG(h_add_r, a + b, LF_ADD, 1)
+ALU_REG(h_sub_r, a - b, LF_SUB, 1)
+ALU_REG(h_cmp_r, a - b, LF_SUB, 0)
+ALU_REG(h_and_r, a & b, LF_LOGIC, 1)
+ALU_REG(h_or_r, a | b, LF_LOGIC, 1)
+ALU_REG(h_xor_r, a ^ b, LF_LOGIC, 1)
+ALU_REG(h_test_r, a & b, LF_LOGIC, 0)
 
 int h_unary(struct soft_cpu *c, const struct sinsn *i)
 {
@@ -92,7 +116,7 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 			reg_set(c, i->o[0].reg, 4, a);
 		return SOFT_OK;
 	}
-	cf = (flags_get(c) & FL_CF) ? 1 : 0;
+	cf = get_cf(c);
 	switch (i->op) {
 	case SH_ROL: {
 		unsigned rc = (unsigned)(cnt % bits);
@@ -229,14 +253,14 @@ int h_muldiv(struct soft_cpu *c, const struct sinsn *i)
 		unsigned __int128 p = (unsigned __int128)acc * src;
 		uint64_t lo = (uint64_t)p & m, hi = (uint64_t)(p >> bits) & m;
 		put_pair(c, sz, lo, hi);
-		flags_update(c, FL_CF | FL_OF, hi ? FL_CF | FL_OF : 0);
+		flags_update(c, FL_ARITH, hi ? FL_CF | FL_OF : 0); /* SF ZF AF PF: undefined, 0 */
 		return SOFT_OK;
 	}
 	case MD_IMUL: {
 		__int128 p = (__int128)sx(acc, sz) * sx(src, sz);
 		uint64_t lo = (uint64_t)p & m, hi = (uint64_t)(p >> bits) & m;
 		put_pair(c, sz, lo, hi);
-		flags_update(c, FL_CF | FL_OF, p != sx(lo, sz) ? FL_CF | FL_OF : 0);
+		flags_update(c, FL_ARITH, p != sx(lo, sz) ? FL_CF | FL_OF : 0);
 		return SOFT_OK;
 	}
 	case MD_DIV: {
@@ -290,6 +314,6 @@ int h_imul(struct soft_cpu *c, const struct sinsn *i)
 	__int128 p = (__int128)sx(a, sz) * sx(b, sz);
 	uint64_t r = (uint64_t)p & sz_mask(sz);
 	reg_set(c, i->o[0].reg, sz, r);
-	flags_update(c, FL_CF | FL_OF, p != sx(r, sz) ? FL_CF | FL_OF : 0);
+	flags_update(c, FL_ARITH, p != sx(r, sz) ? FL_CF | FL_OF : 0); /* SF ZF AF PF: undefined */
 	return SOFT_OK;
 }

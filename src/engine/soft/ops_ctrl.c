@@ -205,3 +205,8 @@ int h_ud(struct soft_cpu *c, const struct sinsn *i)
 	c->stats.ud++;
 	return raise_exc(c, VEC_UD, false, 0);
 }
+
+int h_too_long(struct soft_cpu *c, const struct sinsn *i)
+{
+	return raise_exc(c, VEC_GP, true, 0); /* more than 15 bytes */
+}

@@ -1,0 +1,403 @@
+/* Differential tester: random instructions on the host CPU (in a child process) and on
+ * trivisor's software CPU from the same state; every register, RIP, the defined flags,
+ * the exception (vector, error code, CR2) and the data memory must match.
+ *
+ *   difftest [--seed S] [--count N] [--max-report K] [--verbose]
+ *
+ * Exit status 0 if there was no divergence. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <Zydis/Zydis.h>
+
+#include "core/cpu_state.h"
+#include "dt.h"
+#include "engine/soft/lower.h"
+#include "engine/soft/soft.h"
+
+/* ---- the software CPU's view of the test address space ---- */
+
+struct flat {
+	uint8_t code[4096];
+	uint8_t data[DT_DATA_SIZE];
+};
+
+static int flat_translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
+                          uint64_t *pa, uint8_t **host, struct soft_fault *f)
+{
+	struct flat *m = opaque;
+	uint32_t err = (cpl == 3 ? 4 : 0) | (acc == SOFT_ACC_WRITE ? 2 : 0) | (acc == SOFT_ACC_FETCH ? 0x10 : 0);
+	if (la - DT_CODE < 4096) {
+		if (acc == SOFT_ACC_WRITE)
+			goto fault_present;
+		*host = m->code + (la - DT_CODE);
+	} else if (la - DT_DATA < DT_DATA_SIZE) {
+		if (acc == SOFT_ACC_FETCH)
+			goto fault_present; /* NX */
+		*host = m->data + (la - DT_DATA);
+	} else if (la >= 0xffff800000000000ull) {
+		goto fault_present; /* like Linux: the upper half is mapped, supervisor only */
+	} else {
+		goto fault;
+	}
+	*pa = la;
+	return 0;
+fault_present:
+	err |= 1;
+fault:
+	f->vector = 14;
+	f->has_err = true;
+	f->err = err;
+	f->cr2 = la;
+	return -1;
+}
+
+static void flat_io_read(void *opaque, uint64_t pa, void *dst, unsigned len)
+{
+	memset(dst, 0xff, len);
+}
+
+static void flat_io_write(void *opaque, uint64_t pa, const void *src, unsigned len)
+{
+}
+
+static const struct soft_mem_ops flat_ops = { flat_translate, flat_io_read, flat_io_write };
+
+/* ---- flags the SDM leaves undefined, per instruction and input ---- */
+
+#define CF 0x001ull
+#define PF 0x004ull
+#define AF 0x010ull
+#define ZF 0x040ull
+#define SF 0x080ull
+#define OF 0x800ull
+
+static uint64_t undefined_flags(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+                                const struct dt_regs *in)
+{
+	unsigned bits = zi->operand_width;
+	uint64_t cnt = 1;
+	bool has_cnt = false;
+	for (unsigned k = 1; k < zi->operand_count_visible; k++) {
+		if (zo[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			cnt = zo[k].imm.value.u;
+			has_cnt = true;
+		} else if (zo[k].type == ZYDIS_OPERAND_TYPE_REGISTER && zo[k].reg.value == ZYDIS_REGISTER_CL) {
+			cnt = in->gpr[R_RCX];
+			has_cnt = true;
+		}
+	}
+	(void)has_cnt;
+	cnt &= bits == 64 ? 63 : 31;
+
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_MUL:
+	case ZYDIS_MNEMONIC_IMUL:
+		return SF | ZF | AF | PF;
+	case ZYDIS_MNEMONIC_DIV:
+	case ZYDIS_MNEMONIC_IDIV:
+		return CF | OF | SF | ZF | AF | PF;
+	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_XOR:
+	case ZYDIS_MNEMONIC_TEST:
+		return AF;
+	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR: {
+		if (cnt == 0)
+			return 0;
+		uint64_t u = AF;
+		if (cnt != 1)
+			u |= OF;
+		if (zi->mnemonic != ZYDIS_MNEMONIC_SAR && cnt >= bits)
+			u |= CF;
+		return u;
+	}
+	case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
+	case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
+		return cnt == 1 || cnt == 0 ? 0 : OF;
+	case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
+		if (cnt == 0)
+			return 0;
+		if (cnt > bits)
+			return CF | OF | SF | ZF | AF | PF;
+		return cnt == 1 ? AF : AF | OF;
+	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR:
+		return CF | OF | SF | AF | PF;
+	case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
+	case ZYDIS_MNEMONIC_BTC:
+		return OF | SF | AF | PF;
+	case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_TZCNT:
+		return OF | SF | AF | PF;
+	default:
+		return 0;
+	}
+}
+
+/* ---- running and comparing ---- */
+
+struct outcome {
+	struct dt_regs r;
+	uint32_t vector, err;
+	uint64_t cr2;
+	const uint8_t *mem;
+};
+
+static void run_soft(struct soft_cpu *cpu, struct flat *m, const struct dt_case *c, struct outcome *o)
+{
+	memset(m->code, 0xcc, sizeof(m->code));
+	memcpy(m->code + (DT_INSN - DT_CODE), c->code, c->len);
+	memcpy(m->data, c->mem, DT_DATA_SIZE);
+	soft_code_invalidate(&cpu->cache, DT_CODE, 4096);
+	memcpy(cpu->gpr, c->in.gpr, sizeof(cpu->gpr));
+	cpu->rip = c->in.rip;
+	soft_set_rflags(cpu, c->in.rflags);
+	cpu->cpl = 3;
+	int r = soft_run(cpu, 1000000);
+	memcpy(o->r.gpr, cpu->gpr, sizeof(cpu->gpr));
+	o->r.rip = cpu->rip;
+	o->r.rflags = soft_get_rflags(cpu);
+	o->mem = m->data;
+	if (r == SOFT_RUN_EXCEPTION) {
+		o->vector = cpu->fault.vector;
+		o->err = cpu->fault.has_err ? cpu->fault.err : 0;
+		o->cr2 = cpu->fault.cr2;
+	} else {
+		o->vector = 0xffff; /* did not stop */
+		o->err = 0;
+		o->cr2 = 0;
+	}
+}
+
+static const char *reg_names[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                     "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+
+/* Decode a case's instruction from a buffer padded with int3, as both CPUs see it. */
+static bool decode_case(const ZydisDecoder *dec, const struct dt_case *c,
+                        ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo)
+{
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	memset(buf, 0xcc, sizeof(buf));
+	memcpy(buf, c->code, c->len);
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(dec, buf, sizeof(buf), zi, zo)) || zi->length != c->len)
+		return false;
+	soft_zydis_fixup(zi, zo);
+	return true;
+}
+
+static void disasm(const struct dt_case *c, char *buf, size_t len)
+{
+	ZydisDecoder dec;
+	ZydisFormatter fmt;
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
+	if (!decode_case(&dec, c, &zi, zo) ||
+	    ZYAN_FAILED(ZydisFormatterFormatInstruction(&fmt, &zi, zo, zi.operand_count_visible,
+	                                                buf, len, DT_INSN, NULL)))
+		snprintf(buf, len, "(invalid)");
+}
+
+static void report(uint64_t idx, const struct dt_case *c, const struct outcome *nat,
+                   const struct outcome *sw, uint64_t fmask, const char *why)
+{
+	char text[256];
+	disasm(c, text, sizeof(text));
+	printf("DIVERGENCE case %" PRIu64 " (%s): ", idx, why);
+	for (unsigned k = 0; k < c->len; k++)
+		printf("%02x", c->code[k]);
+	printf("  %s\n", text);
+	printf("  %-6s %-18s %-18s %-18s\n", "", "input", "native", "soft");
+	for (int k = 0; k < 16; k++)
+		printf("  %-6s %016" PRIx64 "   %016" PRIx64 "   %016" PRIx64 "%s\n", reg_names[k],
+		       c->in.gpr[k], nat->r.gpr[k], sw->r.gpr[k], nat->r.gpr[k] != sw->r.gpr[k] ? "  <--" : "");
+	printf("  %-6s %016" PRIx64 "   %016" PRIx64 "   %016" PRIx64 "%s\n", "rip", c->in.rip,
+	       nat->r.rip, sw->r.rip, nat->r.rip != sw->r.rip ? "  <--" : "");
+	printf("  %-6s %016" PRIx64 "   %016" PRIx64 "   %016" PRIx64 "  (compared 0x%" PRIx64 ")%s\n",
+	       "rflags", c->in.rflags, nat->r.rflags, sw->r.rflags, fmask,
+	       (nat->r.rflags ^ sw->r.rflags) & fmask ? "  <--" : "");
+	printf("  %-6s %18s   vec %2u err %4x cr2 %" PRIx64 "   vec %2u err %4x cr2 %" PRIx64 "\n",
+	       "exc", "", nat->vector, nat->err, nat->cr2, sw->vector, sw->err, sw->cr2);
+	for (unsigned k = 0; k < DT_DATA_SIZE; k++)
+		if (nat->mem[k] != sw->mem[k]) {
+			printf("  mem first diff at %#" PRIx64 ": native %02x soft %02x (input %02x)\n",
+			       DT_DATA + k, nat->mem[k], sw->mem[k], c->mem[k]);
+			break;
+		}
+}
+
+static bool in_test_space(uint64_t la)
+{
+	return la - DT_CODE < 4096 || la - (DT_DATA - 4096) < DT_DATA_SIZE + 8192 ||
+	       la >= 0xffff800000000000ull;
+}
+
+/* Is the page at la mapped in this process (and so, after fork, in the child)? Under
+ * sanitizers the host has shadow memory at addresses the soft CPU treats as unmapped. */
+static bool host_mapped(uint64_t la)
+{
+	unsigned char v;
+	return mincore((void *)(uintptr_t)(la & ~0xfffull), 4096, &v) == 0;
+}
+
+/* Compare; returns NULL if equal, else what differs. */
+static const char *compare(const struct dt_case *c, const struct outcome *nat,
+                           const struct outcome *sw, uint64_t *fmask_out)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+	/* CF PF AF ZF SF TF IF DF OF NT AC ID; RF and the rest are not compared. */
+	uint64_t fmask = 0x244FD5;
+	bool mem_defined = true;
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	bool decoded = decode_case(&dec, c, &zi, zo);
+	if (decoded) {
+		fmask &= ~undefined_flags(&zi, zo, &c->in);
+		/* ENTER faulting on its final stack pointer: AMD parts have already stored
+		 * the frame by then (the SDM promises nothing about that memory). */
+		if (zi.mnemonic == ZYDIS_MNEMONIC_ENTER && nat->vector != 3)
+			mem_defined = false;
+	}
+	*fmask_out = fmask;
+
+	if (sw->vector == 14 && !in_test_space(sw->cr2) && host_mapped(sw->cr2) &&
+	    (nat->vector != 14 || nat->cr2 != sw->cr2)) {
+		*fmask_out |= 1ull << 62; /* host environment: skipped */
+		return NULL;
+	}
+	if (nat->vector != sw->vector) {
+		/* CALL with both a non-canonical target and a faulting push: Intel's SDM
+		 * checks the target first (the soft CPU does), AMD parts report the push. */
+		if (decoded && zi.mnemonic == ZYDIS_MNEMONIC_CALL && sw->vector == 13 &&
+		    ((nat->vector == 14 && (nat->err & 2) && nat->cr2 - (c->in.gpr[R_RSP] - 8) < 8) ||
+		     (nat->vector == 12 && !canonical(c->in.gpr[R_RSP] - 8)))) {
+			*fmask_out |= 1ull << 63; /* tell the caller: accepted vendor difference */
+			return NULL;
+		}
+		return "exception";
+	}
+	/* The P bit depends on what the host has mapped outside the test space. */
+	uint32_t pmask = in_test_space(nat->cr2) ? 0x1f : 0x1e;
+	if (nat->vector == 14 && (nat->cr2 != sw->cr2 || (nat->err & pmask) != (sw->err & pmask)))
+		return "page fault details";
+	if (nat->vector == 13 && nat->err != sw->err)
+		return "#GP error code";
+	if (nat->r.rip != sw->r.rip)
+		return "rip";
+	for (int k = 0; k < 16; k++)
+		if (nat->r.gpr[k] != sw->r.gpr[k])
+			return "register";
+	if ((nat->r.rflags ^ sw->r.rflags) & fmask)
+		return "flags";
+	if (mem_defined && memcmp(nat->mem, sw->mem, DT_DATA_SIZE))
+		return "memory";
+	return NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: difftest [--seed S] [--count N] [--max-report K]\n");
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = 1, count = 100000, max_report = 20;
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--seed") && k + 1 < argc)
+			seed = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--count") && k + 1 < argc)
+			count = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--max-report") && k + 1 < argc)
+			max_report = strtoull(argv[++k], NULL, 0);
+		else {
+			usage();
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	struct dt_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+	                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct flat *m = calloc(1, sizeof(*m));
+	struct soft_cpu *cpu = calloc(1, sizeof(*cpu));
+	if (sh == MAP_FAILED || !m || !cpu || soft_cpu_init(cpu, &flat_ops, m)) {
+		fprintf(stderr, "difftest: out of memory\n");
+		return 1;
+	}
+	struct dt_native nat;
+	if (dt_native_start(&nat, sh)) {
+		fprintf(stderr, "difftest: cannot start the native child\n");
+		return 1;
+	}
+
+	struct dt_rng rng = { seed };
+	uint64_t done = 0, diverged = 0, died = 0, vendor = 0, skipped = 0, vec_count[33] = {0};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (done < count) {
+		int batch = count - done < DT_BATCH ? (int)(count - done) : DT_BATCH;
+		for (int k = 0; k < batch; k++)
+			dt_gen_case(&rng, &sh->cases[k]);
+		int got = dt_native_run(&nat, batch);
+		if (got < 0) {
+			fprintf(stderr, "difftest: cannot restart the native child\n");
+			return 1;
+		}
+		for (int k = 0; k < batch; k++) {
+			const struct dt_case *c = &sh->cases[k];
+			struct outcome no, so;
+			uint64_t idx = done + (uint64_t)k, fmask = 0;
+			if (k >= got) {
+				if (k == got) {
+					died++;
+					diverged++;
+					char text[256];
+					disasm(c, text, sizeof(text));
+					printf("DIVERGENCE case %" PRIu64 ": native run died: %s\n", idx, text);
+				}
+				continue; /* the rest of the batch was not run natively */
+			}
+			no.r = sh->out[k].r;
+			no.vector = sh->out[k].vector;
+			no.err = sh->out[k].err;
+			no.cr2 = sh->out[k].cr2;
+			no.mem = sh->out[k].mem;
+			run_soft(cpu, m, c, &so);
+			vec_count[no.vector < 32 ? no.vector : 32]++;
+			const char *why = compare(c, &no, &so, &fmask);
+			if (!why && (fmask >> 63))
+				vendor++;
+			if (!why && ((fmask >> 62) & 1))
+				skipped++;
+			if (why) {
+				if (diverged < max_report)
+					report(idx, c, &no, &so, fmask, why);
+				diverged++;
+			}
+		}
+		done += (uint64_t)(got < batch ? got + 1 : batch);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dt_native_stop(&nat);
+
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("difftest: seed %" PRIu64 ", %" PRIu64 " cases in %.2fs, %" PRIu64 " divergences"
+	       " (%" PRIu64 " native crashes)\n", seed, done, secs, diverged, died);
+	printf("difftest: ended by #BP (completed) %" PRIu64 ", #DE %" PRIu64 ", #UD %" PRIu64
+	       ", #GP %" PRIu64 ", #SS %" PRIu64 ", #PF %" PRIu64 ", other %" PRIu64 "\n",
+	       vec_count[3], vec_count[0], vec_count[6], vec_count[13], vec_count[12], vec_count[14],
+	       done - vec_count[3] - vec_count[0] - vec_count[6] - vec_count[13] - vec_count[12] - vec_count[14]);
+	printf("difftest: %" PRIu64 " accepted vendor differences (CALL fault order), %" PRIu64
+	       " skipped (address mapped in the host process)\n", vendor, skipped);
+	printf("difftest: soft cpu: %" PRIu64 " instructions, %" PRIu64 " #UD raised, %" PRIu64
+	       " blocks decoded\n", cpu->stats.insns, cpu->stats.ud, cpu->stats.blocks_decoded);
+	soft_cpu_destroy(cpu);
+	free(cpu);
+	free(m);
+	munmap(sh, sizeof(*sh));
+	return diverged ? 1 : 0;
+}
