@@ -32,6 +32,7 @@ import lzma
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -94,7 +95,11 @@ def resolve_kernel_package() -> str:
     return _apt_retry(query)
 
 
-def download(pkg: str, debs: Path) -> Path:
+def download(pkg: str, debs: Path, refresh=False) -> Path:
+    """debs/PKG_*.deb: the one already there, else a fresh apt-get download."""
+    cached = sorted(debs.glob(f"{pkg}_*.deb"), key=lambda p: p.stat().st_mtime)
+    if cached and not refresh:
+        return cached[-1]
     debs.mkdir(parents=True, exist_ok=True)
     # apt-get download runs as _apt when root; that user cannot write the build tree.
     _apt_retry(lambda: _run(["apt-get", "download", "-o", "APT::Sandbox::User=root", pkg],
@@ -141,7 +146,7 @@ def ensure_base(out: Path = None, refresh=False, log=print) -> Base:
     if refresh or not (kroot / ".stamp").exists():
         pkg = resolve_kernel_package()
         log(f"mkguest: fetching {pkg}")
-        deb = download(pkg, debs)
+        deb = download(pkg, debs, refresh)
         # The package ships no modules.dep (its postinst makes it); make one for the
         # whole tree so module dependencies can be resolved on the host.
         def depmod_all(tree):
@@ -150,7 +155,7 @@ def ensure_base(out: Path = None, refresh=False, log=print) -> Base:
         extract(deb, kroot, after=depmod_all)
     if refresh or not (bbroot / ".stamp").exists():
         log(f"mkguest: fetching {BUSYBOX_PKG}")
-        extract(download(BUSYBOX_PKG, debs), bbroot)
+        extract(download(BUSYBOX_PKG, debs, refresh), bbroot)
 
     versions = [d.name for d in (kroot / "lib/modules").iterdir()]
     if len(versions) != 1:
@@ -376,9 +381,7 @@ class Cpio:
             kind, what, mode = self.entries[path]
             h.update(f"\0{path}\0{kind}\0{mode:o}\0".encode())
             if kind == "src":
-                with open(what, "rb") as f:
-                    h.update(hashlib.file_digest(f, "sha256").digest()
-                             if hasattr(hashlib, "file_digest") else hashlib.sha256(f.read()).digest())
+                h.update(hashlib.sha256(Path(what).read_bytes()).digest())
             elif kind in ("file", "link"):
                 h.update(what)
             elif kind == "chr":
@@ -386,7 +389,6 @@ class Cpio:
         return h.hexdigest()
 
     def write(self, dest: Path, level=6):
-        import stat
         out = bytearray()
 
         def pad():

@@ -18,13 +18,9 @@ import harness  # noqa: E402
 from harness import TIMINGS  # noqa: E402
 
 
-def build_dir() -> Path:
-    return harness.build_dir()
-
-
 @pytest.fixture(scope="session")
-def build():
-    return build_dir()
+def build() -> Path:
+    return harness.build_dir()
 
 
 @pytest.fixture(scope="session")

@@ -18,14 +18,13 @@ def engine(request):
 @pytest.fixture
 def machine(request, engine, build, trivisor_bin, guest_images):
     """Where trivisor runs with this engine: the host itself, except for kvm on a host
-    without /dev/kvm, where it runs inside the nested outer guest (one per session)."""
+    without a usable /dev/kvm, where it runs inside the nested outer guest (one per
+    session)."""
     if engine == "kvm" and not host_has_kvm():
         m = NestedMachine(request.getfixturevalue("outer_vm"))
     else:
         m = HostMachine(build)
     yield m
-    # Anything a test left running is stopped; pytest shows this output for a failure.
-    for p in m.procs:
-        print(f"---- console of: {getattr(p, 'cmd', None) or p.argv} ----")
-        print(p.output[-6000:])
-    m.cleanup()
+    # Shown by pytest for a failing test: where the whole console transcript is.
+    print(f"console transcript: {m.log}")
+    m.cleanup()      # anything the test left running is stopped

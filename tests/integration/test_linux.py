@@ -1,18 +1,32 @@
 """Boot the stock Debian kernel with the busybox initramfs (scripts/mkguest.sh) to its
 shell on the serial console, use it, and end it the ways a person would."""
+import contextlib
 import os
 import re
 import time
 
+import pexpect
 import pytest
 
 from harness import GUEST_PROMPT, TIMINGS, Shell
 
 # Generous: under the kvm engine nested in QEMU TCG a boot takes far longer than on
-# hardware. Override with TRIVISOR_BOOT_TIMEOUT (seconds).
+# hardware (about 10 s, measured). Override with TRIVISOR_BOOT_TIMEOUT (seconds).
 BOOT_TIMEOUT = float(os.environ.get("TRIVISOR_BOOT_TIMEOUT", 900))
 CMD_TIMEOUT = 120
 END_TIMEOUT = 180
+
+
+@contextlib.contextmanager
+def step(p, what):
+    """A console wait that fails the test with what the console said, not a pexpect dump."""
+    try:
+        yield
+    except (pexpect.TIMEOUT, pexpect.EOF) as e:
+        why = "timed out" if isinstance(e, pexpect.TIMEOUT) else "trivisor (or the outer guest) ended"
+        # from None: pytest would print the pexpect exception's long dump too
+        raise pytest.fail.Exception(f"{what}: {why}; console:\n{p.output[-4000:]}",
+                                    pytrace=False) from None
 
 
 def boot(machine, engine, cpus=1, extra=()):
@@ -20,10 +34,23 @@ def boot(machine, engine, cpus=1, extra=()):
     p = machine.spawn(["run", "--engine", engine, "--kernel", machine.kernel,
                        "--initrd", machine.initrd, "--append", "console=ttyS0",
                        "--cpus", cpus, *extra])
-    p.expect_exact(GUEST_PROMPT, timeout=BOOT_TIMEOUT)
+    with step(p, "booting to the shell prompt"):
+        p.expect_exact(GUEST_PROMPT, timeout=BOOT_TIMEOUT)
     TIMINGS.append((f"{engine} on {machine.name}: Linux boot to its shell, --cpus {cpus}",
                     time.monotonic() - p.start_time))
     return p, Shell(p, GUEST_PROMPT)
+
+
+def run(p, sh, cmd):
+    with step(p, f"running {cmd!r}"):
+        return sh.run(cmd, CMD_TIMEOUT)
+
+
+def end(p, cmd):
+    """Type cmd (poweroff, reboot) and return trivisor's exit status."""
+    p.sendline(cmd)
+    with step(p, f"waiting for trivisor to exit after {cmd!r}"):
+        return p.wait(END_TIMEOUT)
 
 
 def only_number_lines(text):
@@ -35,32 +62,29 @@ def only_number_lines(text):
 def test_boot_shell_poweroff(machine, engine, guest_images, cpus):
     p, sh = boot(machine, engine, cpus)
 
-    r = sh.run("grep -c ^processor /proc/cpuinfo", CMD_TIMEOUT)
+    r = run(p, sh, "grep -c ^processor /proc/cpuinfo")
     assert r.status == 0 and only_number_lines(r.output) == [str(cpus)], r
 
     version = guest_images["version"].read_text().strip()
-    r = sh.run("uname -r", CMD_TIMEOUT)
+    r = run(p, sh, "uname -r")
     assert r.status == 0 and version in r.output.split(), r
 
-    p.sendline("poweroff")
-    status = p.wait(END_TIMEOUT)
+    status = end(p, "poweroff")
     assert status == 0, f"trivisor exit status {status} after poweroff:\n{p.output[-3000:]}"
     assert "reboot: Power down" in p.output
 
 
 def test_reboot_ends_trivisor(machine, engine):
     p, sh = boot(machine, engine)
-    p.sendline("reboot")
-    status = p.wait(END_TIMEOUT)
+    status = end(p, "reboot")
     assert status == 0, f"trivisor exit status {status} after reboot:\n{p.output[-3000:]}"
     assert "reboot: Restarting system" in p.output
 
 
 def test_stats_count_exits(machine, engine):
     p, sh = boot(machine, engine, extra=["--stats"])
-    p.sendline("poweroff")
-    assert p.wait(END_TIMEOUT) == 0, p.output[-3000:]
+    assert end(p, "poweroff") == 0, p.output[-3000:]
     # The report comes after the guest's last words; the UART alone makes port I/O.
     tail = p.output.rsplit("reboot: Power down", 1)[-1]
-    m = re.search(r"\bio\b\D{0,20}?(\d+)", tail, re.I)
+    m = re.search(r"\bio\b[^\n\d]{0,20}(\d+)", tail, re.I)
     assert m and int(m.group(1)) > 0, f"no port-I/O exit count in the --stats report:\n{tail}"
