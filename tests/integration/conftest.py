@@ -20,7 +20,7 @@ def machine(request, engine, build, trivisor_bin, guest_images):
     """Where trivisor runs with this engine: the host itself, except for kvm on a host
     without a usable /dev/kvm, where it runs inside the nested outer guest (one per
     session)."""
-    if engine == "kvm" and not host_has_kvm():
+    if engine == "kvm" and not host_has_kvm(trivisor_bin):
         m = NestedMachine(request.getfixturevalue("outer_vm"))
     else:
         m = HostMachine(build)

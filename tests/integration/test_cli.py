@@ -36,12 +36,19 @@ def test_version(trivisor):
     assert p.returncode == 0 and p.stdout.startswith("trivisor "), p
 
 
-def test_kvm_engine_needs_dev_kvm(trivisor, guest_images):
-    if host_has_kvm():
+def test_kvm_engine_needs_dev_kvm(trivisor, trivisor_bin, guest_images):
+    if host_has_kvm(trivisor_bin):
         pytest.skip("this host has a working /dev/kvm")
     p = trivisor("run", "--engine", "kvm", "--kernel", guest_images["kernel"])
-    assert p.returncode != 0
+    assert p.returncode == 3, p        # documented: engine not available
     assert "/dev/kvm" in p.stderr, p.stderr
+
+
+def test_engines_lists_every_engine(trivisor, trivisor_bin):
+    p = trivisor("engines")
+    names = [line.split()[0] for line in p.stdout.splitlines()]
+    assert names == ["kvm", "soft"], p.stdout
+    assert p.returncode == (0 if "available" in [l.split()[1] for l in p.stdout.splitlines()] else 3)
 
 
 def test_missing_kernel(trivisor, tmp_path):
