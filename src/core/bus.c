@@ -44,17 +44,18 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
 		b->cap = cap;
 	}
 	memmove(&b->ranges[pos + 1], &b->ranges[pos], (b->n - pos) * sizeof(*b->ranges));
-	b->ranges[pos] = (struct bus_range){ base, len, fn, opaque, name };
+	b->ranges[pos] = (struct bus_range){ .base = base, .len = len, .fn = fn,
+	                                     .opaque = opaque, .name = name };
 	b->n++;
 	return 0;
 }
 
-const struct bus_range *bus_find(const struct bus *b, uint64_t addr)
+struct bus_range *bus_find(const struct bus *b, uint64_t addr)
 {
 	unsigned lo = 0, hi = b->n;
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
-		const struct bus_range *r = &b->ranges[mid];
+		struct bus_range *r = &b->ranges[mid];
 		if (addr < r->base)
 			hi = mid;
 		else if (addr - r->base >= r->len)
@@ -67,8 +68,9 @@ const struct bus_range *bus_find(const struct bus *b, uint64_t addr)
 
 bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned size, bool is_write)
 {
-	const struct bus_range *r = bus_find(b, addr);
+	struct bus_range *r = bus_find(b, addr);
 	if (r && size >= 1 && size <= 8 && size <= r->len - (addr - r->base)) {
+		atomic_fetch_add_explicit(&r->accesses, 1, memory_order_relaxed);
 		r->fn(r->opaque, addr - r->base, data, size, is_write);
 		return true;
 	}

@@ -21,6 +21,7 @@ struct bus_range {
 	io_handler_fn fn;
 	void *opaque;
 	const char *name;
+	atomic_ulong accesses;    /* dispatched accesses, for --stats */
 };
 
 struct bus {
@@ -40,7 +41,7 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
                  void *opaque, const char *name, struct err *e);
 
 /* The range containing addr, or NULL. */
-const struct bus_range *bus_find(const struct bus *b, uint64_t addr);
+struct bus_range *bus_find(const struct bus *b, uint64_t addr);
 
 /* Dispatch one access. Returns true if a device claimed it. Accesses that straddle the
  * end of a range are treated as unclaimed. */

@@ -1,6 +1,8 @@
 #include "stats.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
 #include <time.h>
 
 #include "engine/engine.h"
@@ -16,6 +18,31 @@ uint64_t now_ns(void)
 static double secs(uint64_t ns)
 {
 	return (double)ns / 1e9;
+}
+
+/* Accesses per device, busiest first: where the exits go. */
+static void print_bus(FILE *f, const struct bus *b)
+{
+	bool shown[b->n ? b->n : 1];
+	memset(shown, 0, sizeof(shown));
+	for (unsigned k = 0; k < b->n; k++) {
+		unsigned best = b->n;
+		unsigned long most = 0;
+		for (unsigned i = 0; i < b->n; i++) {
+			unsigned long a = atomic_load(&b->ranges[i].accesses);
+			if (!shown[i] && a > most) {
+				most = a;
+				best = i;
+			}
+		}
+		if (best == b->n)
+			break;
+		shown[best] = true;
+		if (k == 0)
+			fprintf(f, "%s accesses by device:\n", b->name);
+		fprintf(f, "  %-16s%lu (0x%llx)\n", b->ranges[best].name, most,
+		        (unsigned long long)b->ranges[best].base);
+	}
 }
 
 void stats_print(FILE *f, const struct vm *vm)
@@ -41,6 +68,8 @@ void stats_print(FILE *f, const struct vm *vm)
 	for (unsigned r = 0; r < EXIT__COUNT; r++)
 		if (total[r])
 			fprintf(f, "  %-16s%" PRIu64 "\n", exit_reason_name(r), total[r]);
+	print_bus(f, &vm->pio);
+	print_bus(f, &vm->mmio);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
 	        atomic_load(&vm->pio.unclaimed_reads), atomic_load(&vm->pio.unclaimed_writes),
 	        atomic_load(&vm->mmio.unclaimed_reads), atomic_load(&vm->mmio.unclaimed_writes));
