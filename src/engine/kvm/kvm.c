@@ -29,6 +29,7 @@
 #define APIC_LVT_LINT1   0x360
 #define APIC_DM_NMI      4
 #define APIC_DM_EXTINT   7
+#define MSR_IA32_TSC         0x10
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MISC_ENABLE_FAST_STRING 1ull
 
@@ -270,15 +271,21 @@ static int set_lint(struct vcpu *v, struct err *e)
 	return 0;
 }
 
+/* Firmware's MSR setup: fast strings on, and every TSC written to 0 at creation so
+ * KVM sees the writes as one synchronised TSC across vCPUs. */
 static int set_msrs(struct vcpu *v, struct err *e)
 {
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry ent[1];
-	} m = { .hdr.nmsrs = 1, .ent = { { .index = MSR_IA32_MISC_ENABLE,
-	                                   .data = MISC_ENABLE_FAST_STRING } } };
-	if (ioctl(vcd(v)->fd, KVM_SET_MSRS, &m) != 1)
-		return err_set(e, EINVAL, "KVM_SET_MSRS (IA32_MISC_ENABLE) failed");
+		struct kvm_msr_entry ent[2];
+	} m = { .hdr.nmsrs = 2, .ent = {
+		{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
+		{ .index = MSR_IA32_TSC, .data = 0 },
+	} };
+	int n = ioctl(vcd(v)->fd, KVM_SET_MSRS, &m);
+	if (n != 2)
+		return err_set(e, EINVAL, "KVM_SET_MSRS: only %d of 2 MSRs set (IA32_MISC_ENABLE, "
+		               "IA32_TSC)", n);
 	return 0;
 }
 
