@@ -1,4 +1,5 @@
 #include "bus.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -74,6 +75,8 @@ bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned size, bool
 		r->fn(r->opaque, addr - r->base, data, size, is_write);
 		return true;
 	}
+	log_debug("bus", "unclaimed %s %s 0x%llx size %u", b->name, is_write ? "write" : "read",
+	          (unsigned long long)addr, size);
 	if (is_write) {
 		atomic_fetch_add_explicit(&b->unclaimed_writes, 1, memory_order_relaxed);
 	} else {

@@ -40,7 +40,7 @@ static void print_bus(FILE *f, const struct bus *b)
 		shown[best] = true;
 		if (k == 0)
 			fprintf(f, "%s accesses by device:\n", b->name);
-		fprintf(f, "  %-16s%lu (0x%llx)\n", b->ranges[best].name, most,
+		fprintf(f, "  %-22s %10lu  (0x%llx)\n", b->ranges[best].name, most,
 		        (unsigned long long)b->ranges[best].base);
 	}
 }
