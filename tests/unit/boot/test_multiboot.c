@@ -314,6 +314,7 @@ static void test_mutations(void)
 	size_t nk, ne;
 	uint8_t *kl = fake_kludge(&nk), *el = fake_elf32(&ne);
 	unsigned seed = 777;
+	int ok = 0, refused_with_message = 0;
 
 	for (int it = 0; it < 400; it++) {
 		const uint8_t *src = it & 1 ? el : kl;
@@ -331,10 +332,16 @@ static void test_mutations(void)
 			                   peek32(m + (it & 1 ? 0x1004 : 20))));
 		seed = seed * 1103515245 + 12345;
 		size_t len = (seed >> 8) % 4 == 0 ? (seed >> 10) % n : n;
-		(void)load_buf(vm, m, len, &s, &e);
+		e.msg[0] = 0;
+		if (load_buf(vm, m, len, &s, &e) == 0)
+			ok++;
+		else if (e.msg[0])
+			refused_with_message++;
 		free(m);
 	}
-	CHECK(1);
+	/* Survived every image; damaged ones were refused, each with a message. */
+	CHECK(ok < 400);
+	CHECK_EQ(ok + refused_with_message, 400);
 	free(kl);
 	free(el);
 	test_vm_free(vm);
