@@ -4,9 +4,10 @@
 #
 # usage: scripts/run-default.sh [BUILD] [trivisor run options...]
 #
-# Where no engine can run on this host (`trivisor engines` says why: no /dev/kvm with
-# VT-x/AMD-V, soft engine not built yet), the kvm engine runs inside the nested QEMU
-# guest instead (tests/nested/harness.py): slower to start, the same guest in the end.
+# The kvm engine boots it where it can run here (`trivisor engines` says why not: no
+# /dev/kvm with VT-x/AMD-V). Elsewhere, until the soft engine boots Linux, the kvm
+# engine runs inside the nested QEMU guest instead (tests/nested/harness.py): slower to
+# start, the same guest in the end.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-${TRIVISOR_BUILD:-build}}
@@ -22,11 +23,11 @@ if [[ ! -f $build/guest/bzImage || ! -f $build/guest/initramfs.cpio.gz ]]; then
 	exit 1
 fi
 
-if "$build/trivisor" engines >/dev/null 2>&1; then
-	exec "$build/trivisor" run --kernel "$build/guest/bzImage" \
+if "$build/trivisor" engines | grep -q '^kvm  *available'; then
+	exec "$build/trivisor" run --engine kvm --kernel "$build/guest/bzImage" \
 		--initrd "$build/guest/initramfs.cpio.gz" "${guest_args[@]}" "$@"
 fi
-echo "run-default: no engine can run directly on this host:" >&2
+echo "run-default: the kvm engine cannot run directly on this host:" >&2
 "$build/trivisor" engines | sed 's/^/  /' >&2 || true
 echo "run-default: running the kvm engine inside the nested QEMU guest instead (slow)" >&2
 TRIVISOR_BUILD=$build exec /usr/bin/python3 "$repo/tests/nested/harness.py" -i -- \

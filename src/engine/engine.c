@@ -6,10 +6,8 @@
 
 static const struct engine_ops *const engines[] = {
 	&engine_kvm,
+	&engine_soft,
 };
-
-/* Engines the design has but this build does not include yet. */
-static const char *const planned[] = { "soft" };
 
 int engine_select(const char *name, const struct engine_ops **out, struct err *e)
 {
@@ -36,9 +34,6 @@ int engine_select(const char *name, const struct engine_ops **out, struct err *e
 			return r;
 		}
 	}
-	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
-		if (strcmp(name, planned[i]) == 0)
-			return err_set(e, ENOSYS, "the '%s' engine is not built yet in this version of trivisor; use --engine kvm", name);
 	return err_set(e, ENOENT, "unknown engine '%s' (choose auto, kvm or soft)", name);
 }
 
@@ -54,7 +49,5 @@ int engine_report(FILE *f)
 			fprintf(f, "%-5s unavailable: %s\n", engines[i]->name, e.msg);
 		}
 	}
-	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
-		fprintf(f, "%-5s not built yet\n", planned[i]);
 	return usable;
 }

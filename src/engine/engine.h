@@ -35,19 +35,23 @@ struct engine_ops {
 	int (*set_state)(struct vcpu *vcpu, const struct cpu_state *s, struct err *e);
 	/* Drive a GSI line (0..23) to level. Any thread. */
 	int (*set_irq)(struct vm *vm, unsigned gsi, int level);
+	/* Deliver a message-signalled interrupt (the memory write a PCI device's MSI or
+	 * MSI-X makes: address 0xfeeXXXXX, data). Any thread. NULL if the engine has no MSI
+	 * delivery yet (vm_signal_msi then drops the message). */
+	int (*signal_msi)(struct vm *vm, uint64_t addr, uint32_t data);
 	void (*vcpu_destroy)(struct vcpu *vcpu);
 	void (*vm_destroy)(struct vm *vm);
 };
 
 /* Engines compiled into this binary. */
 extern const struct engine_ops engine_kvm;
+extern const struct engine_ops engine_soft;
 
 /* Find an engine by name ("kvm", "soft"); "auto" picks the first available.
- * -ENOENT for an unknown name, -ENOSYS for an engine not built yet, or the engine's
- * own availability error. */
+ * -ENOENT for an unknown name, or the engine's own availability error. */
 int engine_select(const char *name, const struct engine_ops **out, struct err *e);
 
-/* Print one line per engine (available, unavailable with the reason, or not built);
+/* Print one line per engine (available, or unavailable with the reason);
  * returns how many are available. */
 int engine_report(FILE *f);
 

@@ -6,8 +6,7 @@ import pytest
 
 from machines import HostMachine, NestedMachine, host_has_kvm
 
-# Add "soft" here when the soft engine can run these guests.
-ENGINES = ["kvm"]
+ENGINES = ["kvm", "soft"]
 
 
 @pytest.fixture(params=ENGINES)

@@ -14,7 +14,7 @@ struct sblock {
 	uint64_t la;           /* linear address it was last entered at */
 	struct sblock *hnext;  /* hash chain, or retired list */
 	struct sblock *pnext[2]; /* page lists: [0] first page, [1] second page */
-	uint8_t mode;          /* 64 (later 16/32) */
+	uint8_t mode;          /* SOFT_MODE16/32/64: how it was decoded */
 	uint32_t n;
 	struct sinsn ins[];
 };
@@ -30,7 +30,7 @@ static inline unsigned soft_jc_index(uint64_t la)
 	return (unsigned)((la ^ (la >> 12)) % SOFT_JC_SIZE);
 }
 
-/* Decode a block at linear address la (physical pa) in 64-bit mode. Returns SOFT_OK
+/* Decode a block at linear address la (physical pa) in the CPU's current mode. Returns SOFT_OK
  * with *out, or SOFT_EXC with c->fault set (fetch fault of the first instruction). */
 int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *host,
                       struct sblock **out);

@@ -24,7 +24,9 @@ int soft_cache_init(struct soft_code_cache *cc)
 		free(cc->pages);
 		return -ENOMEM;
 	}
-	if (ZYAN_FAILED(ZydisDecoderInit(&cc->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))) {
+	if (ZYAN_FAILED(ZydisDecoderInit(&cc->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&cc->dec32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&cc->dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16))) {
 		free(cc->hash);
 		free(cc->pages);
 		return -EINVAL;

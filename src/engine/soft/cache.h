@@ -32,7 +32,7 @@ struct soft_code_cache {
 	struct sblock *retired;      /* dropped blocks, freed once none can be running */
 	bool dirty;                  /* a drop happened: the running block may be stale */
 	uint64_t nblocks;
-	ZydisDecoder dec64;
+	ZydisDecoder dec64, dec32, dec16; /* by code size: 64-bit, 32-bit and 16-bit code */
 };
 
 int soft_cache_init(struct soft_code_cache *cc);

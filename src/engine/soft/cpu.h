@@ -13,7 +13,9 @@
 
 #include "core/cpu_state.h"
 #include "engine/soft/cache.h"
+#include "engine/soft/fpu.h"
 #include "engine/soft/memif.h"
+#include "engine/soft/sys.h"
 
 /* RFLAGS bits (Intel SDM vol. 1, 3.4.3). */
 #define FL_CF (1ull << 0)
@@ -45,6 +47,7 @@ enum {
 	SOFT_OK = 0,    /* done: the loop commits rip = next_rip */
 	SOFT_EXC = 1,   /* exception in c->fault; rip not advanced (traps set rip themselves) */
 	SOFT_YIELD = 2, /* not finished (REP budget): rip stays, re-executed later */
+	SOFT_EXIT = 3,  /* needs the engine (sys.exit_kind); the handler set rip itself */
 };
 
 /* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). */
@@ -113,6 +116,8 @@ struct soft_cpu {
 	struct soft_mem mem;
 	struct soft_code_cache cache;
 	struct soft_stats stats;
+	struct soft_fpu fpu;      /* x87, MMX, SSE state (fpu.h) */
+	struct soft_sys sys;     /* system architecture (sys.h) */
 };
 
 /* ---- registers ---- */

@@ -24,7 +24,9 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
                       struct sblock **out)
 {
 	struct sinsn tmp[SOFT_BLOCK_MAX];
-	unsigned n = 0;
+	unsigned n = 0, mode = c->sys.mode;
+	const ZydisDecoder *dec = mode == SOFT_MODE64 ? &c->cache.dec64
+	                        : mode == SOFT_MODE32 ? &c->cache.dec32 : &c->cache.dec16;
 	uint64_t pa2 = SOFT_NO_PAGE, off = 0;
 
 	while (n < SOFT_BLOCK_MAX) {
@@ -36,7 +38,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 		ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
 
 		copy_code(c, pa + off, host ? host + off : NULL, buf, nb);
-		ZyanStatus st = ZydisDecoderDecodeFull(&c->cache.dec64, buf, nb, &zi, zo);
+		ZyanStatus st = ZydisDecoderDecodeFull(dec, buf, nb, &zi, zo);
 		if (st == ZYDIS_STATUS_NO_MORE_DATA && nb < ZYDIS_MAX_INSTRUCTION_LENGTH) {
 			/* The instruction continues on the next page: fetch it only now. */
 			uint64_t nla = cur + nb, npa;
@@ -58,7 +60,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 				break; /* end the block before it; fault when it is reached */
 			}
 			copy_code(c, npa, nh, buf + nb, ZYDIS_MAX_INSTRUCTION_LENGTH - nb);
-			st = ZydisDecoderDecodeFull(&c->cache.dec64, buf, ZYDIS_MAX_INSTRUCTION_LENGTH, &zi, zo);
+			st = ZydisDecoderDecodeFull(dec, buf, ZYDIS_MAX_INSTRUCTION_LENGTH, &zi, zo);
 			pa2 = npa & ~0xfffull;
 		}
 		struct sinsn *s = &tmp[n++];
@@ -86,7 +88,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 	b->pa = pa;
 	b->pa2 = pa2;
 	b->la = la;
-	b->mode = 64;
+	b->mode = (uint8_t)mode;
 	b->n = n;
 	memcpy(b->ins, tmp, n * sizeof(struct sinsn));
 	*out = b;

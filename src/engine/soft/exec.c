@@ -17,6 +17,7 @@ int soft_cpu_init(struct soft_cpu *c, const struct soft_mem_ops *ops, void *opaq
 	int r = soft_cache_init(&c->cache);
 	if (r)
 		return r;
+	soft_sys_reset64(c);
 	soft_tlb_flush(c);
 	return 0;
 }
@@ -40,7 +41,7 @@ void soft_set_rflags(struct soft_cpu *c, uint64_t v)
 /* Does the block's second page still map where it did when it was decoded? */
 static bool second_page_ok(struct soft_cpu *c, const struct sblock *b, uint64_t rip)
 {
-	uint64_t la2 = (rip | 0xfff) + 1, pa;
+	uint64_t la2 = ((rip | 0xfff) + 1) & c->sys.la_mask, pa;
 	uint8_t *host;
 	struct soft_fault f;
 	if (!canonical(la2) ||
@@ -51,14 +52,16 @@ static bool second_page_ok(struct soft_cpu *c, const struct sblock *b, uint64_t 
 
 static int fetch_block(struct soft_cpu *c, struct sblock **out)
 {
-	uint64_t rip = c->rip;
+	/* rip: the linear address of the next instruction (CS.base + RIP). */
+	unsigned mode = c->sys.mode;
+	uint64_t rip = (c->rip + c->seg_base[S_CS]) & c->sys.la_mask;
 	unsigned j = soft_jc_index(rip);
 	struct sblock *b = c->cache.jc[j];
-	if (b && b->la == rip) {
+	if (b && b->la == rip && b->mode == mode) {
 		*out = b;
 		return SOFT_OK;
 	}
-	if (!canonical(rip))
+	if (mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit)
 		return raise_exc(c, VEC_GP, true, 0);
 
 	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
@@ -77,7 +80,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 		}
 	}
 
-	b = soft_cache_lookup(&c->cache, pa, 64);
+	b = soft_cache_lookup(&c->cache, pa, mode);
 	if (b && b->pa2 != SOFT_NO_PAGE && !second_page_ok(c, b, rip)) {
 		soft_code_invalidate(&c->cache, b->pa, 1); /* stale alias: decode afresh */
 		soft_cache_reap(&c->cache);
@@ -115,6 +118,10 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 
 	while (done < max_insns) {
 		struct sblock *b;
+		if (__atomic_load_n(&c->sys.kick, __ATOMIC_RELAXED)) {
+			ret = SOFT_RUN_KICKED;
+			break;
+		}
 		if (c->cache.retired)
 			soft_cache_reap(&c->cache);
 		int r = fetch_block(c, &b);
@@ -136,6 +143,11 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		}
 		if (r == SOFT_EXC) {
 			ret = SOFT_RUN_EXCEPTION;
+			break;
+		}
+		if (r == SOFT_EXIT) {
+			done++;
+			ret = SOFT_RUN_EXIT;
 			break;
 		}
 		if (r == SOFT_YIELD)

@@ -4,7 +4,9 @@
 
 #include "core/cpu_state.h"
 #include "engine/soft/lower.h"
+#include "engine/soft/lower_fp.h"
 #include "engine/soft/ops.h"
+#include "engine/soft/ops_sys.h"
 
 static bool gpr_of(ZydisRegister r, uint8_t *out, uint8_t *size)
 {
@@ -98,6 +100,12 @@ static bool lower_operands(const ZydisDecodedInstruction *zi, const ZydisDecoded
 	return true;
 }
 
+bool soft_lower_operands(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+                         struct sinsn *s)
+{
+	return lower_operands(zi, zo, s);
+}
+
 void soft_zydis_fixup(const ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo)
 {
 	/* Zydis 4.0 decodes a 32-bit address with SIB.base = 101b, ModRM.mod = 00 and REX.B
@@ -171,11 +179,19 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		return true;
 	}
 
+	int fp = soft_lower_fp(zi, zo, s, ends_block); /* x87, MMX, SSE* */
+	if (fp >= 0)
+		return fp;
+
+	if (soft_lower_sys(zi, zo, s, ends_block)) /* system instructions (lower_sys.c) */
+		return true;
+
 	if (!lower_operands(zi, zo, s)) {
 		*ends_block = true;
 		return false;
 	}
 	unsigned cc = zi->opcode & 0xf;
+	bool long64 = zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64;
 
 	switch (zi->mnemonic) {
 	case ZYDIS_MNEMONIC_ADD: set(s, h_alu, ALU_ADD); break;
@@ -271,8 +287,8 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		set(s, h_jcc, cc);
 		*ends_block = true;
 		break;
-	case ZYDIS_MNEMONIC_JMP: set(s, h_jmp, 0); s->opsz = 8; *ends_block = true; break;
-	case ZYDIS_MNEMONIC_CALL: set(s, h_call, 0); s->opsz = 8; *ends_block = true; break;
+	case ZYDIS_MNEMONIC_JMP: set(s, h_jmp, 0); s->opsz = long64 ? 8 : s->opsz; *ends_block = true; break;
+	case ZYDIS_MNEMONIC_CALL: set(s, h_call, 0); s->opsz = long64 ? 8 : s->opsz; *ends_block = true; break;
 	case ZYDIS_MNEMONIC_RET: set(s, h_ret, 0); *ends_block = true; break;
 	case ZYDIS_MNEMONIC_LOOP: set(s, h_loop, LOOP_LOOP); *ends_block = true; break;
 	case ZYDIS_MNEMONIC_LOOPE: set(s, h_loop, LOOP_LOOPE); *ends_block = true; break;

@@ -13,6 +13,11 @@
 bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
                 struct sinsn *s, bool *ends_block);
 
+/* The generic operand lowering (GPR, memory, immediate operands -> s->o[]), for the
+ * lowering hooks of other instruction groups. False if an operand is something else. */
+bool soft_lower_operands(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+                         struct sinsn *s);
+
 /* Correct known Zydis 4.0 decoding errors in place (call right after decoding). */
 void soft_zydis_fixup(const ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo);
 

@@ -118,10 +118,16 @@ int soft_op_read_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uin
 		*v = i->imm & sz_mask(o->size);
 		return SOFT_OK;
 	}
+	if (__builtin_expect(c->sys.seg_check & (1u << i->seg), 0) &&
+	    soft_seg_check(c, i->seg, ea_off(c, i), o->size, mf & MF_RMW))
+		return SOFT_EXC;
 	return mem_read(c, ea(c, i), o->size, v, mf_of(i) | mf);
 }
 
 int soft_op_write_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t v)
 {
+	if (__builtin_expect(c->sys.seg_check & (1u << i->seg), 0) &&
+	    soft_seg_check(c, i->seg, ea_off(c, i), i->o[k].size, true))
+		return SOFT_EXC;
 	return mem_write(c, ea(c, i), i->o[k].size, v, mf_of(i));
 }

@@ -76,10 +76,11 @@ static inline uint64_t ea_off(const struct soft_cpu *c, const struct sinsn *i)
 	return a;
 }
 
-/* Linear address of the memory operand. In 64-bit mode seg_base is 0 for ES/CS/SS/DS. */
+/* Linear address of the memory operand. In 64-bit mode seg_base is 0 for ES/CS/SS/DS;
+ * outside long mode linear addresses wrap at 4 GiB. */
 static inline uint64_t ea(const struct soft_cpu *c, const struct sinsn *i)
 {
-	return ea_off(c, i) + c->seg_base[i->seg];
+	return (ea_off(c, i) + c->seg_base[i->seg]) & c->sys.la_mask;
 }
 
 static inline unsigned mf_of(const struct sinsn *i)

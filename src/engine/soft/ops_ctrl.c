@@ -3,26 +3,30 @@
  * near branches always use a 64-bit operand size; the stack address size is 64. */
 #include "engine/soft/mem.h"
 #include "engine/soft/ops.h"
+#include "engine/soft/stack.h"
 
 static int push(struct soft_cpu *c, unsigned sz, uint64_t v)
 {
-	uint64_t sp = c->gpr[R_RSP] - sz;
-	if (mem_write(c, sp + c->seg_base[S_SS], sz, v, MF_SS))
-		return SOFT_EXC;
-	c->gpr[R_RSP] = sp;
-	return SOFT_OK;
+	return stack_push(c, sz, v);
 }
 
 static int peek(struct soft_cpu *c, uint64_t sp, unsigned sz, uint64_t *v)
 {
-	return mem_read(c, sp + c->seg_base[S_SS], sz, v, MF_SS);
+	return stack_read(c, sp & c->sys.sp_mask, sz, v);
 }
 
-/* A branch target that is not canonical faults on the branch itself. */
-static int go(struct soft_cpu *c, uint64_t target)
+/* A branch target that is not canonical faults on the branch itself; outside 64-bit
+ * mode the target wraps to the operand size and must lie within CS's limit. */
+static int go_sz(struct soft_cpu *c, uint64_t target, unsigned opsz)
 {
-	if (!canonical(target))
-		return raise_exc(c, VEC_GP, true, 0);
+	if (c->sys.mode == SOFT_MODE64) {
+		if (!canonical(target))
+			return raise_exc(c, VEC_GP, true, 0);
+	} else {
+		target &= opsz == 2 ? 0xffffull : 0xffffffffull;
+		if (target > c->sys.seg[S_CS].limit)
+			return raise_exc(c, VEC_GP, true, 0);
+	}
 	c->next_rip = target;
 	return SOFT_OK;
 }
@@ -41,14 +45,14 @@ int h_jmp(struct soft_cpu *c, const struct sinsn *i)
 	uint64_t t;
 	if (target_of(c, i, &t))
 		return SOFT_EXC;
-	return go(c, t);
+	return go_sz(c, t, i->opsz);
 }
 
 int h_jcc(struct soft_cpu *c, const struct sinsn *i)
 {
 	if (!cond(c, i->op))
 		return SOFT_OK;
-	return go(c, c->next_rip + i->imm);
+	return go_sz(c, c->next_rip + i->imm, i->opsz);
 }
 
 int h_loop(struct soft_cpu *c, const struct sinsn *i)
@@ -66,7 +70,7 @@ int h_loop(struct soft_cpu *c, const struct sinsn *i)
 		else if (i->op == LOOP_LOOPNE)
 			taken = taken && !(flags_get(c) & FL_ZF);
 	}
-	if (taken && go(c, c->next_rip + i->imm))
+	if (taken && go_sz(c, c->next_rip + i->imm, i->opsz))
 		return SOFT_EXC;
 	if (i->op != LOOP_JRCXZ)
 		reg_set(c, R_RCX, asz, cnt);
@@ -76,24 +80,27 @@ int h_loop(struct soft_cpu *c, const struct sinsn *i)
 int h_call(struct soft_cpu *c, const struct sinsn *i)
 {
 	uint64_t t;
+	uint64_t ret = c->next_rip;
 	if (target_of(c, i, &t))
 		return SOFT_EXC;
-	if (!canonical(t))
-		return raise_exc(c, VEC_GP, true, 0);
-	if (push(c, 8, c->next_rip))
+	if (go_sz(c, t, i->opsz))
 		return SOFT_EXC;
-	c->next_rip = t;
+	if (push(c, i->opsz, ret)) {
+		c->next_rip = ret;
+		return SOFT_EXC;
+	}
 	return SOFT_OK;
 }
 
 int h_ret(struct soft_cpu *c, const struct sinsn *i)
 {
 	uint64_t t;
-	if (peek(c, c->gpr[R_RSP], 8, &t))
+	unsigned sz = c->sys.mode == SOFT_MODE64 ? 8 : i->opsz;
+	if (peek(c, c->gpr[R_RSP], sz, &t))
 		return SOFT_EXC;
-	if (go(c, t))
+	if (go_sz(c, t, sz))
 		return SOFT_EXC;
-	c->gpr[R_RSP] += 8 + (i->imm & 0xffff);
+	set_sp(c, c->gpr[R_RSP] + sz + (i->imm & 0xffff));
 	return SOFT_OK;
 }
 
@@ -111,7 +118,7 @@ int h_pop(struct soft_cpu *c, const struct sinsn *i)
 	uint64_t v, old = c->gpr[R_RSP];
 	if (peek(c, old, sz, &v))
 		return SOFT_EXC;
-	c->gpr[R_RSP] = old + sz;
+	set_sp(c, old + sz);
 	if (i->o[0].kind == OPK_REG) {
 		reg_set(c, i->o[0].reg, sz, v); /* POP RSP: the popped value wins */
 		return SOFT_OK;
@@ -145,17 +152,17 @@ int h_popf(struct soft_cpu *c, const struct sinsn *i)
 		mask &= 0xffff;
 	flags_commit(c);
 	c->rflags = ((c->rflags & ~mask) | (v & mask) | FL_1) & ~FL_RF;
-	c->gpr[R_RSP] += sz;
+	set_sp(c, c->gpr[R_RSP] + sz);
 	return SOFT_OK;
 }
 
 int h_leave(struct soft_cpu *c, const struct sinsn *i)
 {
 	unsigned sz = i->opsz;
-	uint64_t v, bp = c->gpr[R_RBP];
+	uint64_t v, bp = c->gpr[R_RBP] & c->sys.sp_mask;
 	if (peek(c, bp, sz, &v))
 		return SOFT_EXC;
-	c->gpr[R_RSP] = bp + sz;
+	set_sp(c, bp + sz);
 	reg_set(c, R_RBP, sz, v);
 	return SOFT_OK;
 }

@@ -172,7 +172,9 @@ int h_xlat(struct soft_cpu *c, const struct sinsn *i)
 	uint64_t off = c->gpr[R_RBX] + (c->gpr[R_RAX] & 0xff), v;
 	if (i->adsz == 4)
 		off = (uint32_t)off;
-	if (mem_read(c, off + c->seg_base[i->seg], 1, &v, 0))
+	else if (i->adsz == 2)
+		off = (uint16_t)off;
+	if (mem_read(c, (off + c->seg_base[i->seg]) & c->sys.la_mask, 1, &v, 0))
 		return SOFT_EXC;
 	reg_set(c, R_RAX, 1, v);
 	return SOFT_OK;

@@ -7,12 +7,17 @@
 
 #define SOFT_REP_CHUNK 4096
 
+/* Outside 64-bit mode: the same loop with segment checks and 4 GiB wrap (below). */
+static int soft_string_legacy(struct soft_cpu *c, const struct sinsn *i);
+
 int h_string(struct soft_cpu *c, const struct sinsn *i)
 {
 	unsigned sz = i->opsz, asz = i->adsz, op = i->op;
 	uint64_t amask = sz_mask(asz);
 	uint64_t step = (c->rflags & FL_DF) ? (uint64_t)0 - sz : sz;
 	uint64_t src_base = c->seg_base[i->seg], dst_base = c->seg_base[S_ES];
+	if (__builtin_expect(c->sys.mode != SOFT_MODE64, 0))
+		return soft_string_legacy(c, i);
 	unsigned src_mf = i->seg == S_SS ? MF_SS : 0;
 
 	for (unsigned n = 0;; n++) {
@@ -53,6 +58,78 @@ int h_string(struct soft_cpu *c, const struct sinsn *i)
 		default: /* SCAS */
 			a = reg_get(c, R_RAX, sz);
 			if (mem_read(c, di + dst_base, sz, &b, 0))
+				return SOFT_EXC;
+			flags_lazy(c, LF_SUB, sz, a, b, (a - b) & sz_mask(sz));
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		}
+		if (!i->rep)
+			return SOFT_OK;
+		reg_set(c, R_RCX, asz, (c->gpr[R_RCX] - 1) & amask);
+		if (op == STR_CMPS || op == STR_SCAS) {
+			bool zf = c->lf_res == 0;
+			if ((i->rep == REP_E && !zf) || (i->rep == REP_NE && zf))
+				return SOFT_OK;
+		}
+	}
+}
+
+static int str_read(struct soft_cpu *c, unsigned seg, uint64_t off, unsigned sz, uint64_t *v)
+{
+	if ((c->sys.seg_check & (1u << seg)) && soft_seg_check(c, seg, off, sz, false))
+		return SOFT_EXC;
+	return mem_read(c, (off + c->seg_base[seg]) & c->sys.la_mask, sz, v, seg == S_SS ? MF_SS : 0);
+}
+
+static int str_write(struct soft_cpu *c, unsigned seg, uint64_t off, unsigned sz, uint64_t v)
+{
+	if ((c->sys.seg_check & (1u << seg)) && soft_seg_check(c, seg, off, sz, true))
+		return SOFT_EXC;
+	return mem_write(c, (off + c->seg_base[seg]) & c->sys.la_mask, sz, v, seg == S_SS ? MF_SS : 0);
+}
+
+static int soft_string_legacy(struct soft_cpu *c, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, asz = i->adsz, op = i->op, sseg = i->seg;
+	uint64_t amask = sz_mask(asz);
+	uint64_t step = (c->rflags & FL_DF) ? (uint64_t)0 - sz : sz;
+
+	for (unsigned n = 0;; n++) {
+		if (i->rep) {
+			if ((c->gpr[R_RCX] & amask) == 0)
+				return SOFT_OK;
+			if (n == SOFT_REP_CHUNK)
+				return SOFT_YIELD;
+		}
+		uint64_t si = c->gpr[R_RSI] & amask, di = c->gpr[R_RDI] & amask, a, b;
+		switch (op) {
+		case STR_MOVS:
+			if (str_read(c, sseg, si, sz, &a) || str_write(c, S_ES, di, sz, a))
+				return SOFT_EXC;
+			reg_set(c, R_RSI, asz, si + step);
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		case STR_STOS:
+			if (str_write(c, S_ES, di, sz, reg_get(c, R_RAX, sz)))
+				return SOFT_EXC;
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		case STR_LODS:
+			if (str_read(c, sseg, si, sz, &a))
+				return SOFT_EXC;
+			reg_set(c, R_RAX, sz, a);
+			reg_set(c, R_RSI, asz, si + step);
+			break;
+		case STR_CMPS:
+			if (str_read(c, sseg, si, sz, &a) || str_read(c, S_ES, di, sz, &b))
+				return SOFT_EXC;
+			flags_lazy(c, LF_SUB, sz, a, b, (a - b) & sz_mask(sz));
+			reg_set(c, R_RSI, asz, si + step);
+			reg_set(c, R_RDI, asz, di + step);
+			break;
+		default: /* SCAS */
+			a = reg_get(c, R_RAX, sz);
+			if (str_read(c, S_ES, di, sz, &b))
 				return SOFT_EXC;
 			flags_lazy(c, LF_SUB, sz, a, b, (a - b) & sz_mask(sz));
 			reg_set(c, R_RDI, asz, di + step);

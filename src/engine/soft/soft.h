@@ -9,6 +9,8 @@ enum soft_run_result {
 	SOFT_RUN_BUDGET = 0,    /* max_insns retired (or about that: blocks run whole) */
 	SOFT_RUN_EXCEPTION = 1, /* an exception is pending in c->fault, rip at the faulting
 	                           instruction (after it, for traps such as INT3) */
+	SOFT_RUN_EXIT = 2,      /* an instruction needs the engine: c->sys.exit_kind */
+	SOFT_RUN_KICKED = 3,    /* c->sys.kick was set */
 };
 
 /* Initialise a CPU in 64-bit mode, CPL 0, all registers zero. 0 or -ENOMEM. */

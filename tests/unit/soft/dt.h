@@ -25,15 +25,22 @@ struct dt_regs {
 	uint64_t rip, rflags;
 };
 
+/* x87/MMX/SSE state: a 512-byte FXSAVE image (64-bit layout). */
+struct dt_fpu {
+	uint8_t fx[512];
+} __attribute__((aligned(16)));
+
 struct dt_case {
 	uint8_t code[16];
 	uint8_t len;
 	struct dt_regs in;
+	struct dt_fpu fin;
 	uint8_t mem[DT_DATA_SIZE];
 };
 
 struct dt_result {
 	struct dt_regs r;
+	struct dt_fpu f;
 	uint32_t vector, err;
 	uint64_t cr2;
 	uint8_t mem[DT_DATA_SIZE];

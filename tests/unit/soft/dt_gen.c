@@ -311,6 +311,341 @@ static uint8_t *data_at(struct dt_case *c, uint64_t la, unsigned n)
 	return NULL;
 }
 
+/* ---- x87 / MMX / SSE forms and state ---- */
+
+enum { P_NP, P_66, P_F3, P_F2 };
+enum { M_0F = 1, M_38, M_3A, M_X87 };
+#define K_RM 0          /* ModRM: register or memory */
+#define K_M 1           /* memory forms only */
+#define K_R 2           /* register forms only */
+#define K_I 4           /* imm8 follows */
+#define K_NOMODRM 8
+
+struct fpform {
+	uint8_t pfx, map, op, kind, digits;
+};
+
+static const struct fpform fpforms[] = {
+	{ P_NP, M_X87, 0xd8, K_RM, 0 }, { P_NP, M_X87, 0xd9, K_RM, 0 }, { P_NP, M_X87, 0xda, K_RM, 0 },
+	{ P_NP, M_X87, 0xdb, K_RM, 0 }, { P_NP, M_X87, 0xdc, K_RM, 0 }, { P_NP, M_X87, 0xdd, K_RM, 0 },
+	{ P_NP, M_X87, 0xde, K_RM, 0 }, { P_NP, M_X87, 0xdf, K_RM, 0 },
+	{ P_NP, M_X87, 0xd8, K_RM, 0 }, { P_NP, M_X87, 0xd9, K_RM, 0 }, { P_NP, M_X87, 0xda, K_RM, 0 },
+	{ P_NP, M_X87, 0xdb, K_RM, 0 }, { P_NP, M_X87, 0xdc, K_RM, 0 }, { P_NP, M_X87, 0xdd, K_RM, 0 },
+	{ P_NP, M_X87, 0xde, K_RM, 0 }, { P_NP, M_X87, 0xdf, K_RM, 0 },
+	{ P_NP, M_X87, 0xd9, K_R, 0x30 }, { P_NP, M_X87, 0xd9, K_R, 0xf0 }, { P_NP, M_X87, 0xd9, K_R, 0xc0 },
+	{ P_NP, M_0F, 0x10, K_RM, 0x00 }, { P_NP, M_0F, 0x11, K_RM, 0x00 }, { P_NP, M_0F, 0x12, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x14, K_RM, 0x00 }, { P_NP, M_0F, 0x15, K_RM, 0x00 }, { P_NP, M_0F, 0x16, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x28, K_RM, 0x00 }, { P_NP, M_0F, 0x29, K_RM, 0x00 }, { P_NP, M_0F, 0x2a, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x2c, K_RM, 0x00 }, { P_NP, M_0F, 0x2d, K_RM, 0x00 }, { P_NP, M_0F, 0x2e, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x2f, K_RM, 0x00 }, { P_NP, M_0F, 0x51, K_RM, 0x00 }, { P_NP, M_0F, 0x52, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x53, K_RM, 0x00 }, { P_NP, M_0F, 0x54, K_RM, 0x00 }, { P_NP, M_0F, 0x55, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x56, K_RM, 0x00 }, { P_NP, M_0F, 0x57, K_RM, 0x00 }, { P_NP, M_0F, 0x58, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x59, K_RM, 0x00 }, { P_NP, M_0F, 0x5a, K_RM, 0x00 }, { P_NP, M_0F, 0x5b, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x5c, K_RM, 0x00 }, { P_NP, M_0F, 0x5d, K_RM, 0x00 }, { P_NP, M_0F, 0x5e, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x5f, K_RM, 0x00 }, { P_NP, M_0F, 0x60, K_RM, 0x00 }, { P_NP, M_0F, 0x61, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x62, K_RM, 0x00 }, { P_NP, M_0F, 0x63, K_RM, 0x00 }, { P_NP, M_0F, 0x64, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x65, K_RM, 0x00 }, { P_NP, M_0F, 0x66, K_RM, 0x00 }, { P_NP, M_0F, 0x67, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x68, K_RM, 0x00 }, { P_NP, M_0F, 0x69, K_RM, 0x00 }, { P_NP, M_0F, 0x6a, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x6b, K_RM, 0x00 }, { P_NP, M_0F, 0x6e, K_RM, 0x00 }, { P_NP, M_0F, 0x6f, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x74, K_RM, 0x00 }, { P_NP, M_0F, 0x75, K_RM, 0x00 }, { P_NP, M_0F, 0x76, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x7e, K_RM, 0x00 }, { P_NP, M_0F, 0x7f, K_RM, 0x00 }, { P_NP, M_0F, 0xd1, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xd2, K_RM, 0x00 }, { P_NP, M_0F, 0xd3, K_RM, 0x00 }, { P_NP, M_0F, 0xd4, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xd5, K_RM, 0x00 }, { P_NP, M_0F, 0xd8, K_RM, 0x00 }, { P_NP, M_0F, 0xd9, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xda, K_RM, 0x00 }, { P_NP, M_0F, 0xdb, K_RM, 0x00 }, { P_NP, M_0F, 0xdc, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xdd, K_RM, 0x00 }, { P_NP, M_0F, 0xde, K_RM, 0x00 }, { P_NP, M_0F, 0xdf, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xe0, K_RM, 0x00 }, { P_NP, M_0F, 0xe1, K_RM, 0x00 }, { P_NP, M_0F, 0xe2, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xe3, K_RM, 0x00 }, { P_NP, M_0F, 0xe4, K_RM, 0x00 }, { P_NP, M_0F, 0xe5, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xe8, K_RM, 0x00 }, { P_NP, M_0F, 0xe9, K_RM, 0x00 }, { P_NP, M_0F, 0xea, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xeb, K_RM, 0x00 }, { P_NP, M_0F, 0xec, K_RM, 0x00 }, { P_NP, M_0F, 0xed, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xee, K_RM, 0x00 }, { P_NP, M_0F, 0xef, K_RM, 0x00 }, { P_NP, M_0F, 0xf1, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xf2, K_RM, 0x00 }, { P_NP, M_0F, 0xf3, K_RM, 0x00 }, { P_NP, M_0F, 0xf4, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xf5, K_RM, 0x00 }, { P_NP, M_0F, 0xf6, K_RM, 0x00 }, { P_NP, M_0F, 0xf8, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xf9, K_RM, 0x00 }, { P_NP, M_0F, 0xfa, K_RM, 0x00 }, { P_NP, M_0F, 0xfb, K_RM, 0x00 },
+	{ P_NP, M_0F, 0xfc, K_RM, 0x00 }, { P_NP, M_0F, 0xfd, K_RM, 0x00 }, { P_NP, M_0F, 0xfe, K_RM, 0x00 },
+	{ P_NP, M_0F, 0x13, K_M, 0x00 }, { P_NP, M_0F, 0x17, K_M, 0x00 }, { P_NP, M_0F, 0x2b, K_M, 0x00 },
+	{ P_NP, M_0F, 0xc3, K_M, 0x00 }, { P_NP, M_0F, 0xe7, K_M, 0x00 }, { P_NP, M_0F, 0x50, K_R, 0x00 },
+	{ P_NP, M_0F, 0xd7, K_R, 0x00 }, { P_NP, M_0F, 0xf7, K_R, 0x00 }, { P_NP, M_0F, 0x70, K_RM | K_I, 0x00 },
+	{ P_NP, M_0F, 0xc2, K_RM | K_I, 0x00 }, { P_NP, M_0F, 0xc4, K_RM | K_I, 0x00 }, { P_NP, M_0F, 0xc6, K_RM | K_I, 0x00 },
+	{ P_NP, M_0F, 0xc5, K_R | K_I, 0x00 }, { P_NP, M_0F, 0x71, K_R | K_I, 0x54 }, { P_NP, M_0F, 0x72, K_R | K_I, 0x54 },
+	{ P_NP, M_0F, 0x73, K_R | K_I, 0x44 }, { P_NP, M_0F, 0x77, K_NOMODRM, 0x00 }, { P_NP, M_0F, 0xae, K_M, 0x0f },
+	{ P_NP, M_0F, 0xae, K_R, 0xe0 }, { P_NP, M_0F, 0x18, K_M, 0x0f }, { P_66, M_0F, 0x10, K_RM, 0x00 },
+	{ P_66, M_0F, 0x11, K_RM, 0x00 }, { P_66, M_0F, 0x12, K_RM, 0x00 }, { P_66, M_0F, 0x14, K_RM, 0x00 },
+	{ P_66, M_0F, 0x15, K_RM, 0x00 }, { P_66, M_0F, 0x16, K_RM, 0x00 }, { P_66, M_0F, 0x28, K_RM, 0x00 },
+	{ P_66, M_0F, 0x29, K_RM, 0x00 }, { P_66, M_0F, 0x2a, K_RM, 0x00 }, { P_66, M_0F, 0x2c, K_RM, 0x00 },
+	{ P_66, M_0F, 0x2d, K_RM, 0x00 }, { P_66, M_0F, 0x2e, K_RM, 0x00 }, { P_66, M_0F, 0x2f, K_RM, 0x00 },
+	{ P_66, M_0F, 0x51, K_RM, 0x00 }, { P_66, M_0F, 0x54, K_RM, 0x00 }, { P_66, M_0F, 0x55, K_RM, 0x00 },
+	{ P_66, M_0F, 0x56, K_RM, 0x00 }, { P_66, M_0F, 0x57, K_RM, 0x00 }, { P_66, M_0F, 0x58, K_RM, 0x00 },
+	{ P_66, M_0F, 0x59, K_RM, 0x00 }, { P_66, M_0F, 0x5a, K_RM, 0x00 }, { P_66, M_0F, 0x5b, K_RM, 0x00 },
+	{ P_66, M_0F, 0x5c, K_RM, 0x00 }, { P_66, M_0F, 0x5d, K_RM, 0x00 }, { P_66, M_0F, 0x5e, K_RM, 0x00 },
+	{ P_66, M_0F, 0x5f, K_RM, 0x00 }, { P_66, M_0F, 0x60, K_RM, 0x00 }, { P_66, M_0F, 0x61, K_RM, 0x00 },
+	{ P_66, M_0F, 0x62, K_RM, 0x00 }, { P_66, M_0F, 0x63, K_RM, 0x00 }, { P_66, M_0F, 0x64, K_RM, 0x00 },
+	{ P_66, M_0F, 0x65, K_RM, 0x00 }, { P_66, M_0F, 0x66, K_RM, 0x00 }, { P_66, M_0F, 0x67, K_RM, 0x00 },
+	{ P_66, M_0F, 0x68, K_RM, 0x00 }, { P_66, M_0F, 0x69, K_RM, 0x00 }, { P_66, M_0F, 0x6a, K_RM, 0x00 },
+	{ P_66, M_0F, 0x6b, K_RM, 0x00 }, { P_66, M_0F, 0x6c, K_RM, 0x00 }, { P_66, M_0F, 0x6d, K_RM, 0x00 },
+	{ P_66, M_0F, 0x6e, K_RM, 0x00 }, { P_66, M_0F, 0x6f, K_RM, 0x00 }, { P_66, M_0F, 0x74, K_RM, 0x00 },
+	{ P_66, M_0F, 0x75, K_RM, 0x00 }, { P_66, M_0F, 0x76, K_RM, 0x00 }, { P_66, M_0F, 0x7c, K_RM, 0x00 },
+	{ P_66, M_0F, 0x7d, K_RM, 0x00 }, { P_66, M_0F, 0x7e, K_RM, 0x00 }, { P_66, M_0F, 0x7f, K_RM, 0x00 },
+	{ P_66, M_0F, 0xd0, K_RM, 0x00 }, { P_66, M_0F, 0xd1, K_RM, 0x00 }, { P_66, M_0F, 0xd2, K_RM, 0x00 },
+	{ P_66, M_0F, 0xd3, K_RM, 0x00 }, { P_66, M_0F, 0xd4, K_RM, 0x00 }, { P_66, M_0F, 0xd5, K_RM, 0x00 },
+	{ P_66, M_0F, 0xd6, K_RM, 0x00 }, { P_66, M_0F, 0xd8, K_RM, 0x00 }, { P_66, M_0F, 0xd9, K_RM, 0x00 },
+	{ P_66, M_0F, 0xda, K_RM, 0x00 }, { P_66, M_0F, 0xdb, K_RM, 0x00 }, { P_66, M_0F, 0xdc, K_RM, 0x00 },
+	{ P_66, M_0F, 0xdd, K_RM, 0x00 }, { P_66, M_0F, 0xde, K_RM, 0x00 }, { P_66, M_0F, 0xdf, K_RM, 0x00 },
+	{ P_66, M_0F, 0xe0, K_RM, 0x00 }, { P_66, M_0F, 0xe1, K_RM, 0x00 }, { P_66, M_0F, 0xe2, K_RM, 0x00 },
+	{ P_66, M_0F, 0xe3, K_RM, 0x00 }, { P_66, M_0F, 0xe4, K_RM, 0x00 }, { P_66, M_0F, 0xe5, K_RM, 0x00 },
+	{ P_66, M_0F, 0xe6, K_RM, 0x00 }, { P_66, M_0F, 0xe8, K_RM, 0x00 }, { P_66, M_0F, 0xe9, K_RM, 0x00 },
+	{ P_66, M_0F, 0xea, K_RM, 0x00 }, { P_66, M_0F, 0xeb, K_RM, 0x00 }, { P_66, M_0F, 0xec, K_RM, 0x00 },
+	{ P_66, M_0F, 0xed, K_RM, 0x00 }, { P_66, M_0F, 0xee, K_RM, 0x00 }, { P_66, M_0F, 0xef, K_RM, 0x00 },
+	{ P_66, M_0F, 0xf1, K_RM, 0x00 }, { P_66, M_0F, 0xf2, K_RM, 0x00 }, { P_66, M_0F, 0xf3, K_RM, 0x00 },
+	{ P_66, M_0F, 0xf4, K_RM, 0x00 }, { P_66, M_0F, 0xf5, K_RM, 0x00 }, { P_66, M_0F, 0xf6, K_RM, 0x00 },
+	{ P_66, M_0F, 0xf8, K_RM, 0x00 }, { P_66, M_0F, 0xf9, K_RM, 0x00 }, { P_66, M_0F, 0xfa, K_RM, 0x00 },
+	{ P_66, M_0F, 0xfb, K_RM, 0x00 }, { P_66, M_0F, 0xfc, K_RM, 0x00 }, { P_66, M_0F, 0xfd, K_RM, 0x00 },
+	{ P_66, M_0F, 0xfe, K_RM, 0x00 }, { P_66, M_0F, 0x13, K_M, 0x00 }, { P_66, M_0F, 0x17, K_M, 0x00 },
+	{ P_66, M_0F, 0x2b, K_M, 0x00 }, { P_66, M_0F, 0xe7, K_M, 0x00 }, { P_66, M_0F, 0x50, K_R, 0x00 },
+	{ P_66, M_0F, 0xd7, K_R, 0x00 }, { P_66, M_0F, 0xf7, K_R, 0x00 }, { P_66, M_0F, 0x70, K_RM | K_I, 0x00 },
+	{ P_66, M_0F, 0xc2, K_RM | K_I, 0x00 }, { P_66, M_0F, 0xc4, K_RM | K_I, 0x00 }, { P_66, M_0F, 0xc6, K_RM | K_I, 0x00 },
+	{ P_66, M_0F, 0xc5, K_R | K_I, 0x00 }, { P_66, M_0F, 0x71, K_R | K_I, 0x54 }, { P_66, M_0F, 0x72, K_R | K_I, 0x54 },
+	{ P_66, M_0F, 0x73, K_R | K_I, 0xcc }, { P_F3, M_0F, 0x10, K_RM, 0x00 }, { P_F3, M_0F, 0x11, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x12, K_RM, 0x00 }, { P_F3, M_0F, 0x16, K_RM, 0x00 }, { P_F3, M_0F, 0x2a, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x2c, K_RM, 0x00 }, { P_F3, M_0F, 0x2d, K_RM, 0x00 }, { P_F3, M_0F, 0x51, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x52, K_RM, 0x00 }, { P_F3, M_0F, 0x53, K_RM, 0x00 }, { P_F3, M_0F, 0x58, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x59, K_RM, 0x00 }, { P_F3, M_0F, 0x5a, K_RM, 0x00 }, { P_F3, M_0F, 0x5b, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x5c, K_RM, 0x00 }, { P_F3, M_0F, 0x5d, K_RM, 0x00 }, { P_F3, M_0F, 0x5e, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x5f, K_RM, 0x00 }, { P_F3, M_0F, 0x6f, K_RM, 0x00 }, { P_F3, M_0F, 0x7e, K_RM, 0x00 },
+	{ P_F3, M_0F, 0x7f, K_RM, 0x00 }, { P_F3, M_0F, 0xe6, K_RM, 0x00 }, { P_F3, M_0F, 0x70, K_RM | K_I, 0x00 },
+	{ P_F3, M_0F, 0xc2, K_RM | K_I, 0x00 }, { P_F3, M_0F, 0xd6, K_R, 0x00 }, { P_F2, M_0F, 0x10, K_RM, 0x00 },
+	{ P_F2, M_0F, 0x11, K_RM, 0x00 }, { P_F2, M_0F, 0x12, K_RM, 0x00 }, { P_F2, M_0F, 0x2a, K_RM, 0x00 },
+	{ P_F2, M_0F, 0x2c, K_RM, 0x00 }, { P_F2, M_0F, 0x2d, K_RM, 0x00 }, { P_F2, M_0F, 0x51, K_RM, 0x00 },
+	{ P_F2, M_0F, 0x58, K_RM, 0x00 }, { P_F2, M_0F, 0x59, K_RM, 0x00 }, { P_F2, M_0F, 0x5a, K_RM, 0x00 },
+	{ P_F2, M_0F, 0x5c, K_RM, 0x00 }, { P_F2, M_0F, 0x5d, K_RM, 0x00 }, { P_F2, M_0F, 0x5e, K_RM, 0x00 },
+	{ P_F2, M_0F, 0x5f, K_RM, 0x00 }, { P_F2, M_0F, 0x7c, K_RM, 0x00 }, { P_F2, M_0F, 0x7d, K_RM, 0x00 },
+	{ P_F2, M_0F, 0xd0, K_RM, 0x00 }, { P_F2, M_0F, 0xe6, K_RM, 0x00 }, { P_F2, M_0F, 0x70, K_RM | K_I, 0x00 },
+	{ P_F2, M_0F, 0xc2, K_RM | K_I, 0x00 }, { P_F2, M_0F, 0xd6, K_R, 0x00 }, { P_F2, M_0F, 0xf0, K_M, 0x00 },
+	{ P_NP, M_38, 0x00, K_RM, 0x00 }, { P_NP, M_38, 0x01, K_RM, 0x00 }, { P_NP, M_38, 0x02, K_RM, 0x00 },
+	{ P_NP, M_38, 0x03, K_RM, 0x00 }, { P_NP, M_38, 0x04, K_RM, 0x00 }, { P_NP, M_38, 0x05, K_RM, 0x00 },
+	{ P_NP, M_38, 0x06, K_RM, 0x00 }, { P_NP, M_38, 0x07, K_RM, 0x00 }, { P_NP, M_38, 0x08, K_RM, 0x00 },
+	{ P_NP, M_38, 0x09, K_RM, 0x00 }, { P_NP, M_38, 0x0a, K_RM, 0x00 }, { P_NP, M_38, 0x0b, K_RM, 0x00 },
+	{ P_NP, M_38, 0x1c, K_RM, 0x00 }, { P_NP, M_38, 0x1d, K_RM, 0x00 }, { P_NP, M_38, 0x1e, K_RM, 0x00 },
+	{ P_NP, M_3A, 0x0f, K_RM | K_I, 0x00 }, { P_66, M_38, 0x00, K_RM, 0x00 }, { P_66, M_38, 0x01, K_RM, 0x00 },
+	{ P_66, M_38, 0x02, K_RM, 0x00 }, { P_66, M_38, 0x03, K_RM, 0x00 }, { P_66, M_38, 0x04, K_RM, 0x00 },
+	{ P_66, M_38, 0x05, K_RM, 0x00 }, { P_66, M_38, 0x06, K_RM, 0x00 }, { P_66, M_38, 0x07, K_RM, 0x00 },
+	{ P_66, M_38, 0x08, K_RM, 0x00 }, { P_66, M_38, 0x09, K_RM, 0x00 }, { P_66, M_38, 0x0a, K_RM, 0x00 },
+	{ P_66, M_38, 0x0b, K_RM, 0x00 }, { P_66, M_38, 0x1c, K_RM, 0x00 }, { P_66, M_38, 0x1d, K_RM, 0x00 },
+	{ P_66, M_38, 0x1e, K_RM, 0x00 }, { P_66, M_3A, 0x0f, K_RM | K_I, 0x00 },
+};
+
+#define NFPFORMS (sizeof(fpforms) / sizeof(fpforms[0]))
+
+static unsigned put_modrm(struct dt_rng *r, uint8_t *b, unsigned kind, uint8_t digits)
+{
+	unsigned n = 0;
+	unsigned mod = (kind & K_M) ? rn(r, 3) : (kind & K_R) ? 3 : (rn(r, 5) < 2 ? 3 : rn(r, 3));
+	unsigned reg;
+	do
+		reg = rn(r, 8);
+	while (digits && !(digits & (1u << reg)));
+	unsigned rm = rn(r, 8);
+	b[n++] = (uint8_t)(mod << 6 | reg << 3 | rm);
+	unsigned disp = mod == 1 ? 1 : mod == 2 ? 4 : 0;
+	if (mod != 3 && rm == 4) {
+		uint8_t sib = (uint8_t)dt_rand(r);
+		b[n++] = sib;
+		if (mod == 0 && (sib & 7) == 5)
+			disp = 4;
+	}
+	if (mod == 0 && rm == 5)
+		disp = 4;
+	put_le(b + n, dt_rand(r), disp);
+	return n + disp;
+}
+
+static unsigned gen_fp_bytes(struct dt_rng *r, uint8_t *b)
+{
+	const struct fpform *f = &fpforms[rn(r, NFPFORMS)];
+	unsigned n = 0;
+	if (rn(r, 12) == 0)
+		b[n++] = 0x67;
+	if (rn(r, 30) == 0)
+		b[n++] = (uint8_t[]){ 0x26, 0x2e, 0x36, 0x3e }[rn(r, 4)];
+	if (f->pfx == P_NP && rn(r, 16) == 0)
+		b[n++] = 0x66;
+	if (rn(r, 200) == 0)
+		b[n++] = 0xf0;
+	if (f->pfx != P_NP)
+		b[n++] = (uint8_t[]){ 0, 0x66, 0xf3, 0xf2 }[f->pfx];
+	if (rn(r, 10) < 6)
+		b[n++] = (uint8_t)(0x40 | rn(r, 16));
+	if (f->map != M_X87)
+		b[n++] = 0x0f;
+	if (f->map == M_38)
+		b[n++] = 0x38;
+	if (f->map == M_3A)
+		b[n++] = 0x3a;
+	b[n++] = f->op;
+	if (!(f->kind & K_NOMODRM))
+		n += put_modrm(r, b + n, f->kind, f->digits);
+	if (f->kind & K_I)
+		b[n++] = (uint8_t)dt_rand(r);
+	return n;
+}
+
+static uint32_t rand_f32(struct dt_rng *r)
+{
+	uint32_t s = (uint32_t)rn(r, 2) << 31, m = (uint32_t)dt_rand(r) & 0x7fffff;
+	float f;
+	switch (rn(r, 14)) {
+	case 0: return s;
+	case 1: return s | 0x7f800000;
+	case 2: return s | 0x7fc00000 | (m & 0x3fffff);
+	case 3: return s | 0x7f800000 | ((m & 0x3fffff) ? (m & 0x3fffff) : 1);
+	case 4: return s | (m ? m : 1);
+	case 5: return s | (1 + rn(r, 2)) << 23 | m;
+	case 6: return s | (0xfd + rn(r, 2)) << 23 | m;
+	case 7: f = (float)((int)rn(r, 200) - 100); memcpy(&s, &f, 4); return s;
+	case 8: return s | (0x9d + rn(r, 2) + 32 * rn(r, 2)) << 23 | (rn(r, 2) ? m : m >> 20);
+	case 9: return s | (0x7c + rn(r, 7)) << 23 | (m & 0x7f0000);
+	case 10: return s | (0x7f + rn(r, 24)) << 23 | (m & ~0xffu); /* near-integers */
+	default: return s | (0x60 + rn(r, 0x40)) << 23 | m;
+	}
+}
+
+static uint64_t rand_f64(struct dt_rng *r)
+{
+	uint64_t s = (uint64_t)rn(r, 2) << 63, m = dt_rand(r) & 0xfffffffffffffull;
+	uint64_t qm = m & 0x7ffffffffffffull;
+	double d;
+	switch (rn(r, 14)) {
+	case 0: return s;
+	case 1: return s | 0x7ff0000000000000ull;
+	case 2: return s | 0x7ff8000000000000ull | qm;
+	case 3: return s | 0x7ff0000000000000ull | (qm ? qm : 1);
+	case 4: return s | (m ? m : 1);
+	case 5: return s | (uint64_t)(1 + rn(r, 2)) << 52 | m;
+	case 6: return s | (uint64_t)(0x7fd + rn(r, 2)) << 52 | m;
+	case 7: d = (double)((int)rn(r, 200) - 100); memcpy(&s, &d, 8); return s;
+	case 8: return s | (uint64_t)(0x41d + rn(r, 2) + 32 * rn(r, 2)) << 52 | (rn(r, 2) ? m : m >> 40);
+	case 9: return s | (uint64_t)(0x3fc + rn(r, 7)) << 52 | (m & 0xff00000000000ull);
+	case 10: return s | (uint64_t)(0x3ff + rn(r, 53)) << 52 | (m & ~0xffffffull);
+	case 11: /* results that round to float's edges */
+		return s | (uint64_t)(0x380 + rn(r, 2) * 0x7e + rn(r, 3)) << 52 | m;
+	default: return s | (uint64_t)(0x300 + rn(r, 0x200)) << 52 | m;
+	}
+}
+
+/* 16 bytes of SIMD data: floats, doubles, or integers. */
+static void rand_vec(struct dt_rng *r, uint8_t *p)
+{
+	switch (rn(r, 8)) {
+	case 0: case 1: case 2:
+		for (unsigned k = 0; k < 4; k++)
+			put_le(p + 4 * k, rand_f32(r), 4);
+		break;
+	case 3: case 4: case 5:
+		for (unsigned k = 0; k < 2; k++)
+			put_le(p + 8 * k, rand_f64(r), 8);
+		break;
+	case 6:
+		for (unsigned k = 0; k < 2; k++)
+			put_le(p + 8 * k, rand_val(r), 8);
+		break;
+	default:
+		for (unsigned k = 0; k < 2; k++)
+			put_le(p + 8 * k, dt_rand(r), 8);
+		break;
+	}
+}
+
+static uint32_t rand_mxcsr(struct dt_rng *r)
+{
+	uint32_t m = 0x1f80;
+	if (rn(r, 3) == 0)
+		m |= (uint32_t)rn(r, 4) << 13;
+	if (rn(r, 10) == 0)
+		m |= 0x8000;
+	if (rn(r, 10) == 0)
+		m |= 0x40;
+	if (rn(r, 4) == 0)
+		m |= (uint32_t)dt_rand(r) & 0x3f;
+	if (rn(r, 8) == 0)
+		m &= ~((uint32_t)dt_rand(r) & 0x1f80);
+	return m;
+}
+
+/* An 80-bit x87 value: mostly normals, some specials and odd encodings. */
+static void rand_f80(struct dt_rng *r, uint8_t *p)
+{
+	uint64_t m = dt_rand(r) | 1ull << 63;
+	uint16_t se = (uint16_t)(rn(r, 2) << 15);
+	switch (rn(r, 12)) {
+	case 0: m = 0; break;
+	case 1: se |= 0x7fff; m = 1ull << 63; break;
+	case 2: se |= 0x7fff; m |= 1ull << 62; break;
+	case 3: se |= 0x7fff; m &= ~(1ull << 62); m |= 1; break;
+	case 4: m &= ~(1ull << 63); break;                       /* denormal */
+	case 5: se |= (uint16_t)(1 + rn(r, 0x7ffe)); m &= ~(1ull << 63); break; /* unnormal */
+	case 6: se |= (uint16_t)(0x3fff + rn(r, 64)); m &= ~0xffffffffull; break;
+	default: se |= (uint16_t)(0x3ff0 + rn(r, 32)); break;
+	}
+	put_le(p, m, 8);
+	put_le(p + 8, se, 2);
+}
+
+static void rand_fpu(struct dt_rng *r, uint8_t *fx)
+{
+	memset(fx, 0, 512);
+	uint16_t fcw = 0x037f;
+	if (rn(r, 4) == 0)
+		fcw = (uint16_t)((fcw & ~0xf00u) | (dt_rand(r) & 0xf00));
+	if (rn(r, 10) == 0)
+		fcw &= (uint16_t)~(dt_rand(r) & 0x3f);
+	uint16_t fsw = (uint16_t)(dt_rand(r) & 0x4700) | (uint16_t)(rn(r, 8) << 11);
+	fsw |= (uint16_t)(dt_rand(r) & fcw & 0x3f & (rn(r, 4) ? 0 : 0x3f));
+	put_le(fx, fcw, 2);
+	put_le(fx + 2, fsw, 2);
+	fx[4] = (uint8_t)(rn(r, 3) ? dt_rand(r) : rn(r, 2) ? 0xff : 0);
+	put_le(fx + 24, rand_mxcsr(r), 4);
+	put_le(fx + 28, 0xffff, 4);
+	for (unsigned k = 0; k < 8; k++) {
+		if (rn(r, 3))
+			rand_f80(r, fx + 32 + 16 * k);
+		else
+			put_le(fx + 32 + 16 * k, rand_val(r), 8), put_le(fx + 40 + 16 * k, 0xffff, 2);
+	}
+	for (unsigned k = 0; k < 16; k++) {
+		if (k && rn(r, 10) == 0)
+			memcpy(fx + 160 + 16 * k, fx + 160 + 16 * rn(r, k), 16);
+		else
+			rand_vec(r, fx + 160 + 16 * k);
+	}
+}
+
+/* State for FP/SIMD memory operands: data of the right kind at the target. */
+static void fp_mem(struct dt_rng *r, struct dt_case *c, const ZydisDecodedInstruction *zi,
+                   uint64_t target)
+{
+	uint8_t *p;
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_FXRSTOR: case ZYDIS_MNEMONIC_FXRSTOR64:
+		if ((p = data_at(c, target, 512)) != NULL) {
+			rand_fpu(r, p);
+			if (rn(r, 20) == 0)
+				put_le(p + 24, dt_rand(r), 4);
+		}
+		break;
+	case ZYDIS_MNEMONIC_LDMXCSR:
+		if ((p = data_at(c, target, 4)) != NULL)
+			put_le(p, rn(r, 20) ? rand_mxcsr(r) : (uint32_t)dt_rand(r), 4);
+		break;
+	default:
+		if ((p = data_at(c, target, 16)) != NULL) {
+			if (zi->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && rn(r, 3) == 0)
+				rand_f80(r, p);
+			else
+				rand_vec(r, p);
+		}
+		break;
+	}
+}
+
 static const ZydisDecoder *decoder(void)
 {
 	static ZydisDecoder d;
@@ -328,11 +663,12 @@ void dt_gen_case(struct dt_rng *r, struct dt_case *c)
 	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
 	uint8_t b[32];
 	unsigned n;
-	bool ok;
+	bool ok, fp;
 
 again:
+	fp = rn(r, 2) == 0;
 	do
-		n = gen_bytes(r, b);
+		n = fp ? gen_fp_bytes(r, b) : gen_bytes(r, b);
 	while (n > 15);
 	memset(c, 0, sizeof(*c));
 	memcpy(c->code, b, n);
@@ -356,6 +692,7 @@ again:
 	c->in.rflags = 0x202 | (dt_rand(r) & 0x8d5) | (rn(r, 5) == 0 ? 0x400 : 0);
 	for (unsigned k = 0; k < DT_DATA_SIZE; k += 8)
 		put_le(c->mem + k, dt_rand(r), 8);
+	rand_fpu(r, c->fin.fx);
 	if (!ok)
 		return; /* invalid encoding: both sides should raise #UD */
 
@@ -381,7 +718,13 @@ again:
 		target = mem_target(r, msz);
 		if (zi.mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B && rn(r, 5))
 			target &= ~15ull;
+		if (fp && msz >= 512 && rn(r, 10))
+			target = DT_DATA + (rn(r, DT_DATA_SIZE - 512) & ~15u);
+		else if (fp && msz == 16 && rn(r, 5))
+			target &= ~15ull;
 		aim(r, c, &zi, mo, target);
+		if (fp)
+			fp_mem(r, c, &zi, target);
 	}
 	unsigned osz = zi.operand_width / 8;
 	int r0 = zi.operand_count_visible > 0 && zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER

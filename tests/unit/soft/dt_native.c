@@ -16,13 +16,15 @@
 #include "core/cpu_state.h"
 #include "dt.h"
 
-/* dt_enter(const struct dt_regs *r): load RFLAGS and all 16 GPRs from r and jump to
- * the address stored at DT_SLOT. Never returns: the case ends in a signal. */
+/* dt_enter(const struct dt_regs *r, const struct dt_fpu *f): load the x87/MMX/SSE state
+ * from f (FXRSTOR64), RFLAGS and all 16 GPRs from r and jump to the address stored at
+ * DT_SLOT. Never returns: the case ends in a signal. */
 __asm__(
 	".text\n"
 	".globl dt_enter\n"
 	".type dt_enter, @function\n"
 	"dt_enter:\n"
+	"	fxrstor64 (%rsi)\n"
 	"	pushq 136(%rdi)\n"
 	"	popfq\n"
 	"	movq 0(%rdi), %rax\n"
@@ -43,7 +45,7 @@ __asm__(
 	"	movq 56(%rdi), %rdi\n"
 	"	jmp *0x10300000\n"
 	".size dt_enter, .-dt_enter\n");
-void dt_enter(const struct dt_regs *r) __attribute__((noreturn));
+void dt_enter(const struct dt_regs *r, const struct dt_fpu *f) __attribute__((noreturn));
 
 /* Child-process state: the child is single-threaded and exists only for this. */
 static sigjmp_buf child_jmp;
@@ -51,7 +53,8 @@ static struct dt_result *child_out;
 
 static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
-	const greg_t *g = ((ucontext_t *)uctx)->uc_mcontext.gregs;
+	const ucontext_t *uc = uctx;
+	const greg_t *g = uc->uc_mcontext.gregs;
 	struct dt_regs *r = &child_out->r;
 	static const int map[16] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
 	                             REG_RSI, REG_RDI, REG_R8, REG_R9, REG_R10, REG_R11,
@@ -63,6 +66,11 @@ static void on_signal(int sig, siginfo_t *si, void *uctx)
 	child_out->vector = (uint32_t)g[REG_TRAPNO];
 	child_out->err = (uint32_t)g[REG_ERR];
 	child_out->cr2 = (uint64_t)g[REG_CR2];
+	/* The FPU state at the exception, as the kernel saved it (FXSAVE layout first). */
+	if (uc->uc_mcontext.fpregs)
+		memcpy(child_out->f.fx, uc->uc_mcontext.fpregs, sizeof(child_out->f.fx));
+	else
+		memset(child_out->f.fx, 0, sizeof(child_out->f.fx));
 	siglongjmp(child_jmp, 1);
 }
 
@@ -78,7 +86,7 @@ static void run_one(const struct dt_case *c, struct dt_result *out, uint8_t *cod
 	memcpy(code_rw + (DT_INSN - DT_CODE), c->code, c->len);
 	memcpy(data, c->mem, DT_DATA_SIZE);
 	if (sigsetjmp(child_jmp, 1) == 0)
-		dt_enter(&c->in);
+		dt_enter(&c->in, &c->fin);
 	clear_ac_df();
 	memcpy(out->mem, data, DT_DATA_SIZE);
 }

@@ -1,0 +1,92 @@
+/* What the software CPU implements, as CPUID leaves (the `soft` engine's
+ * supported_cpuid; the core's CPUID model shapes it further). Only features with a
+ * working implementation are listed: a guest that sees a bit may use it.
+ *
+ * This is the one place feature bits are declared. The x87/MMX/SSE work adds its bits
+ * in soft_cpuid_fpu_bits() below (and nowhere else). Bit positions: Intel SDM vol. 2A,
+ * CPUID, tables 3-10, 3-11 and the leaf 0x8000_0001 description. */
+#include <string.h>
+
+#include "core/cpuid.h"
+#include "engine/soft/sys.h"
+
+/* Leaf 1 EDX */
+#define F1D_PSE (1u << 3)
+#define F1D_TSC (1u << 4)
+#define F1D_MSR (1u << 5)
+#define F1D_PAE (1u << 6)
+#define F1D_CX8 (1u << 8)
+#define F1D_SEP (1u << 11)
+#define F1D_MTRR (1u << 12)
+#define F1D_PGE (1u << 13)
+#define F1D_CMOV (1u << 15)
+#define F1D_PAT (1u << 16)
+#define F1D_CLFSH (1u << 19)
+/* Leaf 1 ECX */
+#define F1C_CX16 (1u << 13)
+#define F1C_POPCNT (1u << 23)
+/* Leaf 0x8000_0001 */
+#define X1C_LAHF (1u << 0)
+#define X1C_ABM (1u << 5)   /* LZCNT */
+#define X1D_SYSCALL (1u << 11)
+#define X1D_NX (1u << 20)
+#define X1D_1GB (1u << 26)
+#define X1D_RDTSCP (1u << 27)
+#define X1D_LM (1u << 29)
+
+/* x87 / MMX / SSE feature bits, owned by the FPU work: leaf 1 ECX/EDX and leaf 7 EBX
+ * bits to add once implemented (FPU, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, ...). CR4's
+ * OSFXSR/OSXMMEXCPT are already accepted by MOV CR4. */
+static void soft_cpuid_fpu_bits(uint32_t *l1_ecx, uint32_t *l1_edx, uint32_t *l7_ebx)
+{
+	(void)l1_ecx;
+	(void)l1_edx;
+	(void)l7_ebx;
+}
+
+static int put(struct cpuid_table *t, uint32_t fn, uint32_t idx, bool indexed,
+               uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+{
+	struct cpuid_entry e = { .function = fn, .index = idx, .indexed = indexed,
+	                         .eax = a, .ebx = b, .ecx = c, .edx = d };
+	return cpuid_put(t, &e);
+}
+
+static uint32_t str4(const char *s)
+{
+	uint32_t v;
+	memcpy(&v, s, 4);
+	return v;
+}
+
+int soft_cpuid_supported(struct cpuid_table *out)
+{
+	uint32_t l1_ecx = F1C_CX16 | F1C_POPCNT;
+	uint32_t l1_edx = F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | F1D_MTRR |
+	                  F1D_PGE | F1D_CMOV | F1D_PAT | F1D_CLFSH;
+	uint32_t l7_ebx = 0;
+	soft_cpuid_fpu_bits(&l1_ecx, &l1_edx, &l7_ebx);
+
+	/* Family 6, model 0x0f, stepping 1: an Intel-style signature (SYSCALL only in 64-bit
+	 * mode, SYSENTER in both, as implemented). CLFLUSH line size 64 bytes (EBX 15:8 = 8). */
+	uint32_t sig = (6u << 8) | (0xfu << 4) | 1u;
+	const char *brand = "trivisor soft x86-64 CPU";
+	char b[48] = {0};
+	memcpy(b, brand, strlen(brand));
+	uint32_t bw[12];
+	memcpy(bw, b, sizeof(bw));
+
+	out->n = 0;
+	int r = put(out, 0, 0, false, 0xb, str4("Genu"), str4("ntel"), str4("ineI")) ||
+	        put(out, 1, 0, false, sig, 8u << 8, l1_ecx, l1_edx) ||
+	        put(out, 7, 0, true, 0, l7_ebx, 0, 0) ||
+	        put(out, 0x80000000u, 0, false, 0x80000008u, 0, 0, 0) ||
+	        put(out, 0x80000001u, 0, false, 0, 0, X1C_LAHF | X1C_ABM,
+	            X1D_SYSCALL | X1D_NX | X1D_1GB | X1D_RDTSCP | X1D_LM) ||
+	        put(out, 0x80000002u, 0, false, bw[0], bw[1], bw[2], bw[3]) ||
+	        put(out, 0x80000003u, 0, false, bw[4], bw[5], bw[6], bw[7]) ||
+	        put(out, 0x80000004u, 0, false, bw[8], bw[9], bw[10], bw[11]) ||
+	        /* 40 physical, 48 linear address bits (the MMU's MAXPHYADDR). */
+	        put(out, 0x80000008u, 0, false, (48u << 8) | 40u, 0, 0, 0);
+	return r ? -1 : 0;
+}

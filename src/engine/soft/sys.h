@@ -1,0 +1,171 @@
+/* The software CPU's system architecture state (Intel SDM vol. 3): segment descriptor
+ * caches, descriptor tables, control registers, MSRs, the decoding mode, and the one
+ * pending engine exit (port I/O, HLT). Lives in struct soft_cpu as `sys`.
+ *
+ * A zeroed struct is not a valid CPU: soft_sys_reset64() (called by soft_cpu_init) gives
+ * the flat 64-bit CPL-0 machine the differential tester and the benchmark expect, and
+ * soft_sys_set_state() loads a full struct cpu_state (engine set_state). */
+#ifndef TRIVISOR_SOFT_SYS_H
+#define TRIVISOR_SOFT_SYS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/cpu_state.h"
+#include "core/cpuid.h"
+
+/* Vectors not in cpu.h (SDM vol. 3A, table 6-1). */
+enum { VEC_NMI = 2, VEC_OF = 4, VEC_BR = 5, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11,
+       VEC_MF = 16, VEC_MC = 18, VEC_XM = 19 };
+
+/* Control register bits beyond core/cpu_state.h. */
+#define CR0_MP (1ull << 1)
+#define CR0_EM (1ull << 2)
+#define CR0_TS (1ull << 3)
+#define CR0_WP (1ull << 16)
+#define CR0_AM (1ull << 18)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR4_VME (1ull << 0)
+#define CR4_PVI (1ull << 1)
+#define CR4_TSD (1ull << 2)
+#define CR4_DE (1ull << 3)
+#define CR4_PSE (1ull << 4)
+#define CR4_MCE (1ull << 6)
+#define CR4_PGE (1ull << 7)
+#define CR4_PCE (1ull << 8)
+#define CR4_OSFXSR (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+
+/* MSRs (SDM vol. 4). */
+#define MSR_TSC 0x10
+#define MSR_APIC_BASE 0x1b
+#define MSR_MTRRCAP 0xfe
+#define MSR_SYSENTER_CS 0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_MISC_ENABLE 0x1a0
+#define MSR_MTRR_PHYS_BASE0 0x200   /* 0x200..0x20f: 8 base/mask pairs */
+#define MSR_MTRR_FIX64K 0x250
+#define MSR_MTRR_FIX16K_80000 0x258
+#define MSR_MTRR_FIX16K_A0000 0x259
+#define MSR_MTRR_FIX4K_C0000 0x268  /* ..0x26f */
+#define MSR_PAT 0x277
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_EFER 0xc0000080
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SFMASK 0xc0000084
+#define MSR_FS_BASE 0xc0000100
+#define MSR_GS_BASE 0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_TSC_AUX 0xc0000103
+
+#define SOFT_MTRR_VAR 8
+
+/* Decoding modes (sblock.mode). */
+enum { SOFT_MODE16 = 16, SOFT_MODE32 = 32, SOFT_MODE64 = 64 };
+
+/* The engine exit an instruction asked for (handler returned SOFT_EXIT). */
+enum { SOFT_EXIT_NONE, SOFT_EXIT_IO, SOFT_EXIT_HLT };
+
+#define SOFT_IO_BUF 4096
+
+struct soft_io_exit {
+	uint16_t port;
+	uint8_t size;          /* 1, 2, 4 */
+	uint8_t is_write;
+	uint32_t count;        /* elements in data */
+	/* completion of IN/INS after the core filled data */
+	uint8_t string;        /* 0: IN, 1: INS, 2: REP INS */
+	uint8_t adsz;
+	uint64_t next_rip;     /* IN, or the last INS chunk: where execution continues */
+	uint8_t data[SOFT_IO_BUF];
+};
+
+struct soft_sys {
+	struct seg seg[S__COUNT], tr, ldtr;
+	struct dtable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
+	uint64_t dr[8];        /* debug registers: stored, breakpoints not implemented */
+
+	/* MSRs */
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, apic_base, pat;
+	uint64_t misc_enable, sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t mtrr_def_type, mtrr_fix[11], mtrr_var[2 * SOFT_MTRR_VAR];
+	int64_t tsc_offset;    /* guest TSC = host CLOCK_MONOTONIC ns + tsc_offset */
+
+	/* Derived from the above by soft_sys_update_mode(). */
+	uint8_t mode;          /* SOFT_MODE16/32/64: how CS decodes */
+	uint8_t seg_check;     /* bit per S_*: accesses need limit/permission checks */
+	uint64_t la_mask;      /* linear addresses: 32 bits outside long mode */
+	uint64_t sp_mask;      /* stack pointer width (SS.B, or 64 in 64-bit mode) */
+
+	uint8_t shadow;        /* interrupts inhibited for one instruction (STI, MOV SS) */
+	bool halted;
+	bool wait_sipi;        /* application processor waiting for a startup IPI */
+	int kick;              /* atomic: make soft_run return at the next block */
+
+	uint8_t exit_kind;     /* SOFT_EXIT_*: what the last SOFT_EXIT asked for */
+	bool in_pending;       /* an IN/INS waits for the core's data (io below) */
+	struct soft_io_exit io;
+
+	const struct cpuid_table *cpuid; /* CPUID answers (NULL: leaf 0 only zeros) */
+	void *engine;          /* the engine's per-vCPU data (engine_soft.c) */
+	uint64_t fault_depth;  /* exceptions nested during delivery (#DF, triple fault) */
+};
+
+struct soft_cpu;
+
+/* sys.c: state, modes, segments */
+void soft_sys_reset64(struct soft_cpu *c);
+void soft_sys_update_mode(struct soft_cpu *c);
+void soft_sys_set_state(struct soft_cpu *c, const struct cpu_state *s);
+void soft_sys_get_state(struct soft_cpu *c, struct cpu_state *s);
+/* Change CPL; flushes user/supervisor-dependent translations when needed. */
+void soft_set_cpl(struct soft_cpu *c, unsigned cpl);
+/* Load a segment register from a selector with the protected-mode checks of MOV/POP
+ * (SDM vol. 3A 5.4-5.7). SOFT_OK or SOFT_EXC. */
+int soft_load_seg(struct soft_cpu *c, unsigned sr, uint16_t sel);
+/* Read a descriptor (8 bytes) for sel from the GDT or LDT: SOFT_OK, or SOFT_EXC with
+ * #GP(sel) when outside the table. */
+int soft_read_desc(struct soft_cpu *c, uint16_t sel, uint64_t *d);
+/* Descriptor -> cached segment (attr in the VMX layout, limit scaled by G). */
+void soft_desc_to_seg(uint64_t d, uint16_t sel, struct seg *s);
+/* Set the accessed bit of a descriptor in memory. */
+void soft_desc_set_accessed(struct soft_cpu *c, uint16_t sel, uint64_t d);
+/* Supervisor (implicit, CPL-0) data accesses to linear memory (tables, TSS). */
+int soft_sys_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v);
+int soft_sys_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v);
+/* Segment limit/permission check of a data access of sz bytes at offset off. */
+int soft_seg_check(struct soft_cpu *c, unsigned sr, uint64_t off, unsigned sz, bool write);
+/* The virtual TSC. */
+uint64_t soft_rdtsc(struct soft_cpu *c);
+int soft_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v);
+int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v);
+/* MOV to CR0/CR3/CR4 with their checks and TLB effects (also LMSW, CLTS). */
+int soft_write_cr(struct soft_cpu *c, unsigned n, uint64_t v);
+
+/* intr.c: event delivery */
+/* Deliver the exception in c->fault (or a software interrupt, see soft_deliver).
+ * Handles #DF escalation; returns 0, or 1 for a triple fault (shutdown). */
+int soft_deliver_fault(struct soft_cpu *c);
+/* Deliver vector through the IVT/IDT. soft: INT n/INT3/INTO (privilege check on the
+ * gate's DPL, rip already after the instruction). Returns SOFT_OK or SOFT_EXC. */
+int soft_deliver(struct soft_cpu *c, unsigned vec, bool has_err, uint32_t err, bool soft);
+
+/* mmu.c: paging (struct soft_mem_ops over the core's guest memory) */
+struct vm;
+struct vcpu;
+struct soft_mmu_ctx {
+	struct soft_cpu *cpu;
+	struct vm *vm;
+	struct vcpu *vcpu;
+};
+extern const struct soft_mem_ops soft_mmu_ops;
+
+/* features.c: what this CPU implements, as CPUID leaves */
+int soft_cpuid_supported(struct cpuid_table *out);
+
+#endif
