@@ -18,6 +18,7 @@ int soft_cpu_init(struct soft_cpu *c, const struct soft_mem_ops *ops, void *opaq
 	if (r)
 		return r;
 	soft_sys_reset64(c);
+	soft_fpu_reset(&c->fpu);   /* FCW 0x37f, MXCSR 0x1f80: the power-on values */
 	soft_tlb_flush(c);
 	return 0;
 }

@@ -2,12 +2,14 @@
  * supported_cpuid; the core's CPUID model shapes it further). Only features with a
  * working implementation are listed: a guest that sees a bit may use it.
  *
- * This is the one place feature bits are declared. The x87/MMX/SSE work adds its bits
- * in soft_cpuid_fpu_bits() below (and nowhere else). Bit positions: Intel SDM vol. 2A,
+ * This is the one place feature bits are gathered: the integer and system features
+ * below, the x87/MMX/SSE ones from soft_fpu_cpuid_bits() (ops_sse_mov.c, beside the
+ * code that implements them). Bit positions: Intel SDM vol. 2A,
  * CPUID, tables 3-10, 3-11 and the leaf 0x8000_0001 description. */
 #include <string.h>
 
 #include "core/cpuid.h"
+#include "engine/soft/fpu.h"
 #include "engine/soft/sys.h"
 
 /* Leaf 1 EDX */
@@ -37,13 +39,6 @@
 /* x87 / MMX / SSE feature bits, owned by the FPU work: leaf 1 ECX/EDX and leaf 7 EBX
  * bits to add once implemented (FPU, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, ...). CR4's
  * OSFXSR/OSXMMEXCPT are already accepted by MOV CR4. */
-static void soft_cpuid_fpu_bits(uint32_t *l1_ecx, uint32_t *l1_edx, uint32_t *l7_ebx)
-{
-	(void)l1_ecx;
-	(void)l1_edx;
-	(void)l7_ebx;
-}
-
 static int put(struct cpuid_table *t, uint32_t fn, uint32_t idx, bool indexed,
                uint32_t a, uint32_t b, uint32_t c, uint32_t d)
 {
@@ -65,7 +60,7 @@ int soft_cpuid_supported(struct cpuid_table *out)
 	uint32_t l1_edx = F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | F1D_MTRR |
 	                  F1D_PGE | F1D_CMOV | F1D_PAT | F1D_CLFSH;
 	uint32_t l7_ebx = 0;
-	soft_cpuid_fpu_bits(&l1_ecx, &l1_edx, &l7_ebx);
+	soft_fpu_cpuid_bits(&l1_ecx, &l1_edx);
 
 	/* Family 6, model 0x0f, stepping 1: an Intel-style signature (SYSCALL only in 64-bit
 	 * mode, SYSENTER in both, as implemented). CLFLUSH line size 64 bytes (EBX 15:8 = 8). */
