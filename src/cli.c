@@ -26,7 +26,10 @@ void cli_usage(FILE *f)
 "  -e, --engine NAME     auto, kvm or soft (default auto: kvm when /dev/kvm works)\n"
 "  -g, --guest IFACE     para (hypervisor CPUID leaves, KVM para-virtual ABI; default)\n"
 "                        or full (the guest sees a plain PC)\n"
+"  -d, --disk PATH[,ro]  a virtio block device on a raw image file or block device;\n"
+"                        ro: read-only. Repeat for more disks (Linux: vda, vdb, ...)\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
+"      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
 "\n"
 "'trivisor engines' exits 0 if at least one engine can run here, else 3.\n"
@@ -66,6 +69,36 @@ int cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* --disk PATH[,OPT...]: OPT is ro or rw. */
+static int parse_disk(const char *arg, struct vm_config *cfg, struct err *e)
+{
+	if (cfg->ndisks == VM_MAX_DISKS)
+		return err_set(e, EINVAL, "too many --disk options (at most %d)", VM_MAX_DISKS);
+	struct vm_disk_config *d = &cfg->disks[cfg->ndisks];
+	size_t n = strcspn(arg, ",");
+	if (n == 0)
+		return err_set(e, EINVAL, "--disk '%s': missing image path", arg);
+	if (n >= sizeof(d->path))
+		return err_set(e, EINVAL, "--disk: path too long");
+	memcpy(d->path, arg, n);
+	d->path[n] = '\0';
+	d->read_only = false;
+	for (const char *o = arg + n; *o == ','; ) {
+		o++;
+		size_t m = strcspn(o, ",");
+		if (m == 2 && strncmp(o, "ro", 2) == 0)
+			d->read_only = true;
+		else if (m == 2 && strncmp(o, "rw", 2) == 0)
+			d->read_only = false;
+		else
+			return err_set(e, EINVAL, "--disk '%s': unknown option '%.*s' (ro or rw)", arg,
+			               (int)m, o);
+		o += m;
+	}
+	cfg->ndisks++;
+	return 0;
+}
+
 static int parse_count(const char *s, unsigned *out)
 {
 	char *end;
@@ -89,7 +122,9 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guest", required_argument, NULL, 'g' },
+		{ "disk", required_argument, NULL, 'd' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -128,7 +163,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	optind = 1; /* getopt_long over argv[1..]: argv[1] ("run") plays argv[0]'s part */
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc - 1, argv + 1, ":k:i:a:m:c:e:g:svhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc - 1, argv + 1, ":k:i:a:m:c:e:g:d:svhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': out->cfg.kernel_path = optarg; break;
 		case 'i': out->cfg.initrd_path = optarg; break;
@@ -159,7 +194,12 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 			else
 				return err_set(e, EINVAL, "invalid --guest '%s' (full or para)", optarg);
 			break;
+		case 'd':
+			if (parse_disk(optarg, &out->cfg, e))
+				return -EINVAL;
+			break;
 		case 's': out->cfg.stats = true; break;
+		case 'J': out->stats_json = optarg; break;
 		case 'v': out->verbosity++; break;
 		case 'h': out->cmd = CLI_HELP; return 0;
 		case 'V': out->cmd = CLI_VERSION; return 0;

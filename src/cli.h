@@ -15,6 +15,7 @@ struct cli {
 	struct vm_config cfg;
 	const char *engine_name;   /* "auto", "kvm" or "soft" */
 	int verbosity;             /* number of -v */
+	const char *stats_json;    /* --stats-json PATH ("-": stderr), or NULL */
 };
 
 #define CLI_DEFAULT_MEM   (512ull << 20)

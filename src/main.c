@@ -21,6 +21,25 @@ static int fail(int status, const char *msg)
 	return status;
 }
 
+/* --stats-json PATH: the counters as JSON, to PATH or ("-") standard error. */
+static int write_stats_json(const char *path, const struct vm *vm)
+{
+	bool to_stderr = strcmp(path, "-") == 0;
+	FILE *f = to_stderr ? stderr : fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "trivisor: error: cannot write stats to %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	stats_print_json(f, vm);
+	if (to_stderr)
+		return 0;
+	if (ferror(f) | fclose(f)) {
+		fprintf(stderr, "trivisor: error: cannot write stats to %s\n", path);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -92,6 +111,8 @@ int main(int argc, char **argv)
 			vcpu_dump_state(stderr, &vm->vcpus[i]);
 	if (cli.cfg.stats)
 		stats_print(stderr, vm);
+	if (cli.stats_json && write_stats_json(cli.stats_json, vm))
+		status = VM_STATUS_ERROR;
 	vm_destroy(vm);
 	free(vm);
 	return status;

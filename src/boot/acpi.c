@@ -2,6 +2,7 @@
  * describe is hw/pc.h: PM1a event/control blocks and PM timer in I/O space, SCI on IRQ 9,
  * no SMI command port (the machine starts in ACPI mode), one IOAPIC, one LAPIC per vCPU. */
 #include "boot/acpi.h"
+#include "boot/aml.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,14 +64,6 @@
 #define MPS_INTI_ACTIVE_HIGH 0x1
 #define MPS_INTI_LEVEL       0xc
 
-/* AML opcodes (chapter 20) */
-#define AML_ZERO        0x00
-#define AML_ONE         0x01
-#define AML_NAME        0x08
-#define AML_BYTE_PREFIX 0x0a
-#define AML_PACKAGE     0x12
-#define AML_ROOT_CHAR   0x5c
-
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
 static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
@@ -111,37 +104,83 @@ static void gas_io(uint8_t *p, uint8_t bits, uint8_t access, uint64_t addr)
 	put64(p + 4, addr);
 }
 
-static size_t aml_int(uint8_t *p, uint8_t v)
-{
-	if (v == 0 || v == 1) {
-		p[0] = v ? AML_ONE : AML_ZERO;
-		return 1;
-	}
-	p[0] = AML_BYTE_PREFIX;
-	p[1] = v;
-	return 2;
-}
-
 size_t acpi_s5_aml(uint8_t *out)
 {
-	uint8_t pkg[16];
-	size_t n = 0;
+	struct aml a;
+	aml_init(&a, out, 32);
+	aml_name(&a, "\\_S5_");
+	size_t p = aml_package(&a, 4);
+	aml_int(&a, PC_ACPI_S5_TYP);          /* PM1a SLP_TYP */
+	aml_int(&a, PC_ACPI_S5_TYP);          /* PM1b SLP_TYP */
+	aml_int(&a, 0);
+	aml_int(&a, 0);
+	aml_close(&a, p);
+	return a.len;
+}
 
-	pkg[n++] = 4;                             /* NumElements */
-	n += aml_int(pkg + n, PC_ACPI_S5_TYP);    /* PM1a SLP_TYP */
-	n += aml_int(pkg + n, PC_ACPI_S5_TYP);    /* PM1b SLP_TYP */
-	n += aml_int(pkg + n, 0);
-	n += aml_int(pkg + n, 0);
+size_t acpi_dsdt_aml(uint8_t *out, size_t cap)
+{
+	struct aml a;
+	uint8_t s5[32];
 
-	size_t o = 0;
-	out[o++] = AML_NAME;
-	out[o++] = AML_ROOT_CHAR;
-	memcpy(out + o, "_S5_", 4);
-	o += 4;
-	out[o++] = AML_PACKAGE;
-	out[o++] = (uint8_t)(n + 1);              /* one-byte PkgLength counts itself */
-	memcpy(out + o, pkg, n);
-	return o + n;
+	aml_init(&a, out, cap);
+	aml_bytes(&a, s5, acpi_s5_aml(s5));
+
+	size_t sb = aml_scope(&a, "\\_SB_");
+
+	/* The host bridge (PCI Firmware 3.x, 4.1): bus 0 only, the I/O ports except the
+	 * configuration mechanism's, the 32-bit window the BARs are placed in. */
+	size_t pci = aml_device(&a, "PCI0");
+	aml_name(&a, "_HID");
+	aml_eisaid(&a, "PNP0A08");            /* PCI Express root bridge */
+	aml_name(&a, "_CID");
+	aml_eisaid(&a, "PNP0A03");            /* PCI root bridge */
+	aml_name(&a, "_SEG");
+	aml_int(&a, 0);
+	aml_name(&a, "_BBN");
+	aml_int(&a, 0);
+	aml_name(&a, "_UID");
+	aml_int(&a, 0);
+	aml_name(&a, "_CRS");
+	size_t crs = aml_buffer(&a);
+	aml_res_bus_numbers(&a, 0, PC_PCI_ECAM_BUSES - 1);
+	aml_res_io(&a, PC_PCI_CONF_ADDR, PC_PCI_CONF_ADDR, 1, 8);
+	aml_res_io_window(&a, 0x0000, PC_PCI_CONF_ADDR - 1);
+	aml_res_io_window(&a, PC_PCI_CONF_ADDR + 8, 0xffff);
+	aml_res_mem32_window(&a, PC_PCI_MEM32_ADDR, PC_PCI_MEM32_ADDR + PC_PCI_MEM32_SIZE - 1);
+	aml_res_end(&a);
+	aml_buffer_close(&a, crs);
+	aml_close(&a, pci);
+
+	/* The ECAM window as a motherboard resource: Linux uses MCFG's window only if
+	 * firmware reserves it (here or in the e820 map). */
+	size_t res = aml_device(&a, "PCIR");
+	aml_name(&a, "_HID");
+	aml_eisaid(&a, "PNP0C02");
+	aml_name(&a, "_UID");
+	aml_int(&a, 1);
+	aml_name(&a, "_CRS");
+	crs = aml_buffer(&a);
+	aml_res_mem32_fixed(&a, PC_PCI_ECAM_ADDR, PC_PCI_ECAM_SIZE);
+	aml_res_end(&a);
+	aml_buffer_close(&a, crs);
+	aml_close(&a, res);
+
+	aml_close(&a, sb);
+	return a.overflow ? 0 : a.len;
+}
+
+/* MCFG (PCI Firmware 3.x, 4.1.2): one ECAM allocation for segment 0. */
+static void build_mcfg(uint8_t *t)
+{
+	header(t, "MCFG", ACPI_MCFG_LEN, 1);
+	memset(t + HDR_LEN, 0, 8);                /* reserved */
+	put64(t + 44, PC_PCI_ECAM_ADDR);
+	put16(t + 52, 0);                         /* PCI segment group */
+	t[54] = 0;                                /* start bus */
+	t[55] = PC_PCI_ECAM_BUSES - 1;            /* end bus */
+	put32(t + 56, 0);
+	checksum(t, ACPI_MCFG_LEN, 9);
 }
 
 static size_t build_madt(uint8_t *t, unsigned ncpus)
@@ -218,17 +257,18 @@ size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus)
 	put32(t + 4, 64);
 	t[32] = 2;                                /* version */
 
-	/* DSDT: header + the \_S5 package. */
+	/* DSDT: header + AML. */
 	t = buf + ACPI_DSDT_OFF;
-	size_t dsdt_len = HDR_LEN + acpi_s5_aml(t + HDR_LEN);
+	size_t dsdt_len = HDR_LEN + acpi_dsdt_aml(t + HDR_LEN, ACPI_DSDT_MAX - HDR_LEN);
 	header(t, "DSDT", (uint32_t)dsdt_len, 2);
 	checksum(t, dsdt_len, 9);
 
 	build_fadt(buf + ACPI_FADT_OFF, base + ACPI_FACS_OFF, base + ACPI_DSDT_OFF);
-	size_t madt_len = build_madt(buf + ACPI_MADT_OFF, ncpus);
+	build_madt(buf + ACPI_MADT_OFF, ncpus);
+	build_mcfg(buf + ACPI_MCFG_OFF);
 
-	/* RSDT (32-bit pointers) and XSDT (64-bit): FADT, MADT. */
-	const uint32_t tables[] = { base + ACPI_FADT_OFF, base + ACPI_MADT_OFF };
+	/* RSDT (32-bit pointers) and XSDT (64-bit): FADT, MADT, MCFG. */
+	const uint32_t tables[] = { base + ACPI_FADT_OFF, base + ACPI_MADT_OFF, base + ACPI_MCFG_OFF };
 	const unsigned nt = sizeof(tables) / sizeof(tables[0]);
 	t = buf + ACPI_RSDT_OFF;
 	header(t, "RSDT", HDR_LEN + 4 * nt, 1);
@@ -252,12 +292,12 @@ size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus)
 	checksum(t, 20, 8);
 	checksum(t, 36, 32);
 
-	return ACPI_MADT_OFF + madt_len;
+	return ACPI_DSDT_OFF + dsdt_len;
 }
 
 int acpi_install(struct guest_mem *m, unsigned ncpus, struct err *e)
 {
-	if (ncpus < 1 || ACPI_MADT_OFF + 44 + 8 * (size_t)ncpus + 22 > PC_ACPI_SIZE ||
+	if (ncpus < 1 || ACPI_MADT_OFF + 44 + 8 * (size_t)ncpus + 22 > ACPI_DSDT_OFF ||
 	    ncpus > 255)
 		return err_set(e, EINVAL, "ACPI: cannot describe %u vCPUs", ncpus);
 	uint8_t *buf = calloc(1, PC_ACPI_SIZE);

@@ -1,5 +1,6 @@
-/* ACPI tables (ACPI 6.x): RSDP, RSDT, XSDT, FADT, FACS, DSDT (\_S5 only) and MADT,
- * written into the firmware area at PC_ACPI_ADDR. */
+/* ACPI tables (ACPI 6.x): RSDP, RSDT, XSDT, FADT, FACS, DSDT (\_S5, the PCI host
+ * bridge \_SB.PCI0 and the ECAM window as a motherboard resource), MADT and MCFG
+ * (PCI Firmware 3.x), written into the firmware area at PC_ACPI_ADDR. */
 #ifndef TRIVISOR_BOOT_ACPI_H
 #define TRIVISOR_BOOT_ACPI_H
 
@@ -18,8 +19,12 @@
 #define ACPI_XSDT_OFF  0x080
 #define ACPI_FACS_OFF  0x0c0
 #define ACPI_FADT_OFF  0x100
-#define ACPI_DSDT_OFF  0x240
-#define ACPI_MADT_OFF  0x300
+#define ACPI_MCFG_OFF  0x240
+#define ACPI_MADT_OFF  0x280   /* up to 44 + 8 * 255 + 22 bytes */
+#define ACPI_DSDT_OFF  0xb00
+#define ACPI_DSDT_MAX  0x1000
+
+#define ACPI_MCFG_LEN  60      /* header, reserved, one allocation */
 
 #define ACPI_FADT_LEN  276   /* revision 6 layout */
 
@@ -33,6 +38,12 @@ int acpi_install(struct guest_mem *m, unsigned ncpus, struct err *e);
 /* The AML the DSDT carries: Name(\_S5, Package(){S5_TYP, S5_TYP, 0, 0}). Writes it to
  * out (room for 32 bytes) and returns its length. */
 size_t acpi_s5_aml(uint8_t *out);
+
+/* The DSDT's whole body (after the header): \_S5, then Scope(\_SB) with Device(PCI0)
+ * (PNP0A08/PNP0A03, _SEG, _BBN, _UID, _CRS with bus numbers, I/O and memory windows)
+ * and a PNP0C02 device reserving the ECAM window. Returns its length, 0 if it does
+ * not fit in cap. */
+size_t acpi_dsdt_aml(uint8_t *out, size_t cap);
 
 /* Sum of len bytes modulo 256 (0 for a correctly checksummed table). */
 uint8_t acpi_sum(const uint8_t *p, size_t len);

@@ -9,6 +9,7 @@ void bus_init(struct bus *b, const char *name)
 {
 	memset(b, 0, sizeof(*b));
 	b->name = name;
+	pthread_rwlock_init(&b->lock, NULL);
 }
 
 void bus_destroy(struct bus *b)
@@ -16,10 +17,11 @@ void bus_destroy(struct bus *b)
 	free(b->ranges);
 	b->ranges = NULL;
 	b->n = b->cap = 0;
+	pthread_rwlock_destroy(&b->lock);
 }
 
-int bus_register(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
-                 void *opaque, const char *name, struct err *e)
+static int insert(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
+                  void *opaque, const char *name, struct err *e)
 {
 	if (len == 0 || base + len - 1 < base)
 		return err_set(e, EINVAL, "%s: bad %s range 0x%llx+0x%llx", name, b->name,
@@ -51,6 +53,31 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
 	return 0;
 }
 
+int bus_register(struct bus *b, uint64_t base, uint64_t len, io_handler_fn fn,
+                 void *opaque, const char *name, struct err *e)
+{
+	pthread_rwlock_wrlock(&b->lock);
+	int r = insert(b, base, len, fn, opaque, name, e);
+	pthread_rwlock_unlock(&b->lock);
+	return r;
+}
+
+int bus_unregister(struct bus *b, uint64_t base, void *opaque)
+{
+	int r = -ENOENT;
+	pthread_rwlock_wrlock(&b->lock);
+	for (unsigned i = 0; i < b->n; i++) {
+		if (b->ranges[i].base == base && b->ranges[i].opaque == opaque) {
+			memmove(&b->ranges[i], &b->ranges[i + 1], (b->n - i - 1) * sizeof(*b->ranges));
+			b->n--;
+			r = 0;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&b->lock);
+	return r;
+}
+
 struct bus_range *bus_find(const struct bus *b, uint64_t addr)
 {
 	unsigned lo = 0, hi = b->n;
@@ -69,10 +96,21 @@ struct bus_range *bus_find(const struct bus *b, uint64_t addr)
 
 bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned size, bool is_write)
 {
+	io_handler_fn fn = NULL;
+	void *opaque = NULL;
+	uint64_t off = 0;
+
+	pthread_rwlock_rdlock(&b->lock);
 	struct bus_range *r = bus_find(b, addr);
 	if (r && size >= 1 && size <= 8 && size <= r->len - (addr - r->base)) {
 		atomic_fetch_add_explicit(&r->accesses, 1, memory_order_relaxed);
-		r->fn(r->opaque, addr - r->base, data, size, is_write);
+		fn = r->fn;
+		opaque = r->opaque;
+		off = addr - r->base;
+	}
+	pthread_rwlock_unlock(&b->lock);
+	if (fn) {
+		fn(opaque, off, data, size, is_write);
 		return true;
 	}
 	log_debug("bus", "unclaimed %s %s 0x%llx size %u", b->name, is_write ? "write" : "read",

@@ -45,6 +45,36 @@ static void print_bus(FILE *f, const struct bus *b)
 	}
 }
 
+static const char *const vector_names[STATS_VECTORS] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS", "#NP",
+	"#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23",
+	"#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31",
+};
+
+/* Instructions retired and exceptions by vector, summed over vCPUs; nothing when the
+ * engine does not count them (kvm). MIPS is per second of vCPU time in the engine. */
+static void print_cpu(FILE *f, const struct vm *vm, uint64_t in_guest)
+{
+	uint64_t insns = 0, exc[STATS_VECTORS] = { 0 }, nexc = 0;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+		insns += s->instructions;
+		for (unsigned v = 0; v < STATS_VECTORS; v++)
+			exc[v] += s->exceptions[v];
+	}
+	if (insns)
+		fprintf(f, "instructions:     %" PRIu64 " retired, %.1f MIPS in engine\n", insns,
+		        in_guest ? (double)insns * 1e3 / (double)in_guest : 0.0);
+	for (unsigned v = 0; v < STATS_VECTORS; v++)
+		nexc += exc[v];
+	if (!nexc)
+		return;
+	fprintf(f, "exceptions:       %" PRIu64 " total\n", nexc);
+	for (unsigned v = 0; v < STATS_VECTORS; v++)
+		if (exc[v])
+			fprintf(f, "  %-4s (%2u)       %" PRIu64 "\n", vector_names[v], v, exc[v]);
+}
+
 void stats_print(FILE *f, const struct vm *vm)
 {
 	uint64_t total[EXIT__COUNT] = { 0 }, in_guest = 0, in_core = 0, all = 0;
@@ -68,11 +98,90 @@ void stats_print(FILE *f, const struct vm *vm)
 	for (unsigned r = 0; r < EXIT__COUNT; r++)
 		if (total[r])
 			fprintf(f, "  %-16s%" PRIu64 "\n", exit_reason_name(r), total[r]);
+	print_cpu(f, vm, in_guest);
 	print_bus(f, &vm->pio);
 	print_bus(f, &vm->mmio);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
 	        atomic_load(&vm->pio.unclaimed_reads), atomic_load(&vm->pio.unclaimed_writes),
 	        atomic_load(&vm->mmio.unclaimed_reads), atomic_load(&vm->mmio.unclaimed_writes));
+}
+
+/* ---- the same counters as JSON (--stats-json) ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_cpu(FILE *f, const struct vcpu_stats *s, const char *indent)
+{
+	fprintf(f, "%s\"ns_in_engine\": %" PRIu64 ", \"ns_handling_exits\": %" PRIu64
+	        ", \"instructions\": %" PRIu64 ",\n%s\"exits\": {", indent, s->ns_in_guest,
+	        s->ns_in_core, s->instructions, indent);
+	for (unsigned r = 0; r < EXIT__COUNT; r++)
+		fprintf(f, "%s\"%s\": %" PRIu64, r ? ", " : "", exit_reason_name(r), s->exits[r]);
+	fprintf(f, "},\n%s\"exceptions\": {", indent);
+	bool first = true;
+	for (unsigned v = 0; v < STATS_VECTORS; v++)
+		if (s->exceptions[v]) {
+			fprintf(f, "%s\"%u\": %" PRIu64, first ? "" : ", ", v, s->exceptions[v]);
+			first = false;
+		}
+	fputc('}', f);
+}
+
+static void json_bus(FILE *f, const char *key, const struct bus *b)
+{
+	fprintf(f, "  \"%s\": {\"unclaimed_reads\": %lu, \"unclaimed_writes\": %lu, \"devices\": [",
+	        key, atomic_load(&b->unclaimed_reads), atomic_load(&b->unclaimed_writes));
+	for (unsigned i = 0; i < b->n; i++) {
+		fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(f, b->ranges[i].name ? b->ranges[i].name : "");
+		fprintf(f, ", \"base\": %llu, \"accesses\": %lu}",
+		        (unsigned long long)b->ranges[i].base, atomic_load(&b->ranges[i].accesses));
+	}
+	fprintf(f, "]}");
+}
+
+void stats_print_json(FILE *f, const struct vm *vm)
+{
+	struct vcpu_stats t = { 0 };
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+		for (unsigned r = 0; r < EXIT__COUNT; r++)
+			t.exits[r] += s->exits[r];
+		for (unsigned v = 0; v < STATS_VECTORS; v++)
+			t.exceptions[v] += s->exceptions[v];
+		t.ns_in_guest += s->ns_in_guest;
+		t.ns_in_core += s->ns_in_core;
+		t.instructions += s->instructions;
+	}
+	fprintf(f, "{\n  \"engine\": ");
+	json_str(f, vm->engine ? vm->engine->name : "");
+	fprintf(f, ", \"vcpus\": %u, \"ns_run\": %" PRIu64 ",\n", vm->ncpus,
+	        vm->end_ns - vm->start_ns);
+	json_cpu(f, &t, "  ");
+	fprintf(f, ",\n  \"per_vcpu\": [");
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		fprintf(f, "%s\n   {\n", i ? "," : "");
+		json_cpu(f, &vm->vcpus[i].stats, "    ");
+		fprintf(f, "}");
+	}
+	fprintf(f, "],\n");
+	json_bus(f, "pio", &vm->pio);
+	fprintf(f, ",\n");
+	json_bus(f, "mmio", &vm->mmio);
+	fprintf(f, "\n}\n");
 }
 
 void vcpu_dump_state(FILE *f, struct vcpu *v)

@@ -34,6 +34,16 @@ void vm_set_irq(struct vm *vm, unsigned gsi, int level)
 		vm->engine->set_irq(vm, gsi, level);
 }
 
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	if (!vm->engine || !vm->engine_data || !vm->engine->signal_msi) {
+		atomic_fetch_add_explicit(&vm->msi_dropped, 1, memory_order_relaxed);
+		return -ENOSYS;
+	}
+	atomic_fetch_add_explicit(&vm->msi_sent, 1, memory_order_relaxed);
+	return vm->engine->signal_msi(vm, addr, data);
+}
+
 void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *fmt, ...)
 {
 	bool first = false;

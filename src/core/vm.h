@@ -18,8 +18,17 @@
 #define VM_MAX_CPUS 64
 #define VM_MAX_DEVICES 32
 
+#define VM_MAX_DISKS 8
+#define VM_DISK_PATH_MAX 4096
+
 struct engine_ops;
 struct uart;
+
+/* A virtio block device on a raw image file or block device (--disk PATH[,ro]). */
+struct vm_disk_config {
+	char path[VM_DISK_PATH_MAX];
+	bool read_only;
+};
 
 /* What the front end asks for. */
 struct vm_config {
@@ -32,6 +41,8 @@ struct vm_config {
 	bool stats;
 	int console_in;               /* host fd the UART reads from, -1 for none */
 	int console_out;              /* host fd the UART writes to */
+	struct vm_disk_config disks[VM_MAX_DISKS];
+	unsigned ndisks;
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of
@@ -86,6 +97,8 @@ struct vm {
 
 	struct uart *com1;            /* the serial console, fed by the host console */
 	atomic_uint_fast32_t irq_lines; /* current level of GSIs 0..31, for stats and device tests */
+	atomic_ulong msi_sent;        /* MSIs handed to the engine */
+	atomic_ulong msi_dropped;     /* MSIs with no engine to deliver them */
 
 	uint64_t start_ns, end_ns;
 };
@@ -116,6 +129,11 @@ int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct e
 
 /* Raise/lower an interrupt line (GSI); routed by the engine. */
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+
+/* Deliver a message-signalled interrupt (PCI MSI/MSI-X: the address and data a device
+ * writes). Returns 0, or -ENOSYS when there is no engine or it cannot deliver MSIs yet
+ * (the message is dropped and counted in msi_dropped). */
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 
 /* The one exit dispatcher: counts the exit and handles it. Returns 0 to keep running,
  * 1 to stop this vCPU (the VM is stopping). Pure with respect to the engine: unit tests

@@ -6,8 +6,28 @@
 #include "debug_exit.h"
 #include "fw_cfg.h"
 #include "i8042.h"
+#include "pci.h"
 #include "rtc.h"
 #include "uart.h"
+#include "virtio/blk.h"
+#include "virtio/virtio_pci.h"
+
+#define PCI_CLASS_STORAGE_OTHER 0x018000
+
+/* PCI: the host bridge, then one virtio-blk per --disk, in order (00:01.0 is the
+ * first disk, which Linux names vda). */
+static int pci_devices_init(struct vm *vm, struct err *e)
+{
+	struct pci_host *pci;
+	int r = pci_host_create(vm, &pci, e);
+	for (unsigned i = 0; r == 0 && i < vm->cfg.ndisks; i++) {
+		struct virtio_blk *b;
+		r = virtio_blk_create(vm, &vm->cfg.disks[i], i, &b, e);
+		if (r == 0)
+			r = virtio_pci_create(vm, pci, &b->vdev, PCI_CLASS_STORAGE_OTHER, NULL, e);
+	}
+	return r;
+}
 
 /* Each device belongs to the VM as soon as it exists (vm_add_device), so on failure we
  * just return: vm_create's error path (vm_destroy) tears down what was built.
@@ -33,5 +53,7 @@ int pc_board_init(struct vm *vm, struct err *e)
 		r = fw_cfg_create(vm, e);
 	if (r == 0)
 		r = acpi_pm_create(vm, NULL, e);
+	if (r == 0)
+		r = pci_devices_init(vm, e);
 	return r;
 }

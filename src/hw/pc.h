@@ -33,6 +33,19 @@ struct vm;
 #define PC_LAPIC_ADDR       0xfee00000u
 #define PC_IOAPIC_PINS      24
 
+/* PCI: configuration mechanism #1 ports, the ECAM window (bus 0 only: 32 devices x 8
+ * functions x 4 KiB) and the 32-bit window BARs are placed in (between the end of low
+ * RAM at MEM_HOLE_START and the ECAM window). All in the ACPI DSDT/MCFG. */
+#define PC_PCI_CONF_ADDR    0xcf8
+#define PC_PCI_CONF_DATA    0xcfc
+#define PC_PCI_ECAM_ADDR    0xe0000000u
+#define PC_PCI_ECAM_BUSES   1
+#define PC_PCI_ECAM_SIZE    (PC_PCI_ECAM_BUSES << 20)
+#define PC_PCI_MEM32_ADDR   0xc0000000u
+#define PC_PCI_MEM32_SIZE   0x20000000u
+#define PC_PCI_IO_ADDR      0xc000u     /* where firmware puts I/O BARs */
+#define PC_PCI_IO_SIZE      0x4000u
+
 /* Where firmware tables live (the BIOS read-only area a guest scans for the RSDP). */
 #define PC_ACPI_ADDR        0xe0000u
 #define PC_ACPI_SIZE        0x10000u

@@ -11,6 +11,10 @@
  *     int 0x41: ok
  *     double fault #DF: ok            (#PF through a not-present gate: #NP -> #DF)
  *     #DF on IST stack: ok
+ *     single-step #DB: ok             (a trap after each instruction run with TF = 1,
+ *                                      none after the POPF setting TF, one after the
+ *                                      POPF clearing it; DR6.BS)
+ *     single-step held by MOV SS: ok  (no trap between MOV SS and the next instruction)
  *     all ok
  * and exits with status 99.
  */
@@ -134,6 +138,51 @@ in41:	movb $0, expect_exc
 	cmp $1, %al
 2:	mov $msg_df_ist, %esi
 	call check64
+
+	/* Single-step: the handler returns with the saved RFLAGS, TF still set. */
+	xor %eax, %eax
+	mov %rax, %dr6
+	movb $1, expect_exc
+	movq $0, exc_count
+	pushfq
+	pop %rbx
+	and $~0x100, %rbx		/* RFLAGS without TF */
+	mov %rbx, %rcx
+	or $0x100, %rcx			/* with TF */
+	push %rbx
+	push %rcx
+	popfq				/* TF = 1: no trap after this one */
+	nop				/* trap */
+	nop				/* trap */
+	popfq				/* TF = 0, but a trap after it */
+ss_end:	mov %dr6, %rax
+	cmpq $3, exc_count
+	jne 2f
+	cmpq $1, last_vec
+	jne 2f
+	cmpq $ss_end, last_rip
+	jne 2f
+	bt $14, %rax			/* BS */
+	setc %al
+	cmp $1, %al
+2:	mov $msg_step, %esi
+	call check64
+
+	movq $0, exc_count
+	mov %ss, %ax
+	push %rbx
+	push %rcx
+	popfq
+	mov %ax, %ss			/* no trap here ... */
+	nop				/* ... but after this one */
+	popfq				/* trap */
+ss_end2:
+	cmpq $2, exc_count
+	jne 2f
+	cmpq $ss_end2, last_rip
+2:	mov $msg_step_ss, %esi
+	call check64
+	movb $0, expect_exc
 	jmp finish64
 
 msg_title:	.asciz "trivisor guest: exceptions\n"
@@ -147,3 +196,5 @@ msg_bp:		.asciz "breakpoint #BP (trap)"
 msg_int:	.asciz "int 0x41"
 msg_df:		.asciz "double fault #DF"
 msg_df_ist:	.asciz "#DF on IST stack"
+msg_step:	.asciz "single-step #DB"
+msg_step_ss:	.asciz "single-step held by MOV SS"

@@ -14,6 +14,15 @@
  *     user write to read-only page: ok      (CPL 3, error code 7)
  *     2 MiB page: ok
  *     1 GiB page: ok
+ *   TLB entries filled at CPL 0 are checked again at CPL 3 (SDM vol. 3A 4.10.2):
+ *     supervisor page cached at CPL 0, read at CPL 3: ok    (error code 5)
+ *     read-only page written at CPL 0 (WP=0), then at CPL 3: ok  (error code 7)
+ *     supervisor code run at CPL 0, fetched at CPL 3: ok    (error code 0x15)
+ *   what the architecture guarantees about flushing (SDM vol. 3A 4.10.4):
+ *     CR4.PGE toggle flushes global pages: ok
+ *     invlpg of a global page: ok
+ *     mov cr3 with CR4.PGE=1 flushes non-global pages: ok
+ *     invlpg anywhere in a 2 MiB page: ok
  *     all ok
  * and exits with status 99.
  */
@@ -202,6 +211,115 @@ long_main:
 	cmpq $0x5a5a5a5a, 0x40212340
 	mov $msg_1g, %esi
 	call check64
+
+	/* A supervisor page in the TLB (read at CPL 0) is still refused at CPL 3. */
+	mov VA + 0x5000, %rax
+	lea user_read(%rip), %rdx
+	call to_user
+	cmpq $14, last_vec
+	jne 2f
+	cmpq $5, last_err
+	jne 2f
+	cmpq $(VA + 0x5000), last_cr2
+2:	mov $msg_tlb_us, %esi
+	call check64
+
+	/* With WP=0 CPL 0 may write a read-only page; CPL 3 still may not. */
+	mov %cr0, %rax
+	and $~0x10000, %rax
+	mov %rax, %cr0
+	movq $6, VA + 0x3000
+	lea user_write(%rip), %rdx
+	call to_user
+	mov %cr0, %rax
+	or $0x10000, %rax
+	mov %rax, %cr0
+	cmpq $14, last_vec
+	jne 2f
+	cmpq $7, last_err
+	jne 2f
+	cmpq $(VA + 0x3000), last_cr2
+	jne 2f
+	cmpq $6, page_a
+2:	mov $msg_tlb_ro, %esi
+	call check64
+
+	/* Supervisor code run at CPL 0 (TLB and decoded-code caches warm) is not
+	 * fetchable at CPL 3. */
+	mov $8, %edi
+	mov $page_c, %rax
+	or $(PTE_P | PTE_W), %rax
+	call map
+	mov $(VA + 0x8000), %rax
+	call *%rax
+	lea user_exec(%rip), %rdx
+	call to_user
+	cmpq $14, last_vec
+	jne 2f
+	cmpq $0x15, last_err
+	jne 2f
+	cmpq $(VA + 0x8000), last_cr2
+	jne 2f
+	cmpq $(VA + 0x8000), last_rip
+2:	mov $msg_tlb_x, %esi
+	call check64
+
+	/* Global pages: a CR4.PGE change flushes them; so does INVLPG. */
+	mov %cr4, %rax
+	or $0x80, %rax			/* PGE */
+	mov %rax, %cr4
+	movq $0xaaaa, page_a
+	mov $6, %edi
+	mov $page_a, %rax
+	or $(PTE_P | PTE_W | PTE_G), %rax
+	call map
+	cmpq $0xaaaa, VA + 0x6000
+	jne 2f
+	mov $page_b, %rax
+	or $(PTE_P | PTE_W | PTE_G), %rax
+	mov %rax, pt1 + 6 * 8		/* no INVLPG */
+	mov %cr4, %rax
+	and $~0x80, %rax
+	mov %rax, %cr4
+	or $0x80, %rax
+	mov %rax, %cr4
+	cmpq $0xbbbb, VA + 0x6000
+2:	mov $msg_pge, %esi
+	call check64
+
+	mov $page_a, %rax
+	or $(PTE_P | PTE_W | PTE_G), %rax
+	mov %rax, pt1 + 6 * 8
+	invlpg VA + 0x6000
+	cmpq $0xaaaa, VA + 0x6000
+	mov $msg_invlpg_g, %esi
+	call check64
+
+	mov $7, %edi
+	mov $page_a, %rax
+	or $(PTE_P | PTE_W), %rax
+	call map
+	cmpq $0xaaaa, VA + 0x7000
+	jne 2f
+	mov $page_b, %rax
+	or $(PTE_P | PTE_W), %rax
+	mov %rax, pt1 + 7 * 8
+	mov %cr3, %rax
+	mov %rax, %cr3
+	cmpq $0xbbbb, VA + 0x7000
+2:	mov $msg_cr3_pge, %esi
+	call check64
+
+	/* INVLPG of any address in a 2 MiB page drops all of it, even where the TLB
+	 * caches it in 4 KiB pieces. Physical 0x412340 is reached through the 1 GiB page. */
+	movq $0x6b6b6b6b, 0x40412340
+	cmpq $0x5a5a5a5a, 0x612340
+	jne 2f
+	movq $(0x400000 | PTE_P | PTE_W | PTE_PS), pd + 24
+	invlpg 0x7ff000
+	cmpq $0x6b6b6b6b, 0x612340
+2:	mov $msg_invlpg_2m, %esi
+	call check64
 	jmp finish64
 
 /* to_user: run the code at %rdx at CPL 3 until it faults (the handler returns here). */
@@ -216,12 +334,16 @@ to_user:
 	iretq
 1:	ret
 
+/* Each should fault; if the access succeeds, UD2 ends the trip (the check fails). */
 user_read:
 	mov VA + 0x5000, %rax
-	jmp .
+	ud2
 user_write:
 	movq $9, VA + 0x3000
-	jmp .
+	ud2
+user_exec:
+	mov $(VA + 0x8000), %rax
+	jmp *%rax
 
 msg_title:	.asciz "trivisor guest: paging\n"
 msg_np:		.asciz "not-present read"
@@ -238,6 +360,13 @@ msg_us:		.asciz "user read of supervisor page"
 msg_uro:	.asciz "user write to read-only page"
 msg_2m:		.asciz "2 MiB page"
 msg_1g:		.asciz "1 GiB page"
+msg_tlb_us:	.asciz "supervisor page cached at CPL 0, read at CPL 3"
+msg_tlb_ro:	.asciz "read-only page written at CPL 0 (WP=0), then at CPL 3"
+msg_tlb_x:	.asciz "supervisor code run at CPL 0, fetched at CPL 3"
+msg_pge:	.asciz "CR4.PGE toggle flushes global pages"
+msg_invlpg_g:	.asciz "invlpg of a global page"
+msg_cr3_pge:	.asciz "mov cr3 with CR4.PGE=1 flushes non-global pages"
+msg_invlpg_2m:	.asciz "invlpg anywhere in a 2 MiB page"
 
 	.bss
 	.balign 4096

@@ -52,7 +52,17 @@ GUEST_PROMPT = mkguest.DEFAULT_PROMPT
 GUEST_DIR = "/guest"
 KVM_READY = "trivisor-nested: /dev/kvm ready"
 KVM_MISSING = "trivisor-nested: /dev/kvm MISSING"
-OUTER_MODULES = ["irqbypass", "kvm", "ccp", "kvm-amd"]
+OUTER_MODULES = ["irqbypass", "kvm", "ccp", "kvm-amd",
+                 # the scratch disks (below), which trivisor inside uses as --disk
+                 "virtio_pci", "virtio_blk"]
+# The inner guest for disk tests: the default one plus these modules.
+VIRTIO_MODULES = ["virtio_pci", "virtio_blk", "ext4"]
+VIRTIO_INITRD = "initramfs-virtio.cpio.gz"
+# Raw files on the host that the outer guest sees as /dev/vda, /dev/vdb...: a test
+# copies a disk image in, trivisor inside uses the block device as --disk, and the
+# host reads the result back after an outer `sync` (see scratch_disk()).
+SCRATCH_DISKS = 2
+SCRATCH_SIZE = 64 << 20
 TRIVISOR_QUIT = "\x01x"    # Ctrl-A x
 
 # Measured on the 2-core build machine (QEMU 7.2): -smp 1 or 2, single or multi-threaded
@@ -185,6 +195,15 @@ fi
 """
 
 
+def build_virtio_initramfs(build: Path, log=print) -> Path:
+    """BUILD/guest/initramfs-virtio.cpio.gz: the default guest with the virtio block
+    driver and ext4 (cached like every initramfs)."""
+    base = mkguest.ensure_base(build / "guest", log=log)
+    dest = base.out / VIRTIO_INITRD
+    mkguest.build_initramfs(base, dest, modules=VIRTIO_MODULES, log=log)
+    return dest
+
+
 def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path:
     """BUILD/nested/outer.cpio.gz (rebuilt only when something in it changed)."""
     out = build / "nested"
@@ -195,6 +214,7 @@ def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path
 
     files = [(base.bzimage, f"{GUEST_DIR}/bzImage"),
              (inner_initrd, f"{GUEST_DIR}/initramfs.cpio.gz"),
+             (build_virtio_initramfs(build, log=log), f"{GUEST_DIR}/{VIRTIO_INITRD}"),
              (base.out / "kernel.version", f"{GUEST_DIR}/kernel.version"),
              (build_kvm_smoke(out), "/bin/kvm-smoke")]
     trees = []
@@ -231,20 +251,54 @@ class OuterVM:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def scratch_path(self, i: int) -> Path:
+        return self.build / "nested" / f"scratch{i}.img"
+
     def qemu_argv(self, initrd: Path):
         bz = self.build / "guest" / "bzImage"
+        drives = []
+        for i in range(SCRATCH_DISKS):
+            drives += ["-drive", f"file={self.scratch_path(i)},if=virtio,format=raw,cache=writeback"]
         return ["qemu-system-x86_64", "-accel", QEMU_ACCEL, "-cpu", QEMU_CPU,
                 "-smp", str(QEMU_SMP), "-m", str(QEMU_MEM),
                 "-nodefaults", "-display", "none", "-no-reboot",
                 # the serial port on stdio without QEMU's mux: Ctrl-A (trivisor's
                 # escape key) and Ctrl-C go to the guest, not to QEMU
                 "-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con",
+                *drives,
                 "-kernel", str(bz), "-initrd", str(initrd), "-append", OUTER_APPEND]
+
+    def scratch_disk(self, i: int, image: Path) -> str:
+        """Copy the host file image onto scratch disk i and return the outer guest's
+        block device for it (/dev/vda, ...). The outer guest's caches of the device are
+        written back first and dropped after, so it reads what the host wrote."""
+        self.run("sync")
+        data = Path(image).read_bytes()
+        if len(data) > SCRATCH_SIZE:
+            raise HarnessError(f"{image}: {len(data)} bytes, scratch disks hold {SCRATCH_SIZE}")
+        with open(self.scratch_path(i), "r+b") as f:
+            f.write(data)
+            f.write(b"\0" * (SCRATCH_SIZE - len(data)))
+        self.run("echo 3 > /proc/sys/vm/drop_caches")
+        return f"/dev/vd{chr(ord('a') + i)}"
+
+    def fetch_scratch_disk(self, i: int, image: Path):
+        """The outer guest's view of scratch disk i, written back (sync), into the host
+        file image (its first len(image) bytes)."""
+        self.run("sync")
+        size = Path(image).stat().st_size
+        with open(self.scratch_path(i), "rb") as f:
+            Path(image).write_bytes(f.read(size))
 
     def start(self, timeout=300):
         if not shutil.which("qemu-system-x86_64"):
             raise HarnessError("qemu-system-x86_64 not found (run scripts/deps.sh)")
         initrd = build_outer_initramfs(self.build, self.trivisor, log=self.log)
+        for i in range(SCRATCH_DISKS):
+            p = self.scratch_path(i)
+            if not p.exists() or p.stat().st_size != SCRATCH_SIZE:
+                with open(p, "wb") as f:
+                    f.truncate(SCRATCH_SIZE)
         if self.transcript:
             self.transcript.close()
         self.transcript = Transcript(self.build / "nested" / "console.log")

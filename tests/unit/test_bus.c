@@ -2,6 +2,8 @@
 #include "check.h"
 #include "core/bus.h"
 
+#include <errno.h>
+
 struct dev { uint64_t last_off; unsigned last_size; int writes, reads; };
 
 static void handler(void *opaque, uint64_t off, uint8_t *data, unsigned size, bool is_write)
@@ -63,6 +65,25 @@ int main(void)
 	CHECK(!bus_access(&b, 0x3ff, buf, 2, false));
 	CHECK(!bus_access(&b, 0x3f8, buf, 9, false));
 	CHECK_EQ(a.reads, 1);
+
+	/* Unregistering (a PCI BAR moving): only the owner's range at that base goes; its
+	 * addresses become unclaimed and can be registered again. */
+	CHECK_EQ(bus_unregister(&b, 0x3f8, &c), -ENOENT);       /* not c's */
+	CHECK_EQ(bus_unregister(&b, 0x3f9, &a), -ENOENT);       /* not its base */
+	unsigned n = b.n;
+	CHECK_EQ(bus_unregister(&b, 0x3f8, &a), 0);
+	CHECK_EQ(b.n, n - 1);
+	CHECK(bus_find(&b, 0x3f8) == NULL);
+	CHECK(!bus_access(&b, 0x3fd, buf, 1, false));
+	CHECK_EQ(a.reads, 1);
+	CHECK_EQ(bus_unregister(&b, 0x3f8, &a), -ENOENT);
+	CHECK_EQ(bus_register(&b, 0x3f0, 16, handler, &a, "moved", &e), 0);
+	CHECK(bus_access(&b, 0x3fd, buf, 1, false));
+	CHECK_EQ(a.last_off, 0xd);
+	/* The rest is still sorted and found. */
+	for (uint64_t i = 0; i < 100; i += 7)
+		CHECK(bus_find(&b, 0x1000 + i * 16) != NULL);
+	CHECK(bus_find(&b, 0x60) != NULL);
 
 	bus_destroy(&b);
 	return check_done();

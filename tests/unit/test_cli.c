@@ -46,6 +46,37 @@ int main(void)
 	CHECK_EQ(c.cfg.iface, GUEST_FULL);
 	CHECK(c.cfg.stats);
 	CHECK_EQ(c.verbosity, 2);
+	CHECK(c.stats_json == NULL);
+
+	/* --stats-json PATH: long form only, needs a value */
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--stats-json", "out.json"), 0);
+	CHECK_STR(c.stats_json, "out.json");
+	CHECK(!c.cfg.stats);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--stats-json=-", "-s"), 0);
+	CHECK_STR(c.stats_json, "-");
+	CHECK(c.cfg.stats);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--stats-json") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "-J", "x") < 0);
+
+	/* --disk PATH[,ro], repeatable */
+	CHECK_EQ(c.cfg.ndisks, 0);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--disk", "a.img", "-d", "/x/b.img,ro",
+	               "--disk", "c,rw"), 0);
+	CHECK_EQ(c.cfg.ndisks, 3);
+	CHECK_STR(c.cfg.disks[0].path, "a.img");
+	CHECK(!c.cfg.disks[0].read_only);
+	CHECK_STR(c.cfg.disks[1].path, "/x/b.img");
+	CHECK(c.cfg.disks[1].read_only);
+	CHECK_STR(c.cfg.disks[2].path, "c");
+	CHECK(!c.cfg.disks[2].read_only);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--disk", "a,bogus") < 0);
+	CHECK(strstr(e.msg, "unknown option 'bogus'") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--disk", ",ro") < 0);
+	CHECK(strstr(e.msg, "missing image path") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--disk") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "-d", "1", "-d", "2", "-d", "3", "-d", "4", "-d", "5",
+	            "-d", "6", "-d", "7", "-d", "8", "-d", "9") < 0);
+	CHECK(strstr(e.msg, "too many --disk") != NULL);
 
 	CHECK_EQ(PARSE(&c, &e, "--help"), 0);
 	CHECK_EQ(c.cmd, CLI_HELP);

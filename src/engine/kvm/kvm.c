@@ -73,6 +73,7 @@ static const struct { int cap; const char *name; } required_caps[] = {
 	{ KVM_CAP_EXT_CPUID, "CPUID2" },
 	{ KVM_CAP_SET_TSS_ADDR, "TSS address" },
 	{ KVM_CAP_MP_STATE, "MP state" },
+	{ KVM_CAP_SIGNAL_MSI, "MSI injection" },
 };
 
 static int check_kvm(int fd, struct err *e)
@@ -491,6 +492,19 @@ static int kvm_set_irq(struct vm *vm, unsigned gsi, int level)
 	return 0;
 }
 
+static int kvm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi m = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
+	                     .data = data };
+	/* > 0: delivered to that many vCPUs; 0: blocked by the guest (e.g. masked). */
+	if (ioctl(vmd(vm)->vm_fd, KVM_SIGNAL_MSI, &m) < 0) {
+		log_warn("kvm", "KVM_SIGNAL_MSI 0x%llx/0x%x: %s", (unsigned long long)addr, data,
+		         strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 static void kvm_vcpu_destroy(struct vcpu *v)
 {
 	struct kvm_vcpu_data *c = vcd(v);
@@ -525,6 +539,7 @@ const struct engine_ops engine_kvm = {
 	.get_state = kvm_get_state,
 	.set_state = kvm_set_state,
 	.set_irq = kvm_set_irq,
+	.signal_msi = kvm_signal_msi,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.vm_destroy = kvm_vm_destroy,
 };

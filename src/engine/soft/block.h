@@ -16,6 +16,7 @@ struct sblock {
 	struct sblock *pnext[2]; /* page lists: [0] first page, [1] second page */
 	uint8_t mode;          /* SOFT_MODE16/32/64: how it was decoded */
 	uint32_t n;
+	uint32_t bytes;        /* length of its code: outside 64-bit mode it must fit in CS */
 	struct sinsn ins[];
 };
 

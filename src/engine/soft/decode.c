@@ -50,7 +50,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 				f.has_err = true;
 			} else {
 				bad = c->mem.ops->translate(c->mem.opaque, nla, SOFT_ACC_FETCH, c->cpl,
-				                            &npa, &nh, &f);
+				                            &npa, &nh, &f) < 0;
 			}
 			if (bad) {
 				if (n == 0) {
@@ -63,7 +63,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 			st = ZydisDecoderDecodeFull(dec, buf, ZYDIS_MAX_INSTRUCTION_LENGTH, &zi, zo);
 			pa2 = npa & ~0xfffull;
 		}
-		struct sinsn *s = &tmp[n++];
+		struct sinsn *s = &tmp[n];
 		bool ends = true;
 		if (ZYAN_SUCCESS(st)) {
 			soft_zydis_fixup(&zi, zo);
@@ -73,6 +73,14 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 			s->fn = st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG ? h_too_long : h_ud;
 			s->len = 1;
 		}
+		/* Outside 64-bit mode every byte of an instruction must lie within CS's limit
+		 * (SDM vol. 3A 5.3): #GP(0) when it is reached, so the block ends before it. */
+		if (mode != SOFT_MODE64 && c->rip + off + s->len - 1 > c->sys.seg[S_CS].limit) {
+			if (n == 0)
+				return raise_exc(c, VEC_GP, true, 0);
+			break;
+		}
+		n++;
 		off += s->len;
 		if (ends || pa2 != SOFT_NO_PAGE || ((la + off) & 0xfff) == 0)
 			break;
@@ -90,6 +98,7 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 	b->la = la;
 	b->mode = (uint8_t)mode;
 	b->n = n;
+	b->bytes = (uint32_t)off;
 	memcpy(b->ins, tmp, n * sizeof(struct sinsn));
 	*out = b;
 	return SOFT_OK;

@@ -176,10 +176,13 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 	}
 	for (;;) {
 		int r = soft_run(c, RUN_BUDGET);
+		v->stats.instructions = c->stats.insns; /* the core's --stats reads these */
 		if (r < 0)
 			return err_set(e, -r, "soft engine: vCPU %u: %s", v->id, strerror(-r));
 		switch (r) {
 		case SOFT_RUN_EXCEPTION:
+			if (c->fault.vector < STATS_VECTORS)
+				v->stats.exceptions[c->fault.vector]++;
 			if (soft_deliver_fault(c)) {
 				x->reason = EXIT_SHUTDOWN;
 				return 0;

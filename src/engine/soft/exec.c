@@ -43,12 +43,25 @@ void soft_set_rflags(struct soft_cpu *c, uint64_t v)
 static bool second_page_ok(struct soft_cpu *c, const struct sblock *b, uint64_t rip)
 {
 	uint64_t la2 = ((rip | 0xfff) + 1) & c->sys.la_mask, pa;
+	struct soft_tlb_entry *e = &c->tlb.x[(la2 >> 12) % SOFT_TLB_SIZE];
+	if ((e->tag & c->tlb.mask) == la2)
+		return e->pa == b->pa2;
 	uint8_t *host;
 	struct soft_fault f;
-	if (!canonical(la2) ||
-	    c->mem.ops->translate(c->mem.opaque, la2, SOFT_ACC_FETCH, c->cpl, &pa, &host, &f))
+	if (!canonical(la2))
 		return false;
+	int xl = c->mem.ops->translate(c->mem.opaque, la2, SOFT_ACC_FETCH, c->cpl, &pa, &host, &f);
+	if (xl < 0)
+		return false;
+	if (host)
+		soft_tlb_fill(c, e, la2, pa, host, xl, false);
 	return (pa & ~0xfffull) == b->pa2;
+}
+
+/* Outside 64-bit mode a block runs only if all its code lies within CS's limit. */
+static bool fits_cs(const struct soft_cpu *c, const struct sblock *b)
+{
+	return c->sys.mode == SOFT_MODE64 || c->rip + b->bytes - 1 <= c->sys.seg[S_CS].limit;
 }
 
 static int fetch_block(struct soft_cpu *c, struct sblock **out)
@@ -58,32 +71,37 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 	uint64_t rip = (c->rip + c->seg_base[S_CS]) & c->sys.la_mask;
 	unsigned j = soft_jc_index(rip);
 	struct sblock *b = c->cache.jc[j];
-	if (b && b->la == rip && b->mode == mode) {
+	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
+	bool tlb_hit = (e->tag & c->tlb.mask) == (rip & ~0xfffull);
+	/* A jump-cache hit counts only while the fetch TLB (checked for this CPL) still
+	 * maps rip to the block's physical address: INVLPG, MOV CR3 and CPL changes need
+	 * not touch the jump cache. */
+	if (b && b->la == rip && b->mode == mode && tlb_hit && b->pa == (e->pa | (rip & 0xfff)) &&
+	    (b->pa2 == SOFT_NO_PAGE || second_page_ok(c, b, rip)) && fits_cs(c, b)) {
 		*out = b;
 		return SOFT_OK;
 	}
 	if (mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit)
 		return raise_exc(c, VEC_GP, true, 0);
 
-	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
 	uint64_t pa;
 	uint8_t *host;
-	if (e->tag == (rip & ~0xfffull)) {
+	if (tlb_hit) {
 		pa = e->pa | (rip & 0xfff);
 		host = e->host + (rip & 0xfff);
 	} else {
-		if (c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, &pa, &host, &c->fault))
+		int xl = c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, &pa, &host,
+		                               &c->fault);
+		if (xl < 0)
 			return SOFT_EXC;
-		if (host) {
-			e->tag = rip & ~0xfffull;
-			e->host = host - (rip & 0xfff);
-			e->pa = pa & ~0xfffull;
-		}
+		if (host)
+			soft_tlb_fill(c, e, rip, pa, host, xl, false);
 	}
 
 	b = soft_cache_lookup(&c->cache, pa, mode);
-	if (b && b->pa2 != SOFT_NO_PAGE && !second_page_ok(c, b, rip)) {
-		soft_code_invalidate(&c->cache, b->pa, 1); /* stale alias: decode afresh */
+	if (b && ((b->pa2 != SOFT_NO_PAGE && !second_page_ok(c, b, rip)) || !fits_cs(c, b))) {
+		/* stale alias, or decoded under a larger CS limit: decode afresh */
+		soft_code_invalidate(&c->cache, b->pa, 1);
 		soft_cache_reap(&c->cache);
 		b = NULL;
 	}
@@ -125,29 +143,45 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		}
 		if (c->cache.retired)
 			soft_cache_reap(&c->cache);
+		if (__builtin_expect(c->sys.db_pending, 0)) { /* a stepped IN/OUT completed */
+			c->sys.db_pending = false;
+			soft_single_step_trap(c);
+			ret = SOFT_RUN_EXCEPTION;
+			break;
+		}
 		int r = fetch_block(c, &b);
 		if (r) {
 			ret = r == SOFT_EXC ? SOFT_RUN_EXCEPTION : r;
 			break;
 		}
 		c->cache.dirty = false;
-		const struct sinsn *i = b->ins, *end = i + b->n;
+		/* Retired instructions are counted per block, not per instruction: the ones
+		 * before i when the loop ends (a faulting, yielding or exiting one is not). */
+		/* RFLAGS.TF at the start of an instruction: run it alone, then #DB (a trap). */
+		bool step = c->rflags & FL_TF;
+		const struct sinsn *first = b->ins, *i = first, *end = i + (step ? 1 : b->n);
 		for (; i < end; i++) {
 			c->next_rip = c->rip + i->len;
 			r = i->fn(c, i);
 			if (r != SOFT_OK)
 				break;
 			c->rip = c->next_rip;
-			done++;
-			if (c->cache.dirty)
+			if (c->cache.dirty) {
+				i++;
 				break; /* this block may have been dropped by a store */
+			}
+		}
+		done += (uint64_t)(i - first);
+		if (__builtin_expect(step, 0) && soft_single_step(c, first, r)) {
+			ret = SOFT_RUN_EXCEPTION;
+			break;
 		}
 		if (r == SOFT_EXC) {
 			ret = SOFT_RUN_EXCEPTION;
 			break;
 		}
 		if (r == SOFT_EXIT) {
-			done++;
+			done++; /* it completes in the engine (IN data, HLT) */
 			ret = SOFT_RUN_EXIT;
 			break;
 		}

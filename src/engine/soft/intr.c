@@ -1,10 +1,11 @@
 /* Interrupt and exception delivery (Intel SDM vol. 3A chapter 6): the real-mode IVT,
  * protected-mode IDT gates (16/32-bit interrupt and trap gates, stack switch through
  * the TSS), IA-32e mode 64-bit gates (IST, 16-byte stack alignment), error codes, the
- * double-fault rules, and triple fault. Delivery computes everything and writes the new
+ * double-fault rules, triple fault, and the single-step trap. Delivery computes everything and writes the new
  * stack frame before changing any register, so a fault during delivery leaves the CPU
  * as it was (the double-fault logic then decides what happens). */
 #include "engine/soft/mem.h"
+#include "engine/soft/ops_sys.h"
 #include "engine/soft/sys.h"
 
 #define GATE_TASK 0x5
@@ -191,13 +192,13 @@ static int deliver_prot(struct soft_cpu *c, unsigned vec, bool has_err, uint32_t
 
 	/* Write the frame at the handler's privilege level. */
 	unsigned old_cpl = c->cpl;
-	c->cpl = (uint8_t)ncpl;
+	soft_set_cpl(c, ncpl);
 	uint64_t nsp;
 	if (push_frame(c, ss_base, sp, sp_mask, psz, frame, n, &nsp)) {
 		soft_set_cpl(c, old_cpl);
 		return SOFT_EXC;
 	}
-	c->cpl = (uint8_t)old_cpl;
+	soft_set_cpl(c, old_cpl);
 
 	/* Commit. */
 	soft_desc_set_accessed(c, sel, raw);
@@ -270,4 +271,35 @@ int soft_deliver_fault(struct soft_cpu *c)
 			f.has_err = false;
 	}
 	return 1;
+}
+
+/* ---- single-step (SDM vol. 3A 17.3.1.4) ---- */
+
+void soft_single_step_trap(struct soft_cpu *c)
+{
+	c->sys.dr[6] |= 1ull << 14; /* DR6.BS; the other bits stay as they were */
+	raise_exc(c, VEC_DB, false, 0);
+}
+
+bool soft_single_step(struct soft_cpu *c, const struct sinsn *i, int r)
+{
+	switch (r) {
+	case SOFT_EXC:   /* the fault is delivered instead */
+	case SOFT_YIELD: /* REP not finished: the trap follows its last iteration */
+		return false;
+	case SOFT_EXIT:  /* IN/OUT/HLT finish in the engine: trap on the next run */
+		c->sys.db_pending = true;
+		return false;
+	default:
+		break;
+	}
+	/* A delivered INT n/INTO/INT1 clears TF and enters its handler without a trap;
+	 * INTO with OF = 0 delivers nothing and is stepped like any instruction. */
+	if (i->fn == h_int && !(c->rflags & FL_TF))
+		return false;
+	/* MOV SS and POP SS hold the trap until after the next instruction. */
+	if ((i->fn == h_mov_to_sreg || i->fn == h_pop_sreg) && i->imm2 == S_SS)
+		return false;
+	soft_single_step_trap(c);
+	return true;
 }

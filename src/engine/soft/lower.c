@@ -304,6 +304,16 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	case ZYDIS_MNEMONIC_LEAVE: set(s, h_leave, 0); break;
 	case ZYDIS_MNEMONIC_ENTER: set(s, h_enter, 0); break;
 	case ZYDIS_MNEMONIC_INT3: set(s, h_int3, 0); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_DAA: set(s, h_daa, 0); break;
+	case ZYDIS_MNEMONIC_DAS: set(s, h_daa, 1); break;
+	case ZYDIS_MNEMONIC_AAA: set(s, h_aaa, 0); break;
+	case ZYDIS_MNEMONIC_AAS: set(s, h_aaa, 1); break;
+	case ZYDIS_MNEMONIC_AAM: set(s, h_aam, 0); break;
+	case ZYDIS_MNEMONIC_AAD: set(s, h_aam, 1); break;
+	case ZYDIS_MNEMONIC_BOUND:
+		set(s, s->o[0].kind == OPK_REG && s->o[1].kind == OPK_MEM ? h_bound : h_ud, 0);
+		break;
+	case ZYDIS_MNEMONIC_ARPL: set(s, h_arpl, 0); break;
 	default:
 		*ends_block = true;
 		return false;

@@ -292,6 +292,25 @@ static bool is_x87(const ZydisDecodedInstruction *zi)
 }
 
 static bool soft_lower_x87(const ZydisDecodedInstruction *zi, struct sinsn *s);
+static void x87_set(struct sinsn *s, unsigned op, unsigned imm, unsigned flags);
+
+/* FPF_MMX / FPF_XMM / FPF_FXSR: the state the instruction uses, for fp_gate(). The SSE
+ * floating-point forms with MMX operands (CVTPI2PS, CVTPS2PI, ...) need CR4.OSFXSR too;
+ * a memory source instead of an MMX register makes no MMX transition and no #MF. */
+static uint16_t gate_class(ZydisMnemonic mn, const struct sinsn *s, bool sse_fp)
+{
+	bool mm = false, xmm = false;
+	if (mn == ZYDIS_MNEMONIC_FXSAVE || mn == ZYDIS_MNEMONIC_FXSAVE64 ||
+	    mn == ZYDIS_MNEMONIC_FXRSTOR || mn == ZYDIS_MNEMONIC_FXRSTOR64)
+		return FPF_FXSR;
+	if (mn == ZYDIS_MNEMONIC_EMMS)
+		return FPF_MMX;
+	for (unsigned k = 0; k < s->nops; k++) {
+		mm |= s->o[k].kind == OPK_MM;
+		xmm |= s->o[k].kind == OPK_XMM;
+	}
+	return (uint16_t)((mm ? FPF_MMX : 0) | (!mm || xmm || sse_fp ? FPF_XMM : 0));
+}
 
 int soft_lower_fp(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
                   struct sinsn *s, bool *ends_block)
@@ -353,6 +372,10 @@ int soft_lower_fp(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 		case ZYDIS_MNEMONIC_FXSAVE: case ZYDIS_MNEMONIC_FXSAVE64: fn = h_fxsave; break;
 		case ZYDIS_MNEMONIC_FXRSTOR: case ZYDIS_MNEMONIC_FXRSTOR64: fn = h_fxrstor; break;
 		case ZYDIS_MNEMONIC_EMMS: fn = h_emms; break;
+		case ZYDIS_MNEMONIC_FWAIT:
+			s->nops = 0;
+			x87_set(s, X_FWAIT, 0, 0);
+			return true;
 		case ZYDIS_MNEMONIC_LFENCE: case ZYDIS_MNEMONIC_SFENCE: case ZYDIS_MNEMONIC_MFENCE:
 		case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHT0:
 		case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2:
@@ -383,6 +406,7 @@ int soft_lower_fp(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 	if (mn == ZYDIS_MNEMONIC_FXSAVE64 || mn == ZYDIS_MNEMONIC_FXRSTOR64 ||
 	    (s->nops && s->o[0].kind == OPK_REG && s->o[0].size == 8))
 		s->imm2 |= FPF_W64;
+	s->imm2 |= gate_class(mn, s, fn == h_ssefp);
 	switch (mn) {
 	case ZYDIS_MNEMONIC_MOVUPS: case ZYDIS_MNEMONIC_MOVUPD: case ZYDIS_MNEMONIC_MOVDQU:
 	case ZYDIS_MNEMONIC_LDDQU:
@@ -430,8 +454,8 @@ static bool x87_mem(unsigned opc, unsigned reg, struct sinsn *s)
 		case 0: x87_set(s, X_LD, XM_M32, 0); return true;
 		case 2: x87_set(s, X_ST, XM_M32, 0); return true;
 		case 3: x87_set(s, X_ST, XM_M32, XF_POP); return true;
-		case 4: x87_set(s, X_FLDENV, 0, XF_NOWAIT); return true;
-		case 5: x87_set(s, X_FLDCW, 0, XF_NOWAIT); return true;
+		case 4: x87_set(s, X_FLDENV, 0, 0); return true; /* waits */
+		case 5: x87_set(s, X_FLDCW, 0, 0); return true;   /* waits */
 		case 6: x87_set(s, X_FNSTENV, 0, XF_NOWAIT); return true;
 		case 7: x87_set(s, X_FNSTCW, 0, XF_NOWAIT); return true;
 		default: return false;
@@ -452,7 +476,7 @@ static bool x87_mem(unsigned opc, unsigned reg, struct sinsn *s)
 		case 1: x87_set(s, X_STT, XM_I64, XF_POP); return true;
 		case 2: x87_set(s, X_ST, XM_M64, 0); return true;
 		case 3: x87_set(s, X_ST, XM_M64, XF_POP); return true;
-		case 4: x87_set(s, X_FRSTOR, 0, XF_NOWAIT); return true;
+		case 4: x87_set(s, X_FRSTOR, 0, 0); return true; /* waits */
 		case 6: x87_set(s, X_FNSAVE, 0, XF_NOWAIT); return true;
 		case 7: x87_set(s, X_FNSTSW, 0, XF_NOWAIT); return true;
 		default: return false;

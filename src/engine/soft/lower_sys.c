@@ -173,7 +173,7 @@ static bool lower_one(const ZydisDecodedInstruction *zi, const ZydisDecodedOpera
 	case ZYDIS_MNEMONIC_RDMSR: return misc(s, SM_RDMSR);
 	case ZYDIS_MNEMONIC_WRMSR: return misc(s, SM_WRMSR);
 	case ZYDIS_MNEMONIC_CLTS: return misc(s, SM_CLTS);
-	case ZYDIS_MNEMONIC_INVLPG: return misc(s, SM_INVLPG);
+	case ZYDIS_MNEMONIC_INVLPG: return misc_ops(zi, zo, s, SM_INVLPG);
 	case ZYDIS_MNEMONIC_WBINVD:
 	case ZYDIS_MNEMONIC_INVD: return misc(s, SM_WBINVD);
 	case ZYDIS_MNEMONIC_CLFLUSH:

@@ -4,11 +4,10 @@
  * a fault leaves memory unchanged. */
 #include "engine/soft/mem.h"
 
+/* Translate, giving the translation's SOFT_XL_* word, or -1 with c->fault set. */
 static int xlat(struct soft_cpu *c, uint64_t la, enum soft_acc acc, uint64_t *pa, uint8_t **host)
 {
-	if (c->mem.ops->translate(c->mem.opaque, la, acc, c->cpl, pa, host, &c->fault))
-		return SOFT_EXC;
-	return SOFT_OK;
+	return c->mem.ops->translate(c->mem.opaque, la, acc, c->cpl, pa, host, &c->fault);
 }
 
 static int check_canonical(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf)
@@ -18,11 +17,21 @@ static int check_canonical(struct soft_cpu *c, uint64_t la, unsigned sz, unsigne
 	return raise_exc(c, (mf & MF_SS) ? VEC_SS : VEC_GP, true, 0);
 }
 
-static void tlb_fill(struct soft_tlb_entry *e, uint64_t la, uint64_t pa, uint8_t *host)
+void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
+                   uint8_t *host, int xl, bool write)
 {
-	e->tag = la & ~0xfffull;
+	/* The access that filled it was allowed at the current CPL; CPL 3 may use it too
+	 * unless U/S (or, for writes, R/W) forbids. Supervisor rights are a superset of
+	 * user rights here (no SMEP/SMAP), and CR0.WP changes flush. */
+	bool super = (xl & SOFT_XL_SUPER) || (write && (xl & SOFT_XL_RO));
+	unsigned shift = SOFT_XL_SHIFT(xl);
+	e->tag = (la & ~0xfffull) | (super ? SOFT_TLB_SUPER : 0);
 	e->host = host - (la & 0xfff);
 	e->pa = pa & ~0xfffull;
+	e->shift = (uint8_t)(shift ? shift : 12);
+	e->global = (xl & SOFT_XL_GLOBAL) != 0;
+	c->tlb.large |= shift > 12;
+	c->tlb.global |= e->global;
 }
 
 static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint8_t *dst, unsigned n)
@@ -53,9 +62,10 @@ int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, un
 	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
 	uint64_t pa1, pa2 = 0;
 	uint8_t *h1, *h2 = NULL;
-	if (xlat(c, la, acc, &pa1, &h1))
+	int xl = xlat(c, la, acc, &pa1, &h1);
+	if (xl < 0)
 		return SOFT_EXC;
-	if (n1 < sz && xlat(c, la + n1, acc, &pa2, &h2))
+	if (n1 < sz && xlat(c, la + n1, acc, &pa2, &h2) < 0)
 		return SOFT_EXC;
 	uint8_t buf[8] = {0};
 	part_read(c, pa1, h1, buf, n1);
@@ -64,9 +74,9 @@ int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, un
 	*v = load_n(buf, sz);
 	if (h1) {
 		if (acc == SOFT_ACC_READ)
-			tlb_fill(&c->tlb.r[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1);
+			soft_tlb_fill(c, &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, false);
 		else if (!soft_code_page_used(&c->cache, pa1))
-			tlb_fill(&c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1);
+			soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
 	}
 	return SOFT_OK;
 }
@@ -78,9 +88,10 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
 	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
 	uint64_t pa1, pa2 = 0;
 	uint8_t *h1, *h2 = NULL;
-	if (xlat(c, la, SOFT_ACC_WRITE, &pa1, &h1))
+	int xl = xlat(c, la, SOFT_ACC_WRITE, &pa1, &h1);
+	if (xl < 0)
 		return SOFT_EXC;
-	if (n1 < sz && xlat(c, la + n1, SOFT_ACC_WRITE, &pa2, &h2))
+	if (n1 < sz && xlat(c, la + n1, SOFT_ACC_WRITE, &pa2, &h2) < 0)
 		return SOFT_EXC;
 	uint8_t buf[8];
 	store_n(buf, sz, v);
@@ -88,10 +99,12 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
 	if (n1 < sz)
 		part_write(c, pa2, h2, buf + n1, sz - n1);
 	if (h1)
-		tlb_fill(&c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1);
+		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
 	return SOFT_OK;
 }
 
+/* The jump cache needs no flushing: a hit is only used while the fetch TLB still maps
+ * the block's linear address to its physical address (exec.c). */
 void soft_tlb_flush(struct soft_cpu *c)
 {
 	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
@@ -99,9 +112,53 @@ void soft_tlb_flush(struct soft_cpu *c)
 		c->tlb.w[k].tag = SOFT_TLB_INVALID;
 		c->tlb.x[k].tag = SOFT_TLB_INVALID;
 	}
-	/* The jump cache maps linear addresses too. */
-	for (unsigned k = 0; k < SOFT_JC_SIZE; k++)
-		c->cache.jc[k] = NULL;
+	c->tlb.large = false;
+	c->tlb.global = false;
+}
+
+void soft_tlb_flush_nonglobal(struct soft_cpu *c)
+{
+	if (!c->tlb.global) {
+		soft_tlb_flush(c);
+		return;
+	}
+	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
+	bool large = false, global = false;
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
+			struct soft_tlb_entry *e = &arr[a][k];
+			if (e->tag == SOFT_TLB_INVALID)
+				continue;
+			if (!e->global) {
+				e->tag = SOFT_TLB_INVALID;
+				continue;
+			}
+			global = true;
+			large |= e->shift > 12;
+		}
+	c->tlb.large = large;
+	c->tlb.global = global;
+}
+
+void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
+{
+	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
+	la &= ~0xfffull;
+	if (!c->tlb.large) {
+		/* Only 4 KiB pages: la can only be in its own slot. */
+		unsigned k = (la >> 12) % SOFT_TLB_SIZE;
+		for (unsigned a = 0; a < 3; a++)
+			if ((arr[a][k].tag & ~0xfffull) == la)
+				arr[a][k].tag = SOFT_TLB_INVALID;
+		return;
+	}
+	/* A 4 KiB piece of a larger page at any slot may hold la's translation. */
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
+			struct soft_tlb_entry *e = &arr[a][k];
+			if (e->tag != SOFT_TLB_INVALID && (((e->tag ^ la) & ~0xfffull) >> e->shift) == 0)
+				e->tag = SOFT_TLB_INVALID;
+		}
 }
 
 void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)

@@ -15,8 +15,16 @@
 
 int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf);
 int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf);
-/* Drop every cached translation (MOV CR3, CR0/CR4 paging changes, CPL changes). */
+/* Drop every cached translation, global ones too (CR0.PG/WP, CR4.PGE/PAE/PSE, EFER.NXE
+ * changes; MOV CR3 while CR4.PGE = 0). */
 void soft_tlb_flush(struct soft_cpu *c);
+/* Drop the non-global translations (MOV CR3 while CR4.PGE = 1). */
+void soft_tlb_flush_nonglobal(struct soft_cpu *c);
+/* Drop the translations of the page holding la, whatever its size (INVLPG). */
+void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la);
+/* Fill entry e for la after a successful translate() that returned xl. */
+void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
+                   uint8_t *host, int xl, bool write);
 /* Drop write-TLB entries for one physical page (it now holds decoded code). */
 void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page);
 
@@ -44,7 +52,7 @@ static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_
 {
 	const struct soft_tlb_entry *e =
 		(mf & MF_RMW) ? &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE] : &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE];
-	if (e->tag == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
+	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
 		*v = load_n(e->host + (la & 0xfff), sz);
 		return SOFT_OK;
 	}
@@ -54,7 +62,7 @@ static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_
 static inline int mem_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
 {
 	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
-	if (e->tag == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
+	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
 		store_n(e->host + (la & 0xfff), sz, v);
 		return SOFT_OK;
 	}
@@ -86,6 +94,19 @@ static inline uint64_t ea(const struct soft_cpu *c, const struct sinsn *i)
 static inline unsigned mf_of(const struct sinsn *i)
 {
 	return i->seg == S_SS ? MF_SS : 0;
+}
+
+/* Linear address of a memory operand of len bytes read in parts (far pointer, GDTR/IDTR
+ * image, BOUND pair), after the segment limit and permission check of all of it. */
+static inline int ea_checked(struct soft_cpu *c, const struct sinsn *i, unsigned len, bool write,
+                             uint64_t *la)
+{
+	uint64_t off = ea_off(c, i);
+	if (__builtin_expect(c->sys.seg_check & (1u << i->seg), 0) &&
+	    soft_seg_check(c, i->seg, off, len, write))
+		return SOFT_EXC;
+	*la = (off + c->seg_base[i->seg]) & c->sys.la_mask;
+	return SOFT_OK;
 }
 
 /* ---- operands ---- */

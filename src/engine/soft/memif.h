@@ -16,10 +16,11 @@ enum soft_acc { SOFT_ACC_READ, SOFT_ACC_WRITE, SOFT_ACC_FETCH };
 struct soft_fault;
 
 struct soft_mem_ops {
-	/* Translate la for one access kind at privilege level cpl. On success return 0 with
-	 * *pa = physical address of la and *host = host pointer to the byte at la, valid up
-	 * to the end of its 4 KiB page, or NULL if the page is not RAM. On failure return -1
-	 * with f->vector / has_err / err / cr2 filled (e.g. #PF and its error code). */
+	/* Translate la for one access kind at privilege level cpl. On success return a
+	 * non-negative SOFT_XL_* word with *pa = physical address of la and *host = host
+	 * pointer to the byte at la, valid up to the end of its 4 KiB page, or NULL if the
+	 * page is not RAM. On failure return -1 with f->vector / has_err / err / cr2 filled
+	 * (e.g. #PF and its error code). */
 	int (*translate)(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 	                 uint64_t *pa, uint8_t **host, struct soft_fault *f);
 	/* Accesses to non-RAM physical addresses; len 1..8, never crossing a page. */
@@ -32,19 +33,39 @@ struct soft_mem {
 	void *opaque;
 };
 
+/* What a successful translate() says about the whole translation, beyond the access it
+ * was asked for, so that one TLB entry serves every privilege level (SDM vol. 3A 4.10.2:
+ * a TLB entry holds the combined U/S and R/W rights, and G). 0 is a 4 KiB page anyone
+ * may use as the access kind allows (the flat memories of the unit tests). */
+#define SOFT_XL_SUPER 1      /* U/S = 0 at some level: CPL 3 may not use it */
+#define SOFT_XL_RO 2         /* R/W = 0 at some level: CPL 3 may not write */
+#define SOFT_XL_GLOBAL 4     /* G = 1 in the leaf entry while CR4.PGE = 1 */
+#define SOFT_XL_SHIFT(xl) (((unsigned)(xl) >> 8) & 0x3f) /* page size: 21, 22, 30; 0 = 4 KiB */
+
 #define SOFT_TLB_SIZE 256
-#define SOFT_TLB_INVALID 1ull  /* never equal to a page-aligned address */
+/* Tag bits below the page address. A lookup masks the tag with soft_tlb.mask and
+ * compares it with the page address: INVALID never matches, SUPER only at CPL 0-2. */
+#define SOFT_TLB_SUPER 1ull
+#define SOFT_TLB_INVALID 2ull
+#define SOFT_TLB_MASK_SUP (~0xfffull | SOFT_TLB_INVALID)
+#define SOFT_TLB_MASK_USER (~0xfffull | SOFT_TLB_INVALID | SOFT_TLB_SUPER)
 
 struct soft_tlb_entry {
-	uint64_t tag;      /* linear page address, or SOFT_TLB_INVALID */
+	uint64_t tag;      /* linear page address | SOFT_TLB_SUPER, or SOFT_TLB_INVALID */
 	uint8_t *host;     /* host address of the page */
 	uint64_t pa;       /* physical page address */
+	uint8_t shift;     /* size of the page it is a piece of (12, 21, 22, 30): INVLPG */
+	uint8_t global;
 };
 
 /* Separate arrays for reads, writes and fetches: a page is only in `w` if writes to it
- * need no check (writable, RAM, and holds no decoded code). */
+ * need no check (writable, RAM, and holds no decoded code). Entries carry the rights
+ * of every privilege level, so a CPL change only switches `mask`. */
 struct soft_tlb {
 	struct soft_tlb_entry r[SOFT_TLB_SIZE], w[SOFT_TLB_SIZE], x[SOFT_TLB_SIZE];
+	uint64_t mask;     /* SOFT_TLB_MASK_SUP or SOFT_TLB_MASK_USER (CPL 3) */
+	bool large;        /* may hold pieces of pages larger than 4 KiB */
+	bool global;       /* may hold global entries */
 };
 
 #endif

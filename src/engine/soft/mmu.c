@@ -17,6 +17,7 @@
 #define PTE_A (1ull << 5)
 #define PTE_D (1ull << 6)
 #define PTE_PS (1ull << 7)
+#define PTE_G (1ull << 8)
 #define PTE_NX (1ull << 63)
 
 #define PF_P 1u
@@ -80,6 +81,7 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 	struct walk w = { .m = &x->vm->mem };
 	uint64_t pa;
 
+	int xl = 0;
 	if (!(y->cr0 & CR0_PG)) {
 		pa = la & y->la_mask;
 		goto phys;
@@ -116,9 +118,8 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 			lvl = 3;
 		page_mask = (1ull << shift[lvl]) - 1;
 	} else if (y->cr4 & CR4_PAE) {
-		uint64_t pdpte;
-		read_entry(&w, (y->cr3 & 0xffffffe0u) + ((la >> 30) & 3) * 8, true, &pdpte);
-		w.n = 0; /* PDPTEs have no accessed flag */
+		/* The PDPTEs were loaded by MOV CR3 (or CR0/CR4) and have no accessed flag. */
+		uint64_t pdpte = y->pdpte[(la >> 30) & 3];
 		if (!(pdpte & PTE_P))
 			return pf(f, la, err);
 		if (pdpte & (RSVD_HIGH | PTE_NX | 0x1e6ull))
@@ -171,6 +172,12 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 
 	for (unsigned k = 0; k < w.n; k++)
 		set_bits(&w, k, (k == w.n - 1 && write) ? PTE_A | PTE_D : PTE_A);
+	/* What the TLB keeps (SDM vol. 3A 4.10.2.2): the combined rights, G of the leaf. */
+	xl = (allow & PTE_US ? 0 : SOFT_XL_SUPER) | (allow & PTE_RW ? 0 : SOFT_XL_RO);
+	if ((e & PTE_G) && (y->cr4 & CR4_PGE))
+		xl |= SOFT_XL_GLOBAL;
+	if (page_mask != 0xfff)
+		xl |= (__builtin_ctzll(page_mask + 1)) << 8;
 	pa = ((e & PHYS_MASK) & ~page_mask) | (la & page_mask);
 	if (!(y->efer & EFER_LMA) && !(y->cr4 & CR4_PAE))
 		pa &= 0xffffffffull;
@@ -180,7 +187,7 @@ phys:
 	*host = mem_ptr(w.m, pa & ~0xfffull, 0x1000);
 	if (*host)
 		*host += pa & 0xfff;
-	return 0;
+	return xl;
 }
 
 static void mmio(struct soft_mmu_ctx *x, uint64_t pa, uint8_t *buf, unsigned len, bool write)
@@ -208,6 +215,16 @@ static void io_write(void *opaque, uint64_t pa, const void *src, unsigned len)
 	uint8_t buf[8] = {0};
 	memcpy(buf, src, len);
 	mmio(opaque, pa, buf, len, true);
+}
+
+int soft_mmu_read_phys(void *opaque, uint64_t pa, void *dst, unsigned len)
+{
+	struct soft_mmu_ctx *x = opaque;
+	const void *p = mem_ptr(&x->vm->mem, pa, len);
+	if (!p)
+		return -1;
+	memcpy(dst, p, len);
+	return 0;
 }
 
 const struct soft_mem_ops soft_mmu_ops = { translate, io_read, io_write };

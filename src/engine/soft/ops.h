@@ -77,6 +77,12 @@ int h_enter(struct soft_cpu *c, const struct sinsn *i);
 int h_int3(struct soft_cpu *c, const struct sinsn *i);
 int h_ud(struct soft_cpu *c, const struct sinsn *i);
 int h_too_long(struct soft_cpu *c, const struct sinsn *i);
+/* ops_legacy.c (16/32-bit code only) */
+int h_daa(struct soft_cpu *c, const struct sinsn *i);   /* op 0 DAA, 1 DAS */
+int h_aaa(struct soft_cpu *c, const struct sinsn *i);   /* op 0 AAA, 1 AAS */
+int h_aam(struct soft_cpu *c, const struct sinsn *i);   /* op 0 AAM, 1 AAD; imm = base */
+int h_bound(struct soft_cpu *c, const struct sinsn *i);
+int h_arpl(struct soft_cpu *c, const struct sinsn *i);
 /* ops_string.c */
 int h_string(struct soft_cpu *c, const struct sinsn *i);
 

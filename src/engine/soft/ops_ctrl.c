@@ -167,11 +167,24 @@ int h_leave(struct soft_cpu *c, const struct sinsn *i)
 	return SOFT_OK;
 }
 
+/* Check that a stack write of sz bytes at offset sp would succeed, writing nothing. */
+static int probe_push(struct soft_cpu *c, uint64_t sp, unsigned sz)
+{
+	uint64_t v;
+	if (__builtin_expect(c->sys.seg_check & (1u << S_SS), 0) &&
+	    soft_seg_check(c, S_SS, sp, sz, true))
+		return SOFT_EXC;
+	return mem_read(c, (sp + c->seg_base[S_SS]) & c->sys.la_mask, sz, &v, MF_SS | MF_RMW);
+}
+
+/* ENTER imm16, imm8 (SDM vol. 2A): the stack offsets wrap at the stack width (SS.B, or
+ * 64 bits); BP/EBP/RBP and SP/ESP/RSP change only in their low opsz / stack-width bits. */
 int h_enter(struct soft_cpu *c, const struct sinsn *i)
 {
 	unsigned sz = i->opsz, level = i->imm2 % 32, npush = level ? level + 1 : 1;
-	uint64_t sp = c->gpr[R_RSP], bp = c->gpr[R_RBP], ss = c->seg_base[S_SS], v;
-	uint64_t lo = sp - npush * sz, final = lo - (i->imm & 0xffff), frame = sp - sz;
+	uint64_t m = c->sys.sp_mask, sp = c->gpr[R_RSP] & m, bp = c->gpr[R_RBP], v;
+	uint64_t frame = (sp - sz) & m, lo = (sp - npush * sz) & m;
+	uint64_t final = (lo - (i->imm & 0xffff)) & m;
 
 	/* Check every access first (the SDM also lists a fault for a write at the final
 	 * stack pointer), then run the sequence: a nested-frame read may see a value this
@@ -179,25 +192,23 @@ int h_enter(struct soft_cpu *c, const struct sinsn *i)
 	for (unsigned k = 1; k < level; k++)
 		if (peek(c, bp - k * sz, sz, &v))
 			return SOFT_EXC;
-	if (mem_read(c, sp - sz + ss, sz, &v, MF_SS | MF_RMW) ||
-	    mem_read(c, lo + ss, sz, &v, MF_SS | MF_RMW) ||
-	    mem_read(c, final + ss, sz, &v, MF_SS | MF_RMW))
+	if (probe_push(c, frame, sz) || probe_push(c, lo, sz) || probe_push(c, final, sz))
 		return SOFT_EXC;
-	uint64_t at = sp - sz;
-	if (mem_write(c, at + ss, sz, reg_get(c, R_RBP, sz), MF_SS))
+	uint64_t at = frame;
+	if (stack_write(c, at, sz, reg_get(c, R_RBP, sz)))
 		return SOFT_EXC;
 	for (unsigned k = 1; k < level; k++) {
-		at -= sz;
-		if (peek(c, bp - k * sz, sz, &v) || mem_write(c, at + ss, sz, v, MF_SS))
+		at = (at - sz) & m;
+		if (peek(c, bp - k * sz, sz, &v) || stack_write(c, at, sz, v))
 			return SOFT_EXC;
 	}
 	if (level > 0) {
-		at -= sz;
-		if (mem_write(c, at + ss, sz, frame, MF_SS))
+		at = (at - sz) & m;
+		if (stack_write(c, at, sz, frame))
 			return SOFT_EXC;
 	}
 	reg_set(c, R_RBP, sz, frame);
-	c->gpr[R_RSP] = final;
+	set_sp(c, final);
 	return SOFT_OK;
 }
 

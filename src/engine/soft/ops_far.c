@@ -52,8 +52,8 @@ int h_pop_sreg(struct soft_cpu *c, const struct sinsn *i)
 int h_lxs(struct soft_cpu *c, const struct sinsn *i)
 {
 	unsigned sz = i->opsz;
-	uint64_t la = ea(c, i), off, sel;
-	if (mem_read(c, la, sz, &off, mf_of(i)) ||
+	uint64_t la, off, sel;
+	if (ea_checked(c, i, sz + 2, false, &la) || mem_read(c, la, sz, &off, mf_of(i)) ||
 	    mem_read(c, (la + sz) & c->sys.la_mask, 2, &sel, mf_of(i)))
 		return SOFT_EXC;
 	if (soft_load_seg(c, i->imm2, (uint16_t)sel))
@@ -70,8 +70,8 @@ static int far_target(struct soft_cpu *c, const struct sinsn *i, uint64_t *off, 
 		*sel = (uint16_t)i->imm2;
 		return SOFT_OK;
 	}
-	uint64_t la = ea(c, i), s;
-	if (mem_read(c, la, i->opsz, off, mf_of(i)) ||
+	uint64_t la, s;
+	if (ea_checked(c, i, i->opsz + 2u, false, &la) || mem_read(c, la, i->opsz, off, mf_of(i)) ||
 	    mem_read(c, (la + i->opsz) & c->sys.la_mask, 2, &s, mf_of(i)))
 		return SOFT_EXC;
 	*sel = (uint16_t)s;
@@ -168,15 +168,13 @@ static int far_ret(struct soft_cpu *c, const struct sinsn *i)
 		return SOFT_EXC;
 	struct soft_sys save = *y;
 	unsigned old_cpl = c->cpl;
-	c->cpl = (uint8_t)rpl;
+	soft_set_cpl(c, rpl);
 	if (soft_load_seg(c, S_SS, (uint16_t)nss)) {
 		*y = save;
-		c->cpl = (uint8_t)old_cpl;
+		soft_set_cpl(c, old_cpl);
 		return SOFT_EXC;
 	}
 	y->seg[S_CS] = cs;
-	c->cpl = (uint8_t)old_cpl;
-	soft_set_cpl(c, rpl);
 	soft_sys_update_mode(c);
 	c->gpr[R_RSP] = to64 ? nsp + imm : ((nsp + imm) & y->sp_mask);
 	for (unsigned k = 0; k < S__COUNT; k++) {

@@ -17,6 +17,33 @@
 
 #define FPF_ALIGN 1u   /* a 16-byte memory operand must be 16-byte aligned (#GP) */
 #define FPF_W64 2u     /* 64-bit GPR operand (REX.W) */
+/* Which state an instruction uses, for the CR0/CR4 checks of fp_gate(). */
+#define FPF_MMX 4u     /* MMX registers: #UD if CR0.EM, #NM if CR0.TS, #MF if pending */
+#define FPF_XMM 8u     /* XMM registers or MXCSR: also #UD if CR4.OSFXSR = 0 */
+#define FPF_FXSR 16u   /* FXSAVE/FXRSTOR: #NM if CR0.EM or CR0.TS */
+
+/* ---- CR0/CR4 gating (SDM vol. 3A 2.5, 13.1 table 13-1, 22.25.3 tables 22-4..22-8) ----
+ *   SSE/SSE2/SSE3/SSSE3 (FPF_XMM): #UD if CR4.OSFXSR = 0 or CR0.EM = 1, else #NM if TS;
+ *   MMX (FPF_MMX): #UD if EM, #NM if TS, #MF if an unmasked x87 exception is pending
+ *   (both flags: the forms with MMX and XMM operands, e.g. CVTPI2PS xmm, mm);
+ *   FXSAVE/FXRSTOR: #NM if EM or TS.
+ * The fences, PREFETCHh and MOVNTI are not gated (they do not reach these handlers).
+ * x87 instructions are gated in h_x87. An unmasked SIMD exception is #XM with
+ * CR4.OSXMMEXCPT = 1, else #UD (sse_exc). */
+int fp_gate_slow(struct soft_cpu *c, const struct sinsn *i);
+
+static inline bool x87_pending(const struct soft_cpu *c)
+{
+	return (c->fpu.fsw & ~c->fpu.fcw & 0x3f) != 0;
+}
+
+static inline int fp_gate(struct soft_cpu *c, const struct sinsn *i)
+{
+	if (__builtin_expect(!(c->sys.cr0 & (CR0_EM | CR0_TS)) && (c->sys.cr4 & CR4_OSFXSR) &&
+	                     !((i->imm2 & FPF_MMX) && x87_pending(c)), 1))
+		return SOFT_OK;
+	return fp_gate_slow(c, i);
+}
 
 
 /* ---- memory: up to 16 bytes, no partial writes on a fault ---- */
@@ -55,6 +82,16 @@ static inline int fp_write(struct soft_cpu *c, uint64_t la, unsigned sz, const v
 	if (mem_write(c, la, 8, v, mf))
 		return SOFT_EXC;
 	return mem_write(c, la + 8, 8, hi, mf);
+}
+
+/* #GP(0) for a misaligned FXSAVE/FXRSTOR area of sz bytes at la; a non-canonical address
+ * is reported first (#SS for the stack segment), as the host does. (A misaligned 16-byte
+ * SSE operand is #GP(0) even when its address is also non-canonical: fp_ea.) */
+static inline int fp_misaligned(struct soft_cpu *c, const struct sinsn *i, uint64_t la, unsigned sz)
+{
+	if (!canonical(la) || !canonical(la + sz - 1))
+		return raise_exc(c, i->seg == S_SS ? VEC_SS : VEC_GP, true, 0);
+	return raise_exc(c, VEC_GP, true, 0);
 }
 
 /* Linear address of the memory operand, with the 16-byte alignment check if flagged. */

@@ -174,7 +174,10 @@ int h_xlat(struct soft_cpu *c, const struct sinsn *i)
 		off = (uint32_t)off;
 	else if (i->adsz == 2)
 		off = (uint16_t)off;
-	if (mem_read(c, (off + c->seg_base[i->seg]) & c->sys.la_mask, 1, &v, 0))
+	if (__builtin_expect(c->sys.seg_check & (1u << i->seg), 0) &&
+	    soft_seg_check(c, i->seg, off, 1, false))
+		return SOFT_EXC;
+	if (mem_read(c, (off + c->seg_base[i->seg]) & c->sys.la_mask, 1, &v, mf_of(i)))
 		return SOFT_EXC;
 	reg_set(c, R_RAX, 1, v);
 	return SOFT_OK;

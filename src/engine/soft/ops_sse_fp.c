@@ -7,7 +7,8 @@
  * is decided here (Intel SDM vol. 1, 11.5.2): an unmasked exception leaves the
  * destination unchanged and raises #XM; if a pre-computation exception (IE, DE, ZE) is
  * unmasked only the pre-computation flags are recorded; an unmasked underflow is also
- * signalled for exact tiny (denormal) results, which masked underflow ignores.
+ * signalled for exact tiny (denormal) results, which masked underflow ignores; unmasked
+ * overflow and underflow report PE for the unbounded-exponent rounding (see sse_exc).
  *
  * RCPPS/RCPSS/RSQRTPS/RSQRTSS return the host's approximation (the architecture only
  * bounds the relative error, vendors differ). */
@@ -148,6 +149,165 @@ static const struct fpop fpops[FP__COUNT] = {
 	CMPS(cmpsd, FP_CMPSD),
 };
 
+/* ---- unmasked numeric overflow / underflow (SDM vol. 1, 11.5.2.4, 11.5.2.5) ----
+ *
+ * With OE or UE unmasked, a lane whose result overflows or is tiny does not deliver the
+ * masked response (infinity / largest finite, denormal / zero) whose rounding the host's
+ * masked run reports: the result is rounded to the destination precision as if the
+ * exponent range were unbounded, and PE reports whether that rounding was inexact (as the
+ * host does). So on this rare path every lane that can overflow or underflow is
+ * recomputed on the host's x87 unit, whose 15-bit exponent cannot overflow for these
+ * operands, with its precision control set to the SSE format's significand (24 or 53
+ * bits, the unbounded-exponent rounding) and the guest's rounding mode. Tininess is
+ * detected after rounding. A lane of an operation not ending in #XM keeps the masked
+ * response, so its flags are the masked ones (a tiny masked lane signals UE|PE only when
+ * the denormalised result is inexact, or always under FTZ). */
+
+enum { LK_ADD, LK_SUB, LK_MUL, LK_DIV };
+
+struct lane {
+	uint8_t kind;      /* LK_* */
+	uint64_t x, y;     /* operand bits: float (low 32) or double */
+};
+
+#define X87LANE(name, T, ld, insn)                                                          \
+	static uint16_t name(T x, T y, uint16_t cw, long double *r)                              \
+	{                                                                                        \
+		uint16_t sw, old;                                                                    \
+		__asm__ volatile("fnstcw %[old]\n\tfldcw %[cw]\n\tfnclex\n\t" ld " %[x]\n\t"          \
+		                 insn " %[y]\n\tfnstsw %[sw]\n\tfstpt %[r]\n\tfnclex\n\tfldcw %[old]"   \
+		                 : [r] "=m"(*r), [sw] "=m"(sw), [old] "=m"(old)                       \
+		                 : [x] "m"(x), [y] "m"(y), [cw] "m"(cw));                             \
+		return sw;                                                                           \
+	}
+X87LANE(xl_add32, uint32_t, "flds", "fadds")
+X87LANE(xl_sub32, uint32_t, "flds", "fsubs")
+X87LANE(xl_mul32, uint32_t, "flds", "fmuls")
+X87LANE(xl_div32, uint32_t, "flds", "fdivs")
+X87LANE(xl_add64, uint64_t, "fldl", "faddl")
+X87LANE(xl_sub64, uint64_t, "fldl", "fsubl")
+X87LANE(xl_mul64, uint64_t, "fldl", "fmull")
+X87LANE(xl_div64, uint64_t, "fldl", "fdivl")
+
+/* x op y on the x87 at precision control pc (0: 24 bits, 2: 53, 3: 64) under the guest's
+ * rounding; returns the x87 status (PE = 0x20) and the result's mantissa and unbiased
+ * exponent. */
+static uint16_t lane_x87(const struct lane *l, bool in64, unsigned pc, uint32_t mxcsr,
+                         uint64_t *mant, int *exp)
+{
+	static uint16_t (*const f32[4])(uint32_t, uint32_t, uint16_t, long double *) = {
+		xl_add32, xl_sub32, xl_mul32, xl_div32,
+	};
+	static uint16_t (*const f64[4])(uint64_t, uint64_t, uint16_t, long double *) = {
+		xl_add64, xl_sub64, xl_mul64, xl_div64,
+	};
+	uint16_t cw = (uint16_t)(0x7f | pc << 8 | ((mxcsr & MXCSR_RC) >> 13) << 10);
+	long double r;
+	uint16_t sw = in64 ? f64[l->kind](l->x, l->y, cw, &r)
+	                   : f32[l->kind]((uint32_t)l->x, (uint32_t)l->y, cw, &r);
+	uint16_t se;
+	memcpy(mant, &r, 8);
+	memcpy(&se, (const uint8_t *)&r + 8, 2);
+	*exp = (se & 0x7fff) - 16383;
+	return sw;
+}
+
+/* OE, UE and PE of one lane (finite operands only: NaN, infinity and division by zero
+ * produce none of them). */
+static uint32_t lane_flags(struct lane l, bool in64, bool out64, uint32_t mxcsr, uint32_t unm)
+{
+	unsigned ebits = in64 ? 11 : 8, fbits = in64 ? 52 : 23;
+	uint64_t emask = ((1ull << ebits) - 1) << fbits, fmask = (1ull << fbits) - 1;
+	uint64_t sign = 1ull << (ebits + fbits);
+	uint64_t *ops[2] = { &l.x, &l.y };
+	for (unsigned k = 0; k < 2; k++) {
+		uint64_t v = *ops[k];
+		if ((v & emask) == emask)
+			return 0;
+		if ((mxcsr & MXCSR_DAZ) && !(v & emask))
+			*ops[k] = v & sign; /* DAZ: a denormal operand is a signed zero */
+	}
+	if (l.kind == LK_DIV && !(l.y & (emask | fmask)))
+		return 0;
+	int emin = out64 ? -1022 : -126, emax = out64 ? 1023 : 127, p = out64 ? 53 : 24;
+	uint64_t mant;
+	int e;
+	uint16_t sw = lane_x87(&l, in64, out64 ? 2 : 0, mxcsr, &mant, &e);
+	uint32_t inexact = (sw & 0x20) ? MXCSR_PE : 0;
+	if (!mant)
+		return 0;
+	if (e > emax)
+		return MXCSR_OE | ((unm & MXCSR_OE) ? inexact : MXCSR_PE);
+	if (e >= emin)
+		return inexact;
+	if (unm & MXCSR_UE)
+		return MXCSR_UE | inexact;
+	if (mxcsr & MXCSR_FTZ)
+		return MXCSR_UE | MXCSR_PE;
+	/* Masked: inexact if the exact result has bits below the denormal grid 2^(emin-p+1).
+	 * A 64-bit rounding that is itself inexact means more bits than any denormal holds. */
+	if (lane_x87(&l, in64, 3, mxcsr, &mant, &e) & 0x20)
+		return MXCSR_UE | MXCSR_PE;
+	int shift = (emin - p + 1) - (e - 63);
+	bool off_grid = shift >= 64 || (shift > 0 && (mant & ((1ull << shift) - 1)));
+	return off_grid ? MXCSR_UE | MXCSR_PE : 0;
+}
+
+/* The result lanes of op that can overflow or underflow, from destination a and source
+ * b; sets *in64 / *out64 for double operands / results. Returns the number of lanes. */
+static unsigned post_lanes(unsigned op, const union xmmreg *a, const union xmmreg *b,
+                           struct lane l[4], bool *in64, bool *out64)
+{
+	static const uint64_t one64 = 0x3ff0000000000000ull;
+	unsigned n = 0;
+	if (op <= FP_DIVSD) { /* FP_ADDPS is 0 */
+		unsigned kind = (op - FP_ADDPS) / 4, form = (op - FP_ADDPS) % 4; /* PS PD SS SD */
+		*in64 = *out64 = form & 1;
+		n = form == 0 ? 4 : form == 1 ? 2 : 1;
+		for (unsigned k = 0; k < n; k++)
+			l[k] = *in64 ? (struct lane){ (uint8_t)kind, a->q[k], b->q[k] }
+			             : (struct lane){ (uint8_t)kind, a->d[k], b->d[k] };
+		return n;
+	}
+	switch (op) {
+	case FP_CVTSD2SS: case FP_CVTPD2PS: /* x * 1.0 rounds to the float precision */
+		*in64 = true;
+		*out64 = false;
+		n = op == FP_CVTSD2SS ? 1 : 2;
+		for (unsigned k = 0; k < n; k++)
+			l[k] = (struct lane){ LK_MUL, b->q[k], one64 };
+		return n;
+	case FP_ADDSUBPS:
+		*in64 = *out64 = false;
+		for (unsigned k = 0; k < 4; k++)
+			l[k] = (struct lane){ k & 1 ? LK_ADD : LK_SUB, a->d[k], b->d[k] };
+		return 4;
+	case FP_ADDSUBPD:
+		*in64 = *out64 = true;
+		l[0] = (struct lane){ LK_SUB, a->q[0], b->q[0] };
+		l[1] = (struct lane){ LK_ADD, a->q[1], b->q[1] };
+		return 2;
+	case FP_HADDPS: case FP_HSUBPS: {
+		uint8_t kind = op == FP_HADDPS ? LK_ADD : LK_SUB;
+		*in64 = *out64 = false;
+		l[0] = (struct lane){ kind, a->d[0], a->d[1] };
+		l[1] = (struct lane){ kind, a->d[2], a->d[3] };
+		l[2] = (struct lane){ kind, b->d[0], b->d[1] };
+		l[3] = (struct lane){ kind, b->d[2], b->d[3] };
+		return 4;
+	}
+	case FP_HADDPD: case FP_HSUBPD: {
+		uint8_t kind = op == FP_HADDPD ? LK_ADD : LK_SUB;
+		*in64 = *out64 = true;
+		l[0] = (struct lane){ kind, a->q[0], a->q[1] };
+		l[1] = (struct lane){ kind, b->q[0], b->q[1] };
+		return 2;
+	}
+	default:
+		return 0;
+	}
+}
+
 /* Any denormal result among the checked lanes? */
 static bool tiny_result(const union xmmreg *r, unsigned ue)
 {
@@ -162,22 +322,44 @@ static bool tiny_result(const union xmmreg *r, unsigned ue)
 	return false;
 }
 
-/* Record the flags an operation raised: OK, or #XM (flags per SDM 11.5.2) with the
- * destination left alone. */
-static inline int sse_flags(struct soft_cpu *c, uint32_t raised, bool tiny)
+/* The rare path of an operation whose masked run raised an unmasked exception (or, with
+ * UE unmasked, produced a denormal): SOFT_OK with the masked flags recorded if it turns
+ * out not to fault, else #XM with the flags SDM 11.5.2 reports and nothing stored. If a
+ * pre-computation exception (IE, DE, ZE) is unmasked only those flags are recorded. */
+static int sse_exc(struct soft_cpu *c, unsigned op, const union xmmreg *a,
+                   const union xmmreg *b, uint32_t raised)
+{
+	uint32_t mxcsr = c->fpu.mxcsr, unm = ~(mxcsr >> 7) & 0x3f;
+	uint32_t pre = raised & (MXCSR_IE | MXCSR_DE | MXCSR_ZE), flags = raised;
+	if (pre & unm) {
+		flags = pre;
+	} else if (unm & (MXCSR_OE | MXCSR_UE)) {
+		struct lane l[4];
+		bool in64 = false, out64 = false;
+		unsigned n = post_lanes(op, a, b, l, &in64, &out64);
+		if (n) {
+			flags = pre;
+			for (unsigned k = 0; k < n; k++)
+				flags |= lane_flags(l[k], in64, out64, mxcsr, unm);
+		}
+	}
+	if (!(flags & unm)) {
+		c->fpu.mxcsr |= raised;
+		return SOFT_OK;
+	}
+	c->fpu.mxcsr |= flags;
+	return raise_exc(c, (c->sys.cr4 & CR4_OSXMMEXCPT) ? VEC_XM : VEC_UD, false, 0);
+}
+
+/* Record the flags of an operation with no overflow/underflow lanes: OK, or #XM. */
+static inline int sse_flags(struct soft_cpu *c, uint32_t raised)
 {
 	uint32_t unmasked = ~(c->fpu.mxcsr >> 7) & 0x3f;
-	if (tiny && (unmasked & MXCSR_UE))
-		raised |= MXCSR_UE;
 	if (__builtin_expect(!(raised & unmasked), 1)) {
 		c->fpu.mxcsr |= raised;
 		return SOFT_OK;
 	}
-	uint32_t pre = raised & (MXCSR_IE | MXCSR_DE | MXCSR_ZE);
-	if (pre & unmasked)
-		raised = pre;
-	c->fpu.mxcsr |= raised;
-	return raise_exc(c, VEC_XM, false, 0);
+	return sse_exc(c, FP__COUNT, NULL, NULL, raised);
 }
 
 /* The MXCSR the host runs with: the guest's controls, every exception masked, no flags. */
@@ -190,6 +372,8 @@ int h_ssefp(struct soft_cpu *c, const struct sinsn *i)
 {
 	const struct fpop *op = &fpops[i->op];
 	union xmmreg a, b;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (xop_read(c, i, 1, &b))
 		return SOFT_EXC;
 	if (op->src_lo64)
@@ -200,11 +384,19 @@ int h_ssefp(struct soft_cpu *c, const struct sinsn *i)
 		a = c->fpu.xmm[i->o[0].reg];
 	uint32_t mx = run_mxcsr(c);
 	op->fn(&a, &b, &mx);
-	bool tiny = op->ue != UE_NONE && !(c->fpu.mxcsr & 0x800) && tiny_result(&a, op->ue);
 	if (i->o[1].kind == OPK_MM || op->to == TO_MM)
 		mmx_enter(c); /* even when the operation then faults */
-	if (sse_flags(c, mx & 0x3f, tiny))
-		return SOFT_EXC;
+	uint32_t raised = mx & 0x3f, unm = ~(c->fpu.mxcsr >> 7) & 0x3f;
+	if (__builtin_expect(!(raised & unm), 1) &&
+	    (op->ue == UE_NONE || !(unm & MXCSR_UE) || !tiny_result(&a, op->ue))) {
+		c->fpu.mxcsr |= raised;
+	} else {
+		union xmmreg d = c->fpu.xmm[i->o[0].reg];
+		if (op->to == TO_MM)
+			d.q[0] = d.q[1] = 0;
+		if (sse_exc(c, i->op, &d, &b, raised))
+			return SOFT_EXC;
+	}
 	switch (op->to) {
 	case TO_XMM: c->fpu.xmm[i->o[0].reg] = a; break;
 	case TO_XMM_LO64: c->fpu.xmm[i->o[0].reg].q[0] = a.q[0]; break;
@@ -245,12 +437,14 @@ int h_cvt2si(struct soft_cpu *c, const struct sinsn *i)
 		[CV_SD2SI] = { cvtsd2si32, cvtsd2si64 }, [CV_TSD2SI] = { cvttsd2si32, cvttsd2si64 },
 	};
 	union xmmreg b;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (xop_read(c, i, 1, &b))
 		return SOFT_EXC;
 	uint32_t mx = run_mxcsr(c);
 	unsigned sz = i->o[0].size;
 	uint64_t v = fns[i->op][sz == 8](&b, &mx);
-	if (sse_flags(c, mx & 0x3f, false))
+	if (sse_flags(c, mx & 0x3f))
 		return SOFT_EXC;
 	reg_set(c, i->o[0].reg, sz, v);
 	return SOFT_OK;
@@ -280,11 +474,13 @@ int h_cvtsi2(struct soft_cpu *c, const struct sinsn *i)
 		{ cvtsi2ss32, cvtsi2ss64 }, { cvtsi2sd32, cvtsi2sd64 },
 	};
 	union xmmreg b, a = c->fpu.xmm[i->o[0].reg];
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (xop_read(c, i, 1, &b))
 		return SOFT_EXC;
 	uint32_t mx = run_mxcsr(c);
 	fns[i->op & 1][i->o[1].size == 8](&a, b.q[0], &mx);
-	if (sse_flags(c, mx & 0x3f, false))
+	if (sse_flags(c, mx & 0x3f))
 		return SOFT_EXC;
 	c->fpu.xmm[i->o[0].reg] = a;
 	return SOFT_OK;
@@ -316,11 +512,13 @@ int h_comis(struct soft_cpu *c, const struct sinsn *i)
 		ucomiss, ucomisd, comiss, comisd,
 	};
 	union xmmreg b;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (xop_read(c, i, 1, &b))
 		return SOFT_EXC;
 	uint32_t mx = run_mxcsr(c);
 	uint64_t f = fns[i->op & 3](&c->fpu.xmm[i->o[0].reg], &b, &mx);
-	if (sse_flags(c, mx & 0x3f, false))
+	if (sse_flags(c, mx & 0x3f))
 		return SOFT_EXC;
 	flags_update(c, FL_ARITH, f);
 	return SOFT_OK;

@@ -301,6 +301,8 @@ int h_pint(struct soft_cpu *c, const struct sinsn *i)
 	union xmmreg a, b, r;
 	bool mm = i->o[0].kind == OPK_MM;
 	unsigned n = mm ? 8 : 16, d = i->o[0].reg;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (i->o[1].kind == OPK_IMM) { /* shift by an immediate count */
 		b.q[0] = i->imm & 0xff;
 		b.q[1] = 0;
@@ -329,6 +331,8 @@ int h_pinsrw(struct soft_cpu *c, const struct sinsn *i)
 {
 	union xmmreg b;
 	unsigned d = i->o[0].reg;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (xop_read(c, i, 1, &b))
 		return SOFT_EXC;
 	if (i->o[0].kind == OPK_MM) {
@@ -346,6 +350,8 @@ int h_pinsrw(struct soft_cpu *c, const struct sinsn *i)
 int h_pextrw(struct soft_cpu *c, const struct sinsn *i)
 {
 	union xmmreg b;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	xop_read(c, i, 1, &b);
 	unsigned sel = i->o[1].kind == OPK_MM ? (unsigned)(i->imm & 3) : (unsigned)(i->imm & 7);
 	if (i->o[1].kind == OPK_MM)
@@ -358,6 +364,8 @@ int h_pmovmskb(struct soft_cpu *c, const struct sinsn *i)
 {
 	union xmmreg b;
 	unsigned n = i->o[1].kind == OPK_MM ? 8 : 16, m = 0;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	xop_read(c, i, 1, &b);
 	if (n == 8)
 		mmx_enter(c);
@@ -371,6 +379,8 @@ int h_movmskps(struct soft_cpu *c, const struct sinsn *i)
 {
 	const union xmmreg *b = &c->fpu.xmm[i->o[1].reg];
 	unsigned m;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (i->op)
 		m = (unsigned)(b->q[0] >> 63) | (unsigned)(b->q[1] >> 63) << 1;
 	else

@@ -12,10 +12,27 @@ int fp_probe_write(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf)
 	return SOFT_OK;
 }
 
+int fp_gate_slow(struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t cr0 = c->sys.cr0;
+	unsigned f = i->imm2;
+	if (f & FPF_FXSR)
+		return (cr0 & (CR0_EM | CR0_TS)) ? raise_exc(c, VEC_NM, false, 0) : SOFT_OK;
+	if ((cr0 & CR0_EM) || ((f & FPF_XMM) && !(c->sys.cr4 & CR4_OSFXSR)))
+		return raise_exc(c, VEC_UD, false, 0);
+	if (cr0 & CR0_TS)
+		return raise_exc(c, VEC_NM, false, 0);
+	if ((f & FPF_MMX) && x87_pending(c))
+		return raise_exc(c, VEC_MF, false, 0);
+	return SOFT_OK;
+}
+
 int h_xmov(struct soft_cpu *c, const struct sinsn *i)
 {
 	union xmmreg v;
 	const struct sop *d = &i->o[0];
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (xop_read(c, i, 1, &v))
 		return SOFT_EXC;
 	if (i->op == MV_HI_TO_LO)
@@ -58,6 +75,8 @@ int h_maskmov(struct soft_cpu *c, const struct sinsn *i)
 	union xmmreg v, m;
 	bool mm = i->o[0].kind == OPK_MM;
 	unsigned n = mm ? 8 : 16, first = n, last = 0;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	xop_read(c, i, 0, &v);
 	xop_read(c, i, 1, &m);
 	if (mm)
@@ -84,6 +103,8 @@ int h_maskmov(struct soft_cpu *c, const struct sinsn *i)
 int h_ldmxcsr(struct soft_cpu *c, const struct sinsn *i)
 {
 	uint64_t v;
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (mem_read(c, ea(c, i), 4, &v, mf_of(i)))
 		return SOFT_EXC;
 	if (v & ~(uint64_t)MXCSR_WRITABLE)
@@ -94,11 +115,15 @@ int h_ldmxcsr(struct soft_cpu *c, const struct sinsn *i)
 
 int h_stmxcsr(struct soft_cpu *c, const struct sinsn *i)
 {
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	return mem_write(c, ea(c, i), 4, c->fpu.mxcsr, mf_of(i));
 }
 
 int h_emms(struct soft_cpu *c, const struct sinsn *i)
 {
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	c->fpu.valid = 0;
 	c->fpu.top = 0; /* as AMD parts do (the SDM only specifies the tags) */
 	return SOFT_OK;
@@ -183,7 +208,7 @@ static int fx_common(struct soft_cpu *c, const struct sinsn *i, uint64_t *la)
 {
 	*la = ea(c, i);
 	if (*la & 15)
-		return raise_exc(c, VEC_GP, true, 0);
+		return fp_misaligned(c, i, *la, 512);
 	return SOFT_OK;
 }
 
@@ -192,6 +217,8 @@ int h_fxsave(struct soft_cpu *c, const struct sinsn *i)
 	uint8_t img[512];
 	uint64_t la;
 	unsigned mf = mf_of(i);
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (fx_common(c, i, &la) || fp_probe_write(c, la, 512, mf))
 		return SOFT_EXC;
 	soft_fpu_fxsave(&c->fpu, img, i->imm2 & FPF_W64);
@@ -206,6 +233,8 @@ int h_fxrstor(struct soft_cpu *c, const struct sinsn *i)
 	uint8_t img[512];
 	uint64_t la, v;
 	unsigned mf = mf_of(i);
+	if (fp_gate(c, i))
+		return SOFT_EXC;
 	if (fx_common(c, i, &la))
 		return SOFT_EXC;
 	for (unsigned k = 0; k < 512; k += 8) {

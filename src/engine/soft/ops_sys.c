@@ -68,11 +68,14 @@ int h_dtable(struct soft_cpu *c, const struct sinsn *i)
 	struct dtable *t = (i->op == DT_LGDT || i->op == DT_SGDT) ? &c->sys.gdt : &c->sys.idt;
 	bool m64 = c->sys.mode == SOFT_MODE64;
 	unsigned bsz = m64 ? 8 : 4;
-	uint64_t la = ea(c, i), la2 = (la + 2) & c->sys.la_mask, lim, base;
+	bool load = i->op == DT_LGDT || i->op == DT_LIDT;
+	uint64_t la, la2, lim, base;
 	unsigned mf = mf_of(i);
-	if (i->op == DT_LGDT || i->op == DT_LIDT) {
-		if (need_cpl0(c))
-			return SOFT_EXC;
+	/* The whole 6- or 10-byte image must lie within the segment (SDM vol. 2A). */
+	if ((load && need_cpl0(c)) || ea_checked(c, i, 2 + bsz, !load, &la))
+		return SOFT_EXC;
+	la2 = (la + 2) & c->sys.la_mask;
+	if (load) {
 		if (mem_read(c, la, 2, &lim, mf) || mem_read(c, la2, bsz, &base, mf))
 			return SOFT_EXC;
 		if (!m64 && i->opsz == 2)
@@ -285,9 +288,9 @@ int h_sysmisc(struct soft_cpu *c, const struct sinsn *i)
 	case SM_INVLPG:
 		if (need_cpl0(c))
 			return SOFT_EXC;
-		/* One page, but a large page may back it: drop every translation (allowed:
-		 * the TLB may forget entries at any time). */
-		soft_tlb_flush(c);
+		/* The page holding the address, whatever its size (SDM vol. 3A 4.10.4.1). No
+		 * segment checks; a non-canonical address is a no-op. */
+		soft_tlb_flush_page(c, ea(c, i));
 		return SOFT_OK;
 	case SM_WBINVD:
 		return need_cpl0(c);

@@ -13,7 +13,9 @@
  * pseudo-NaNs) are treated exactly as the host treats them.
  *
  * Not tracked: FIP/FDP/FOP (kept as loaded). An unmasked exception sets ES; the next
- * waiting x87 instruction raises #MF (vector 16). */
+ * waiting x87 instruction (FWAIT, FLDCW, FLDENV and FRSTOR included; the FN* forms do not
+ * wait) raises #MF (vector 16), as do MMX instructions (fp_gate, ops_fp.h). With CR0.EM
+ * or CR0.TS set every x87 instruction raises #NM first, except FWAIT (x87_gate). */
 #include "engine/soft/ops_fp.h"
 #include "engine/soft/x87.h"
 
@@ -334,6 +336,7 @@ static int do_load(struct soft_cpu *c, const struct sinsn *i)
 	uint16_t fault = 0;
 	struct x87reg v;
 	unsigned form = i->imm & 15;
+	bool loaded_anyway = false;
 	host_prep(c, &h);
 	if (form == XM_REG) {
 		v = st_val(c, i->o[0].reg, &fault);
@@ -365,6 +368,10 @@ static int do_load(struct soft_cpu *c, const struct sinsn *i)
 		ld[form](&h);
 		fault = h.sw & 0x3f;
 		v = from_ld(&h.r[0]);
+		/* A denormal m32/m64 with DE unmasked: whether the value is still pushed is
+		 * what the host did (AMD parts load it, as the host's TOP shows). */
+		if (fault && ((h.sw >> 11) & 7) == 7 && !(fault & ~MXCSR_DE))
+			loaded_anyway = true;
 	}
 	set_cc(c, SW_C1, 0);
 	if (form == XM_REG && fault) { /* source empty: underflow, reported before overflow */
@@ -383,7 +390,7 @@ static int do_load(struct soft_cpu *c, const struct sinsn *i)
 		return SOFT_OK;
 	}
 	set_flags(c, fault);
-	if (unmasked(c, fault))
+	if (unmasked(c, fault) && !loaded_anyway)
 		return SOFT_OK;
 	push(c, v);
 	return SOFT_OK;
@@ -500,7 +507,10 @@ static int do_shape(struct soft_cpu *c, const struct sinsn *i)
 	uint16_t flags = h.sw;
 	set_flags(c, flags);
 	if (unmasked(c, flags & (MXCSR_IE | MXCSR_DE | MXCSR_ZE))) {
-		set_cc(c, op == XS_TST ? SW_CC : SW_C1, h.sw);
+		/* The stack is left alone; C1 and (for the partial-result instructions FPREM,
+		 * FPREM1, FSIN, FCOS, FSINCOS, FPTAN) C2 are cleared as the host does, C0/C3
+		 * keep their value. */
+		set_cc(c, op == XS_TST ? SW_CC : SW_C1 | (shape_ops[op].cc & SW_C2), h.sw);
 		return SOFT_OK;
 	}
 	uint16_t cc = shape_ops[op].cc;
@@ -627,6 +637,7 @@ static int do_misc(struct soft_cpu *c, const struct sinsn *i)
 		fninit(&c->fpu);
 		return SOFT_OK;
 	case X_FNOP:
+	case X_FWAIT:
 		return SOFT_OK;
 	case X_FSTP1: { /* D9 D8+i: copy without the empty check */
 		unsigned p0 = phys(c, 0), pd = phys(c, i->o[0].reg);
@@ -726,9 +737,21 @@ static int do_misc(struct soft_cpu *c, const struct sinsn *i)
 	}
 }
 
+/* CR0.EM or CR0.TS set: #NM, except WAIT/FWAIT, which faults only with TS and MP both
+ * set (SDM vol. 3A 2.5, table 2-2). */
+static int x87_gate(struct soft_cpu *c, const struct sinsn *i)
+{
+	uint64_t cr0 = c->sys.cr0;
+	if (i->op == X_FWAIT && (cr0 & (CR0_TS | CR0_MP)) != (CR0_TS | CR0_MP))
+		return SOFT_OK;
+	return raise_exc(c, VEC_NM, false, 0);
+}
+
 int h_x87(struct soft_cpu *c, const struct sinsn *i)
 {
-	/* Waiting instructions first deliver a pending unmasked exception. */
+	if (__builtin_expect(c->sys.cr0 & (CR0_EM | CR0_TS), 0) && x87_gate(c, i))
+		return SOFT_EXC;
+	/* Waiting instructions (FWAIT too) first deliver a pending unmasked exception. */
 	if (!(i->imm2 & XF_NOWAIT) && (c->fpu.fsw & 0x3f & ~c->fpu.fcw))
 		return pending_mf(c);
 	switch (i->op) {

@@ -25,6 +25,29 @@ static bool seg_flat(const struct seg *s)
 	       !(t & ATTR_TYPE_CODE) && (t & ATTR_TYPE_RW) && !(t & ATTR_TYPE_EXPDOWN);
 }
 
+/* Is PAE paging (not 4-level) in use with these control registers? */
+static bool pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
+}
+
+/* Load the four PAE PDPTEs from the 32-byte table at cr3 (SDM vol. 3A 4.4.1). With
+ * check, a present PDPTE with a reserved bit set gives #GP(0) and loads nothing. A
+ * table outside RAM reads as not present, as page tables do in mmu.c. */
+static int load_pdptes(struct soft_cpu *c, uint64_t cr3, bool check)
+{
+	uint64_t p[4] = {0};
+	const uint64_t rsvd = ~((1ull << 40) - 1) | 0x1e6ull; /* MAXPHYADDR 40, bits 8:5, 2:1 */
+	if (c->mem.ops == &soft_mmu_ops && /* the flat test memories have no paging */
+	    soft_mmu_read_phys(c->mem.opaque, cr3 & 0xffffffe0u, p, sizeof(p)) < 0)
+		memset(p, 0, sizeof(p));
+	for (unsigned k = 0; check && k < 4; k++)
+		if ((p[k] & 1) && (p[k] & rsvd))
+			return raise_exc(c, VEC_GP, true, 0);
+	memcpy(c->sys.pdpte, p, sizeof(p));
+	return SOFT_OK;
+}
+
 void soft_sys_update_mode(struct soft_cpu *c)
 {
 	struct soft_sys *y = &c->sys;
@@ -58,11 +81,10 @@ void soft_sys_update_mode(struct soft_cpu *c)
 
 void soft_set_cpl(struct soft_cpu *c, unsigned cpl)
 {
-	/* Translations cached at CPL 0-2 may allow what CPL 3 must not; the reverse holds
-	 * (no SMEP/SMAP), so only entering CPL 3 flushes. */
-	if (cpl == 3 && c->cpl != 3)
-		soft_tlb_flush(c);
+	/* TLB entries hold the rights of every privilege level: only the lookup mask
+	 * changes (supervisor-only entries do not match at CPL 3). */
 	c->cpl = (uint8_t)cpl;
+	c->tlb.mask = cpl == 3 ? SOFT_TLB_MASK_USER : SOFT_TLB_MASK_SUP;
 }
 
 void soft_sys_reset64(struct soft_cpu *c)
@@ -81,6 +103,7 @@ void soft_sys_reset64(struct soft_cpu *c)
 	y->misc_enable = 1; /* fast strings */
 	y->pat = 0x0007040600070406ull;
 	y->apic_base = 0xfee00000ull | (1u << 11) | (1u << 8);
+	soft_set_cpl(c, 0);
 	soft_sys_update_mode(c);
 }
 
@@ -108,9 +131,11 @@ void soft_sys_set_state(struct soft_cpu *c, const struct cpu_state *s)
 	unsigned cpl = (y->cr0 & CR0_PE) ? SEG_ATTR_DPL(y->seg[S_SS].attr) : 0;
 	if ((y->cr0 & CR0_PE) && (c->rflags & FL_VM))
 		cpl = 3;
-	c->cpl = (uint8_t)cpl;
+	soft_set_cpl(c, cpl);
 	y->halted = false;
 	soft_tlb_flush(c);
+	if (pae_paging(y->cr0, y->cr4, y->efer))
+		load_pdptes(c, y->cr3, false);
 	soft_sys_update_mode(c);
 }
 
@@ -150,7 +175,7 @@ static int sys_access(struct soft_cpu *c, uint64_t la, unsigned sz, uint8_t *buf
 			n = sz - done;
 		uint8_t *host;
 		if (c->mem.ops->translate(c->mem.opaque, a, write ? SOFT_ACC_WRITE : SOFT_ACC_READ, 0,
-		                          &pa, &host, &c->fault))
+		                          &pa, &host, &c->fault) < 0)
 			return SOFT_EXC;
 		if (write) {
 			memcpy(tmp, buf + done, n);
@@ -492,6 +517,16 @@ int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 #define CR4_OK (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | \
                 CR4_OSFXSR | CR4_OSXMMEXCPT)
 
+/* MOV CR3: non-global translations go; global ones stay while CR4.PGE = 1 (SDM vol. 3A
+ * 4.10.4.1). */
+static void flush_cr3(struct soft_cpu *c)
+{
+	if (c->sys.cr4 & CR4_PGE)
+		soft_tlb_flush_nonglobal(c);
+	else
+		soft_tlb_flush(c);
+}
+
 int soft_write_cr(struct soft_cpu *c, unsigned n, uint64_t v)
 {
 	struct soft_sys *y = &c->sys;
@@ -502,21 +537,26 @@ int soft_write_cr(struct soft_cpu *c, unsigned n, uint64_t v)
 		v = (v & CR0_OK) | CR0_ET;
 		if (((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD)))
 			return raise_exc(c, VEC_GP, true, 0);
-		uint64_t old = y->cr0;
-		if ((v & CR0_PG) && !(old & CR0_PG) && (y->efer & EFER_LME)) {
+		uint64_t old = y->cr0, efer = y->efer;
+		if ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
 			/* Activating long mode (SDM vol. 3A 9.8.5). */
 			if (!(y->cr4 & CR4_PAE) || (y->seg[S_CS].attr & SEG_ATTR_L))
 				return raise_exc(c, VEC_GP, true, 0);
-			y->efer |= EFER_LMA;
+			efer |= EFER_LMA;
 		}
-		if (!(v & CR0_PG) && (old & CR0_PG) && (y->efer & EFER_LMA)) {
+		if (!(v & CR0_PG) && (old & CR0_PG) && (efer & EFER_LMA)) {
 			if (y->mode == SOFT_MODE64)
 				return raise_exc(c, VEC_GP, true, 0);
-			y->efer &= ~EFER_LMA;
+			efer &= ~EFER_LMA;
 		}
+		if (pae_paging(v, y->cr4, efer) && ((old ^ v) & (CR0_PG | CR0_CD | CR0_NW)) &&
+		    load_pdptes(c, y->cr3, true))
+			return SOFT_EXC;
+		y->efer = efer;
 		if (!(v & CR0_PE) && (old & CR0_PE)) /* back to real mode: CPL 0 */
-			c->cpl = 0;
+			soft_set_cpl(c, 0);
 		y->cr0 = v;
+		/* PG: everything goes (SDM 4.10.4.1). WP: the TLB keeps rights computed with it. */
 		if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE))
 			soft_tlb_flush(c);
 		soft_sys_update_mode(c);
@@ -532,10 +572,10 @@ int soft_write_cr(struct soft_cpu *c, unsigned n, uint64_t v)
 		} else {
 			v = (uint32_t)v;
 		}
+		if (pae_paging(y->cr0, y->cr4, y->efer) && load_pdptes(c, v, true))
+			return SOFT_EXC;
 		y->cr3 = v;
-		/* TODO: keep global (G) translations across MOV CR3 when CR4.PGE; dropping
-		 * them too is allowed (the TLB may forget any entry at any time). */
-		soft_tlb_flush(c);
+		flush_cr3(c);
 		return SOFT_OK;
 	case 4: {
 		if (v & ~CR4_OK)
@@ -543,7 +583,11 @@ int soft_write_cr(struct soft_cpu *c, unsigned n, uint64_t v)
 		if ((y->efer & EFER_LMA) && !(v & CR4_PAE))
 			return raise_exc(c, VEC_GP, true, 0);
 		uint64_t old = y->cr4;
+		if (pae_paging(y->cr0, v, y->efer) && ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) &&
+		    load_pdptes(c, y->cr3, true))
+			return SOFT_EXC;
 		y->cr4 = v;
+		/* PGE: everything, global entries too; PAE, PSE: every translation changes. */
 		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
 			soft_tlb_flush(c);
 		return SOFT_OK;

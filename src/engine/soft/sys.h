@@ -88,6 +88,7 @@ struct soft_sys {
 	struct seg seg[S__COUNT], tr, ldtr;
 	struct dtable gdt, idt;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
+	uint64_t pdpte[4];     /* PAE paging: loaded by MOV CR3/CR0/CR4 (SDM vol. 3A 4.4.1) */
 	uint64_t dr[8];        /* debug registers: stored, breakpoints not implemented */
 
 	/* MSRs */
@@ -103,6 +104,7 @@ struct soft_sys {
 	uint64_t sp_mask;      /* stack pointer width (SS.B, or 64 in 64-bit mode) */
 
 	uint8_t shadow;        /* interrupts inhibited for one instruction (STI, MOV SS) */
+	bool db_pending;       /* single-step #DB due once a stepped IN/OUT/HLT completes */
 	bool halted;
 	bool wait_sipi;        /* application processor waiting for a startup IPI */
 	int kick;              /* atomic: make soft_run return at the next block */
@@ -155,6 +157,15 @@ int soft_deliver_fault(struct soft_cpu *c);
  * gate's DPL, rip already after the instruction). Returns SOFT_OK or SOFT_EXC. */
 int soft_deliver(struct soft_cpu *c, unsigned vec, bool has_err, uint32_t err, bool soft);
 
+/* After an instruction ran with RFLAGS.TF = 1 (r: its handler's result): raise the
+ * single-step #DB trap in c->fault and return true, or return false when none is due
+ * now (the instruction faulted, was INT n/INT3/INTO/INT1 and delivered, or loaded SS,
+ * which holds the trap until after the next instruction). SDM vol. 3A 17.3.1.4. */
+struct sinsn;
+bool soft_single_step(struct soft_cpu *c, const struct sinsn *i, int r);
+/* Raise the single-step #DB (DR6.BS) in c->fault. */
+void soft_single_step_trap(struct soft_cpu *c);
+
 /* mmu.c: paging (struct soft_mem_ops over the core's guest memory) */
 struct vm;
 struct vcpu;
@@ -164,6 +175,8 @@ struct soft_mmu_ctx {
 	struct vcpu *vcpu;
 };
 extern const struct soft_mem_ops soft_mmu_ops;
+/* Read RAM at a physical address (opaque: a struct soft_mmu_ctx); -1 if not RAM. */
+int soft_mmu_read_phys(void *opaque, uint64_t pa, void *dst, unsigned len);
 
 /* features.c: what this CPU implements, as CPUID leaves */
 int soft_cpuid_supported(struct cpuid_table *out);

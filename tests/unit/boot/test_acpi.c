@@ -1,10 +1,131 @@
 /* ACPI tables, parsed back from guest memory: every checksum, the FADT's fixed
- * hardware, the DSDT's \_S5 AML and the MADT for 1 and 4 vCPUs. */
+ * hardware, the DSDT's AML (\_S5, the PCI host bridge; byte for byte against AML that
+ * `iasl -d` disassembles to the intended ASL), the MCFG, and the MADT for 1, 4 and 64
+ * vCPUs; the AML builder's encodings. */
 #include "../check.h"
 #include "boot/acpi.h"
+#include "boot/aml.h"
 #include "boot_test.h"
 
 #define MiB (1ull << 20)
+
+/* The DSDT body. `iasl -d` (acpica-tools) gives, besides Name(\_S5, Package(0x04)
+ * {5, 5, 0, 0}):
+ *   Scope (\_SB) {
+ *     Device (PCI0) {
+ *       Name (_HID, EisaId ("PNP0A08")) Name (_CID, EisaId ("PNP0A03"))
+ *       Name (_SEG, Zero) Name (_BBN, Zero) Name (_UID, Zero)
+ *       Name (_CRS, ResourceTemplate () {
+ *         WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0, 0, 0, 1)
+ *         IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08)
+ *         WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+ *                 0, 0x0000, 0x0CF7, 0, 0x0CF8)
+ *         WordIO (..., 0, 0x0D00, 0xFFFF, 0, 0xF300)
+ *         DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable,
+ *                      ReadWrite, 0, 0xC0000000, 0xDFFFFFFF, 0, 0x20000000) }) }
+ *     Device (PCIR) {
+ *       Name (_HID, EisaId ("PNP0C02")) Name (_UID, One)
+ *       Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, 0xE0000000, 0x00100000) }) } } */
+static const uint8_t dsdt_aml[] = {
+	0x08, 0x5c, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00, 0x10,
+	0x43, 0x0c, 0x5c, 0x5f, 0x53, 0x42, 0x5f, 0x5b, 0x82, 0x4b, 0x08, 0x50, 0x43, 0x49, 0x30, 0x08,
+	0x5f, 0x48, 0x49, 0x44, 0x0c, 0x41, 0xd0, 0x0a, 0x08, 0x08, 0x5f, 0x43, 0x49, 0x44, 0x0c, 0x41,
+	0xd0, 0x0a, 0x03, 0x08, 0x5f, 0x53, 0x45, 0x47, 0x00, 0x08, 0x5f, 0x42, 0x42, 0x4e, 0x00, 0x08,
+	0x5f, 0x55, 0x49, 0x44, 0x00, 0x08, 0x5f, 0x43, 0x52, 0x53, 0x11, 0x49, 0x05, 0x0b, 0x54, 0x00,
+	0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+	0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08, 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00,
+	0x00, 0x00, 0xf7, 0x0c, 0x00, 0x00, 0xf8, 0x0c, 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00,
+	0x00, 0x0d, 0xff, 0xff, 0x00, 0x00, 0x00, 0xf3, 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xff, 0xdf, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x20, 0x79, 0x00, 0x5b, 0x82, 0x2d, 0x50, 0x43, 0x49, 0x52, 0x08, 0x5f, 0x48, 0x49, 0x44,
+	0x0c, 0x41, 0xd0, 0x0c, 0x02, 0x08, 0x5f, 0x55, 0x49, 0x44, 0x01, 0x08, 0x5f, 0x43, 0x52, 0x53,
+	0x11, 0x12, 0x0b, 0x0e, 0x00, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x10,
+	0x00, 0x79, 0x00,
+};
+
+/* The builder's encodings (ACPI 6.x 20.2): PkgLength sizes at their boundaries, name
+ * strings, integers, EISA IDs, a package nested deep enough to need long lengths. */
+static void test_aml(void)
+{
+	uint8_t b[8192], pl[4];
+	struct aml a;
+
+	CHECK_EQ(aml_pkg_length(pl, 0), 1);
+	CHECK_EQ(pl[0], 1);
+	CHECK_EQ(aml_pkg_length(pl, 62), 1);          /* 63: the largest one-byte length */
+	CHECK_EQ(pl[0], 63);
+	CHECK_EQ(aml_pkg_length(pl, 62 + 1), 2);      /* 65 with its two bytes */
+	CHECK_EQ(pl[0], 0x40 | 1);
+	CHECK_EQ(pl[1], 4);
+	CHECK_EQ(aml_pkg_length(pl, 4093), 2);        /* 4095 */
+	CHECK_EQ(pl[0], 0x4f);
+	CHECK_EQ(pl[1], 0xff);
+	CHECK_EQ(aml_pkg_length(pl, 4094), 3);        /* 4097 */
+	CHECK_EQ(pl[0], 0x81);
+	CHECK_EQ(pl[1], 0x00);
+	CHECK_EQ(pl[2], 0x01);
+	CHECK_EQ(aml_pkg_length(pl, (1u << 20) - 4), 3);  /* 2^20 - 1 */
+	CHECK_EQ(aml_pkg_length(pl, (1u << 20) - 3), 4);
+	CHECK_EQ(aml_pkg_length(pl, 1u << 28), 0);
+
+	CHECK_EQ(aml_eisaid_value("PNP0A03"), 0x030ad041);
+	CHECK_EQ(aml_eisaid_value("PNP0C02"), 0x020cd041);
+
+	static const uint8_t names[] = {
+		0x5c, 0x5f, 0x53, 0x42, 0x5f,                               /* \_SB_ */
+		0x5c, 0x2e, 0x5f, 0x53, 0x42, 0x5f, 0x50, 0x43, 0x49, 0x30,  /* \_SB.PCI0 */
+		0x2f, 0x03, 0x41, 0x5f, 0x5f, 0x5f, 0x42, 0x42, 0x5f, 0x5f,
+		0x43, 0x43, 0x43, 0x5f,                                     /* A.BB.CCC */
+		0x5e, 0x58, 0x5f, 0x5f, 0x5f,                               /* ^X */
+	};
+	aml_init(&a, b, sizeof(b));
+	aml_name_string(&a, "\\_SB");
+	aml_name_string(&a, "\\_SB.PCI0");
+	aml_name_string(&a, "A.BB.CCC");
+	aml_name_string(&a, "^X");
+	CHECK_EQ(a.len, sizeof(names));
+	CHECK(memcmp(b, names, sizeof(names)) == 0);
+
+	static const uint8_t ints[] = { 0x00, 0x01, 0x0a, 0x02, 0x0a, 0xff, 0x0b, 0x00, 0x01,
+	                                0x0c, 0x00, 0x00, 0x01, 0x00, 0x0e, 0, 0, 0, 0, 1, 0, 0, 0,
+	                                0x0d, 'h', 'i', 0x00 };
+	aml_init(&a, b, sizeof(b));
+	aml_int(&a, 0);
+	aml_int(&a, 1);
+	aml_int(&a, 2);
+	aml_int(&a, 0xff);
+	aml_int(&a, 0x100);
+	aml_int(&a, 0x10000);
+	aml_int(&a, 1ull << 32);
+	aml_string(&a, "hi");
+	CHECK_EQ(a.len, sizeof(ints));
+	CHECK(memcmp(b, ints, sizeof(ints)) == 0);
+
+	/* A package of 200 ones: body 1 + 200 bytes -> two-byte PkgLength 203 (0xcb). */
+	aml_init(&a, b, sizeof(b));
+	size_t p = aml_package(&a, 200);
+	for (int i = 0; i < 200; i++)
+		aml_int(&a, 1);
+	aml_close(&a, p);
+	CHECK_EQ(a.len, 1 + 2 + 1 + 200);
+	CHECK_EQ(b[0], 0x12);
+	CHECK_EQ(b[1], 0x40 | 0xb);
+	CHECK_EQ(b[2], 0x0c);
+	CHECK_EQ(b[3], 200);
+	CHECK_EQ(b[4], 0x01);
+	CHECK(!a.overflow);
+
+	/* Overflow is reported, never written past the end. */
+	uint8_t small[8];
+	memset(small, 0xee, sizeof(small));
+	aml_init(&a, small, 4);
+	aml_string(&a, "too long");
+	CHECK(a.overflow);
+	CHECK_EQ(a.len, 4);
+	CHECK_EQ(small[4], 0xee);
+	CHECK_EQ(acpi_dsdt_aml(b, 100), 0);
+	CHECK_EQ(acpi_dsdt_aml(b, sizeof(b)), sizeof(dsdt_aml));
+}
 
 static const uint8_t *table_at(struct vm *vm, uint64_t addr, const char *sig)
 {
@@ -46,10 +167,20 @@ static void test_tables(unsigned ncpus)
 
 	const uint8_t *rsdt = table_at(vm, peek32(rsdp + 16), "RSDT");
 	const uint8_t *xsdt = table_at(vm, peek64(rsdp + 24), "XSDT");
-	CHECK_EQ(peek32(xsdt + 4), 36 + 2 * 8);
-	CHECK_EQ(peek32(rsdt + 4), 36 + 2 * 4);
+	CHECK_EQ(peek32(xsdt + 4), 36 + 3 * 8);
+	CHECK_EQ(peek32(rsdt + 4), 36 + 3 * 4);
 	CHECK_EQ(peek32(rsdt + 36), peek64(xsdt + 36));
 	CHECK_EQ(peek32(rsdt + 40), peek64(xsdt + 44));
+	CHECK_EQ(peek32(rsdt + 44), peek64(xsdt + 52));
+
+	/* MCFG: one ECAM allocation, segment 0, bus 0..0, at the window the host serves. */
+	const uint8_t *mcfg = table_at(vm, peek64(xsdt + 52), "MCFG");
+	CHECK_EQ(peek32(mcfg + 4), 60);
+	CHECK_EQ(mcfg[8], 1);
+	CHECK_EQ(peek64(mcfg + 44), PC_PCI_ECAM_ADDR);
+	CHECK_EQ(peek16(mcfg + 52), 0);
+	CHECK_EQ(mcfg[54], 0);
+	CHECK_EQ(mcfg[55], PC_PCI_ECAM_BUSES - 1);
 
 	const uint8_t *fadt = table_at(vm, peek64(xsdt + 36), "FACP");
 	CHECK_EQ(peek32(fadt + 4), 276);
@@ -80,10 +211,8 @@ static void test_tables(unsigned ncpus)
 	CHECK_EQ(peek64(fadt + 132) % 64, 0);
 
 	const uint8_t *dsdt = table_at(vm, peek64(fadt + 140), "DSDT");
-	static const uint8_t s5[] = { 0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04,
-	                              0x0a, PC_ACPI_S5_TYP, 0x0a, PC_ACPI_S5_TYP, 0x00, 0x00 };
-	CHECK_EQ(peek32(dsdt + 4), 36 + sizeof(s5));
-	CHECK(memcmp(dsdt + 36, s5, sizeof(s5)) == 0);
+	CHECK_EQ(peek32(dsdt + 4), 36 + sizeof(dsdt_aml));
+	CHECK(memcmp(dsdt + 36, dsdt_aml, sizeof(dsdt_aml)) == 0);
 
 	const uint8_t *madt = table_at(vm, peek64(xsdt + 44), "APIC");
 	CHECK_EQ(peek32(madt + 36), PC_LAPIC_ADDR);
@@ -130,6 +259,7 @@ int main(void)
 	CHECK_EQ(acpi_s5_aml(aml), sizeof(s5));
 	CHECK(memcmp(aml, s5, sizeof(s5)) == 0);
 
+	test_aml();
 	test_tables(1);
 	test_tables(4);
 	test_tables(VM_MAX_CPUS);

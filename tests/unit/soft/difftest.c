@@ -156,6 +156,9 @@ static void run_soft(struct soft_cpu *cpu, struct flat *m, const struct dt_case 
 	cpu->rip = c->in.rip;
 	soft_set_rflags(cpu, c->in.rflags);
 	cpu->cpl = 3;
+	/* Linux user mode: x87 and SSE enabled (CR4.OSFXSR, OSXMMEXCPT), no lazy-FPU trap. */
+	cpu->sys.cr0 = (cpu->sys.cr0 | CR0_MP) & ~(CR0_EM | CR0_TS);
+	cpu->sys.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
 	soft_fpu_fxrstor(&cpu->fpu, c->fin.fx, true);
 	int r = soft_run(cpu, 1000000);
 	soft_fpu_fxsave(&cpu->fpu, o->f.fx, true);

@@ -646,6 +646,29 @@ static void fp_mem(struct dt_rng *r, struct dt_case *c, const ZydisDecodedInstru
 	}
 }
 
+/* Variations of an FP case drawn from a side stream, so that the main sequence of cases
+ * of a seed stays what it was: a pending unmasked x87 exception (ES set), which the
+ * next waiting x87 instruction, FWAIT and MMX instructions turn into #MF; and FWAIT
+ * itself in place of the instruction. */
+static void fp_variations(const struct dt_rng *r, struct dt_case *c)
+{
+	struct dt_rng x = { r->s ^ 0x5deece66dull };
+	uint64_t v = dt_rand(&x);
+	bool fwait = (v & 31) == 0;
+	if (fwait) {
+		c->code[0] = 0x9b;
+		c->len = 1;
+	}
+	if (!(fwait ? (v >> 5) & 1 : ((v >> 5) & 15) == 0))
+		return;
+	uint16_t fcw = (uint16_t)get_le(c->fin.fx, 2), fsw = (uint16_t)get_le(c->fin.fx + 2, 2);
+	unsigned bit = (unsigned)((v >> 9) % 6);
+	fcw &= (uint16_t)~(1u << bit);
+	fsw |= (uint16_t)(1u << bit) | 0x8080; /* the flag, ES and B */
+	put_le(c->fin.fx, fcw, 2);
+	put_le(c->fin.fx + 2, fsw, 2);
+}
+
 static const ZydisDecoder *decoder(void)
 {
 	static ZydisDecoder d;
@@ -693,6 +716,8 @@ again:
 	for (unsigned k = 0; k < DT_DATA_SIZE; k += 8)
 		put_le(c->mem + k, dt_rand(r), 8);
 	rand_fpu(r, c->fin.fx);
+	if (fp)
+		fp_variations(r, c);
 	if (!ok)
 		return; /* invalid encoding: both sides should raise #UD */
 

@@ -1,0 +1,224 @@
+"""virtio-blk over virtio-pci: the stock Debian kernel finds the PCI bus through ACPI
+(no command-line options), binds virtio_pci and virtio_blk, and uses ext4 images made
+on the host with mkfs.ext4 -d.
+
+Under the nested harness the images travel through the outer guest's scratch disks
+(harness.OuterVM.scratch_disk): trivisor inside uses /dev/vdX of the outer guest as
+--disk, and the host reads the result back after the outer guest syncs."""
+import hashlib
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness import GUEST_PROMPT, TIMINGS, Shell
+from test_linux import BOOT_TIMEOUT, end, run, step
+
+HELLO = b"hello from the host\n"
+
+
+# Linux guests: kvm only until the soft engine boots Linux (as in test_linux.py).
+@pytest.fixture(params=["kvm"])
+def engine(request):
+    return request.param
+
+
+pytestmark = pytest.mark.skipif(not (shutil.which("mkfs.ext4") and shutil.which("debugfs")),
+                                reason="e2fsprogs (mkfs.ext4, debugfs) not installed")
+
+
+@pytest.fixture(scope="session")
+def virtio_initrd(build, guest_images):
+    return harness.build_virtio_initramfs(build, log=lambda m: None)
+
+
+def make_ext4(path: Path, files: dict, size_mib=16):
+    root = path.with_suffix(".d")
+    root.mkdir()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "trivtest", "-d", str(root), str(path),
+                    f"{size_mib}M"], check=True, capture_output=True)
+    return path
+
+
+def fsck(img: Path) -> subprocess.CompletedProcess:
+    """Replay the journal and check: what a host would do after a crash. Exit status 0
+    (clean) or 1 (fixed, e.g. the journal replayed) is a consistent file system."""
+    return subprocess.run(["e2fsck", "-fy", str(img)], capture_output=True, text=True)
+
+
+def cat(img: Path, name: str) -> bytes:
+    r = subprocess.run(["debugfs", "-R", f"cat /{name}", str(img)], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+class Disks:
+    """Host images attached to a machine: the paths trivisor gets, and the images back
+    on the host after the run."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.images = []
+
+    def attach(self, img: Path) -> str:
+        i = len(self.images)
+        self.images.append(img)
+        if self.machine.name == "nested":
+            return self.machine.outer.scratch_disk(i, img)
+        return str(img)
+
+    def collect(self):
+        if self.machine.name == "nested":
+            for i, img in enumerate(self.images):
+                self.machine.outer.fetch_scratch_disk(i, img)
+
+
+def initrd_path(machine, virtio_initrd):
+    if machine.name == "nested":
+        return f"{harness.GUEST_DIR}/{harness.VIRTIO_INITRD}"
+    return str(virtio_initrd)
+
+
+def run_args(machine, engine, virtio_initrd, disks):
+    args = ["run", "--engine", engine, "--kernel", machine.kernel,
+            "--initrd", initrd_path(machine, virtio_initrd), "--append", "console=ttyS0",
+            "--mem", "256M"]
+    for d in disks:
+        args += ["--disk", d]
+    return args
+
+
+def wait_boot(p, engine, machine, what):
+    with step(p, "booting to the shell prompt"):
+        p.expect_exact(GUEST_PROMPT, timeout=BOOT_TIMEOUT)
+    TIMINGS.append((f"{engine} on {machine.name}: Linux boot to its shell, {what}",
+                    time.monotonic() - p.start_time))
+    return Shell(p, GUEST_PROMPT)
+
+
+def test_disk_read_write(machine, engine, virtio_initrd, tmp_path):
+    img = make_ext4(tmp_path / "disk.img", {"hello.txt": HELLO})
+    disks = Disks(machine)
+    dev = disks.attach(img)
+    p = machine.spawn(run_args(machine, engine, virtio_initrd, [dev]))
+    sh = wait_boot(p, engine, machine, "one virtio disk")
+
+    # Found through ACPI: the host bridge with ECAM, the disk at 00:01.0 with MSI-X.
+    r = run(p, sh, "cat /sys/bus/pci/devices/0000:00:01.0/vendor /sys/bus/pci/devices/0000:00:01.0/device")
+    assert r.status == 0 and "0x1af4" in r.output and "0x1042" in r.output, r
+    r = run(p, sh, "dmesg | grep -i -e mmconfig -e ecam")
+    assert re.search(r"MMCONFIG.*0xe0000000.*reserved", r.output, re.I), r
+    # MSI-X: one vector for configuration changes, one for the request queue.
+    r = run(p, sh, "grep virtio0 /proc/interrupts")
+    assert "PCI-MSI" in r.output and "virtio0-config" in r.output and "virtio0-req.0" in r.output, r
+    r = run(p, sh, "cat /sys/block/vda/size /sys/block/vda/ro /sys/block/vda/serial")
+    size, ro, serial = r.output.split()[-3:]
+    assert int(size) * 512 == (img.stat().st_size if machine.name == "host" else harness.SCRATCH_SIZE), r
+    assert ro == "0" and serial == Path(dev).name[:20], r
+
+    assert run(p, sh, "mount /dev/vda /mnt").status == 0
+    r = run(p, sh, "cat /mnt/hello.txt")
+    assert r.status == 0 and HELLO.decode().strip() in r.output, r
+    # The shell computes the text, so the echoed command line differs from the file.
+    assert run(p, sh, "echo written-by-the-guest-$((6 * 7)) > /mnt/new.txt && sync").status == 0
+    # Discard reaches the device (fstrim through ext4, virtio-blk DISCARD).
+    r = run(p, sh, "fstrim -v /mnt")
+    assert r.status == 0, r
+    assert run(p, sh, "umount /mnt").status == 0
+    status = end(p, "poweroff")
+    assert status == 0, p.output[-3000:]
+
+    disks.collect()
+    assert cat(img, "new.txt") == b"written-by-the-guest-42\n"
+    assert cat(img, "hello.txt") == HELLO
+    r = fsck(img)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def spawn_killable(machine, args, marker):
+    """trivisor that the test can SIGKILL once the console showed marker. Nested, the
+    outer shell does the killing (the console is trivisor's): trivisor runs in its own
+    session, its output teed to a file that the shell watches for the marker."""
+    if machine.name != "nested":
+        return machine.spawn(args)
+    cmd = ("rm -f /tmp/tv.out; setsid " + machine._cmd(args) + " 2>&1 | tee /tmp/tv.out & "
+           f"until grep -q {marker} /tmp/tv.out 2>/dev/null; do sleep 0.2; done; "
+           "kill -9 $(pidof trivisor); wait")
+    p = machine.outer.spawn_inner(cmd)
+    machine.procs.append(p)
+    return p
+
+
+def sigkill(machine, p):
+    if machine.name == "nested":
+        p.wait(60)
+        machine.outer.run("stty sane")     # trivisor left the terminal raw
+        return
+    p.child.kill(signal.SIGKILL)
+    assert p.wait(30) == 128 + signal.SIGKILL
+
+
+def test_nothing_lost_after_sigkill(machine, engine, virtio_initrd, tmp_path):
+    img = make_ext4(tmp_path / "disk.img", {"hello.txt": HELLO})
+    disks = Disks(machine)
+    marker = "SYNCED-AND-READY"
+    p = spawn_killable(machine, run_args(machine, engine, virtio_initrd, [disks.attach(img)]),
+                       marker)
+    sh = wait_boot(p, engine, machine, "one virtio disk")
+    assert run(p, sh, "mount /dev/vda /mnt").status == 0
+    r = run(p, sh, "dd if=/dev/urandom of=/mnt/blob bs=64k count=16 2>/dev/null && sync && "
+                   "md5sum /mnt/blob")
+    m = re.search(r"\b([0-9a-f]{32})\s+/mnt/blob", r.output)
+    assert r.status == 0 and m, r
+    # Printed by the shell (the echo of the typed line shows SYNCED""-...).
+    p.sendline('echo SYNCED""-AND-READY')
+    with step(p, "waiting for the marker"):
+        p.expect_exact(marker, timeout=60)
+    sigkill(machine, p)
+
+    disks.collect()
+    r = fsck(img)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    assert hashlib.md5(cat(img, "blob")).hexdigest() == m.group(1)
+
+
+def test_two_disks_one_read_only(machine, engine, virtio_initrd, tmp_path):
+    rw = make_ext4(tmp_path / "rw.img", {"a.txt": b"disk a\n"})
+    ro = make_ext4(tmp_path / "ro.img", {"hello.txt": HELLO})
+    ro_before = hashlib.sha256(ro.read_bytes()).hexdigest()
+    disks = Disks(machine)
+    args = run_args(machine, engine, virtio_initrd, [disks.attach(rw), disks.attach(ro) + ",ro"])
+    p = machine.spawn(args)
+    sh = wait_boot(p, engine, machine, "two virtio disks")
+
+    r = run(p, sh, "cat /sys/block/vda/ro /sys/block/vdb/ro")
+    assert r.output.split()[-2:] == ["0", "1"], r
+    assert run(p, sh, "mount -o ro /dev/vdb /mnt").status == 0
+    r = run(p, sh, "cat /mnt/hello.txt")
+    assert r.status == 0 and HELLO.decode().strip() in r.output, r
+    assert run(p, sh, "echo x > /mnt/x").status != 0
+    assert run(p, sh, "umount /mnt").status == 0
+    # Writing the raw device fails too (the kernel knows it is read-only).
+    assert run(p, sh, "dd if=/dev/zero of=/dev/vdb bs=4k count=1 conv=fsync").status != 0
+    # The other disk is writable, in the same VM.
+    assert run(p, sh, "mkdir -p /rw && mount /dev/vda /rw && cat /rw/a.txt && "
+                      "echo b > /rw/b.txt && umount /rw").status == 0
+    status = end(p, "poweroff")
+    assert status == 0, p.output[-3000:]
+
+    disks.collect()
+    assert cat(rw, "b.txt") == b"b\n"
+    assert hashlib.sha256(ro.read_bytes()).hexdigest() == ro_before
+
+
+def test_disk_errors(machine, engine, virtio_initrd):
+    """A disk that cannot be opened stops the VM before it starts, with the path."""
+    r = machine.run(run_args(machine, engine, virtio_initrd, ["/nonexistent/disk.img"]))
+    assert r.status == 1 and "cannot open disk image /nonexistent/disk.img" in r.output, r
