@@ -405,6 +405,72 @@ static void test_core(void)
 	free(v);
 }
 
+/* Random rings (a fixed-seed xorshift): whatever the bytes, a pop either refuses the
+ * chain or returns segments wholly in RAM, within the limits; copies stay inside the
+ * chain. Under ASan this is also a check that nothing outside RAM is touched. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void test_random(void)
+{
+	unsigned ok = 0, refused = 0;
+	for (unsigned iter = 0; iter < 3000; iter++) {
+		uint16_t size = (uint16_t)(1u << (rnd() % 9));        /* 1..256 */
+		fresh(size);
+		q.indirect = rnd() & 1;
+		q.event_idx = rnd() & 1;
+		for (unsigned i = 0; i < size; i++) {
+			uint64_t x = rnd();
+			/* addresses mostly near the buffers, sometimes anywhere */
+			uint64_t addr = x & 1 ? rnd() : BUF + (rnd() % (2 * MiB));
+			uint32_t len = x & 2 ? (uint32_t)rnd() : (uint32_t)(rnd() % 8192);
+			uint16_t flags = (uint16_t)(rnd() & 7), next = (uint16_t)(rnd() % (size + 2u));
+			if ((flags & VIRTQ_DESC_F_INDIRECT) && !(x & 4)) {
+				addr = TBL + (rnd() % 64) * 16;
+				len = (uint32_t)(rnd() % 20) * 16 + (x & 8 ? 8 : 0);
+			}
+			desc(&r, (uint16_t)i, addr, len, flags, next);
+		}
+		uint8_t *t = mem_ptr(&vm->mem, TBL, 4096);
+		for (unsigned i = 0; i < 4096; i++)
+			t[i] = (uint8_t)rnd();
+		for (unsigned i = 0; i < size; i++)
+			poke(vm, r.avail + 4 + 2 * i, rnd() % (size + 1u), 2);
+		uint16_t start = (uint16_t)rnd();
+		q.last_avail = q.used_idx = start;
+		poke(vm, r.avail + 2, (uint16_t)(start + rnd() % (size + 2u)), 2);
+		for (unsigned n = 0; n < 2u * size + 2; n++) {
+			const char *why;
+			int res = pop(&why);
+			if (res <= 0) {
+				refused += res < 0;
+				break;
+			}
+			ok++;
+			CHECK(c.nr + c.nw <= VIRTQ_MAX_SIZE);
+			for (unsigned i = 0; i < c.nr + c.nw; i++)
+				if (!mem_is_ram(&vm->mem, c.seg[i].gpa, c.seg[i].len))
+					CHECK(!"segment outside RAM");
+			uint8_t tmp[64];
+			uint64_t off = c.rlen ? rnd() % c.rlen : 0;
+			CHECK(vq_chain_read(&c, &vm->mem, off, tmp, sizeof(tmp)) <= sizeof(tmp));
+			if (c.wlen)
+				vq_chain_write(&c, &vm->mem, rnd() % c.wlen, tmp, 1 + rnd() % sizeof(tmp));
+			CHECK_EQ(vq_push(&q, c.head, (uint32_t)rnd()), 0);
+			vq_need_interrupt(&q);
+		}
+	}
+	printf("random rings: %u chains taken, %u refused\n", ok, refused);
+	CHECK(ok > 100);
+	CHECK(refused > 100);
+}
+
 int main(void)
 {
 	vm = vt_vm(RAM);
@@ -414,6 +480,7 @@ int main(void)
 	test_wrap();
 	test_suppression();
 	test_core();
+	test_random();
 	vt_vm_free(vm);
 	return check_done();
 }
