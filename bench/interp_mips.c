@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/soft/flatmem.h"
 #include "engine/soft/soft.h"
 
 /* The guest code, assembled by the host toolchain and copied into guest memory (it is
@@ -57,31 +58,6 @@ extern const uint8_t bench_guest[], bench_guest_end[];
 #define DATA_GPA 0x10000
 #define STACK_TOP 0xf0000
 
-static int flat_translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
-                          uint64_t *pa, uint8_t **host, struct soft_fault *f)
-{
-	if (la >= RAM_SIZE) {
-		f->vector = 14;
-		f->has_err = true;
-		f->err = acc == SOFT_ACC_WRITE ? 2 : 0;
-		f->cr2 = la;
-		return -1;
-	}
-	*pa = la;
-	*host = (uint8_t *)opaque + la;
-	return 0;
-}
-
-static void no_io_read(void *opaque, uint64_t pa, void *dst, unsigned len)
-{
-	memset(dst, 0xff, len);
-}
-
-static void no_io_write(void *opaque, uint64_t pa, const void *src, unsigned len)
-{
-}
-
-static const struct soft_mem_ops ops = { flat_translate, no_io_read, no_io_write };
 
 static double now(void)
 {
@@ -97,8 +73,9 @@ int main(int argc, char **argv)
 		seconds = atof(argv[2]);
 
 	uint8_t *ram = calloc(1, RAM_SIZE);
+	struct soft_flatmem flat = { ram, RAM_SIZE };
 	struct soft_cpu *c = calloc(1, sizeof(*c));
-	if (!ram || !c || soft_cpu_init(c, &ops, ram)) {
+	if (!ram || !c || soft_cpu_init(c, &soft_flat_ops, &flat)) {
 		fprintf(stderr, "interp_mips: out of memory\n");
 		return 1;
 	}

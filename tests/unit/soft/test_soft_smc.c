@@ -6,28 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/soft/flatmem.h"
 #include "engine/soft/soft.h"
 
 #define RAM (1u << 16)
 
-static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
-                     uint64_t *pa, uint8_t **host, struct soft_fault *f)
-{
-	if (la >= RAM) {
-		f->vector = 14;
-		f->has_err = true;
-		f->err = acc == SOFT_ACC_WRITE ? 2 : 0;
-		f->cr2 = la;
-		return -1;
-	}
-	*pa = la;
-	*host = (uint8_t *)opaque + la;
-	return 0;
-}
-
-static void io_read(void *o, uint64_t pa, void *dst, unsigned len) { memset(dst, 0xff, len); }
-static void io_write(void *o, uint64_t pa, const void *src, unsigned len) { }
-static const struct soft_mem_ops ops = { translate, io_read, io_write };
 
 static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
@@ -43,8 +26,9 @@ static int run_to_int3(struct soft_cpu *c, uint64_t rip)
 int main(void)
 {
 	uint8_t *ram = calloc(1, RAM);
+	struct soft_flatmem flat = { ram, RAM };
 	struct soft_cpu *c = calloc(1, sizeof(*c));
-	if (!ram || !c || soft_cpu_init(c, &ops, ram))
+	if (!ram || !c || soft_cpu_init(c, &soft_flat_ops, &flat))
 		return 1;
 	c->gpr[R_RSP] = 0x8000;
 
