@@ -8,7 +8,7 @@
 #include "engine/soft/ops.h"
 #include "engine/soft/ops_sys.h"
 
-static bool gpr_of(ZydisRegister r, uint8_t *out, uint8_t *size)
+bool soft_lower_gpr(ZydisRegister r, uint8_t *out, uint8_t *size)
 {
 	if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_BL) {
 		*out = (uint8_t)(r - ZYDIS_REGISTER_AL);
@@ -34,7 +34,7 @@ static bool gpr_of(ZydisRegister r, uint8_t *out, uint8_t *size)
 	return true;
 }
 
-static bool addr_reg(ZydisRegister r, uint8_t *out)
+bool soft_lower_addr_reg(ZydisRegister r, uint8_t *out)
 {
 	uint8_t size;
 	if (r == ZYDIS_REGISTER_NONE) {
@@ -45,7 +45,7 @@ static bool addr_reg(ZydisRegister r, uint8_t *out)
 		*out = SREG_RIP;
 		return true;
 	}
-	return gpr_of(r, out, &size) && size >= 2;
+	return soft_lower_gpr(r, out, &size) && size >= 2;
 }
 
 static uint8_t seg_of(ZydisRegister r)
@@ -72,13 +72,13 @@ static bool lower_operands(const ZydisDecodedInstruction *zi, const ZydisDecoded
 		switch (o->type) {
 		case ZYDIS_OPERAND_TYPE_REGISTER:
 			d->kind = OPK_REG;
-			if (!gpr_of(o->reg.value, &d->reg, &d->size))
+			if (!soft_lower_gpr(o->reg.value, &d->reg, &d->size))
 				return false;
 			break;
 		case ZYDIS_OPERAND_TYPE_MEMORY:
 			d->kind = OPK_MEM;
 			d->size = (uint8_t)(o->size / 8);
-			if (!addr_reg(o->mem.base, &s->base) || !addr_reg(o->mem.index, &s->index))
+			if (!soft_lower_addr_reg(o->mem.base, &s->base) || !soft_lower_addr_reg(o->mem.index, &s->index))
 				return false;
 			s->scale = (uint8_t)(o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 :
 			                     o->mem.scale == 2 ? 1 : 0);

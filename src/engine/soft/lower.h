@@ -18,6 +18,12 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 bool soft_lower_operands(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
                          struct sinsn *s);
 
+/* A general-purpose register -> its number and operand size (1/2/4/8; the high-byte
+ * registers AH..BH are 4..7 with size 1). False for other registers. */
+bool soft_lower_gpr(ZydisRegister r, uint8_t *out, uint8_t *size);
+/* A base/index register of an address -> its number, SREG_RIP or SREG_NONE. */
+bool soft_lower_addr_reg(ZydisRegister r, uint8_t *out);
+
 /* Correct known Zydis 4.0 decoding errors in place (call right after decoding). */
 void soft_zydis_fixup(const ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo);
 

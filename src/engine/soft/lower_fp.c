@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/cpu_state.h"
+#include "engine/soft/lower.h"
 #include "engine/soft/lower_fp.h"
 #include "engine/soft/ops.h"
 #include "engine/soft/ops_fp.h"
@@ -178,36 +179,6 @@ static int find(const struct fpmap *m, unsigned n, ZydisMnemonic mn)
 	return -1;
 }
 
-static bool gpr_of(ZydisRegister r, uint8_t *out, uint8_t *size)
-{
-	if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W) {
-		*out = (uint8_t)(r - ZYDIS_REGISTER_AX);
-		*size = 2;
-	} else if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_R15D) {
-		*out = (uint8_t)(r - ZYDIS_REGISTER_EAX);
-		*size = 4;
-	} else if (r >= ZYDIS_REGISTER_RAX && r <= ZYDIS_REGISTER_R15) {
-		*out = (uint8_t)(r - ZYDIS_REGISTER_RAX);
-		*size = 8;
-	} else {
-		return false;
-	}
-	return true;
-}
-
-static bool addr_reg(ZydisRegister r, uint8_t *out)
-{
-	uint8_t size;
-	if (r == ZYDIS_REGISTER_NONE) {
-		*out = SREG_NONE;
-		return true;
-	}
-	if (r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP) {
-		*out = SREG_RIP;
-		return true;
-	}
-	return gpr_of(r, out, &size);
-}
 
 static uint8_t seg_of(ZydisRegister r)
 {
@@ -223,7 +194,7 @@ static uint8_t seg_of(ZydisRegister r)
 
 static bool mem_operand(const ZydisDecodedOperand *o, struct sinsn *s)
 {
-	if (!addr_reg(o->mem.base, &s->base) || !addr_reg(o->mem.index, &s->index))
+	if (!soft_lower_addr_reg(o->mem.base, &s->base) || !soft_lower_addr_reg(o->mem.index, &s->index))
 		return false;
 	s->scale = (uint8_t)(o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 : o->mem.scale == 2 ? 1 : 0);
 	s->disp = o->mem.disp.has_displacement ? o->mem.disp.value : 0;
@@ -263,7 +234,7 @@ static bool fp_operands(const ZydisDecodedInstruction *zi, const ZydisDecodedOpe
 				d->size = 10;
 			} else {
 				d->kind = OPK_REG;
-				if (!gpr_of(r, &d->reg, &d->size))
+				if (!soft_lower_gpr(r, &d->reg, &d->size))
 					return false;
 			}
 			break;
