@@ -116,6 +116,29 @@ static int far_cs(struct soft_cpu *c, uint16_t sel, uint64_t off, unsigned opsz,
 	return SOFT_OK;
 }
 
+/* The checks RET far and IRET make on the code segment they return to (SDM vol. 2,
+ * RET and IRET, "return to ... privilege level"): a non-null selector with RPL >= CPL
+ * naming a present code segment whose DPL fits the RPL (conforming: DPL <= RPL). */
+static int load_return_cs(struct soft_cpu *c, uint16_t s, unsigned cpl, struct seg *cs,
+                          uint64_t *raw)
+{
+	unsigned rpl = s & 3;
+
+	if ((s & ~3) == 0)
+		return raise_exc(c, VEC_GP, true, 0);
+	if (rpl < cpl)
+		return raise_exc(c, VEC_GP, true, s & 0xfffc);
+	if (soft_read_desc(c, s, raw))
+		return SOFT_EXC;
+	soft_desc_to_seg(*raw, s, cs);
+	unsigned type = SEG_ATTR_TYPE(cs->attr), dpl = SEG_ATTR_DPL(cs->attr);
+	if (!(cs->attr & SEG_ATTR_S) || !(type & 8) || ((type & 4) ? dpl > rpl : dpl != rpl))
+		return raise_exc(c, VEC_GP, true, s & 0xfffc);
+	if (!(cs->attr & SEG_ATTR_P))
+		return raise_exc(c, VEC_NP, true, s & 0xfffc);
+	return SOFT_OK;
+}
+
 static int far_ret(struct soft_cpu *c, const struct sinsn *i)
 {
 	struct soft_sys *y = &c->sys;
@@ -134,20 +157,11 @@ static int far_ret(struct soft_cpu *c, const struct sinsn *i)
 	}
 	uint16_t s = (uint16_t)sel;
 	unsigned rpl = s & 3;
-	if ((s & ~3) == 0)
-		return raise_exc(c, VEC_GP, true, 0);
-	if (rpl < cpl)
-		return raise_exc(c, VEC_GP, true, s & 0xfffc);
-	uint64_t raw;
 	struct seg cs;
-	if (soft_read_desc(c, s, &raw))
-		return SOFT_EXC;
-	soft_desc_to_seg(raw, s, &cs);
-	unsigned type = SEG_ATTR_TYPE(cs.attr), dpl = SEG_ATTR_DPL(cs.attr);
-	if (!(cs.attr & SEG_ATTR_S) || !(type & 8) || ((type & 4) ? dpl > rpl : dpl != rpl))
-		return raise_exc(c, VEC_GP, true, s & 0xfffc);
-	if (!(cs.attr & SEG_ATTR_P))
-		return raise_exc(c, VEC_NP, true, s & 0xfffc);
+	uint64_t raw;
+	int r = load_return_cs(c, s, cpl, &cs, &raw);
+	if (r != SOFT_OK)
+		return r;
 	bool lm = y->efer & EFER_LMA, to64 = lm && (cs.attr & SEG_ATTR_L);
 	if (to64 ? !canonical(off) : (off &= sz == 2 ? 0xffff : 0xffffffffull, off > cs.limit))
 		return raise_exc(c, VEC_GP, true, 0);
@@ -256,20 +270,11 @@ int h_iret(struct soft_cpu *c, const struct sinsn *i)
 
 	uint16_t s = (uint16_t)sel;
 	unsigned rpl = s & 3;
-	if ((s & ~3) == 0)
-		return raise_exc(c, VEC_GP, true, 0);
-	if (rpl < cpl)
-		return raise_exc(c, VEC_GP, true, s & 0xfffc);
-	uint64_t raw;
 	struct seg cs;
-	if (soft_read_desc(c, s, &raw))
-		return SOFT_EXC;
-	soft_desc_to_seg(raw, s, &cs);
-	unsigned type = SEG_ATTR_TYPE(cs.attr), dpl = SEG_ATTR_DPL(cs.attr);
-	if (!(cs.attr & SEG_ATTR_S) || !(type & 8) || ((type & 4) ? dpl > rpl : dpl != rpl))
-		return raise_exc(c, VEC_GP, true, s & 0xfffc);
-	if (!(cs.attr & SEG_ATTR_P))
-		return raise_exc(c, VEC_NP, true, s & 0xfffc);
+	uint64_t raw;
+	int r = load_return_cs(c, s, cpl, &cs, &raw);
+	if (r != SOFT_OK)
+		return r;
 	bool lm = y->efer & EFER_LMA, to64 = lm && (cs.attr & SEG_ATTR_L);
 	if (lm && (cs.attr & SEG_ATTR_L) && (cs.attr & SEG_ATTR_DB))
 		return raise_exc(c, VEC_GP, true, s & 0xfffc);
