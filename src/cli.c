@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +29,18 @@ void cli_usage(FILE *f)
 "                        or full (the guest sees a plain PC)\n"
 "  -d, --disk PATH[,ro]  a virtio block device on a raw image file or block device;\n"
 "                        ro: read-only. Repeat for more disks (Linux: vda, vdb, ...)\n"
+"      --rng             a virtio entropy device fed by the host's getrandom\n"
+"      --net user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT][,mac=MAC]\n"
+"                        a virtio network device on user-mode networking (libslirp,\n"
+"                        no privileges): network 10.0.2.0/24, DHCP gives the guest\n"
+"                        10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3; hostfwd\n"
+"                        forwards a host port to the guest (repeatable)\n"
+"      --net tap,ifname=NAME[,mac=MAC]\n"
+"                        the network device on the host's TAP interface NAME (needs\n"
+"                        /dev/net/tun and the right to use NAME)\n"
+"      --mac MAC         the network device's MAC address (default 52:54:00:12:34:56)\n"
+"      --console KIND    serial (default: COM1, ttyS0) or virtio (virtio-console,\n"
+"                        hvc0): which device this terminal's input feeds\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
@@ -99,6 +112,127 @@ static int parse_disk(const char *arg, struct vm_config *cfg, struct err *e)
 	return 0;
 }
 
+int cli_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+	           &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	if (v[0] & 1)
+		return -EINVAL;     /* a multicast address cannot be a station's */
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+static int parse_port(const char *s, size_t n, uint16_t *out)
+{
+	unsigned long v = 0;
+	if (n == 0 || n > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* [ADDR]:PORT or PORT (n bytes at s); an empty ADDR leaves *addr alone. */
+static int parse_endpoint(const char *s, size_t n, uint32_t *addr, uint16_t *port)
+{
+	const char *colon = memchr(s, ':', n);
+	if (!colon)
+		return parse_port(s, n, port);
+	size_t alen = (size_t)(colon - s);
+	if (alen) {
+		char a[16];
+		struct in_addr ia;
+		if (alen >= sizeof(a))
+			return -EINVAL;
+		memcpy(a, s, alen);
+		a[alen] = '\0';
+		if (inet_pton(AF_INET, a, &ia) != 1)
+			return -EINVAL;
+		*addr = ia.s_addr;
+	}
+	return parse_port(colon + 1, n - alen - 1, port);
+}
+
+/* hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (n bytes at s, after
+ * "hostfwd="). */
+int cli_parse_hostfwd(const char *s, size_t n, struct vm_hostfwd *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->guest_addr = htonl(CLI_GUEST_ADDR);
+	const char *colon = memchr(s, ':', n);
+	if (!colon)
+		return -EINVAL;
+	size_t plen = (size_t)(colon - s);
+	if (plen == 3 && strncmp(s, "udp", 3) == 0)
+		f->udp = true;
+	else if (!(plen == 3 && strncmp(s, "tcp", 3) == 0) && plen != 0)
+		return -EINVAL;
+	const char *h = colon + 1, *end = s + n;
+	const char *dash = memchr(h, '-', (size_t)(end - h));
+	if (!dash)
+		return -EINVAL;
+	if (parse_endpoint(h, (size_t)(dash - h), &f->host_addr, &f->host_port) ||
+	    parse_endpoint(dash + 1, (size_t)(end - dash - 1), &f->guest_addr, &f->guest_port))
+		return -EINVAL;
+	return 0;
+}
+
+/* --net user[,hostfwd=...][,mac=...] | tap,ifname=NAME[,mac=...] */
+static int parse_net(const char *arg, struct vm_config *cfg, struct err *e)
+{
+	struct vm_net_config *net = &cfg->net;
+	if (net->backend != VM_NET_NONE)
+		return err_set(e, EINVAL, "--net: only one network device is supported");
+	size_t n = strcspn(arg, ",");
+	if (n == 4 && strncmp(arg, "user", 4) == 0)
+		net->backend = VM_NET_USER;
+	else if (n == 3 && strncmp(arg, "tap", 3) == 0)
+		net->backend = VM_NET_TAP;
+	else
+		return err_set(e, EINVAL, "--net '%s': the backend is user or tap", arg);
+	for (const char *o = arg + n; *o == ','; ) {
+		o++;
+		size_t m = strcspn(o, ",");
+		if (m > 8 && strncmp(o, "hostfwd=", 8) == 0 && net->backend == VM_NET_USER) {
+			if (net->nfwd == VM_MAX_HOSTFWD)
+				return err_set(e, EINVAL, "--net: at most %d hostfwd", VM_MAX_HOSTFWD);
+			if (cli_parse_hostfwd(o + 8, m - 8, &net->fwd[net->nfwd]))
+				return err_set(e, EINVAL, "--net: invalid '%.*s' (hostfwd=tcp::8080-:80)",
+				               (int)m, o);
+			net->nfwd++;
+		} else if (m > 4 && strncmp(o, "mac=", 4) == 0) {
+			char mac[18];
+			if (m - 4 >= sizeof(mac))
+				return err_set(e, EINVAL, "--net: invalid '%.*s'", (int)m, o);
+			memcpy(mac, o + 4, m - 4);
+			mac[m - 4] = '\0';
+			if (cli_parse_mac(mac, net->mac))
+				return err_set(e, EINVAL, "--net: invalid MAC address '%s' (e.g. 52:54:00:12:34:56)", mac);
+		} else if (m > 7 && strncmp(o, "ifname=", 7) == 0 && net->backend == VM_NET_TAP) {
+			if (m - 7 >= VM_IFNAME_MAX)
+				return err_set(e, EINVAL, "--net: interface name too long");
+			memcpy(net->ifname, o + 7, m - 7);
+			net->ifname[m - 7] = '\0';
+		} else {
+			return err_set(e, EINVAL, "--net '%s': unknown option '%.*s'", arg, (int)m, o);
+		}
+		o += m;
+	}
+	if (net->backend == VM_NET_TAP && !net->ifname[0])
+		return err_set(e, EINVAL, "--net tap needs ifname=NAME");
+	return 0;
+}
+
 static int parse_count(const char *s, unsigned *out)
 {
 	char *end;
@@ -123,6 +257,10 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guest", required_argument, NULL, 'g' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "rng", no_argument, NULL, 'R' },       /* long only */
+		{ "net", required_argument, NULL, 'N' }, /* long only */
+		{ "mac", required_argument, NULL, 'M' }, /* long only */
+		{ "console", required_argument, NULL, 'C' }, /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
 		{ "verbose", no_argument, NULL, 'v' },
@@ -139,6 +277,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	out->cfg.iface = GUEST_PARA;
 	out->cfg.console_in = STDIN_FILENO;
 	out->cfg.console_out = STDOUT_FILENO;
+	memcpy(out->cfg.net.mac, CLI_DEFAULT_MAC, 6);
 
 	if (argc < 2)
 		return err_set(e, EINVAL, "missing command (try 'trivisor run --kernel PATH')");
@@ -197,6 +336,23 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		case 'd':
 			if (parse_disk(optarg, &out->cfg, e))
 				return -EINVAL;
+			break;
+		case 'R': out->cfg.rng = true; break;
+		case 'N':
+			if (parse_net(optarg, &out->cfg, e))
+				return -EINVAL;
+			break;
+		case 'M':
+			if (cli_parse_mac(optarg, out->cfg.net.mac))
+				return err_set(e, EINVAL, "invalid --mac '%s' (e.g. 52:54:00:12:34:56)", optarg);
+			break;
+		case 'C':
+			if (strcmp(optarg, "serial") == 0)
+				out->cfg.console = VM_CONSOLE_SERIAL;
+			else if (strcmp(optarg, "virtio") == 0)
+				out->cfg.console = VM_CONSOLE_VIRTIO;
+			else
+				return err_set(e, EINVAL, "invalid --console '%s' (serial or virtio)", optarg);
 			break;
 		case 's': out->cfg.stats = true; break;
 		case 'J': out->stats_json = optarg; break;

@@ -21,6 +21,8 @@ struct cli {
 #define CLI_DEFAULT_MEM   (512ull << 20)
 #define CLI_MIN_MEM       (2ull << 20)
 #define CLI_MAX_MEM       (1ull << 40)
+#define CLI_DEFAULT_MAC   "\x52\x54\x00\x12\x34\x56"
+#define CLI_GUEST_ADDR    0x0a00020fu      /* 10.0.2.15: user networking's DHCP address */
 
 /* Parse argv. Returns 0, or -EINVAL with a message in e (the caller exits with
  * VM_STATUS_USAGE). Does not touch the filesystem or /dev/kvm. */
@@ -29,6 +31,13 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e);
 /* Parse a memory size: a number with an optional K/M/G/T suffix (KiB/MiB/GiB/TiB);
  * a bare number means MiB. Returns 0 or -EINVAL. */
 int cli_parse_size(const char *s, uint64_t *out);
+
+/* A MAC address XX:XX:XX:XX:XX:XX (not multicast). Returns 0 or -EINVAL. */
+int cli_parse_mac(const char *s, uint8_t mac[6]);
+
+/* The value of hostfwd= (n bytes at s): [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
+ * (GUESTADDR defaults to 10.0.2.15). Returns 0 or -EINVAL. */
+int cli_parse_hostfwd(const char *s, size_t n, struct vm_hostfwd *f);
 
 void cli_usage(FILE *f);
 

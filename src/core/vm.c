@@ -231,19 +231,23 @@ int vm_wait(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].vm)
+			vcpu_join(&vm->vcpus[i]);
+	/* Devices go before the vCPUs' engine state: a device thread (the PIT's timer)
+	 * may still raise an interrupt, which the engine delivers to a vCPU. */
+	while (vm->ndevices > 0) {
+		struct vm_device *d = &vm->devices[--vm->ndevices];
+		d->destroy(d->opaque);
+	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (!v->vm)
 			continue;
-		vcpu_join(v);
 		if (vm->engine && v->engine_data)
 			vm->engine->vcpu_destroy(v);
 		vcpu_cleanup(v);
 		v->vm = NULL;
-	}
-	while (vm->ndevices > 0) {
-		struct vm_device *d = &vm->devices[--vm->ndevices];
-		d->destroy(d->opaque);
 	}
 	if (vm->engine && vm->engine_data)
 		vm->engine->vm_destroy(vm);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -30,6 +31,31 @@ struct vm_disk_config {
 	bool read_only;
 };
 
+#define VM_MAX_HOSTFWD 8
+#define VM_IFNAME_MAX 16
+
+/* --net: one virtio-net device and its host backend. */
+enum vm_net_backend { VM_NET_NONE, VM_NET_USER, VM_NET_TAP };
+
+/* A host port forwarded into the guest (user networking, hostfwd=). Addresses are in
+ * network byte order; host_addr 0 is every host address. */
+struct vm_hostfwd {
+	bool udp;
+	uint32_t host_addr, guest_addr;
+	uint16_t host_port, guest_port;
+};
+
+struct vm_net_config {
+	enum vm_net_backend backend;
+	uint8_t mac[6];
+	struct vm_hostfwd fwd[VM_MAX_HOSTFWD];
+	unsigned nfwd;
+	char ifname[VM_IFNAME_MAX];   /* tap: the interface name */
+};
+
+/* Which device is the guest's console, fed by the host console (--console). */
+enum vm_console { VM_CONSOLE_SERIAL, VM_CONSOLE_VIRTIO };
+
 /* What the front end asks for. */
 struct vm_config {
 	const char *kernel_path;
@@ -43,6 +69,9 @@ struct vm_config {
 	int console_out;              /* host fd the UART writes to */
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	bool rng;                     /* --rng: a virtio entropy device */
+	struct vm_net_config net;     /* --net */
+	enum vm_console console;      /* --console */
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of
@@ -96,6 +125,10 @@ struct vm {
 	int stop_fd;                  /* eventfd, readable once a stop was requested */
 
 	struct uart *com1;            /* the serial console, fed by the host console */
+	/* When set, the host console feeds this instead of com1 (--console virtio):
+	 * returns how many of the n bytes the device took. Any thread. */
+	size_t (*console_receive)(void *dev, const uint8_t *buf, size_t n);
+	void *console_dev;
 	atomic_uint_fast32_t irq_lines; /* current level of GSIs 0..31, for stats and device tests */
 	atomic_ulong msi_sent;        /* MSIs handed to the engine */
 	atomic_ulong msi_dropped;     /* MSIs with no engine to deliver them */

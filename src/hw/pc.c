@@ -4,12 +4,15 @@
 #include "acpi_pm.h"
 #include "core/vm.h"
 #include "debug_exit.h"
+#include "engine/engine.h"
 #include "fw_cfg.h"
 #include "i8042.h"
 #include "pci.h"
+#include "pit.h"
 #include "rtc.h"
 #include "uart.h"
 #include "virtio/blk.h"
+#include "virtio/devices.h"
 #include "virtio/virtio_pci.h"
 
 #define PCI_CLASS_STORAGE_OTHER 0x018000
@@ -26,16 +29,17 @@ static int pci_devices_init(struct vm *vm, struct err *e)
 		if (r == 0)
 			r = virtio_pci_create(vm, pci, &b->vdev, PCI_CLASS_STORAGE_OTHER, NULL, e);
 	}
+	if (r == 0)
+		r = virtio_devices_create(vm, pci, e);   /* --rng, --net, --console virtio */
 	return r;
 }
 
 /* Each device belongs to the VM as soon as it exists (vm_add_device), so on failure we
  * just return: vm_create's error path (vm_destroy) tears down what was built.
  *
- * Port 0x61 (system control port B) is deliberately not claimed: its bits are the PIT
- * channel 2 gate and output, so it belongs with the PIT. The kvm engine creates KVM's
- * PIT with KVM_PIT_SPEAKER_DUMMY, which makes KVM serve 0x61 itself; the soft engine's
- * PIT should claim 0x40-0x43 and 0x61 together. */
+ * The PIT (with port 0x61, whose bits are its counter 2 gate and output) is created
+ * only when the engine has no in-kernel one (engine_ops.irqchip_in_engine): the kvm
+ * engine creates KVM's PIT with KVM_PIT_SPEAKER_DUMMY, which serves 0x61 too. */
 int pc_board_init(struct vm *vm, struct err *e)
 {
 	int r;
@@ -53,6 +57,8 @@ int pc_board_init(struct vm *vm, struct err *e)
 		r = fw_cfg_create(vm, e);
 	if (r == 0)
 		r = acpi_pm_create(vm, NULL, e);
+	if (r == 0 && !(vm->engine && vm->engine->irqchip_in_engine))
+		r = pit_create(vm, NULL, NULL, e);
 	if (r == 0)
 		r = pci_devices_init(vm, e);
 	return r;

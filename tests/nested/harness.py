@@ -54,9 +54,13 @@ KVM_READY = "trivisor-nested: /dev/kvm ready"
 KVM_MISSING = "trivisor-nested: /dev/kvm MISSING"
 OUTER_MODULES = ["irqbypass", "kvm", "ccp", "kvm-amd",
                  # the scratch disks (below), which trivisor inside uses as --disk
-                 "virtio_pci", "virtio_blk"]
-# The inner guest for disk tests: the default one plus these modules.
-VIRTIO_MODULES = ["virtio_pci", "virtio_blk", "ext4"]
+                 "virtio_pci", "virtio_blk",
+                 # TAP devices for trivisor's --net tap
+                 "tun"]
+# The inner guest for the virtio tests (disk, net, rng, console): the default one plus
+# these modules.
+VIRTIO_MODULES = ["virtio_pci", "virtio_blk", "ext4",
+                  "virtio_net", "virtio_rng", "virtio_console"]
 VIRTIO_INITRD = "initramfs-virtio.cpio.gz"
 # Raw files on the host that the outer guest sees as /dev/vda, /dev/vdb...: a test
 # copies a disk image in, trivisor inside uses the block device as --disk, and the

@@ -2,6 +2,8 @@
 #include "check.h"
 #include "cli.h"
 
+#include <arpa/inet.h>
+
 #define ARGV(...) ((char *[]){ "trivisor", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "trivisor", __VA_ARGS__ }) / sizeof(char *)))
 #define PARSE(cli, e, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (cli), (e))
@@ -77,6 +79,58 @@ int main(void)
 	CHECK(PARSE(&c, &e, "run", "-k", "k", "-d", "1", "-d", "2", "-d", "3", "-d", "4", "-d", "5",
 	            "-d", "6", "-d", "7", "-d", "8", "-d", "9") < 0);
 	CHECK(strstr(e.msg, "too many --disk") != NULL);
+
+	/* --rng, --console, --net, --mac */
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k"), 0);
+	CHECK(!c.cfg.rng);
+	CHECK_EQ(c.cfg.console, VM_CONSOLE_SERIAL);
+	CHECK_EQ(c.cfg.net.backend, VM_NET_NONE);
+	CHECK(memcmp(c.cfg.net.mac, "\x52\x54\x00\x12\x34\x56", 6) == 0);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--rng", "--console", "virtio"), 0);
+	CHECK(c.cfg.rng);
+	CHECK_EQ(c.cfg.console, VM_CONSOLE_VIRTIO);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--console", "hvc") < 0);
+	CHECK(strstr(e.msg, "serial or virtio") != NULL);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--net", "user", "--mac", "02:00:0a:0B:0c:ff"), 0);
+	CHECK_EQ(c.cfg.net.backend, VM_NET_USER);
+	CHECK_EQ(c.cfg.net.nfwd, 0);
+	CHECK(memcmp(c.cfg.net.mac, "\x02\x00\x0a\x0b\x0c\xff", 6) == 0);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--net",
+	               "user,hostfwd=tcp::8080-:80,mac=52:54:00:00:00:01,hostfwd=udp:127.0.0.1:53-10.0.2.16:5353"), 0);
+	CHECK_EQ(c.cfg.net.nfwd, 2);
+	CHECK(!c.cfg.net.fwd[0].udp);
+	CHECK_EQ(c.cfg.net.fwd[0].host_addr, 0);
+	CHECK_EQ(c.cfg.net.fwd[0].host_port, 8080);
+	CHECK_EQ(c.cfg.net.fwd[0].guest_addr, htonl(0x0a00020f));
+	CHECK_EQ(c.cfg.net.fwd[0].guest_port, 80);
+	CHECK(c.cfg.net.fwd[1].udp);
+	CHECK_EQ(c.cfg.net.fwd[1].host_addr, htonl(0x7f000001));
+	CHECK_EQ(c.cfg.net.fwd[1].host_port, 53);
+	CHECK_EQ(c.cfg.net.fwd[1].guest_addr, htonl(0x0a000210));
+	CHECK_EQ(c.cfg.net.fwd[1].guest_port, 5353);
+	CHECK_EQ(c.cfg.net.mac[5], 1);
+	/* The form without the empty address works too. */
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--net", "user,hostfwd=tcp:2222-:22"), 0);
+	CHECK_EQ(c.cfg.net.fwd[0].host_port, 2222);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--net", "tap,ifname=tap0"), 0);
+	CHECK_EQ(c.cfg.net.backend, VM_NET_TAP);
+	CHECK_STR(c.cfg.net.ifname, "tap0");
+	const char *bad_net[] = {
+		"bogus", "user,hostfwd=tcp:x-:1", "user,hostfwd=tcp::0-:80", "user,hostfwd=tcp::80-:65536",
+		"user,hostfwd=sctp::1-:2", "user,hostfwd=tcp::1", "user,hostfwd=tcp:999.1.1.1:1-:2",
+		"user,mac=01:00:00:00:00:01", "user,mac=52:54:00:00:00", "user,ifname=x", "tap",
+		"tap,ifname=waytoolonginterfacename", "user,what",
+	};
+	for (unsigned i = 0; i < sizeof(bad_net) / sizeof(bad_net[0]); i++) {
+		int r = PARSE(&c, &e, "run", "-k", "k", "--net", (char *)bad_net[i]);
+		CHECK(r < 0);
+		if (r >= 0)
+			fprintf(stderr, "accepted --net %s\n", bad_net[i]);
+	}
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--net", "user", "--net", "user") < 0);
+	CHECK(strstr(e.msg, "only one") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mac", "52:54:00:00:00:0g") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mac", "52:54:00:00:00:001") < 0);
 
 	CHECK_EQ(PARSE(&c, &e, "--help"), 0);
 	CHECK_EQ(c.cmd, CLI_HELP);

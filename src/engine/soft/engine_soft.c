@@ -7,8 +7,8 @@
  *    exactly like the kvm engine's.
  *  - Port I/O leaves vcpu_run as EXIT_IO with the engine's data buffer; IN/INS finish
  *    when vcpu_run is entered again (the core has filled in the data by then).
- *  - HLT returns EXIT_HLT once, then the next vcpu_run sleeps until a kick (or, once
- *    interrupt controllers exist, a deliverable interrupt).
+ *  - HLT returns EXIT_HLT once, then the next vcpu_run sleeps until a kick (an
+ *    interrupt, a stop) or the vCPU's earliest timer deadline (timers.h): never spins.
  *  - A triple fault is EXIT_SHUTDOWN.
  *  - Device/DMA writes through the core's memory accessor drop decoded code: the write
  *    hook invalidates at once on the vCPU's own thread (or before it runs), and queues
@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -25,8 +26,10 @@
 #include "engine/soft/block.h"
 #include "engine/soft/ops_sys.h"
 #include "engine/soft/soft.h"
+#include "engine/soft/timers.h"
 
 #define RUN_BUDGET (1u << 20)  /* instructions per soft_run call */
+#define TIMER_BUDGET (1u << 16) /* ... while a timer deadline is set: ~1 ms or less */
 #define INV_QUEUE 16
 
 struct soft_vcpu {
@@ -38,6 +41,7 @@ struct soft_vcpu {
 	unsigned ninv;
 	bool inv_all;
 	uint64_t inv_gpa[INV_QUEUE], inv_len[INV_QUEUE];
+	struct soft_timers timers;  /* this vCPU's deadlines; used on its own thread only */
 };
 
 static struct soft_vcpu *svc(struct vcpu *v) { return v->engine_data; }
@@ -127,8 +131,12 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 		free(d);
 		return err_set(e, -r, "soft engine: cannot create vCPU %u: %s", v->id, strerror(-r));
 	}
+	pthread_condattr_t ca;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* halt deadlines are soft_now_ns() */
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	d->mmu = (struct soft_mmu_ctx){ .cpu = &d->cpu, .vm = v->vm, .vcpu = v };
 	d->cpu.sys.cpuid = &v->cpuid;
 	d->cpu.sys.engine = d;
@@ -150,15 +158,36 @@ static void fill_io_exit(struct soft_cpu *c, struct vm_exit *x)
 	x->io.data = c->sys.io.data;
 }
 
-/* Sleep while halted until kicked. TODO(interrupt controllers issue): also wake on a
- * deliverable interrupt (IF=1 and a pending vector); with no controller yet nothing can
- * wake a halted CPU but a kick, so HLT is "halted until the VM stops". */
+int soft_vcpu_add_timer(struct vcpu *v, const struct soft_timer *t)
+{
+	return soft_timers_add(&svc(v)->timers, t);
+}
+
+uint64_t soft_next_deadline(struct vcpu *v)
+{
+	return soft_timers_next(&svc(v)->timers);
+}
+
+/* Sleep while halted until kicked (an interrupt raised for this vCPU kicks it) or until
+ * the earliest timer deadline, then expire the timers that are due. The caller returns
+ * to the core's loop, whose next vcpu_run checks again whether the CPU may leave HLT. */
 static void wait_halted(struct soft_vcpu *d)
 {
+	uint64_t next = soft_timers_run(&d->timers, soft_now_ns());
 	pthread_mutex_lock(&d->lock);
-	while (!__atomic_load_n(&d->cpu.sys.kick, __ATOMIC_ACQUIRE))
-		pthread_cond_wait(&d->cond, &d->lock);
+	while (!__atomic_load_n(&d->cpu.sys.kick, __ATOMIC_ACQUIRE)) {
+		if (next == SOFT_NO_DEADLINE) {
+			pthread_cond_wait(&d->cond, &d->lock);
+			continue;
+		}
+		struct timespec ts = { .tv_sec = (time_t)(next / 1000000000ull),
+		                       .tv_nsec = (long)(next % 1000000000ull) };
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
+			break;
+	}
 	pthread_mutex_unlock(&d->lock);
+	if (next != SOFT_NO_DEADLINE)
+		soft_timers_run(&d->timers, soft_now_ns());
 }
 
 static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
@@ -175,7 +204,10 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 		return 0;
 	}
 	for (;;) {
-		int r = soft_run(c, RUN_BUDGET);
+		uint64_t deadline = soft_timers_next(&d->timers);
+		if (deadline != SOFT_NO_DEADLINE && soft_now_ns() >= deadline)
+			soft_timers_run(&d->timers, soft_now_ns());
+		int r = soft_run(c, deadline == SOFT_NO_DEADLINE ? RUN_BUDGET : TIMER_BUDGET);
 		v->stats.instructions = c->stats.insns; /* the core's --stats reads these */
 		if (r < 0)
 			return err_set(e, -r, "soft engine: vCPU %u: %s", v->id, strerror(-r));

@@ -35,6 +35,8 @@
 #define X1D_1GB (1u << 26)
 #define X1D_RDTSCP (1u << 27)
 #define X1D_LM (1u << 29)
+/* Leaf 0x8000_0007 EDX */
+#define X7D_INVTSC (1u << 8)
 
 /* x87 / MMX / SSE feature bits, owned by the FPU work: leaf 1 ECX/EDX and leaf 7 EBX
  * bits to add once implemented (FPU, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, ...). CR4's
@@ -72,15 +74,26 @@ int soft_cpuid_supported(struct cpuid_table *out)
 	memcpy(bw, b, sizeof(bw));
 
 	out->n = 0;
-	int r = put(out, 0, 0, false, 0xb, str4("Genu"), str4("ntel"), str4("ineI")) ||
+	/* TSC and crystal frequencies (sys.h). Leaf 0x15: EAX/EBX the TSC/crystal ratio,
+	 * ECX the crystal in Hz; with ECX nonzero Linux's native_calibrate_tsc takes the
+	 * frequency as known (no PIT calibration, no later refinement). Leaf 0x16: base and
+	 * maximum MHz, and the bus (reference) clock in MHz, the crystal here. */
+	uint32_t tsc_mhz = (uint32_t)(SOFT_TSC_HZ / 1000000u);
+	uint32_t l15_ecx = (uint32_t)SOFT_CRYSTAL_HZ, l16_ecx = (uint32_t)(SOFT_CRYSTAL_HZ / 1000000u);
+
+	int r = put(out, 0, 0, false, 0x16, str4("Genu"), str4("ntel"), str4("ineI")) ||
 	        put(out, 1, 0, false, sig, 8u << 8, l1_ecx, l1_edx) ||
 	        put(out, 7, 0, true, 0, l7_ebx, 0, 0) ||
+	        put(out, 0x15, 0, false, 1, (uint32_t)SOFT_TSC_PER_NS, l15_ecx, 0) ||
+	        put(out, 0x16, 0, false, tsc_mhz, tsc_mhz, l16_ecx, 0) ||
 	        put(out, 0x80000000u, 0, false, 0x80000008u, 0, 0, 0) ||
 	        put(out, 0x80000001u, 0, false, 0, 0, X1C_LAHF | X1C_ABM,
 	            X1D_SYSCALL | X1D_NX | X1D_1GB | X1D_RDTSCP | X1D_LM) ||
 	        put(out, 0x80000002u, 0, false, bw[0], bw[1], bw[2], bw[3]) ||
 	        put(out, 0x80000003u, 0, false, bw[4], bw[5], bw[6], bw[7]) ||
 	        put(out, 0x80000004u, 0, false, bw[8], bw[9], bw[10], bw[11]) ||
+	        /* The TSC runs at one rate in every state (soft_rdtsc): invariant. */
+	        put(out, 0x80000007u, 0, false, 0, 0, 0, X7D_INVTSC) ||
 	        /* 40 physical, 48 linear address bits (the MMU's MAXPHYADDR). */
 	        put(out, 0x80000008u, 0, false, (48u << 8) | 40u, 0, 0, 0);
 	return r ? -1 : 0;

@@ -338,11 +338,26 @@ int soft_seg_check(struct soft_cpu *c, unsigned sr, uint64_t off, unsigned sz, b
 
 /* ---- TSC, MSRs ---- */
 
-uint64_t soft_rdtsc(struct soft_cpu *c)
+uint64_t soft_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (uint64_t)c->sys.tsc_offset;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Every vCPU reads the same host clock, so TSCs agree across vCPUs (up to each one's
+ * IA32_TSC writes) and never go back: CPUID may call it invariant. */
+uint64_t soft_rdtsc(struct soft_cpu *c)
+{
+	return soft_now_ns() * SOFT_TSC_PER_NS + (uint64_t)c->sys.tsc_offset;
+}
+
+uint64_t soft_tsc_to_ns(const struct soft_cpu *c, uint64_t tsc)
+{
+	uint64_t t = tsc - (uint64_t)c->sys.tsc_offset;
+	if ((int64_t)t < 0)
+		return 0;  /* before the clock's origin: already due */
+	return (t + SOFT_TSC_PER_NS - 1) / SOFT_TSC_PER_NS;
 }
 
 /* Memory types 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) are valid (SDM vol. 3A 11.11). */
@@ -428,12 +443,9 @@ int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 		return SOFT_OK;
 	}
 	switch (msr) {
-	case MSR_TSC: {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		y->tsc_offset = (int64_t)(v - ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec));
+	case MSR_TSC:
+		y->tsc_offset = (int64_t)(v - soft_now_ns() * SOFT_TSC_PER_NS);
 		break;
-	}
 	case MSR_APIC_BASE:
 		if (v & ~(MAXPHY_MASK & ~0xfffull) & ~((1ull << 11) | (1ull << 10) | (1ull << 8)))
 			return raise_exc(c, VEC_GP, true, 0);

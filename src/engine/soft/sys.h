@@ -95,7 +95,7 @@ struct soft_sys {
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, apic_base, pat;
 	uint64_t misc_enable, sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t mtrr_def_type, mtrr_fix[11], mtrr_var[2 * SOFT_MTRR_VAR];
-	int64_t tsc_offset;    /* guest TSC = host CLOCK_MONOTONIC ns + tsc_offset */
+	int64_t tsc_offset;    /* guest TSC = host CLOCK_MONOTONIC ns * SOFT_TSC_PER_NS + tsc_offset */
 
 	/* Derived from the above by soft_sys_update_mode(). */
 	uint8_t mode;          /* SOFT_MODE16/32/64: how CS decodes */
@@ -142,8 +142,21 @@ int soft_sys_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v);
 int soft_sys_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v);
 /* Segment limit/permission check of a data access of sz bytes at offset off. */
 int soft_seg_check(struct soft_cpu *c, unsigned sr, uint64_t off, unsigned sz, bool write);
-/* The virtual TSC. */
+/* The virtual TSC, from the host's CLOCK_MONOTONIC. Its frequency is fixed (not the
+ * host's) so a guest sees the same machine on every host, and CPUID leaves 0x15/0x16
+ * state it (features.c) so Linux need not calibrate it against emulated timers. Leaf
+ * 0x15's crystal clock is also what Linux takes as the local APIC timer's input clock
+ * (it sets lapic_timer_period from it and skips calibrating the APIC timer), so the
+ * LAPIC timer must count SOFT_CRYSTAL_HZ before its divider: one count per ns. */
+#define SOFT_CRYSTAL_HZ 1000000000ull
+#define SOFT_TSC_PER_NS 2ull                     /* TSC/crystal ratio */
+#define SOFT_TSC_HZ (SOFT_CRYSTAL_HZ * SOFT_TSC_PER_NS)
+/* Host CLOCK_MONOTONIC in ns: the time base of the TSC and the engine's timers. */
+uint64_t soft_now_ns(void);
 uint64_t soft_rdtsc(struct soft_cpu *c);
+/* The soft_now_ns() time at which c's TSC reaches tsc (a TSC-deadline timer's expiry);
+ * 0 if that is before the clock's origin. */
+uint64_t soft_tsc_to_ns(const struct soft_cpu *c, uint64_t tsc);
 int soft_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v);
 int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v);
 /* MOV to CR0/CR3/CR4 with their checks and TLB effects (also LMSW, CLTS). */
