@@ -36,6 +36,7 @@ GUESTS = {
                 "int 0x80 from CPL 3"],
     "portio": ["out/in byte", "rep outsb", "rep insb", "rep outsb backwards",
                "rep count zero", "outsb without rep"],
+    "pit": ["counter 2 out via port 0x61", "counter 2 latch counts down", "read-back status"],
     "smc": ["patch next instruction", "rewrite in a loop", "copy and run",
             "cross-page instruction"],
     "legacy": ["daa", "das", "aaa", "aas", "aam", "aam 0 raises #DE", "aad",
