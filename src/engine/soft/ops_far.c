@@ -116,6 +116,22 @@ static int far_cs(struct soft_cpu *c, uint16_t sel, uint64_t off, unsigned opsz,
 	return SOFT_OK;
 }
 
+/* On a return to an outer privilege level, data segment registers the new level may
+ * not use (DPL < new CPL, except conforming code) become null (SDM vol. 2, RET/IRET). */
+static void null_inner_data_segs(struct soft_sys *y, unsigned rpl)
+{
+	static const unsigned data_segs[] = { S_ES, S_DS, S_FS, S_GS };
+	for (unsigned k = 0; k < 4; k++) {
+		struct seg *d = &y->seg[data_segs[k]];
+		unsigned t = SEG_ATTR_TYPE(d->attr);
+		bool conf_code = (t & 8) && (t & 4);
+		if (!d->unusable && !conf_code && SEG_ATTR_DPL(d->attr) < rpl) {
+			d->unusable = 1;
+			d->sel = 0;
+		}
+	}
+}
+
 /* The checks RET far and IRET make on the code segment they return to (SDM vol. 2,
  * RET and IRET, "return to ... privilege level"): a non-null selector with RPL >= CPL
  * naming a present code segment whose DPL fits the RPL (conforming: DPL <= RPL). */
@@ -191,17 +207,7 @@ static int far_ret(struct soft_cpu *c, const struct sinsn *i)
 	y->seg[S_CS] = cs;
 	soft_sys_update_mode(c);
 	c->gpr[R_RSP] = to64 ? nsp + imm : ((nsp + imm) & y->sp_mask);
-	for (unsigned k = 0; k < S__COUNT; k++) {
-		if (k != S_ES && k != S_DS && k != S_FS && k != S_GS)
-			continue;
-		struct seg *d = &y->seg[k];
-		unsigned t = SEG_ATTR_TYPE(d->attr);
-		bool conf_code = (t & 8) && (t & 4);
-		if (!d->unusable && !conf_code && SEG_ATTR_DPL(d->attr) < rpl) {
-			d->unusable = 1;
-			d->sel = 0;
-		}
-	}
+	null_inner_data_segs(y, rpl);
 	c->next_rip = off;
 	soft_sys_update_mode(c);
 	return SOFT_OK;
@@ -329,17 +335,7 @@ int h_iret(struct soft_cpu *c, const struct sinsn *i)
 		set_sp(c, c->gpr[R_RSP] + 3 * sz);
 	}
 	if (rpl > cpl) {
-		for (unsigned k = 0; k < S__COUNT; k++) {
-			if (k != S_ES && k != S_DS && k != S_FS && k != S_GS)
-				continue;
-			struct seg *d = &y->seg[k];
-			unsigned t = SEG_ATTR_TYPE(d->attr);
-			bool conf_code = (t & 8) && (t & 4);
-			if (!d->unusable && !conf_code && SEG_ATTR_DPL(d->attr) < rpl) {
-				d->unusable = 1;
-				d->sel = 0;
-			}
-		}
+		null_inner_data_segs(y, rpl);
 	}
 	soft_set_cpl(c, rpl);
 	soft_sys_update_mode(c);
