@@ -1,4 +1,4 @@
-/* Device-initiated delivery: data that arrives from the host side (received frames,
+/* Device-initiated delivery (implemented in virtio.c beside virtio_process_queue): data that arrives from the host side (received frames,
  * console input) goes into the next buffer the driver made available, from whichever
  * thread the data arrived on. The caller holds the transport's lock (the device's
  * `lock`, see net.h / console.h), like every call into a virtio_dev. */

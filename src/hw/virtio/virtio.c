@@ -1,4 +1,5 @@
 /* virtio device core: features, status, reset, queue setup and processing (virtio.h). */
+#include "deliver.h"
 #include "virtio.h"
 
 #include <stdarg.h>
@@ -149,6 +150,22 @@ void virtio_queue_notify(struct virtio_dev *v, unsigned q)
 	v->ops->queue_notify(v, q);
 }
 
+/* Let fn handle one popped chain and return it to the used ring with the length fn
+ * wrote (never more than the chain's writable bytes; a refused request counts as
+ * dropped and reports 0). -1 if the used ring is not in RAM. */
+static int serve(struct virtio_dev *v, struct virtq *vq, struct vq_chain *c,
+                 virtio_request_fn fn)
+{
+	int64_t w = fn(v, vq, c);
+	if (w < 0) {
+		v->dropped++;
+		w = 0;
+	}
+	if ((uint64_t)w > c->wlen)
+		w = (int64_t)c->wlen;
+	return vq_push(vq, c->head, (uint32_t)w) ? -1 : 0;
+}
+
 void virtio_process_queue(struct virtio_dev *v, unsigned q, virtio_request_fn fn)
 {
 	struct virtq *vq = &v->vqs[q];
@@ -168,14 +185,7 @@ void virtio_process_queue(struct virtio_dev *v, unsigned q, virtio_request_fn fn
 		}
 		if (r < 0)
 			break;
-		int64_t w = fn(v, vq, c);
-		if (w < 0) {
-			v->dropped++;
-			w = 0;
-		}
-		if ((uint64_t)w > c->wlen)
-			w = (int64_t)c->wlen;
-		if (vq_push(vq, c->head, (uint32_t)w)) {
+		if (serve(v, vq, c, fn)) {
 			r = -1;
 			why = "used ring not in RAM";
 			break;
@@ -188,4 +198,36 @@ void virtio_process_queue(struct virtio_dev *v, unsigned q, virtio_request_fn fn
 		interrupt(v, (int)q);
 	if (r < 0)
 		virtio_needs_reset(v, "queue %u: %s", q, why);
+}
+
+/* Device-initiated delivery (deliver.h). */
+bool virtio_queue_ready(const struct virtio_dev *v, unsigned q)
+{
+	return q < v->nqueues && v->vqs[q].enabled && (v->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(v->status & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED));
+}
+
+int virtio_deliver(struct virtio_dev *v, unsigned q, virtio_request_fn fn)
+{
+	if (!virtio_queue_ready(v, q))
+		return -1;
+	struct virtq *vq = &v->vqs[q];
+	struct vq_chain *c = &v->chain;
+	const char *why = NULL;
+	int r = vq_pop(vq, c, &why);
+	if (r == 0 && vq_enable_notify(vq))
+		r = vq_pop(vq, c, &why);     /* buffers arrived while we asked */
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		virtio_needs_reset(v, "queue %u: %s", q, why);
+		return -1;
+	}
+	if (serve(v, vq, c, fn)) {
+		virtio_needs_reset(v, "queue %u: used ring not in RAM", q);
+		return -1;
+	}
+	if (vq_need_interrupt(vq))
+		interrupt(v, (int)q);
+	return 1;
 }
