@@ -1,0 +1,539 @@
+#!/usr/bin/python3
+"""linux_bench: the stock Debian kernel and busybox initramfs under trivisor's engines,
+next to QEMU TCG and to the same busybox run natively on the host, in one run.
+
+Every VM column boots the same bzImage, initramfs and command line (build/guest, made by
+scripts/mkguest.sh) with the same RAM and vCPUs, and is driven on its serial console:
+
+    soft    build/trivisor run --engine soft ...
+    kvm     build/trivisor run --engine kvm ...   (only where `trivisor engines` says so)
+    qemu    qemu-system-x86_64 -M microvm -accel tcg ...
+    native  the initramfs's busybox (the busybox-static package's binary) as an
+            interactive `busybox sh` on a pseudo-terminal of this host
+
+Figures (each the median of --runs runs, with the spread):
+    boot to /init     process start to the kernel's "Run /init as init process" line
+    boot to shell     process start to the first shell prompt (the first thing user
+                      space prints: the initramfs's /init prints nothing of its own)
+    sha256sum, gzip   `sha256sum` and `gzip -c >/dev/null` of a 64 MiB file in tmpfs
+    fork+exec         a shell loop running /bin/true (busybox, exec'd) 300 times
+All times are host wall-clock times, taken when the console shows a marker line the
+guest prints just before and just after the command; the guest's own clock, emulated,
+is never trusted. Generating the input is not timed (see DATA below).
+
+    bench/linux_bench.py [--engines soft,qemu,native] [--runs N] [--timeout S]
+                         [--json PATH] [--quick] [--build DIR]
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pexpect
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import mkguest  # noqa: E402  (the guest's prompt, so the two never drift apart)
+
+PROMPT = mkguest.DEFAULT_PROMPT
+INIT_LINE = "Run /init as init process"
+ALL_ENGINES = ["soft", "kvm", "qemu", "native"]
+DEFAULT_ENGINES = "soft,kvm,qemu,native"
+LABELS = {"soft": "trivisor soft", "kvm": "trivisor kvm", "qemu": "QEMU TCG",
+          "native": "native"}
+
+# The microvm machine with the legacy devices a stock distribution kernel needs for a
+# serial console and an initrd boot: the 16550 at 0x3f8 (isa-serial), the CMOS RTC and
+# ACPI tables (MADT for the APICs, the FADT's power-off). The PIT and the PICs are on by
+# default under TCG. -cpu max: every CPU feature TCG emulates, as bench/soft_mips.py.
+QEMU_MACHINE = "microvm,isa-serial=on,rtc=on,acpi=on"
+
+# DATA: the input of the sha256sum and gzip workloads, made where it is used (in the
+# guest's tmpfs, or in /dev/shm natively) before the timed part. The block is busybox's
+# own gzip of the busybox binary: identical bytes everywhere (same binary, same program),
+# about 1 MiB, and already compressed. The file is that block repeated and cut to
+# the size: the copies are 1 MiB apart, far beyond gzip's 32 KiB window, so gzip finds
+# nothing to collapse and works as on random data. Every column reports the SHA-256 it
+# computed, and the benchmark fails a column whose digest differs from the others.
+PREP = ("mkdir -p $D && gzip -c $B/busybox > $D/blk && "
+        "n=$(( {size} / $(wc -c < $D/blk) + 1 )) && "
+        "for i in $(seq $n); do cat $D/blk; done 2>/dev/null | head -c {size} > $D/data && "
+        "rm $D/blk && wc -c < $D/data")
+
+# The timed commands, typed identically in every column; $D is the data directory and
+# $B the directory of busybox's applet links (/bin in the guest). /bin/true given by
+# path makes ash fork and execve it (an applet named without a path may run in the
+# forked shell with no exec); `[` and the arithmetic are shell built-ins.
+WORKLOADS = [
+    ("sha256", "sha256sum $D/data"),
+    ("gzip", "gzip -c $D/data > /dev/null"),
+    ("forkexec", "i=0; while [ $i -lt {forks} ]; do $B/true; i=$((i+1)); done"),
+]
+
+FIGURES = [  # (key, label)
+    ("boot_init", "boot to /init (kernel line)"),
+    ("boot_prompt", "boot to shell prompt"),
+    ("sha256", "sha256sum {mib} MiB"),
+    ("gzip", "gzip -c {mib} MiB"),
+    ("forkexec", "{forks} fork+exec"),
+]
+RATIOS = [("soft", "native"), ("kvm", "native"), ("qemu", "native"), ("soft", "qemu"),
+          ("soft", "kvm")]
+
+
+class RunFailed(Exception):
+    """One run of a column failed; the message says why (it goes in the table)."""
+
+
+def tail(text, n=300):
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text or "").replace("\r", "")
+    text = text.strip()
+    return ("..." + text[-n:]) if len(text) > n else text
+
+
+class Console:
+    """A process on a pseudo-terminal whose console carries a busybox shell."""
+
+    def __init__(self, argv, env=None, log=None):
+        self.argv = argv
+        self.start = time.monotonic()
+        self.child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8",
+                                   codec_errors="replace", dimensions=(50, 1000),
+                                   maxread=65536)
+        self.child.logfile_read = log
+        self.seq = 0
+
+    def wait_for(self, what, pattern, timeout, exact=True):
+        """Seconds since the process started when pattern shows up on the console."""
+        try:
+            if exact:
+                self.child.expect_exact(pattern, timeout=timeout)
+            else:
+                self.child.expect(pattern, timeout=timeout)
+        except pexpect.TIMEOUT:
+            raise RunFailed(f"timed out after {timeout:g} s waiting for {what}; console: "
+                            f"{tail(self.child.before)!r}") from None
+        except pexpect.EOF:
+            self.child.close()
+            st = self.child.exitstatus
+            how = f"status {st}" if st is not None else f"signal {self.child.signalstatus}"
+            raise RunFailed(f"{self.argv[0]} exited ({how}) while waiting for {what}; "
+                            f"console: {tail(self.child.before)!r}") from None
+        return time.monotonic() - self.start
+
+    def command(self, what, cmd, timeout):
+        """Run cmd in the shell; (host seconds between the markers, status, output).
+        The typed markers differ from the printed ones, so the echo never matches."""
+        self.seq += 1
+        n = self.seq
+        self.child.sendline(f"printf '@S%s@\\n' {n}; {cmd}; printf '@E%s:%d@\\n' {n} $?")
+        t0 = self.wait_for(f"{what} to start", re.compile(rf"@S{n}@\r*\n"), timeout, False)
+        t1 = self.wait_for(f"{what} to finish", re.compile(rf"@E{n}:(\d+)@"), timeout, False)
+        status = int(self.child.match.group(1))
+        output = self.child.before.replace("\r", "")
+        self.wait_for("the prompt after " + what, PROMPT, timeout)
+        return t1 - t0, status, output
+
+    def close(self, end_cmd, timeout=60):
+        """Ask the shell (or guest) to end; force it after timeout. The exit status,
+        None when it had to be killed."""
+        if not self.child.isalive():
+            self.child.close()
+            return self.child.exitstatus
+        try:
+            self.child.sendline(end_cmd)
+            self.child.expect(pexpect.EOF, timeout=timeout)
+            self.child.close()
+            return self.child.exitstatus
+        except (pexpect.TIMEOUT, OSError):
+            self.child.terminate(force=True)
+            return None
+
+
+class Column:
+    """One environment of the comparison and how to start its shell."""
+
+    def __init__(self, name, argv, env=None, vm=True, data_dir="/tmp/bench",
+                 bin_dir="/bin"):
+        self.name, self.argv, self.env, self.vm = name, argv, env, vm
+        self.data_dir, self.bin_dir = data_dir, bin_dir
+        self.runs = []        # dicts of figures and checks, one per successful run
+        self.failures = []    # reasons, one per failed run
+        self.skipped = None   # reason the column was not run at all
+
+    @property
+    def label(self):
+        return LABELS[self.name]
+
+    def command_line(self):
+        env = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted((self.env or {}).items()))
+        return ("env -i " if self.env else "") + env + shlex.join(self.argv)
+
+    def run_once(self, cfg, log):
+        con = Console(self.argv, self.env, log)
+        r = {}
+        try:
+            # The kernel's line is missing with `quiet` on the command line: then the
+            # prompt comes first and boot_init stays unmeasured.
+            first = con.wait_for("the shell prompt", [INIT_LINE, PROMPT], cfg.timeout)
+            if con.child.match == INIT_LINE:
+                r["boot_init"] = first
+                first = con.wait_for("the shell prompt", PROMPT, cfg.timeout)
+            if self.vm:     # a host shell's start is not a boot
+                r["boot_prompt"] = first
+            setup = f"D={self.data_dir}; B={self.bin_dir}"
+            if self.vm:
+                # No more kernel messages on the console: they would interleave with
+                # the markers (the guest's clocksource switch comes about a second
+                # after the prompt). Never natively: it would set the host's level.
+                setup += "; dmesg -n 1"
+            _, st, out = con.command("the setup", setup, cfg.timeout)
+            if st != 0:
+                raise RunFailed(f"setup {setup!r} exited with {st}: {tail(out)!r}")
+            _, st, out = con.command("the data generation", PREP.format(size=cfg.size),
+                                     cfg.timeout)
+            sizes = re.findall(r"^\s*(\d+)\s*$", out, re.M)
+            if st != 0 or sizes[-1:] != [str(cfg.size)]:
+                raise RunFailed(f"data generation exited with {st}, printed {tail(out)!r} "
+                                f"(expected the size {cfg.size})")
+            for key, cmd in WORKLOADS:
+                secs, st, out = con.command(key, cmd.format(forks=cfg.forks), cfg.timeout)
+                if st != 0:
+                    raise RunFailed(f"{cmd.format(forks=cfg.forks)!r} exited with {st}: "
+                                    f"{tail(out)!r}")
+                r[key] = secs
+                if key == "sha256":
+                    m = re.search(r"\b([0-9a-f]{64})\b", out)
+                    if not m:
+                        raise RunFailed(f"sha256sum printed no digest: {tail(out)!r}")
+                    r["sha256_digest"] = m.group(1)
+            r["exit_status"] = con.close("poweroff" if self.vm else "exit")
+        except RunFailed as e:
+            if "timed out" not in str(e):    # a hung guest would not power off anyway
+                con.close("poweroff" if self.vm else "exit", timeout=5)
+            raise
+        finally:
+            if con.child.isalive():
+                con.child.terminate(force=True)
+        return r
+
+    def summary(self):
+        out = {}
+        for key, _ in FIGURES:
+            vals = [r[key] for r in self.runs if r.get(key) is not None]
+            if vals:
+                out[key] = {"median": statistics.median(vals), "min": min(vals),
+                            "max": max(vals), "n": len(vals), "values": vals}
+        return out
+
+
+class Config:
+    def __init__(self, a):
+        self.size = a.size_mib << 20
+        self.forks = a.forks
+        self.timeout = a.timeout
+
+
+def trivisor_engines(trivisor):
+    """{engine: (usable, the line `trivisor engines` printed)}."""
+    p = subprocess.run([str(trivisor), "engines"], capture_output=True, text=True,
+                       timeout=60)
+    out = {}
+    for line in p.stdout.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2:
+            out[parts[0]] = (parts[1] == "available", line.strip())
+    return out
+
+
+def make_columns(a, names, tmp):
+    build = Path(a.build)
+    trivisor = Path(a.trivisor) if a.trivisor else build / "trivisor"
+    guest = build / "guest"
+    kernel, initrd = guest / "bzImage", guest / "initramfs.cpio.gz"
+    busybox = guest / "busybox" / "bin" / "busybox"
+    vm_names = [n for n in names if n != "native"]
+    need = [busybox] + ([kernel, initrd] if vm_names else [])
+    for f in need:
+        if not f.exists():
+            sys.exit(f"linux_bench: {f} missing: make the guest first "
+                     f"(scripts/mkguest.sh --out {guest})")
+    mem = f"{a.mem}M"
+    cols = []
+    engines = None
+    for name in names:
+        if name in ("soft", "kvm"):
+            if not trivisor.exists():
+                sys.exit(f"linux_bench: {trivisor} missing: build first (ninja -C {build})")
+            engines = engines or trivisor_engines(trivisor)
+            argv = [str(trivisor), "run", "--engine", name, "--kernel", str(kernel),
+                    "--initrd", str(initrd), "--append", a.append, "--mem", mem,
+                    "--cpus", str(a.cpus)]
+            col = Column(name, argv)
+            usable, line = engines.get(name, (False, f"{name}: not listed by trivisor engines"))
+            if not usable:
+                col.skipped = f"not usable on this host ({line})"
+            cols.append(col)
+        elif name == "qemu":
+            qemu = shutil.which(a.qemu)
+            argv = [qemu or a.qemu, "-M", QEMU_MACHINE, "-accel", "tcg", "-cpu", a.qemu_cpu,
+                    "-m", mem, "-smp", str(a.cpus), "-kernel", str(kernel),
+                    "-initrd", str(initrd), "-append", a.append, "-nodefaults",
+                    "-no-user-config", "-display", "none", "-serial", "stdio",
+                    "-no-reboot"]
+            col = Column(name, argv)
+            if not qemu:
+                col.skipped = f"{a.qemu} not found (Debian: apt-get install qemu-system-x86)"
+            cols.append(col)
+        elif name == "native":
+            # The applet links the guest has in /bin, pointing at the same binary.
+            bindir = tmp / "bin"
+            bindir.mkdir()
+            real = busybox.resolve()
+            (bindir / "busybox").symlink_to(real)
+            for applet in subprocess.run([str(real), "--list"], capture_output=True,
+                                         text=True, check=True).stdout.split():
+                if applet != "busybox":
+                    (bindir / applet).symlink_to(real)
+            # tmpfs, like the guest's /tmp; /dev/shm is tmpfs on Debian.
+            data = Path(tempfile.mkdtemp(prefix="linux_bench-", dir="/dev/shm"))
+            env = {"PATH": str(bindir), "PS1": PROMPT, "HOME": str(tmp), "TERM": "dumb"}
+            cols.append(Column(name, [str(bindir / "busybox"), "sh"], env=env, vm=False,
+                               data_dir=str(data), bin_dir=str(bindir)))
+    return cols
+
+
+def secs(v):
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}"
+
+
+def fmt_fig(s):
+    if not s:
+        return "-"
+    if s["n"] == 1:
+        return secs(s["median"])
+    return f"{secs(s['median'])} ({secs(s['min'])}-{secs(s['max'])})"
+
+
+def column_state(col):
+    if col.skipped:
+        return "skipped"
+    if not col.runs:
+        return "failed"
+    return "ok"
+
+
+def report(cols, a, cfg, meta):
+    mib = a.size_mib
+    shown = [c for c in cols if not c.skipped]
+    summaries = {c.name: c.summary() for c in cols}
+    ratios = [(x, y) for x, y in RATIOS
+              if any(c.name == x for c in shown) and any(c.name == y for c in shown)]
+    head = ["figure (seconds)"] + [c.label for c in shown] + [f"{x}/{y}" for x, y in ratios]
+    rows = []
+    for key, label in FIGURES:
+        row = [label.format(mib=mib, forks=cfg.forks)]
+        for c in shown:
+            if not c.runs:
+                row.append("failed")
+            elif key.startswith("boot") and not c.vm:
+                row.append("n/a")
+            else:
+                row.append(fmt_fig(summaries[c.name].get(key)))
+        for x, y in ratios:
+            sx, sy = summaries[x].get(key), summaries[y].get(key)
+            row.append(f"{sx['median'] / sy['median']:.2f}x" if sx and sy and sy["median"] > 0
+                       else "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                               for i, (v, w) in enumerate(zip(r, widths)))
+    print()
+    print(line(head))
+    print(line(["-" * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    print()
+    print("median of the runs, (min-max) when more than one; ratios of the medians")
+    for c in cols:
+        if c.skipped:
+            print(f"{c.label}: skipped: {c.skipped}")
+        elif not c.runs:
+            print(f"{c.label}: failed: {c.failures[-1]}")
+        elif c.failures:
+            print(f"{c.label}: {len(c.failures)} of {len(c.runs) + len(c.failures)} runs "
+                  f"failed, figures from the rest; last: {c.failures[-1]}")
+    digests = {c.runs[0]["sha256_digest"] for c in cols if c.runs}
+    if len(digests) == 1:
+        print(f"all columns hashed the same {mib} MiB input: sha256 {digests.pop()}")
+    print()
+    print("commands:")
+    for c in cols:
+        if not c.skipped:
+            print(f"  {c.label}: {c.command_line()}")
+    print(f"  in each shell (D=/tmp/bench B=/bin in the guests, D={'$tmpfs'} B={'$applet links'} natively):")
+    print(f"    untimed: {PREP.format(size=cfg.size)}")
+    for key, cmd in WORKLOADS:
+        print(f"    {key}: {cmd.format(forks=cfg.forks)}")
+
+    if a.json:
+        doc = dict(meta)
+        doc["figures"] = {k: l.format(mib=mib, forks=cfg.forks) for k, l in FIGURES}
+        doc["columns"] = {}
+        for c in cols:
+            doc["columns"][c.name] = {
+                "label": c.label, "state": column_state(c), "skipped": c.skipped,
+                "failures": c.failures, "command": c.command_line(),
+                "runs": c.runs, "summary": summaries[c.name]}
+        doc["ratios"] = {}
+        for x, y in ratios:
+            for key, _ in FIGURES:
+                sx, sy = summaries[x].get(key), summaries[y].get(key)
+                if sx and sy and sy["median"] > 0:
+                    doc["ratios"].setdefault(f"{x}/{y}", {})[key] = sx["median"] / sy["median"]
+        doc["prep_command"] = PREP.format(size=cfg.size)
+        doc["workload_commands"] = {k: c.format(forks=cfg.forks) for k, c in WORKLOADS}
+        text = json.dumps(doc, indent=2) + "\n"
+        if a.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(a.json).write_text(text)
+
+
+def host_info(a):
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  timeout=5).stdout.splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return None
+    model = None
+    try:
+        m = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M)
+        model = m and m.group(1)
+    except OSError:
+        pass
+    return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "host": {"cpus": os.cpu_count(), "cpu_model": model,
+                     "load_average": os.getloadavg()[0], "kernel": os.uname().release,
+                     "qemu": first_line([a.qemu, "--version"]) if "qemu" in a.engines else None},
+            "config": {"append": a.append, "mem_mib": a.mem, "cpus": a.cpus,
+                       "size_bytes": a.size_mib << 20, "forks": a.forks, "runs": a.runs,
+                       "timeout_s": a.timeout, "qemu_cpu": a.qemu_cpu}}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n", 2)[2])
+    ap.add_argument("--build", default=str(REPO / "build"),
+                    help="build directory holding trivisor and guest/ (default: build)")
+    ap.add_argument("--trivisor", metavar="PATH",
+                    help="trivisor binary (default BUILD/trivisor; a copy keeps a rebuild "
+                         "during a long run from mixing two versions)")
+    ap.add_argument("--engines", default=DEFAULT_ENGINES,
+                    help=f"comma-separated columns from {','.join(ALL_ENGINES)} "
+                         f"(default {DEFAULT_ENGINES}; kvm is skipped with a note where "
+                         f"trivisor cannot use it)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per column (default 3)")
+    ap.add_argument("--timeout", type=float, default=600,
+                    help="seconds any one step (boot, data generation, a workload) may "
+                         "take before the run counts as failed (default 600)")
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for a smoke test: 4 MiB, 30 fork+exec")
+    ap.add_argument("--size-mib", type=int, default=None, help="input size (default 64)")
+    ap.add_argument("--forks", type=int, default=None, help="fork+exec count (default 300)")
+    ap.add_argument("--append", default="console=ttyS0",
+                    help="kernel command line (default 'console=ttyS0', as the tests)")
+    ap.add_argument("--mem", type=int, default=512, help="guest RAM in MiB (default 512)")
+    ap.add_argument("--cpus", type=int, default=1, help="vCPUs (default 1)")
+    ap.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+    ap.add_argument("--qemu-cpu", default="max", help="QEMU -cpu model (default max)")
+    ap.add_argument("--log", metavar="PATH",
+                    help="console transcript of every run (default BUILD/linux_bench-console.log)")
+    a = ap.parse_args(argv)
+    a.engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    bad = [e for e in a.engines if e not in ALL_ENGINES]
+    if bad or not a.engines:
+        ap.error(f"--engines: unknown {','.join(bad) or '(none given)'}; "
+                 f"choose from {','.join(ALL_ENGINES)}")
+    if a.runs < 1:
+        ap.error("--runs must be at least 1")
+    if a.timeout <= 0:
+        ap.error("--timeout must be positive")
+    a.size_mib = a.size_mib if a.size_mib is not None else (4 if a.quick else 64)
+    a.forks = a.forks if a.forks is not None else (30 if a.quick else 300)
+    if a.size_mib < 1 or a.forks < 1:
+        ap.error("--size-mib and --forks must be at least 1")
+    if a.cpus < 1 or a.mem < 64:
+        ap.error("--cpus must be at least 1 and --mem at least 64 (MiB)")
+    if a.mem < 2 * a.size_mib + 128:
+        ap.error(f"--mem {a.mem} is too small for a {a.size_mib} MiB input in the guest's "
+                 f"RAM-backed /tmp (want at least {2 * a.size_mib + 128})")
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    cfg = Config(a)
+    meta = host_info(a)
+    log_path = Path(a.log) if a.log else Path(a.build) / "linux_bench-console.log"
+    print(f"linux_bench: host {meta['host']['cpus']} CPUs, load average "
+          f"{meta['host']['load_average']:.2f}; {a.runs} run(s) per column; "
+          f"{a.size_mib} MiB input, {a.forks} fork+exec; console log {log_path}")
+    with tempfile.TemporaryDirectory(prefix="linux_bench-") as tmp, \
+            open(log_path, "a", encoding="utf-8", errors="replace") as log:
+        cols = make_columns(a, a.engines, Path(tmp))
+        try:
+            for col in cols:
+                if col.skipped:
+                    print(f"{col.label}: skipped: {col.skipped}", flush=True)
+                    continue
+                consecutive = 0
+                for i in range(a.runs):
+                    log.write(f"\n==== {col.label}, run {i + 1}: {col.command_line()} ====\n")
+                    try:
+                        r = col.run_once(cfg, log)
+                    except RunFailed as e:
+                        col.failures.append(str(e))
+                        consecutive += 1
+                        print(f"{col.label} run {i + 1}: failed: {e}", flush=True)
+                        if consecutive >= 2:   # two in a row: the column is broken here
+                            break
+                        continue
+                    consecutive = 0
+                    col.runs.append(r)
+                    print(f"{col.label} run {i + 1}: " + ", ".join(
+                        f"{k} {r[k]:.2f} s" for k, _ in FIGURES if k in r), flush=True)
+            # The same input everywhere, or the comparison means nothing.
+            digests = {(c.name, r["sha256_digest"]) for c in cols for r in c.runs}
+            if len({d for _, d in digests}) > 1:
+                report(cols, a, cfg, meta)
+                print(f"linux_bench: error: the sha256 digests differ: {sorted(digests)}; "
+                      f"the columns did not hash the same input", file=sys.stderr)
+                return 1
+        finally:
+            for c in cols:
+                if not c.vm:
+                    shutil.rmtree(c.data_dir, ignore_errors=True)
+    report(cols, a, cfg, meta)
+    # Exit 0 when every column that was to run produced figures, and one at least did.
+    ok = all(c.runs or c.skipped for c in cols) and any(c.runs for c in cols)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("linux_bench: interrupted")
