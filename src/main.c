@@ -109,6 +109,8 @@ int main(int argc, char **argv)
 	    cli.verbosity > 0)
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_dump_state(stderr, &vm->vcpus[i]);
+	if (cli.cfg.stats || cli.stats_json)
+		stats_collect(vm);
 	if (cli.cfg.stats)
 		stats_print(stderr, vm);
 	if (cli.stats_json && write_stats_json(cli.stats_json, vm))

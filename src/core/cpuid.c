@@ -84,6 +84,30 @@ static int set_topology(struct cpuid_table *t, unsigned ncpus)
 	return 0;
 }
 
+/* The para guest interface: the KVM para-virtual ABI, which stock Linux speaks. The
+ * signature is always KVM's (it is the ABI the guest is told to use); the feature word
+ * is the engine's, unchanged: kvm reports what KVM implements in the kernel (less what
+ * would need trivisor's help, see kvm_supported_cpuid), soft what it implements itself.
+ * An engine that reports no 0x4000_0001 leaf gets the signature with no features: the
+ * guest learns it is virtualized and uses none of the PV interfaces (Linux then prints
+ * "Hypervisor detected: KVM", keeps its native clocksource and makes no hypercalls),
+ * which is honest: nothing is advertised that the engine does not do. Any other
+ * hypervisor leaf the engine reports (0x4000_0002...) is dropped: the ABI has two. */
+static int set_kvm_leaves(struct cpuid_table *t, const struct cpuid_table *supported)
+{
+	const struct cpuid_entry *f = cpuid_find(supported, CPUID_KVM_FEATURES, 0);
+	struct cpuid_entry sig = { .function = CPUID_KVM_SIGNATURE, .eax = CPUID_KVM_FEATURES,
+	                           .ebx = CPUID_KVM_SIG_EBX, .ecx = CPUID_KVM_SIG_ECX,
+	                           .edx = CPUID_KVM_SIG_EDX };
+	struct cpuid_entry feat = { .function = CPUID_KVM_FEATURES };
+	if (f) {
+		feat.eax = f->eax;
+		feat.edx = f->edx;   /* hints (KVM_HINTS_REALTIME): the engine's call too */
+	}
+	cpuid_remove_range(t, 0x40000000u, 0x4fffffffu);
+	return cpuid_put(t, &sig) || cpuid_put(t, &feat) ? -ENOSPC : 0;
+}
+
 int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *supported,
                       const struct cpuid_model_cfg *cfg, struct err *e)
 {
@@ -101,9 +125,11 @@ int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *support
 		/* A plain PC: no hypervisor bit and no hypervisor leaves. */
 		l1->ecx &= ~CPUID_1_ECX_HYPERVISOR;
 		cpuid_remove_range(out, 0x40000000u, 0x4fffffffu);
-	} else {
-		l1->ecx |= CPUID_1_ECX_HYPERVISOR;
+		return 0;
 	}
+	l1->ecx |= CPUID_1_ECX_HYPERVISOR;
+	if (set_kvm_leaves(out, supported))
+		return err_set(e, ENOSPC, "CPUID table full");
 	return 0;
 }
 

@@ -39,6 +39,28 @@ struct cpuid_model_cfg {
 #define CPUID_1_EDX_HTT        (1u << 28)
 #define CPUID_KVM_SIGNATURE    0x40000000u
 #define CPUID_KVM_FEATURES     0x40000001u
+/* "KVMKVMKVM\0\0\0" in EBX, ECX, EDX of leaf 0x4000_0000. */
+#define CPUID_KVM_SIG_EBX      0x4b4d564bu   /* "KVMK" */
+#define CPUID_KVM_SIG_ECX      0x564b4d56u   /* "VMKV" */
+#define CPUID_KVM_SIG_EDX      0x0000004du   /* "M\0\0\0" */
+/* Leaf 0x4000_0001 EAX bits (KVM_FEATURE_*), for the engines and tests. */
+#define KVM_PV_CLOCKSOURCE     (1u << 0)
+#define KVM_PV_NOP_IO_DELAY    (1u << 1)
+#define KVM_PV_CLOCKSOURCE2    (1u << 3)
+#define KVM_PV_ASYNC_PF        (1u << 4)
+#define KVM_PV_STEAL_TIME      (1u << 5)
+#define KVM_PV_EOI             (1u << 6)
+#define KVM_PV_UNHALT          (1u << 7)
+#define KVM_PV_TLB_FLUSH       (1u << 9)
+#define KVM_PV_ASYNC_PF_VMEXIT (1u << 10)
+#define KVM_PV_SEND_IPI        (1u << 11)
+#define KVM_PV_POLL_CONTROL    (1u << 12)
+#define KVM_PV_SCHED_YIELD     (1u << 13)
+#define KVM_PV_ASYNC_PF_INT    (1u << 14)
+#define KVM_PV_MSI_EXT_DEST_ID (1u << 15)
+#define KVM_PV_HC_MAP_GPA_RANGE (1u << 16)
+#define KVM_PV_MIGRATION_CONTROL (1u << 17)
+#define KVM_PV_CLOCKSOURCE_STABLE (1u << 24)
 
 const struct cpuid_entry *cpuid_find(const struct cpuid_table *t, uint32_t fn, uint32_t idx);
 struct cpuid_entry *cpuid_find_mut(struct cpuid_table *t, uint32_t fn, uint32_t idx);
@@ -46,7 +68,11 @@ struct cpuid_entry *cpuid_find_mut(struct cpuid_table *t, uint32_t fn, uint32_t 
 int cpuid_put(struct cpuid_table *t, const struct cpuid_entry *ent);
 void cpuid_remove_range(struct cpuid_table *t, uint32_t lo, uint32_t hi);
 
-/* Build the guest's table from what the engine supports. */
+/* Build the guest's table from what the engine supports. Under GUEST_PARA the guest
+ * sees the hypervisor bit and exactly two hypervisor leaves: 0x4000_0000 (the KVM
+ * signature, maximum leaf 0x4000_0001) and 0x4000_0001 with the engine's own
+ * 0x4000_0001 (the para-virtual features it implements), or zeros when the engine
+ * reports none. Under GUEST_FULL: neither the bit nor any 0x4xxx_xxxx leaf. */
 int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *supported,
                       const struct cpuid_model_cfg *cfg, struct err *e);
 

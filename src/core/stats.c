@@ -75,6 +75,96 @@ static void print_cpu(FILE *f, const struct vm *vm, uint64_t in_guest)
 			fprintf(f, "  %-4s (%2u)       %" PRIu64 "\n", vector_names[v], v, exc[v]);
 }
 
+static const char *const hc_names[STATS_HC_NAMED + 1] = {
+	[1] = "VAPIC_POLL_IRQ", [3] = "FEATURES", [5] = "KICK_CPU", [9] = "CLOCK_PAIRING",
+	[10] = "SEND_IPI", [11] = "SCHED_YIELD", [12] = "MAP_GPA_RANGE",
+	[STATS_HC_OTHER] = "other",
+};
+
+const char *stats_hypercall_name(unsigned nr)
+{
+	return nr <= STATS_HC_OTHER ? hc_names[nr] : NULL;
+}
+
+void stats_collect(struct vm *vm)
+{
+	if (!vm->engine || !vm->engine->read_stats)
+		return;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].engine_data)
+			vm->engine->read_stats(&vm->vcpus[i]);
+}
+
+/* Sum of the per-vCPU counters into t (engine counters by name, in vCPU 0's order). */
+static void sum_vcpus(const struct vm *vm, struct vcpu_stats *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+		for (unsigned r = 0; r < EXIT__COUNT; r++)
+			t->exits[r] += s->exits[r];
+		for (unsigned v = 0; v < STATS_VECTORS; v++)
+			t->exceptions[v] += s->exceptions[v];
+		for (unsigned h = 0; h <= STATS_HC_OTHER; h++)
+			t->hypercalls[h] += s->hypercalls[h];
+		t->ns_in_guest += s->ns_in_guest;
+		t->ns_in_core += s->ns_in_core;
+		t->instructions += s->instructions;
+		t->hypercalls_total += s->hypercalls_total;
+		t->irqs_injected += s->irqs_injected;
+		t->nmis_injected += s->nmis_injected;
+
+		const struct engine_counters *k = &s->in_kernel;
+		if (i == 0) {
+			t->in_kernel = *k;
+			continue;
+		}
+		if (k->missing[0] && !t->in_kernel.missing[0])
+			memcpy(t->in_kernel.missing, k->missing, sizeof(k->missing));
+		for (unsigned c = 0; c < t->in_kernel.n; c++)
+			for (unsigned d = 0; d < k->n; d++)
+				if (strcmp(k->c[d].name, t->in_kernel.c[c].name) == 0)
+					t->in_kernel.c[c].value += k->c[d].value;
+	}
+}
+
+/* Hypercalls and interrupts trivisor handled itself; nothing when none (kvm: KVM
+ * handles them in the kernel, see print_in_kernel). */
+static void print_pv(FILE *f, const struct vcpu_stats *t)
+{
+	if (t->hypercalls_total) {
+		fprintf(f, "hypercalls:       %" PRIu64 " total\n", t->hypercalls_total);
+		for (unsigned h = 0; h <= STATS_HC_OTHER; h++) {
+			if (!t->hypercalls[h])
+				continue;
+			if (hc_names[h] && h != STATS_HC_OTHER)
+				fprintf(f, "  %-14s(%2u) %" PRIu64 "\n", hc_names[h], h, t->hypercalls[h]);
+			else if (h == STATS_HC_OTHER)
+				fprintf(f, "  %-18s%" PRIu64 "\n", "other numbers", t->hypercalls[h]);
+			else
+				fprintf(f, "  %-14s(%2u) %" PRIu64 "\n", "number", h, t->hypercalls[h]);
+		}
+	}
+	if (t->irqs_injected || t->nmis_injected)
+		fprintf(f, "interrupts:       %" PRIu64 " injected, %" PRIu64 " NMIs\n",
+		        t->irqs_injected, t->nmis_injected);
+}
+
+/* What the engine counted itself (kvm: in the kernel, events that never reach trivisor). */
+static void print_in_kernel(FILE *f, const struct engine_counters *k)
+{
+	if (!k->counted_by)
+		return;
+	if (!k->n) {
+		fprintf(f, "in-kernel, counted by %s: not available (%s)\n", k->counted_by,
+		        k->missing[0] ? k->missing : "none reported");
+		return;
+	}
+	fprintf(f, "in-kernel, counted by %s (all vCPUs):\n", k->counted_by);
+	for (unsigned c = 0; c < k->n; c++)
+		fprintf(f, "  %-26s %" PRIu64 "\n", k->c[c].name, k->c[c].value);
+}
+
 void stats_print(FILE *f, const struct vm *vm)
 {
 	uint64_t total[EXIT__COUNT] = { 0 }, in_guest = 0, in_core = 0, all = 0;
@@ -99,6 +189,10 @@ void stats_print(FILE *f, const struct vm *vm)
 		if (total[r])
 			fprintf(f, "  %-16s%" PRIu64 "\n", exit_reason_name(r), total[r]);
 	print_cpu(f, vm, in_guest);
+	struct vcpu_stats t;
+	sum_vcpus(vm, &t);
+	print_pv(f, &t);
+	print_in_kernel(f, &t.in_kernel);
 	print_bus(f, &vm->pio);
 	print_bus(f, &vm->mmio);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
@@ -137,7 +231,37 @@ static void json_cpu(FILE *f, const struct vcpu_stats *s, const char *indent)
 			fprintf(f, "%s\"%u\": %" PRIu64, first ? "" : ", ", v, s->exceptions[v]);
 			first = false;
 		}
-	fputc('}', f);
+	fprintf(f, "},\n%s\"hypercalls\": {\"total\": %" PRIu64 ", \"by_number\": {", indent,
+	        s->hypercalls_total);
+	first = true;
+	for (unsigned h = 0; h <= STATS_HC_OTHER; h++)
+		if (s->hypercalls[h]) {
+			if (h == STATS_HC_OTHER)
+				fprintf(f, "%s\"other\": %" PRIu64, first ? "" : ", ", s->hypercalls[h]);
+			else
+				fprintf(f, "%s\"%u\": %" PRIu64, first ? "" : ", ", h, s->hypercalls[h]);
+			first = false;
+		}
+	fprintf(f, "}},\n%s\"interrupts_injected\": %" PRIu64 ", \"nmis_injected\": %" PRIu64
+	        ",\n%s\"in_kernel\": ", indent, s->irqs_injected, s->nmis_injected, indent);
+	const struct engine_counters *k = &s->in_kernel;
+	if (!k->counted_by) {
+		fputs("null", f);
+		return;
+	}
+	fputs("{\"counted_by\": ", f);
+	json_str(f, k->counted_by);
+	if (k->missing[0]) {
+		fputs(", \"unavailable\": ", f);
+		json_str(f, k->missing);
+	}
+	fputs(", \"counters\": {", f);
+	for (unsigned c = 0; c < k->n; c++) {
+		fprintf(f, "%s", c ? ", " : "");
+		json_str(f, k->c[c].name);
+		fprintf(f, ": %" PRIu64, k->c[c].value);
+	}
+	fputs("}}", f);
 }
 
 static void json_bus(FILE *f, const char *key, const struct bus *b)
@@ -155,17 +279,8 @@ static void json_bus(FILE *f, const char *key, const struct bus *b)
 
 void stats_print_json(FILE *f, const struct vm *vm)
 {
-	struct vcpu_stats t = { 0 };
-	for (unsigned i = 0; i < vm->ncpus; i++) {
-		const struct vcpu_stats *s = &vm->vcpus[i].stats;
-		for (unsigned r = 0; r < EXIT__COUNT; r++)
-			t.exits[r] += s->exits[r];
-		for (unsigned v = 0; v < STATS_VECTORS; v++)
-			t.exceptions[v] += s->exceptions[v];
-		t.ns_in_guest += s->ns_in_guest;
-		t.ns_in_core += s->ns_in_core;
-		t.instructions += s->instructions;
-	}
+	struct vcpu_stats t;
+	sum_vcpus(vm, &t);
 	fprintf(f, "{\n  \"engine\": ");
 	json_str(f, vm->engine ? vm->engine->name : "");
 	fprintf(f, ", \"vcpus\": %u, \"ns_run\": %" PRIu64 ",\n", vm->ncpus,

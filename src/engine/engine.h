@@ -44,6 +44,9 @@ struct engine_ops {
 	 * MSI-X makes: address 0xfeeXXXXX, data). Any thread. NULL if the engine has no MSI
 	 * delivery yet (vm_signal_msi then drops the message). */
 	int (*signal_msi)(struct vm *vm, uint64_t addr, uint32_t data);
+	/* Fill vcpu->stats.in_kernel with the engine's own per-vCPU accounting (kvm: KVM's
+	 * binary statistics), once the vCPU has stopped. NULL if the engine keeps none. */
+	void (*read_stats)(struct vcpu *vcpu);
 	void (*vcpu_destroy)(struct vcpu *vcpu);
 	void (*vm_destroy)(struct vm *vm);
 };

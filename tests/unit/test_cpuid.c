@@ -32,7 +32,15 @@ int main(void)
 	CHECK_EQ((l1->ebx >> 16) & 0xff, 4);                 /* logical processors */
 	CHECK(l1->edx & CPUID_1_EDX_HTT);
 	CHECK(l1->ecx & CPUID_1_ECX_HYPERVISOR);
-	CHECK(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0) != NULL);
+	/* para: the KVM signature and exactly the engine's feature word. */
+	const struct cpuid_entry *sig = cpuid_find(&t, CPUID_KVM_SIGNATURE, 0);
+	CHECK(sig != NULL);
+	CHECK_EQ(sig->eax, CPUID_KVM_FEATURES);
+	CHECK_EQ(sig->ebx, CPUID_KVM_SIG_EBX);
+	CHECK_EQ(sig->ecx, CPUID_KVM_SIG_ECX);
+	CHECK_EQ(sig->edx, CPUID_KVM_SIG_EDX);
+	CHECK(memcmp((uint32_t[]){ sig->ebx, sig->ecx, sig->edx }, "KVMKVMKVM\0\0\0", 12) == 0);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_FEATURES, 0)->eax, 0x1);
 	/* Leaf 0xB: SMT level 1 thread, core level 4 cores with a 2-bit shift. */
 	CHECK_EQ(cpuid_find(&t, 0xb, 0)->ebx, 1);
 	CHECK_EQ(cpuid_find(&t, 0xb, 1)->ebx, 4);
@@ -47,6 +55,38 @@ int main(void)
 	CHECK_EQ(cpuid_find(&v, 1, 0)->ebx >> 24, 3);
 	CHECK_EQ(cpuid_find(&v, 0xb, 1)->edx, 3);
 
+	/* para over an engine with a richer feature word, a foreign signature and an extra
+	 * hypervisor leaf: the features pass unchanged, the signature becomes KVM's, the
+	 * extra leaf goes. */
+	struct cpuid_table rich = base();
+	uint32_t feats = KVM_PV_CLOCKSOURCE2 | KVM_PV_EOI | KVM_PV_UNHALT | KVM_PV_SEND_IPI |
+	                 KVM_PV_SCHED_YIELD | KVM_PV_CLOCKSOURCE_STABLE;
+	cpuid_put(&rich, &(struct cpuid_entry){ .function = CPUID_KVM_FEATURES, .eax = feats,
+	                                        .ebx = 0x5a5a, .edx = 1 });
+	cpuid_put(&rich, &(struct cpuid_entry){ .function = CPUID_KVM_SIGNATURE, .eax = 0x40000010,
+	                                        .ebx = 0x61774d56 });
+	cpuid_put(&rich, &(struct cpuid_entry){ .function = 0x40000010, .eax = 2000000 });
+	CHECK_EQ(cpuid_model_build(&t, &rich, &cfg, &e), 0);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_FEATURES, 0)->eax, feats);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_FEATURES, 0)->ebx, 0);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_FEATURES, 0)->edx, 1);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0)->eax, CPUID_KVM_FEATURES);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0)->ebx, CPUID_KVM_SIG_EBX);
+	CHECK(cpuid_find(&t, 0x40000010, 0) == NULL);
+
+	/* para over an engine with no hypervisor leaves at all (soft today): the signature
+	 * with an empty feature set, and still the hypervisor bit. */
+	struct cpuid_table bare = base();
+	cpuid_remove_range(&bare, 0x40000000u, 0x4fffffffu);
+	cpuid_find_mut(&bare, 1, 0)->ecx &= ~CPUID_1_ECX_HYPERVISOR;
+	CHECK_EQ(cpuid_model_build(&t, &bare, &cfg, &e), 0);
+	CHECK(cpuid_find(&t, 1, 0)->ecx & CPUID_1_ECX_HYPERVISOR);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0)->eax, CPUID_KVM_FEATURES);
+	CHECK_EQ(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0)->edx, CPUID_KVM_SIG_EDX);
+	cpuid_query(&t, CPUID_KVM_FEATURES, 0, r);
+	CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
+	CHECK(cpuid_find(&t, CPUID_KVM_FEATURES, 0) != NULL);
+
 	/* full: no hypervisor bit, no hypervisor leaves. */
 	cfg.iface = GUEST_FULL;
 	cfg.ncpus = 1;
@@ -56,6 +96,13 @@ int main(void)
 	CHECK(cpuid_find(&t, CPUID_KVM_SIGNATURE, 0) == NULL);
 	cpuid_query(&t, CPUID_KVM_SIGNATURE, 0, r);
 	CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
+	CHECK(cpuid_find(&t, CPUID_KVM_FEATURES, 0) == NULL);
+	/* ... whatever the engine reports. */
+	CHECK_EQ(cpuid_model_build(&t, &rich, &cfg, &e), 0);
+	CHECK(!(cpuid_find(&t, 1, 0)->ecx & CPUID_1_ECX_HYPERVISOR));
+	for (unsigned i = 0; i < t.n; i++)
+		CHECK(t.e[i].function < 0x40000000u || t.e[i].function > 0x4fffffffu);
+	CHECK_EQ(cpuid_model_build(&t, &sup, &cfg, &e), 0);
 
 	/* Query semantics: indexed leaves by subleaf, out-of-range basic -> highest basic. */
 	cpuid_query(&t, 0xd, 1, r);
