@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,12 @@ void cli_usage(FILE *f)
 "  -e, --engine NAME     auto, kvm or soft (default auto: kvm when /dev/kvm works)\n"
 "  -g, --guest IFACE     para (hypervisor CPUID leaves, KVM para-virtual ABI; default)\n"
 "                        or full (the guest sees a plain PC)\n"
+"      --mode MODE       a preset for one virtualization technique:\n"
+"                        full: soft engine, --guest full, emulated devices only\n"
+"                          (no virtio: --disk, --net, --rng, --console virtio refused)\n"
+"                        para: soft engine, --guest para, virtio devices allowed\n"
+"                        hw:   kvm engine, --guest para (--guest full allowed)\n"
+"                        --engine/--guest that contradict the mode are refused\n"
 "  -d, --disk PATH[,ro]  a virtio block device on a raw image file or block device;\n"
 "                        ro: read-only. Repeat for more disks (Linux: vda, vdb, ...)\n"
 "      --rng             a virtio entropy device fed by the host's getrandom\n"
@@ -233,6 +240,45 @@ static int parse_net(const char *arg, struct vm_config *cfg, struct err *e)
 	return 0;
 }
 
+/* --mode: check what the other options asked for against the preset, then apply it.
+ * engine_given/guest_given: --engine (other than auto) / --guest was on the line. */
+static int apply_mode(struct cli *c, bool engine_given, bool guest_given, struct err *e)
+{
+	static const struct mode_preset {
+		const char *name, *engine;
+		enum guest_iface iface;
+		bool iface_fixed, virtio;
+	} modes[] = {
+		[CLI_MODE_FULL] = { "full", "soft", GUEST_FULL, true, false },
+		[CLI_MODE_PARA] = { "para", "soft", GUEST_PARA, true, true },
+		[CLI_MODE_HW] = { "hw", "kvm", GUEST_PARA, false, true },
+	};
+	const struct vm_config *cfg = &c->cfg;
+	const struct mode_preset *m = &modes[c->mode];
+
+	if (engine_given && strcmp(c->engine_name, m->engine) != 0)
+		return err_set(e, EINVAL, "--mode %s runs the %s engine; it contradicts --engine %s "
+		               "(drop one of them)", m->name, m->engine, c->engine_name);
+	if (guest_given && m->iface_fixed && cfg->iface != m->iface)
+		return err_set(e, EINVAL, "--mode %s shows the guest the %s interface; it contradicts "
+		               "--guest %s (drop one of them%s)", m->name,
+		               m->iface == GUEST_FULL ? "full" : "para",
+		               cfg->iface == GUEST_FULL ? "full" : "para",
+		               c->mode == CLI_MODE_PARA ? ", or use --mode hw --guest full" : "");
+	if (!m->virtio) {
+		const char *opt = cfg->ndisks ? "--disk" : cfg->net.backend != VM_NET_NONE ? "--net"
+		                : cfg->rng ? "--rng" : cfg->console == VM_CONSOLE_VIRTIO
+		                ? "--console virtio" : NULL;
+		if (opt)
+			return err_set(e, EINVAL, "--mode full has only emulated PC devices, and %s is a "
+			               "virtio (para-virtual) device: use --mode para or --mode hw", opt);
+	}
+	c->engine_name = m->engine;
+	if (!guest_given)
+		c->cfg.iface = m->iface;
+	return 0;
+}
+
 static int parse_count(const char *s, unsigned *out)
 {
 	char *end;
@@ -256,6 +302,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guest", required_argument, NULL, 'g' },
+		{ "mode", required_argument, NULL, 'O' },  /* long only */
 		{ "disk", required_argument, NULL, 'd' },
 		{ "rng", no_argument, NULL, 'R' },       /* long only */
 		{ "net", required_argument, NULL, 'N' }, /* long only */
@@ -302,6 +349,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	optind = 1; /* getopt_long over argv[1..]: argv[1] ("run") plays argv[0]'s part */
 	opterr = 0;
 	int c;
+	bool engine_given = false, guest_given = false;
 	while ((c = getopt_long(argc - 1, argv + 1, ":k:i:a:m:c:e:g:d:svhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': out->cfg.kernel_path = optarg; break;
@@ -324,14 +372,26 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 			if (strcmp(optarg, "auto") && strcmp(optarg, "kvm") && strcmp(optarg, "soft"))
 				return err_set(e, EINVAL, "invalid --engine '%s' (auto, kvm or soft)", optarg);
 			out->engine_name = optarg;
+			engine_given = strcmp(optarg, "auto") != 0;
 			break;
 		case 'g':
+			guest_given = true;
 			if (strcmp(optarg, "full") == 0)
 				out->cfg.iface = GUEST_FULL;
 			else if (strcmp(optarg, "para") == 0)
 				out->cfg.iface = GUEST_PARA;
 			else
 				return err_set(e, EINVAL, "invalid --guest '%s' (full or para)", optarg);
+			break;
+		case 'O':
+			if (strcmp(optarg, "full") == 0)
+				out->mode = CLI_MODE_FULL;
+			else if (strcmp(optarg, "para") == 0)
+				out->mode = CLI_MODE_PARA;
+			else if (strcmp(optarg, "hw") == 0)
+				out->mode = CLI_MODE_HW;
+			else
+				return err_set(e, EINVAL, "invalid --mode '%s' (full, para or hw)", optarg);
 			break;
 		case 'd':
 			if (parse_disk(optarg, &out->cfg, e))
@@ -369,5 +429,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		return err_set(e, EINVAL, "unexpected argument '%s'", argv[optind + 1]);
 	if (!out->cfg.kernel_path)
 		return err_set(e, EINVAL, "run: --kernel PATH is required");
+	if (out->mode != CLI_MODE_NONE && apply_mode(out, engine_given, guest_given, e))
+		return -EINVAL;
 	return 0;
 }

@@ -142,6 +142,56 @@ int main(void)
 	CHECK_EQ(PARSE(&c, &e, "run", "--help"), 0);
 	CHECK_EQ(c.cmd, CLI_HELP);
 
+	/* --mode presets: engine and guest interface, in any option order. */
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k"), 0);
+	CHECK_EQ(c.mode, CLI_MODE_NONE);
+	CHECK_EQ(PARSE(&c, &e, "run", "--mode", "full", "-k", "k"), 0);
+	CHECK_EQ(c.mode, CLI_MODE_FULL);
+	CHECK_STR(c.engine_name, "soft");
+	CHECK_EQ(c.cfg.iface, GUEST_FULL);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode=para"), 0);
+	CHECK_STR(c.engine_name, "soft");
+	CHECK_EQ(c.cfg.iface, GUEST_PARA);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode", "hw"), 0);
+	CHECK_STR(c.engine_name, "kvm");
+	CHECK_EQ(c.cfg.iface, GUEST_PARA);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--guest", "full", "--mode", "hw"), 0);
+	CHECK_STR(c.engine_name, "kvm");
+	CHECK_EQ(c.cfg.iface, GUEST_FULL);
+	/* Agreeing --engine/--guest (and --engine auto) are accepted. */
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--engine", "soft",
+	               "--guest", "full"), 0);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--engine", "auto", "--mode", "hw"), 0);
+	CHECK_STR(c.engine_name, "kvm");
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode", "para", "--guest", "para", "-e", "soft"), 0);
+	/* Virtio devices: refused under full, allowed under para and hw. */
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode", "para", "--disk", "d.img", "--rng",
+	               "--net", "user", "--console", "virtio"), 0);
+	CHECK_EQ(c.cfg.ndisks, 1);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode", "hw", "--disk", "d.img", "--rng"), 0);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--console", "serial"), 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--disk", "d.img") < 0);
+	CHECK(strstr(e.msg, "--disk") && strstr(e.msg, "virtio") && strstr(e.msg, "--mode full"));
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--net", "user", "--mode", "full") < 0);
+	CHECK(strstr(e.msg, "--net") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--rng") < 0);
+	CHECK(strstr(e.msg, "--rng") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--console", "virtio") < 0);
+	CHECK(strstr(e.msg, "--console virtio") != NULL);
+	/* Contradictions name both options. */
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--engine", "kvm") < 0);
+	CHECK(strstr(e.msg, "--mode full") && strstr(e.msg, "--engine kvm"));
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--engine", "soft", "--mode", "hw") < 0);
+	CHECK(strstr(e.msg, "--mode hw") && strstr(e.msg, "--engine soft"));
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "para", "--engine", "kvm") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "full", "--guest", "para") < 0);
+	CHECK(strstr(e.msg, "--guest para") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "para", "--guest", "full") < 0);
+	CHECK(strstr(e.msg, "--guest full") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode", "pv") < 0);
+	CHECK(strstr(e.msg, "pv") != NULL);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--mode") < 0);
+
 	/* Errors carry a message naming the problem. */
 	CHECK(PARSE(&c, &e, "run") < 0);
 	CHECK(strstr(e.msg, "--kernel") != NULL);
