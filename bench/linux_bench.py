@@ -514,7 +514,7 @@ def main(argv=None):
                     consecutive = 0
                     col.runs.append(r)
                     print(f"{col.label} run {i + 1}: " + ", ".join(
-                        f"{k} {r[k]:.2f} s" for k, _ in FIGURES if k in r), flush=True)
+                        f"{k} {secs(r[k])} s" for k, _ in FIGURES if k in r), flush=True)
             # The same input everywhere, or the comparison means nothing.
             digests = {(c.name, r["sha256_digest"]) for c in cols for r in c.runs}
             if len({d for _, d in digests}) > 1:
