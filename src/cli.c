@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hw/virtio/devices.h"
+#include "hw/virtio/virtio_mmio.h"
+
 void cli_usage(FILE *f)
 {
 	fputs(
@@ -48,6 +51,9 @@ void cli_usage(FILE *f)
 "      --mac MAC         the network device's MAC address (default 52:54:00:12:34:56)\n"
 "      --console KIND    serial (default: COM1, ttyS0) or virtio (virtio-console,\n"
 "                        hvc0): which device this terminal's input feeds\n"
+"      --virtio-transport pci|mmio\n"
+"                        how every virtio device reaches the guest: virtio-pci\n"
+"                        (default) or virtio-mmio (described in ACPI; at most 8)\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
@@ -308,6 +314,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "net", required_argument, NULL, 'N' }, /* long only */
 		{ "mac", required_argument, NULL, 'M' }, /* long only */
 		{ "console", required_argument, NULL, 'C' }, /* long only */
+		{ "virtio-transport", required_argument, NULL, 'T' }, /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
 		{ "verbose", no_argument, NULL, 'v' },
@@ -414,6 +421,14 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 			else
 				return err_set(e, EINVAL, "invalid --console '%s' (serial or virtio)", optarg);
 			break;
+		case 'T':
+			if (strcmp(optarg, "pci") == 0)
+				out->cfg.virtio_transport = VM_VIRTIO_PCI;
+			else if (strcmp(optarg, "mmio") == 0)
+				out->cfg.virtio_transport = VM_VIRTIO_MMIO;
+			else
+				return err_set(e, EINVAL, "invalid --virtio-transport '%s' (pci or mmio)", optarg);
+			break;
 		case 's': out->cfg.stats = true; break;
 		case 'J': out->stats_json = optarg; break;
 		case 'v': out->verbosity++; break;
@@ -431,5 +446,10 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		return err_set(e, EINVAL, "run: --kernel PATH is required");
 	if (out->mode != CLI_MODE_NONE && apply_mode(out, engine_given, guest_given, e))
 		return -EINVAL;
+	if (out->cfg.virtio_transport == VM_VIRTIO_MMIO &&
+	    virtio_device_count(&out->cfg) > VIRTIO_MMIO_SLOTS)
+		return err_set(e, EINVAL, "--virtio-transport mmio: %u virtio devices asked for, at "
+		               "most %u fit (one interrupt line each)", virtio_device_count(&out->cfg),
+		               VIRTIO_MMIO_SLOTS);
 	return 0;
 }

@@ -56,6 +56,9 @@ struct vm_net_config {
 /* Which device is the guest's console, fed by the host console (--console). */
 enum vm_console { VM_CONSOLE_SERIAL, VM_CONSOLE_VIRTIO };
 
+/* How virtio devices reach the guest (--virtio-transport). */
+enum vm_virtio_transport { VM_VIRTIO_PCI, VM_VIRTIO_MMIO };
+
 /* What the front end asks for. */
 struct vm_config {
 	const char *kernel_path;
@@ -72,6 +75,7 @@ struct vm_config {
 	bool rng;                     /* --rng: a virtio entropy device */
 	struct vm_net_config net;     /* --net */
 	enum vm_console console;      /* --console */
+	enum vm_virtio_transport virtio_transport; /* --virtio-transport */
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of

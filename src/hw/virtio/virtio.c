@@ -101,6 +101,30 @@ void virtio_set_status(struct virtio_dev *v, uint8_t s)
 		virtio_needs_reset(v, "DRIVER_OK without FEATURES_OK");
 }
 
+uint32_t virtio_features_word(const struct virtio_dev *v, uint32_t word)
+{
+	return word < 2 ? (uint32_t)(v->features >> (32 * word)) : 0;
+}
+
+uint32_t virtio_driver_features_word(const struct virtio_dev *v, uint32_t word)
+{
+	return word < 2 ? (uint32_t)(v->driver_features >> (32 * word)) : 0;
+}
+
+void virtio_config_read(const struct virtio_dev *v, uint64_t off, uint8_t *data, unsigned size)
+{
+	for (unsigned i = 0; i < size; i++)
+		data[i] = off + i < v->config_len ? v->config[off + i] : 0;
+}
+
+void virtio_config_write(struct virtio_dev *v, uint64_t off, const uint8_t *data, unsigned size)
+{
+	if (!v->ops->config_write || off >= v->config_len)
+		return;
+	unsigned n = size < v->config_len - off ? size : (unsigned)(v->config_len - off);
+	v->ops->config_write(v, (unsigned)off, data, n);
+}
+
 static struct virtq *queue(struct virtio_dev *v, unsigned q)
 {
 	return q < v->nqueues ? &v->vqs[q] : NULL;
@@ -137,6 +161,13 @@ void virtio_queue_enable(struct virtio_dev *v, unsigned q)
 	vq->last_avail = vq->used_idx = 0;
 	vq->signalled_valid = false;
 	vq->enabled = true;
+}
+
+void virtio_queue_disable(struct virtio_dev *v, unsigned q)
+{
+	struct virtq *vq = queue(v, q);
+	if (vq)
+		vq->enabled = false;
 }
 
 void virtio_queue_notify(struct virtio_dev *v, unsigned q)

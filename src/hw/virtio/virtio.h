@@ -3,8 +3,9 @@
  * directions.
  *
  * A device type (blk.c, ...) fills a struct virtio_dev and its ops; a transport
- * (virtio_pci.c) exposes it to the guest and turns the core's interrupt requests into
- * MSI-X messages. Every call into a virtio_dev happens with the transport's lock held.
+ * (virtio_pci.c, virtio_mmio.c) exposes it to the guest and turns the core's interrupt
+ * requests into MSI-X messages or an interrupt line. Every call into a virtio_dev
+ * happens with the transport's lock held.
  *
  * A driver that breaks the protocol (rings outside RAM, descriptor loops, out-of-range
  * indexes, ...) puts the device in DEVICE_NEEDS_RESET: it stops processing queues,
@@ -99,6 +100,15 @@ void virtio_reset(struct virtio_dev *v);
 void virtio_set_driver_features(struct virtio_dev *v, unsigned word, uint32_t val);
 void virtio_set_status(struct virtio_dev *v, uint8_t status);
 
+/* 32-bit word `word` of the offered / the driver's features (0 past bit 63). */
+uint32_t virtio_features_word(const struct virtio_dev *v, uint32_t word);
+uint32_t virtio_driver_features_word(const struct virtio_dev *v, uint32_t word);
+
+/* Device configuration space accesses of any width at any offset: reads past its end
+ * give zeros, writes past its end (or to a read-only space) are dropped. */
+void virtio_config_read(const struct virtio_dev *v, uint64_t off, uint8_t *data, unsigned size);
+void virtio_config_write(struct virtio_dev *v, uint64_t off, const uint8_t *data, unsigned size);
+
 /* Queue configuration by the driver: allowed while the queue is not enabled. Enabling
  * checks the ring layout (size a power of two <= the maximum, alignment, all three
  * rings in RAM); a bad one needs a reset. */
@@ -106,6 +116,9 @@ void virtio_queue_set_size(struct virtio_dev *v, unsigned q, uint16_t size);
 void virtio_queue_set_addr(struct virtio_dev *v, unsigned q, uint64_t desc, uint64_t avail,
                            uint64_t used);
 void virtio_queue_enable(struct virtio_dev *v, unsigned q);
+/* The driver took queue q back (virtio-mmio QueueReady = 0): the device stops using
+ * it; its configuration stays for the driver to read or change. */
+void virtio_queue_disable(struct virtio_dev *v, unsigned q);
 
 /* The driver notified queue q. */
 void virtio_queue_notify(struct virtio_dev *v, unsigned q);

@@ -1,5 +1,6 @@
 /* Helpers for the PCI and virtio tests: a RAM-only VM with a fake engine that records
- * MSIs, guest-RAM pokes, bus accesses, and a driver-side split ring. */
+ * MSIs and interrupt-line changes, guest-RAM pokes, bus accesses, and a driver-side
+ * split ring. */
 #ifndef TRIVISOR_TEST_VTEST_H
 #define TRIVISOR_TEST_VTEST_H
 
@@ -32,7 +33,22 @@ static int fake_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 	return 0;
 }
 
-static const struct engine_ops fake_engine = { .name = "fake", .signal_msi = fake_signal_msi };
+/* Interrupt-line changes the fake engine saw (the current levels are vm->irq_lines). */
+static unsigned long irq_changes;
+
+static int fake_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+	irq_changes++;
+	return 0;
+}
+
+static const struct engine_ops fake_engine = { .name = "fake", .signal_msi = fake_signal_msi,
+                                               .set_irq = fake_set_irq };
+
+static inline int irq_level(struct vm *vm, unsigned gsi)
+{
+	return (int)(atomic_load(&vm->irq_lines) >> gsi & 1);
+}
 
 static inline struct vm *vt_vm(uint64_t ram)
 {
