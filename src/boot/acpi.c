@@ -5,11 +5,13 @@
 #include "boot/aml.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hw/pc.h"
 #include "hw/rtc.h"
+#include "hw/virtio/virtio_mmio.h"
 
 #define HDR_LEN 36
 
@@ -118,7 +120,27 @@ size_t acpi_s5_aml(uint8_t *out)
 	return a.len;
 }
 
-size_t acpi_dsdt_aml(uint8_t *out, size_t cap)
+/* virtio-mmio slot i (hw/virtio/virtio_mmio.h) as the device Linux's virtio_mmio
+ * driver matches in ACPI: its register window and its level-triggered GSI. */
+static void virtio_mmio_device(struct aml *a, unsigned i)
+{
+	char name[5];
+	snprintf(name, sizeof(name), "VR%02X", i & 0xff);
+	size_t dev = aml_device(a, name);
+	aml_name(a, "_HID");
+	aml_string(a, "LNRO0005");
+	aml_name(a, "_UID");
+	aml_int(a, i);
+	aml_name(a, "_CRS");
+	size_t crs = aml_buffer(a);
+	aml_res_mem32_fixed(a, (uint32_t)virtio_mmio_slot_base(i), VIRTIO_MMIO_SIZE);
+	aml_res_interrupt(a, virtio_mmio_slot_gsi(i), false, false);
+	aml_res_end(a);
+	aml_buffer_close(a, crs);
+	aml_close(a, dev);
+}
+
+size_t acpi_dsdt_aml(uint8_t *out, size_t cap, unsigned nvirtio_mmio)
 {
 	struct aml a;
 	uint8_t s5[32];
@@ -165,6 +187,9 @@ size_t acpi_dsdt_aml(uint8_t *out, size_t cap)
 	aml_res_end(&a);
 	aml_buffer_close(&a, crs);
 	aml_close(&a, res);
+
+	for (unsigned i = 0; i < nvirtio_mmio; i++)
+		virtio_mmio_device(&a, i);
 
 	aml_close(&a, sb);
 	return a.overflow ? 0 : a.len;
@@ -247,7 +272,7 @@ static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
 	checksum(t, ACPI_FADT_LEN, 9);
 }
 
-size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus)
+size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus, unsigned nvirtio_mmio)
 {
 	uint8_t *t;
 
@@ -259,7 +284,7 @@ size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus)
 
 	/* DSDT: header + AML. */
 	t = buf + ACPI_DSDT_OFF;
-	size_t dsdt_len = HDR_LEN + acpi_dsdt_aml(t + HDR_LEN, ACPI_DSDT_MAX - HDR_LEN);
+	size_t dsdt_len = HDR_LEN + acpi_dsdt_aml(t + HDR_LEN, ACPI_DSDT_MAX - HDR_LEN, nvirtio_mmio);
 	header(t, "DSDT", (uint32_t)dsdt_len, 2);
 	checksum(t, dsdt_len, 9);
 
@@ -295,15 +320,18 @@ size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus)
 	return ACPI_DSDT_OFF + dsdt_len;
 }
 
-int acpi_install(struct guest_mem *m, unsigned ncpus, struct err *e)
+int acpi_install(struct guest_mem *m, unsigned ncpus, unsigned nvirtio_mmio, struct err *e)
 {
 	if (ncpus < 1 || ACPI_MADT_OFF + 44 + 8 * (size_t)ncpus + 22 > ACPI_DSDT_OFF ||
 	    ncpus > 255)
 		return err_set(e, EINVAL, "ACPI: cannot describe %u vCPUs", ncpus);
+	if (nvirtio_mmio > VIRTIO_MMIO_SLOTS)
+		return err_set(e, EINVAL, "ACPI: cannot describe %u virtio-mmio devices (at most %u)",
+		               nvirtio_mmio, VIRTIO_MMIO_SLOTS);
 	uint8_t *buf = calloc(1, PC_ACPI_SIZE);
 	if (!buf)
 		return err_set(e, ENOMEM, "out of memory");
-	size_t len = acpi_build(buf, PC_ACPI_ADDR, ncpus);
+	size_t len = acpi_build(buf, PC_ACPI_ADDR, ncpus, nvirtio_mmio);
 	int r = mem_write(m, PC_ACPI_ADDR, buf, len);
 	free(buf);
 	if (r)

@@ -29,6 +29,10 @@
 #define RES_DWORD_ADDR  0x87
 #define RES_WORD_ADDR   0x88
 #define RES_QWORD_ADDR  0x8a
+#define RES_EXT_IRQ     0x89
+#define IRQ_CONSUMER    0x01
+#define IRQ_EDGE        0x02
+#define IRQ_ACTIVE_LOW  0x04
 #define ADDR_MEM        0
 #define ADDR_IO         1
 #define ADDR_BUS        2
@@ -317,6 +321,15 @@ void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
 	aml_byte(a, MEM_RW);
 	aml_le(a, base, 4);
 	aml_le(a, len, 4);
+}
+
+void aml_res_interrupt(struct aml *a, uint32_t gsi, bool edge, bool active_low)
+{
+	aml_byte(a, RES_EXT_IRQ);
+	aml_le(a, 6, 2);                    /* flags, count, one DWORD */
+	aml_byte(a, (uint8_t)(IRQ_CONSUMER | (edge ? IRQ_EDGE : 0) | (active_low ? IRQ_ACTIVE_LOW : 0)));
+	aml_byte(a, 1);
+	aml_le(a, gsi, 4);
 }
 
 void aml_res_end(struct aml *a)

@@ -1,6 +1,7 @@
 /* A tiny AML builder (ACPI 6.x, chapter 20 "ACPI Machine Language Specification" and
  * 6.4 "Resource Data Types"), enough for the DSDT trivisor writes: names, integers,
- * strings, EISA IDs, packages, scopes, devices, and buffers of resource descriptors.
+ * strings, EISA IDs, packages, scopes, devices, and buffers of resource descriptors
+ * (I/O, memory, bus numbers, interrupts).
  *
  * Objects with a PkgLength (scope, device, package, buffer) are opened, filled and
  * closed: aml_close encodes the length in as few bytes as it needs. Writes past the end
@@ -53,6 +54,10 @@ void aml_res_io_window(struct aml *a, uint16_t min, uint16_t max);
 void aml_res_mem32_window(struct aml *a, uint32_t min, uint32_t max);
 void aml_res_mem64_window(struct aml *a, uint64_t min, uint64_t max);
 void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len);
+/* Extended Interrupt descriptor (6.4.3.6) for one GSI that the device consumes,
+ * exclusively: Interrupt (ResourceConsumer, Level|Edge, ActiveHigh|ActiveLow,
+ * Exclusive) { gsi } */
+void aml_res_interrupt(struct aml *a, uint32_t gsi, bool edge, bool active_low);
 void aml_res_end(struct aml *a);
 
 /* PkgLength encoding of a length that counts itself: writes 1 to 4 bytes to out,

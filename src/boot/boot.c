@@ -14,6 +14,7 @@
 #include "boot/multiboot.h"
 #include "core/mem.h"
 #include "core/vm.h"
+#include "hw/virtio/devices.h"
 
 #define KERNEL_MAX_FILE (1ull << 30)
 #define INITRD_CHUNK    (1u << 20)
@@ -203,7 +204,7 @@ int boot_load(struct vm *vm, struct cpu_state *bsp, struct err *e)
 	r = boot_read_file(path, KERNEL_MAX_FILE, &img, e);
 	if (r)
 		return r;
-	r = acpi_install(&vm->mem, vm->ncpus, e);
+	r = acpi_install(&vm->mem, vm->ncpus, virtio_mmio_device_count(&vm->cfg), e);
 	if (r)
 		goto out;
 

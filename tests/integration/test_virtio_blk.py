@@ -1,6 +1,8 @@
-"""virtio-blk over virtio-pci: the stock Debian kernel finds the PCI bus through ACPI
-(no command-line options), binds virtio_pci and virtio_blk, and uses ext4 images made
-on the host with mkfs.ext4 -d.
+"""virtio-blk: the stock Debian kernel finds the PCI bus (virtio-pci) or the
+virtio-mmio devices (--virtio-transport mmio) through ACPI, with no command-line
+options, binds virtio_pci or virtio_mmio and virtio_blk, and uses ext4 images made on
+the host with mkfs.ext4 -d. The tests taking `transport` run on both transports (the
+`transport` fixture gives the others virtio-pci).
 
 Under the nested harness the images travel through the outer guest's scratch disks
 (harness.OuterVM.scratch_disk): trivisor inside uses /dev/vdX of the outer guest as
@@ -20,6 +22,7 @@ from harness import GUEST_PROMPT, TIMINGS, Shell
 from test_linux import BOOT_TIMEOUT, end, run, step
 
 HELLO = b"hello from the host\n"
+TRANSPORTS = ["pci", "mmio"]
 
 
 # Linux guests: kvm only until the soft engine boots Linux (as in test_linux.py).
@@ -30,6 +33,28 @@ def engine(request):
 
 pytestmark = pytest.mark.skipif(not (shutil.which("mkfs.ext4") and shutil.which("debugfs")),
                                 reason="e2fsprogs (mkfs.ext4, debugfs) not installed")
+
+
+@pytest.fixture
+def transport():
+    """virtio-pci, unless a test is parametrized over TRANSPORTS."""
+    return "pci"
+
+
+def assert_transport(p, sh, transport, ndev=1):
+    """The guest's ndev virtio devices sit on the transport asked for: PCI functions
+    from 00:01.0 bound to virtio-pci, or ACPI LNRO0005 platform devices bound to
+    virtio-mmio, each with its own level-triggered IOAPIC line from GSI 16 on."""
+    if transport == "pci":
+        r = run(p, sh, "ls /sys/bus/pci/drivers/virtio-pci/")
+        found = re.findall(r"0000:00:[0-9a-f]{2}\.0", r.output)
+        assert len(found) == ndev, r
+        return
+    r = run(p, sh, "ls /sys/bus/platform/drivers/virtio-mmio/; grep virtio /proc/interrupts")
+    assert sorted(set(re.findall(r"LNRO0005:0[0-9]", r.output))) == \
+        [f"LNRO0005:0{i}" for i in range(ndev)], r
+    for i in range(ndev):
+        assert re.search(rf"IO-APIC\s+{16 + i}-fasteoi\s+virtio{i}\b", r.output), r
 
 
 @pytest.fixture(scope="session")
@@ -86,10 +111,10 @@ def initrd_path(machine, virtio_initrd):
     return str(virtio_initrd)
 
 
-def run_args(machine, engine, virtio_initrd, disks):
+def run_args(machine, engine, virtio_initrd, disks, transport="pci"):
     args = ["run", "--engine", engine, "--kernel", machine.kernel,
             "--initrd", initrd_path(machine, virtio_initrd), "--append", "console=ttyS0",
-            "--mem", "256M"]
+            "--mem", "256M", "--virtio-transport", transport]
     for d in disks:
         args += ["--disk", d]
     return args
@@ -103,21 +128,27 @@ def wait_boot(p, engine, machine, what):
     return Shell(p, GUEST_PROMPT)
 
 
-def test_disk_read_write(machine, engine, virtio_initrd, tmp_path):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_disk_read_write(machine, engine, virtio_initrd, tmp_path, transport):
     img = make_ext4(tmp_path / "disk.img", {"hello.txt": HELLO})
     disks = Disks(machine)
     dev = disks.attach(img)
-    p = machine.spawn(run_args(machine, engine, virtio_initrd, [dev]))
-    sh = wait_boot(p, engine, machine, "one virtio disk")
+    p = machine.spawn(run_args(machine, engine, virtio_initrd, [dev], transport))
+    sh = wait_boot(p, engine, machine, f"one virtio disk on {transport}")
 
-    # Found through ACPI: the host bridge with ECAM, the disk at 00:01.0 with MSI-X.
-    r = run(p, sh, "cat /sys/bus/pci/devices/0000:00:01.0/vendor /sys/bus/pci/devices/0000:00:01.0/device")
-    assert r.status == 0 and "0x1af4" in r.output and "0x1042" in r.output, r
+    # Found through ACPI: the host bridge with ECAM (either way), then the disk.
     r = run(p, sh, "dmesg | grep -i -e mmconfig -e ecam")
     assert re.search(r"MMCONFIG.*0xe0000000.*reserved", r.output, re.I), r
-    # MSI-X: one vector for configuration changes, one for the request queue.
-    r = run(p, sh, "grep virtio0 /proc/interrupts")
-    assert "PCI-MSI" in r.output and "virtio0-config" in r.output and "virtio0-req.0" in r.output, r
+    assert_transport(p, sh, transport)
+    if transport == "pci":
+        # At 00:01.0, with MSI-X: one vector for configuration changes, one for the queue.
+        r = run(p, sh, "cat /sys/bus/pci/devices/0000:00:01.0/vendor /sys/bus/pci/devices/0000:00:01.0/device")
+        assert r.status == 0 and "0x1af4" in r.output and "0x1042" in r.output, r
+        r = run(p, sh, "grep virtio0 /proc/interrupts")
+        assert "PCI-MSI" in r.output and "virtio0-config" in r.output and "virtio0-req.0" in r.output, r
+    else:
+        r = run(p, sh, "cat /proc/iomem")
+        assert re.search(r"feb00000-feb001ff : LNRO0005:00", r.output), r
     r = run(p, sh, "cat /sys/block/vda/size /sys/block/vda/ro /sys/block/vda/serial")
     size, ro, serial = r.output.split()[-3:]
     assert int(size) * 512 == (img.stat().st_size if machine.name == "host" else harness.SCRATCH_SIZE), r
@@ -165,13 +196,15 @@ def sigkill(machine, p):
     assert p.wait(30) == 128 + signal.SIGKILL
 
 
-def test_nothing_lost_after_sigkill(machine, engine, virtio_initrd, tmp_path):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_nothing_lost_after_sigkill(machine, engine, virtio_initrd, tmp_path, transport):
     img = make_ext4(tmp_path / "disk.img", {"hello.txt": HELLO})
     disks = Disks(machine)
     marker = "SYNCED-AND-READY"
-    p = spawn_killable(machine, run_args(machine, engine, virtio_initrd, [disks.attach(img)]),
-                       marker)
-    sh = wait_boot(p, engine, machine, "one virtio disk")
+    p = spawn_killable(machine, run_args(machine, engine, virtio_initrd, [disks.attach(img)],
+                                         transport), marker)
+    sh = wait_boot(p, engine, machine, f"one virtio disk on {transport}")
+    assert_transport(p, sh, transport)
     assert run(p, sh, "mount /dev/vda /mnt").status == 0
     r = run(p, sh, "dd if=/dev/urandom of=/mnt/blob bs=64k count=16 2>/dev/null && sync && "
                    "md5sum /mnt/blob")

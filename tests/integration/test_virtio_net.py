@@ -1,5 +1,6 @@
-"""virtio-net on user-mode networking (libslirp), and virtio-rng: the stock Debian
-kernel binds virtio_net and virtio-rng over virtio-pci.
+"""virtio-net on user-mode networking (libslirp), virtio-rng and virtio-console: the
+stock Debian kernel binds virtio_net, virtio-rng and virtio_console over virtio-pci or,
+for the tests taking `transport`, also over virtio-mmio.
 
 Network: the guest gets 10.0.2.15 by DHCP (busybox udhcpc with the event script
 mkguest ships) and fetches a page from an HTTP server on the loopback of the machine
@@ -18,7 +19,8 @@ import pytest
 
 from harness import TIMINGS
 from test_linux import end, run
-from test_virtio_blk import initrd_path, virtio_initrd, wait_boot  # noqa: F401 (fixture)
+from test_virtio_blk import (TRANSPORTS, assert_transport, initrd_path,  # noqa: F401 (fixtures)
+                             transport, virtio_initrd, wait_boot)
 
 HTTP_PORT = 18080
 FWD_PORT = 18081
@@ -32,10 +34,10 @@ def engine(request):
     return request.param
 
 
-def guest_args(machine, engine, virtio_initrd, extra):
+def guest_args(machine, engine, virtio_initrd, extra, transport="pci"):
     return ["run", "--engine", engine, "--kernel", machine.kernel,
             "--initrd", initrd_path(machine, virtio_initrd), "--append", "console=ttyS0",
-            "--mem", "256M", *extra]
+            "--mem", "256M", "--virtio-transport", transport, *extra]
 
 
 @pytest.fixture
@@ -63,11 +65,13 @@ def http_server(machine, tmp_path):
         p.wait()
 
 
-def test_net_dhcp_and_http(machine, engine, virtio_initrd, http_server):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_net_dhcp_and_http(machine, engine, virtio_initrd, http_server, transport):
     p = machine.spawn(guest_args(machine, engine, virtio_initrd,
                                  ["--net", f"user,hostfwd=tcp::{FWD_PORT}-:80",
-                                  "--mac", "52:54:00:aa:bb:cc"]))
-    sh = wait_boot(p, engine, machine, "virtio-net")
+                                  "--mac", "52:54:00:aa:bb:cc"], transport))
+    sh = wait_boot(p, engine, machine, f"virtio-net on {transport}")
+    assert_transport(p, sh, transport)
 
     r = run(p, sh, "cat /sys/class/net/eth0/address")
     assert r.status == 0 and "52:54:00:aa:bb:cc" in r.output, r
@@ -81,8 +85,8 @@ def test_net_dhcp_and_http(machine, engine, virtio_initrd, http_server):
     t0 = time.monotonic()
     r = run(p, sh, f"wget -q -O - http://10.0.2.2:{HTTP_PORT}/big | md5sum")
     assert r.status == 0 and http_server in r.output, r
-    TIMINGS.append((f"{engine} on {machine.name}: guest fetches {BIG_KIB} KiB over HTTP, slirp",
-                    time.monotonic() - t0))
+    TIMINGS.append((f"{engine} on {machine.name}: guest fetches {BIG_KIB} KiB over HTTP, "
+                    f"slirp, virtio-{transport}", time.monotonic() - t0))
 
     # hostfwd: slirp listens on the host's port and forwards to the guest's port 80.
     assert run(p, sh, f"mkdir -p /www && echo forwarded-{FWD_PORT} > /www/index.html && "
@@ -134,9 +138,11 @@ def test_net_option_errors(machine, engine, virtio_initrd):
     assert r.status == 2 and "hostfwd" in r.output, r
 
 
-def test_rng(machine, engine, virtio_initrd):
-    p = machine.spawn(guest_args(machine, engine, virtio_initrd, ["--rng"]))
-    sh = wait_boot(p, engine, machine, "virtio-rng")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_rng(machine, engine, virtio_initrd, transport):
+    p = machine.spawn(guest_args(machine, engine, virtio_initrd, ["--rng"], transport))
+    sh = wait_boot(p, engine, machine, f"virtio-rng on {transport}")
+    assert_transport(p, sh, transport)
     r = run(p, sh, "cat /sys/devices/virtual/misc/hw_random/rng_available "
                    "/sys/devices/virtual/misc/hw_random/rng_current")
     assert r.status == 0 and "virtio_rng" in r.output.split()[-1], r
@@ -148,13 +154,15 @@ def test_rng(machine, engine, virtio_initrd):
     assert status == 0, p.output[-3000:]
 
 
-def test_virtio_console(machine, engine, virtio_initrd):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_virtio_console(machine, engine, virtio_initrd, transport):
     """--console virtio: the terminal feeds virtio-console, the guest's shell runs on
     hvc0 (the last console= is /dev/console once virtio_console loads)."""
-    args = guest_args(machine, engine, virtio_initrd, ["--console", "virtio"])
+    args = guest_args(machine, engine, virtio_initrd, ["--console", "virtio"], transport)
     args[args.index("console=ttyS0")] = "console=ttyS0 console=hvc0"
     p = machine.spawn(args)
-    sh = wait_boot(p, engine, machine, "virtio-console")
+    sh = wait_boot(p, engine, machine, f"virtio-console on {transport}")
+    assert_transport(p, sh, transport)
     r = run(p, sh, "tty; cat /sys/class/tty/console/active")
     assert r.status == 0 and "/dev/hvc0" in r.output, r
     r = run(p, sh, "echo typed-$((6 * 7))-through-virtio")

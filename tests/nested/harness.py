@@ -58,8 +58,9 @@ OUTER_MODULES = ["irqbypass", "kvm", "ccp", "kvm-amd",
                  # TAP devices for trivisor's --net tap
                  "tun"]
 # The inner guest for the virtio tests (disk, net, rng, console): the default one plus
-# these modules.
-VIRTIO_MODULES = ["virtio_pci", "virtio_blk", "ext4",
+# these modules (both transports: virtio_pci, and virtio_mmio for the ACPI-described
+# LNRO0005 devices of --virtio-transport mmio).
+VIRTIO_MODULES = ["virtio_pci", "virtio_mmio", "virtio_blk", "ext4",
                   "virtio_net", "virtio_rng", "virtio_console"]
 VIRTIO_INITRD = "initramfs-virtio.cpio.gz"
 # Raw files on the host that the outer guest sees as /dev/vda, /dev/vdb...: a test

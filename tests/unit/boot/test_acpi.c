@@ -1,11 +1,12 @@
 /* ACPI tables, parsed back from guest memory: every checksum, the FADT's fixed
- * hardware, the DSDT's AML (\_S5, the PCI host bridge; byte for byte against AML that
+ * hardware, the DSDT's AML (\_S5, the PCI host bridge, virtio-mmio devices; byte for byte against AML that
  * `iasl -d` disassembles to the intended ASL), the MCFG, and the MADT for 1, 4 and 64
  * vCPUs; the AML builder's encodings. */
 #include "../check.h"
 #include "boot/acpi.h"
 #include "boot/aml.h"
 #include "boot_test.h"
+#include "hw/virtio/virtio_mmio.h"
 
 #define MiB (1ull << 20)
 
@@ -42,6 +43,64 @@ static const uint8_t dsdt_aml[] = {
 	0x11, 0x12, 0x0b, 0x0e, 0x00, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x10,
 	0x00, 0x79, 0x00,
 };
+
+/* With two virtio-mmio devices, Scope(\_SB) also holds (`iasl -d`):
+ *   Device (VR00) {
+ *     Name (_HID, "LNRO0005") Name (_UID, Zero)
+ *     Name (_CRS, ResourceTemplate () {
+ *       Memory32Fixed (ReadWrite, 0xFEB00000, 0x00000200)
+ *       Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, ) { 0x00000010 } }) }
+ *   Device (VR01) { ... _UID One, 0xFEB00200, GSI 0x00000011 }
+ * and the scope's PkgLength grows from 0xc3 to 0x13d bytes. */
+static const uint8_t vr_aml[] = {
+	0x5b, 0x82, 0x3b, 0x56, 0x52, 0x30, 0x30, 0x08, 0x5f, 0x48, 0x49, 0x44, 0x0d, 0x4c, 0x4e, 0x52,
+	0x4f, 0x30, 0x30, 0x30, 0x35, 0x00, 0x08, 0x5f, 0x55, 0x49, 0x44, 0x00, 0x08, 0x5f, 0x43, 0x52,
+	0x53, 0x11, 0x1b, 0x0b, 0x17, 0x00, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0xb0, 0xfe, 0x00, 0x02,
+	0x00, 0x00, 0x89, 0x06, 0x00, 0x01, 0x01, 0x10, 0x00, 0x00, 0x00, 0x79, 0x00, 0x5b, 0x82, 0x3b,
+	0x56, 0x52, 0x30, 0x31, 0x08, 0x5f, 0x48, 0x49, 0x44, 0x0d, 0x4c, 0x4e, 0x52, 0x4f, 0x30, 0x30,
+	0x30, 0x35, 0x00, 0x08, 0x5f, 0x55, 0x49, 0x44, 0x01, 0x08, 0x5f, 0x43, 0x52, 0x53, 0x11, 0x1b,
+	0x0b, 0x17, 0x00, 0x86, 0x09, 0x00, 0x01, 0x00, 0x02, 0xb0, 0xfe, 0x00, 0x02, 0x00, 0x00, 0x89,
+	0x06, 0x00, 0x01, 0x01, 0x11, 0x00, 0x00, 0x00, 0x79, 0x00,
+};
+#define SCOPE_PKGLEN 16         /* offset of Scope(\_SB)'s two-byte PkgLength in dsdt_aml */
+
+static void test_dsdt_virtio_mmio(void)
+{
+	uint8_t b[4096];
+	CHECK_EQ(acpi_dsdt_aml(b, sizeof(b), 2), sizeof(dsdt_aml) + sizeof(vr_aml));
+	CHECK(memcmp(b, dsdt_aml, SCOPE_PKGLEN) == 0);
+	CHECK_EQ(b[SCOPE_PKGLEN], 0x4d);
+	CHECK_EQ(b[SCOPE_PKGLEN + 1], 0x13);
+	CHECK(memcmp(b + SCOPE_PKGLEN + 2, dsdt_aml + SCOPE_PKGLEN + 2,
+	             sizeof(dsdt_aml) - SCOPE_PKGLEN - 2) == 0);
+	CHECK(memcmp(b + sizeof(dsdt_aml), vr_aml, sizeof(vr_aml)) == 0);
+
+	/* Every slot: device i at its window and GSI, and the DSDT still fits. */
+	static const uint8_t mem32[] = { 0x86, 0x09, 0x00, 0x01 }, irq[] = { 0x89, 0x06, 0x00, 0x01, 0x01 };
+	size_t n = acpi_dsdt_aml(b, sizeof(b), VIRTIO_MMIO_SLOTS);
+	CHECK(36 + n <= ACPI_DSDT_MAX);
+	for (unsigned i = 0; i < VIRTIO_MMIO_SLOTS; i++) {
+		char name[5];
+		snprintf(name, sizeof(name), "VR%02X", i);
+		const uint8_t *d = memmem(b, n, name, 4);
+		CHECK(d != NULL);
+		if (!d)
+			continue;
+		const uint8_t *m = memmem(d, (size_t)(b + n - d), mem32, sizeof(mem32));
+		const uint8_t *q = memmem(d, (size_t)(b + n - d), irq, sizeof(irq));
+		CHECK(m && q && m < q);
+		if (m && q) {
+			CHECK_EQ(peek32(m + 4), VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE);
+			CHECK_EQ(peek32(m + 8), VIRTIO_MMIO_SIZE);
+			CHECK_EQ(peek32(q + 5), VIRTIO_MMIO_GSI_BASE + i);
+		}
+	}
+	/* The slots and GSIs collide with nothing the platform has. */
+	uint64_t lo = VIRTIO_MMIO_BASE, hi = lo + VIRTIO_MMIO_SLOTS * VIRTIO_MMIO_SIZE;
+	CHECK(lo >= PC_PCI_ECAM_ADDR + PC_PCI_ECAM_SIZE && hi <= PC_IOAPIC_ADDR);
+	CHECK(lo >= (uint64_t)PC_PCI_MEM32_ADDR + PC_PCI_MEM32_SIZE);
+	CHECK(VIRTIO_MMIO_GSI_BASE >= 16 && VIRTIO_MMIO_GSI_BASE + VIRTIO_MMIO_SLOTS <= PC_IOAPIC_PINS);
+}
 
 /* The builder's encodings (ACPI 6.x 20.2): PkgLength sizes at their boundaries, name
  * strings, integers, EISA IDs, a package nested deep enough to need long lengths. */
@@ -123,8 +182,17 @@ static void test_aml(void)
 	CHECK(a.overflow);
 	CHECK_EQ(a.len, 4);
 	CHECK_EQ(small[4], 0xee);
-	CHECK_EQ(acpi_dsdt_aml(b, 100), 0);
-	CHECK_EQ(acpi_dsdt_aml(b, sizeof(b)), sizeof(dsdt_aml));
+	CHECK_EQ(acpi_dsdt_aml(b, 100, 0), 0);
+	CHECK_EQ(acpi_dsdt_aml(b, sizeof(b), 0), sizeof(dsdt_aml));
+
+	/* Extended Interrupt descriptors: level/edge, high/low. */
+	static const uint8_t irqs[] = { 0x89, 0x06, 0x00, 0x01, 0x01, 0x10, 0x00, 0x00, 0x00,
+	                                0x89, 0x06, 0x00, 0x07, 0x01, 0x78, 0x56, 0x34, 0x12 };
+	aml_init(&a, b, sizeof(b));
+	aml_res_interrupt(&a, 16, false, false);
+	aml_res_interrupt(&a, 0x12345678, true, true);
+	CHECK_EQ(a.len, sizeof(irqs));
+	CHECK(memcmp(b, irqs, sizeof(irqs)) == 0);
 }
 
 static const uint8_t *table_at(struct vm *vm, uint64_t addr, const char *sig)
@@ -145,12 +213,12 @@ static void check_gas_io(const uint8_t *g, unsigned bits, uint64_t addr)
 	CHECK_EQ(peek64(g + 4), addr);
 }
 
-static void test_tables(unsigned ncpus)
+static void test_tables(unsigned ncpus, unsigned nmmio)
 {
 	struct vm *vm = test_vm(64 * MiB);
 	struct err e = { { 0 } };
 
-	CHECK_EQ(acpi_install(&vm->mem, ncpus, &e), 0);
+	CHECK_EQ(acpi_install(&vm->mem, ncpus, nmmio, &e), 0);
 
 	/* Find the RSDP the way a guest does: 16-byte steps through 0xe0000..0xfffff. */
 	uint64_t rsdp_addr = 0;
@@ -211,8 +279,13 @@ static void test_tables(unsigned ncpus)
 	CHECK_EQ(peek64(fadt + 132) % 64, 0);
 
 	const uint8_t *dsdt = table_at(vm, peek64(fadt + 140), "DSDT");
-	CHECK_EQ(peek32(dsdt + 4), 36 + sizeof(dsdt_aml));
-	CHECK(memcmp(dsdt + 36, dsdt_aml, sizeof(dsdt_aml)) == 0);
+	uint8_t body[4096];
+	size_t body_len = acpi_dsdt_aml(body, sizeof(body), nmmio);
+	CHECK(body_len >= sizeof(dsdt_aml) + nmmio * sizeof(vr_aml) / 2);
+	CHECK_EQ(peek32(dsdt + 4), 36 + body_len);
+	CHECK(memcmp(dsdt + 36, body, body_len) == 0);
+	if (nmmio == 0)
+		CHECK(memcmp(dsdt + 36, dsdt_aml, sizeof(dsdt_aml)) == 0);
 
 	const uint8_t *madt = table_at(vm, peek64(xsdt + 44), "APIC");
 	CHECK_EQ(peek32(madt + 36), PC_LAPIC_ADDR);
@@ -260,13 +333,16 @@ int main(void)
 	CHECK(memcmp(aml, s5, sizeof(s5)) == 0);
 
 	test_aml();
-	test_tables(1);
-	test_tables(4);
-	test_tables(VM_MAX_CPUS);
+	test_dsdt_virtio_mmio();
+	test_tables(1, 0);
+	test_tables(4, 2);
+	test_tables(VM_MAX_CPUS, VIRTIO_MMIO_SLOTS);
 
 	struct vm *vm = test_vm(64 * MiB);
 	struct err e = { { 0 } };
-	CHECK(acpi_install(&vm->mem, 0, &e) < 0);
+	CHECK(acpi_install(&vm->mem, 0, 0, &e) < 0);
+	CHECK(acpi_install(&vm->mem, 1, VIRTIO_MMIO_SLOTS + 1, &e) < 0);
+	CHECK(strstr(e.msg, "virtio-mmio") != NULL);
 	test_vm_free(vm);
 	return check_done();
 }
