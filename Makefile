@@ -1,13 +1,15 @@
 # Convenience entry points; the build itself is Meson + Ninja.
 #   make run    install dependencies, build, build the guest image, boot it
-#   make test   the same, then every test (unit, sanitizer, integration)
+#   make test   the same, then every test (unit, sanitizer, fuzz, integration)
+#   make fuzz   the libFuzzer targets (clang build in build-fuzz)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 GUEST      ?= $(BUILD)/guest
 # Debian's python3: the one python3-pytest and python3-pexpect belong to.
 PYTEST     ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan guest run test clean
+.PHONY: all deps build asan fuzz guest run test clean
 
 all: build
 
@@ -26,14 +28,20 @@ build: deps $(BUILD)/build.ninja
 asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_lundef=false
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
 guest: deps
 	@scripts/mkguest.sh --out $(GUEST)
 
 run: build guest
 	@scripts/run-default.sh $(BUILD)
 
-test: build asan guest
-	TRIVISOR_BUILD=$(BUILD) TRIVISOR_ASAN_BUILD=$(ASAN_BUILD) $(PYTEST) tests
+test: build asan fuzz guest
+	TRIVISOR_BUILD=$(BUILD) TRIVISOR_ASAN_BUILD=$(ASAN_BUILD) TRIVISOR_FUZZ_BUILD=$(FUZZ_BUILD) $(PYTEST) tests
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

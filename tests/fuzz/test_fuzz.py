@@ -1,0 +1,97 @@
+"""Short libFuzzer runs of the fuzz targets (tests/fuzz/fuzz_*.c): the virtqueue, the
+virtio-blk, -net, -console and -rng request parsing, and the virtio-mmio registers.
+
+Each target first runs its seeds alone (tests/fuzz/seeds.py), which must get the device
+past its parsing into real work (the counters it prints at exit), then fuzzes for
+TRIVISOR_FUZZ_SECONDS (default 12) seconds from them under ASan and UBSan. Any crash,
+sanitizer report, leak, timeout or broken invariant makes libFuzzer exit non-zero and
+leaves the input that did it under build-fuzz/artifacts/ (the test prints its path).
+
+Environment: TRIVISOR_FUZZ_BUILD (default build-fuzz/): the clang build made by
+`make fuzz` (CC=clang meson setup build-fuzz -Dfuzz=true); it is set up and built here
+when missing."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import seeds  # noqa: E402
+
+from harness import TIMINGS  # noqa: E402  (tests/conftest.py puts harness on the path)
+
+SECONDS = int(os.environ.get("TRIVISOR_FUZZ_SECONDS", "12"))
+
+# What the seeds alone must reach: counters printed by each target at exit.
+SEED_FLOOR = {
+    "virtqueue": {"chains": 4, "indirect_chains": 1, "iovecs": 4},
+    "blk": {"reads": 1, "writes": 1, "flushes": 1, "get_ids": 1, "discards": 1,
+            "write_zeroes": 1, "unsupp": 1},
+    "net": {"tx_frames": 1, "rx_frames": 1, "tx_malformed": 1, "rx_small_buffer": 1},
+    "console": {"tx_bytes": 6, "rx_bytes": 20},
+    "rng": {"requests": 3, "bytes": 128},
+    "mmio": {"reads": 1, "raised": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def fuzz_build():
+    d = Path(os.environ.get("TRIVISOR_FUZZ_BUILD") or REPO / "build-fuzz").resolve()
+    if not shutil.which("clang"):
+        pytest.fail("clang is not installed (scripts/deps.sh installs clang and "
+                    "libclang-rt-14-dev, which has libFuzzer)", pytrace=False)
+    if not (d / "build.ninja").exists():
+        r = subprocess.run(["meson", "setup", str(d), "-Dfuzz=true", "-Db_lundef=false"],
+                           cwd=REPO, env=dict(os.environ, CC="clang"), capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["ninja", "-C", str(d)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return d
+
+
+def stats(output: str) -> dict:
+    m = re.search(r"^fuzz-stats:(.*)$", output, re.M)
+    assert m, output[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+
+
+@pytest.mark.parametrize("target", list(seeds.SEEDS))
+def test_fuzz(fuzz_build, target, tmp_path):
+    exe = fuzz_build / "tests" / "fuzz" / f"fuzz_{target}"
+    seed_dir, corpus = tmp_path / "seeds", tmp_path / "corpus"
+    seeds.write(target, seed_dir)
+    corpus.mkdir()
+    artifacts = fuzz_build / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+
+    # The seeds alone: they must reach the device's real work, or the fuzzing below
+    # would only ever see refused input.
+    r = subprocess.run([str(exe), "-runs=0", str(seed_dir)], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-6000:]
+    got = stats(r.stderr)
+    low = {k: (got.get(k), floor) for k, floor in SEED_FLOOR[target].items()
+           if got.get(k, 0) < floor}
+    assert not low, f"the seeds fall short (counter: (got, wanted)): {low}"
+
+    t0 = time.monotonic()
+    r = subprocess.run([str(exe), f"-max_total_time={SECONDS}", "-max_len=8192", "-timeout=10",
+                        "-rss_limit_mb=2048", "-print_final_stats=1",
+                        f"-artifact_prefix={artifacts}/{target}-", str(corpus), str(seed_dir)],
+                       capture_output=True, text=True, env=env, timeout=SECONDS + 120)
+    found = re.findall(r"(?:Test unit written to|artifact_prefix.*?) (\S+)", r.stderr)
+    assert r.returncode == 0, (f"fuzz_{target} found a problem (input: {found}):\n"
+                               + r.stderr[-8000:])
+    execs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr).group(1))
+    got = stats(r.stderr)
+    TIMINGS.append((f"fuzz_{target}: {execs} inputs ({execs / SECONDS:.0f}/s); "
+                    + " ".join(f"{k}={v}" for k, v in got.items()), time.monotonic() - t0))
+    assert execs > 1000, r.stderr[-3000:]
