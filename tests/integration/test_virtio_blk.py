@@ -222,14 +222,18 @@ def test_nothing_lost_after_sigkill(machine, engine, virtio_initrd, tmp_path, tr
     assert hashlib.md5(cat(img, "blob")).hexdigest() == m.group(1)
 
 
-def test_two_disks_one_read_only(machine, engine, virtio_initrd, tmp_path):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_two_disks_one_read_only(machine, engine, virtio_initrd, tmp_path, transport):
     rw = make_ext4(tmp_path / "rw.img", {"a.txt": b"disk a\n"})
     ro = make_ext4(tmp_path / "ro.img", {"hello.txt": HELLO})
     ro_before = hashlib.sha256(ro.read_bytes()).hexdigest()
     disks = Disks(machine)
-    args = run_args(machine, engine, virtio_initrd, [disks.attach(rw), disks.attach(ro) + ",ro"])
+    args = run_args(machine, engine, virtio_initrd, [disks.attach(rw), disks.attach(ro) + ",ro"],
+                    transport)
     p = machine.spawn(args)
-    sh = wait_boot(p, engine, machine, "two virtio disks")
+    sh = wait_boot(p, engine, machine, f"two virtio disks on {transport}")
+    # Two devices: on mmio, two DSDT entries, two windows, GSIs 16 and 17.
+    assert_transport(p, sh, transport, ndev=2)
 
     r = run(p, sh, "cat /sys/block/vda/ro /sys/block/vdb/ro")
     assert r.output.split()[-2:] == ["0", "1"], r
