@@ -108,3 +108,21 @@ def test_bad_arguments(busybox_guest, tmp_path):
     # Nothing measured: a failure, with the reason.
     assert r.returncode == 1 and "QEMU TCG: skipped:" in r.stdout and "not found" in r.stdout, \
         r.stdout + r.stderr
+
+
+def test_known_boot_stall_is_retried(busybox_guest, tmp_path):
+    """A boot that prints the kernel's failed-TSC-calibration line and then goes quiet
+    (QEMU microvm's known random hang) fails after --stall-grace, not --timeout, and is
+    tried again; 3 retries, then it counts as a failed run."""
+    fake = tmp_path / "stall"
+    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && exec echo stall 1.0\n'
+                    'echo "[    0.000000] tsc: Marking TSC unstable due to could not '
+                    'calculate TSC khz"\nexec sleep 30\n')
+    fake.chmod(0o755)
+    r = bench(busybox_guest, tmp_path, "--engines", "qemu", "--runs", 1, "--quick",
+              "--timeout", 20, "--stall-grace", 0.5, "--qemu", fake, timeout=40)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout
+    assert out.count("could not calibrate the TSC against the PIT and hung") >= 4, out
+    assert out.count("; trying again") == 3, out
+    assert "QEMU TCG run 4: failed" in out and "QEMU TCG run 5" not in out, out
