@@ -12,6 +12,8 @@ scripts/mkguest.sh) with the same RAM and vCPUs, and is driven on its serial con
             interactive `busybox sh` on a pseudo-terminal of this host
 
 Figures (each the median of --runs runs, with the spread):
+    boot to kernel    process start to the kernel's first console line ("Linux version";
+                      the console shows it after decompression and early setup)
     boot to /init     process start to the kernel's "Run /init as init process" line
     boot to shell     process start to the first shell prompt (the first thing user
                       space prints: the initramfs's /init prints nothing of its own)
@@ -46,6 +48,12 @@ import mkguest  # noqa: E402  (the guest's prompt, so the two never drift apart)
 
 PROMPT = mkguest.DEFAULT_PROMPT
 INIT_LINE = "Run /init as init process"
+# The console lines a boot is timed to, in the order they come: the kernel's banner
+# (start_kernel prints it, but the console shows it only once the serial driver takes
+# the buffered messages: after decompression and early setup), the kernel handing over
+# to the initramfs's /init, and the shell's prompt (the /init prints nothing itself).
+MILESTONES = [("boot_kernel", "Linux version "), ("boot_init", INIT_LINE),
+              ("boot_prompt", PROMPT)]
 ALL_ENGINES = ["soft", "kvm", "qemu", "native"]
 DEFAULT_ENGINES = "soft,kvm,qemu,native"
 LABELS = {"soft": "trivisor soft", "kvm": "trivisor kvm", "qemu": "QEMU TCG",
@@ -80,6 +88,7 @@ WORKLOADS = [
 ]
 
 FIGURES = [  # (key, label)
+    ("boot_kernel", "boot to first kernel line"),
     ("boot_init", "boot to /init (kernel line)"),
     ("boot_prompt", "boot to shell prompt"),
     ("sha256", "sha256sum {mib} MiB"),
@@ -148,19 +157,20 @@ class Console:
         return time.monotonic() - self.start
 
     def wait_boot(self, timeout, grace=STALL_GRACE):
-        """(seconds since start, "init" or "prompt"): when the kernel's INIT_LINE or the
-        shell prompt shows up, whichever comes first. A boot that goes quiet for
-        STALL_GRACE seconds after a STALL_SIGNS line fails early, as flaky."""
+        """{figure: seconds since start} of the MILESTONES lines, once the prompt is
+        there. A line that does not show before a later one (kernel lines with `quiet`)
+        stays unmeasured. A boot that goes quiet for `grace` seconds after a STALL_SIGNS
+        line fails early, as flaky."""
         deadline = self.start + timeout
-        kinds = {INIT_LINE: "init", PROMPT: "prompt"}
-        patterns = [re.escape(p) for p in (INIT_LINE, PROMPT, *STALL_SIGNS)]
-        sign = None
+        seen, sign = {}, None
         while True:
+            pending = [(k, line) for k, line in MILESTONES if k not in seen]
+            patterns = [re.escape(line) for _, line in pending]
+            patterns += [re.escape(s) for s in STALL_SIGNS]
+            patterns += [r"\n"] if sign else []   # after a sign, a new line restarts grace
             left = max(deadline - time.monotonic(), 0.01)
-            wait = min(left, grace) if sign else left
             try:
-                # after a sign, any new line restarts the grace period
-                self.child.expect(patterns + ([r"\n"] if sign else []), timeout=wait)
+                i = self.child.expect(patterns, timeout=min(left, grace) if sign else left)
             except pexpect.TIMEOUT:
                 if sign and time.monotonic() < deadline:
                     raise RunFailed(f"{STALL_SIGNS[sign]}: no console output for "
@@ -169,11 +179,16 @@ class Console:
                                 f"prompt; console: {tail(self.child.before)!r}") from None
             except pexpect.EOF:
                 self.wait_for("the shell prompt", PROMPT, 0.01)   # raises, with the status
-            text = self.child.match.group(0)
-            if text in kinds:
-                return time.monotonic() - self.start, kinds[text]
-            if text in STALL_SIGNS:
-                sign = text
+            now = time.monotonic() - self.start
+            if i < len(pending):
+                key = pending[i][0]
+                for k, _ in MILESTONES[:[k for k, _ in MILESTONES].index(key)]:
+                    seen.setdefault(k, None)
+                seen[key] = now
+                if key == "boot_prompt":
+                    return {k: v for k, v in seen.items() if v is not None}
+            elif i < len(pending) + len(STALL_SIGNS):
+                sign = list(STALL_SIGNS)[i - len(pending)]
 
     def command(self, what, cmd, timeout):
         """Run cmd in the shell; (host seconds between the markers, status, output).
@@ -227,14 +242,9 @@ class Column:
         con = Console(self.argv, self.env, log)
         r = {}
         try:
-            # The kernel's line is missing with `quiet` on the command line: then the
-            # prompt comes first and boot_init stays unmeasured.
-            first, kind = con.wait_boot(cfg.timeout, cfg.stall_grace)
-            if kind == "init":
-                r["boot_init"] = first
-                first, kind = con.wait_boot(cfg.timeout, cfg.stall_grace)
+            boot = con.wait_boot(cfg.timeout, cfg.stall_grace)
             if self.vm:     # a host shell's start is not a boot
-                r["boot_prompt"] = first
+                r.update(boot)
             setup = f"D={self.data_dir}; B={self.bin_dir}"
             if self.vm:
                 # No more kernel messages on the console: they would interleave with

@@ -60,7 +60,8 @@ def test_native_column_table_and_json(busybox_guest, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     cols, rows = table_rows(r.stdout)
     assert cols == ["native"], r.stdout
-    assert list(rows) == ["boot to /init (kernel line)", "boot to shell prompt",
+    assert list(rows) == ["boot to first kernel line", "boot to /init (kernel line)",
+                          "boot to shell prompt",
                           f"sha256sum {MIB} MiB", f"gzip -c {MIB} MiB", f"{FORKS} fork+exec"]
     assert rows["boot to shell prompt"] == ["n/a"]
     for fig in (f"sha256sum {MIB} MiB", f"gzip -c {MIB} MiB", f"{FORKS} fork+exec"):
