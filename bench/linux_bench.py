@@ -308,7 +308,7 @@ def trivisor_engines(trivisor):
     for line in p.stdout.splitlines():
         parts = line.split(None, 2)
         if len(parts) >= 2:
-            out[parts[0]] = (parts[1] == "available", line.strip())
+            out[parts[0]] = (parts[1] == "available", " ".join(line.split()))
     return out
 
 
