@@ -23,8 +23,8 @@ All times are host wall-clock times, taken when the console shows a marker line 
 guest prints just before and just after the command; the guest's own clock, emulated,
 is never trusted. Generating the input is not timed (see DATA below).
 
-    bench/linux_bench.py [--engines soft,qemu,native] [--runs N] [--timeout S]
-                         [--json PATH] [--quick] [--build DIR]
+    bench/linux_bench.py [--engines soft,kvm,qemu,native] [--runs N] [--timeout S]
+                         [--json PATH] [--quick] [--build DIR] [--trivisor PATH]
 """
 import argparse
 import datetime
@@ -71,7 +71,7 @@ QEMU_MACHINE = "microvm,isa-serial=on,rtc=on,acpi=on"
 # about 1 MiB, and already compressed. The file is that block repeated and cut to
 # the size: the copies are 1 MiB apart, far beyond gzip's 32 KiB window, so gzip finds
 # nothing to collapse and works as on random data. Every column reports the SHA-256 it
-# computed, and the benchmark fails a column whose digest differs from the others.
+# computed, and the benchmark ends with an error if any two differ.
 PREP = ("mkdir -p $D && gzip -c $B/busybox > $D/blk && "
         "n=$(( {size} / $(wc -c < $D/blk) + 1 )) && "
         "for i in $(seq $n); do cat $D/blk; done 2>/dev/null | head -c {size} > $D/data && "
@@ -112,7 +112,7 @@ class RunFailed(Exception):
 # microvm under TCG sometimes fails both TSC calibrations against the PIT (the PIT
 # reads have to come close together, and an emulated CPU on a loaded host is slow):
 # with no HPET or PM timer to fall back on, the kernel then waits forever for timer
-# ticks in the delay-loop calibration. Issue 4 saw it in 2 of 4 boots; here 1 in 6.
+# ticks in the delay-loop calibration. Issue 4 saw it in 2 of 4 boots; here 1 in 17.
 STALL_SIGNS = {
     "tsc: Marking TSC unstable due to could not calculate TSC khz":
         "the kernel could not calibrate the TSC against the PIT and hung",
@@ -261,11 +261,11 @@ class Column:
                 raise RunFailed(f"data generation exited with {st}, printed {tail(out)!r} "
                                 f"(expected the size {cfg.size})")
             for key, cmd in WORKLOADS:
-                secs, st, out = con.command(key, cmd.format(forks=cfg.forks), cfg.timeout)
+                t, st, out = con.command(key, cmd.format(forks=cfg.forks), cfg.timeout)
                 if st != 0:
                     raise RunFailed(f"{cmd.format(forks=cfg.forks)!r} exited with {st}: "
                                     f"{tail(out)!r}")
-                r[key] = secs
+                r[key] = t
                 if key == "sha256":
                     m = re.search(r"\b([0-9a-f]{64})\b", out)
                     if not m:
@@ -437,7 +437,8 @@ def report(cols, a, cfg, meta):
     for c in cols:
         if not c.skipped:
             print(f"  {c.label}: {c.command_line()}")
-    print(f"  in each shell (D=/tmp/bench B=/bin in the guests, D={'$tmpfs'} B={'$applet links'} natively):")
+    print("  typed in each shell (D=/tmp/bench B=/bin in the guests; natively D is a "
+          "directory in /dev/shm, B a directory of busybox's applet links):")
     print(f"    untimed: {PREP.format(size=cfg.size)}")
     for key, cmd in WORKLOADS:
         print(f"    {key}: {cmd.format(forks=cfg.forks)}")
