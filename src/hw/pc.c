@@ -13,12 +13,12 @@
 #include "uart.h"
 #include "virtio/blk.h"
 #include "virtio/devices.h"
-#include "virtio/virtio_pci.h"
 
 #define PCI_CLASS_STORAGE_OTHER 0x018000
 
-/* PCI: the host bridge, then one virtio-blk per --disk, in order (00:01.0 is the
- * first disk, which Linux names vda). */
+/* PCI: the host bridge, then one virtio-blk per --disk, in order (on PCI, 00:01.0 is
+ * the first disk, which Linux names vda), then the other virtio devices; each on the
+ * transport --virtio-transport picks. */
 static int pci_devices_init(struct vm *vm, struct err *e)
 {
 	struct pci_host *pci;
@@ -27,7 +27,7 @@ static int pci_devices_init(struct vm *vm, struct err *e)
 		struct virtio_blk *b;
 		r = virtio_blk_create(vm, &vm->cfg.disks[i], i, &b, e);
 		if (r == 0)
-			r = virtio_pci_create(vm, pci, &b->vdev, PCI_CLASS_STORAGE_OTHER, NULL, e);
+			r = virtio_attach(vm, pci, &b->vdev, PCI_CLASS_STORAGE_OTHER, NULL, e);
 	}
 	if (r == 0)
 		r = virtio_devices_create(vm, pci, e);   /* --rng, --net, --console virtio */

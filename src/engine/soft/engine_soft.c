@@ -10,6 +10,10 @@
  *  - HLT returns EXIT_HLT once, then the next vcpu_run sleeps until a kick (an
  *    interrupt, a stop) or the vCPU's earliest timer deadline (timers.h): never spins.
  *  - A triple fault is EXIT_SHUTDOWN.
+ *  - Interrupt controllers live here, in user space (hw/irqchip.h): a local APIC per
+ *    vCPU (its MMIO page and MSRs reach it through struct soft_platform), the IOAPIC
+ *    and the 8259A pair on the buses. External interrupts and NMIs are taken between
+ *    blocks, which are instruction boundaries; INIT/SIPI start application processors.
  *  - Device/DMA writes through the core's memory accessor drop decoded code: the write
  *    hook invalidates at once on the vCPU's own thread (or before it runs), and queues
  *    the range for vCPUs running on other threads (then kicks them). */
@@ -27,13 +31,20 @@
 #include "engine/soft/ops_sys.h"
 #include "engine/soft/soft.h"
 #include "engine/soft/timers.h"
+#include "hw/irqchip.h"
 
 #define RUN_BUDGET (1u << 20)  /* instructions per soft_run call */
 #define TIMER_BUDGET (1u << 16) /* ... while a timer deadline is set: ~1 ms or less */
 #define INV_QUEUE 16
 
+struct soft_vm {
+	struct irqchip *ic;
+};
+
 struct soft_vcpu {
 	struct soft_cpu cpu;
+	struct vcpu *v;
+	struct lapic *lapic;
 	struct soft_mmu_ctx mmu;
 	pthread_mutex_t lock;       /* halt wait and the invalidation queue */
 	pthread_cond_t cond;
@@ -42,9 +53,11 @@ struct soft_vcpu {
 	bool inv_all;
 	uint64_t inv_gpa[INV_QUEUE], inv_len[INV_QUEUE];
 	struct soft_timers timers;  /* this vCPU's deadlines; used on its own thread only */
+	bool nmi_pending;
 };
 
 static struct soft_vcpu *svc(struct vcpu *v) { return v->engine_data; }
+static struct irqchip *ic_of(struct vm *vm) { return ((struct soft_vm *)vm->engine_data)->ic; }
 
 static int soft_available(struct err *e)
 {
@@ -108,13 +121,113 @@ static void drain_invalidations(struct soft_vcpu *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* ---- interrupt controllers ---- */
+
+static uint64_t ic_now(void *opaque) { return soft_now_ns(); }
+
+static void ic_kick(void *opaque, unsigned vcpu)
+{
+	struct vm *vm = opaque;
+	if (vcpu < vm->ncpus)
+		soft_kick(&vm->vcpus[vcpu]);
+}
+
+static void ioapic_io(void *o, uint64_t off, uint8_t *data, unsigned size, bool w)
+{
+	ioapic_mmio(o, off, data, size, w);
+}
+
+/* The 8259A pair answers at 0x20-0x21, 0xa0-0xa1 and its ELCRs at 0x4d0-0x4d1. */
+static void pic_io_20(void *o, uint64_t off, uint8_t *d, unsigned sz, bool w) { pic_io(o, (uint16_t)(0x20 + off), d, sz, w); }
+static void pic_io_a0(void *o, uint64_t off, uint8_t *d, unsigned sz, bool w) { pic_io(o, (uint16_t)(0xa0 + off), d, sz, w); }
+static void pic_io_4d0(void *o, uint64_t off, uint8_t *d, unsigned sz, bool w) { pic_io(o, (uint16_t)(0x4d0 + off), d, sz, w); }
+
 static int soft_vm_init(struct vm *vm, struct err *e)
 {
-	vm->engine_data = vm; /* nothing VM-wide yet besides the hook */
+	struct soft_vm *sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		return err_set(e, ENOMEM, "out of memory");
+	vm->engine_data = sv;
+	struct irqchip_ops ops = { .now_ns = ic_now, .kick = ic_kick, .opaque = vm,
+	                           .tsc_per_ns_num = SOFT_TSC_PER_NS, .tsc_per_ns_den = 1 };
+	int r = irqchip_create(vm->ncpus, &ops, &sv->ic, e);
+	if (r == 0)
+		r = bus_register(&vm->mmio, IOAPIC_BASE_DEFAULT, 0x1000, ioapic_io, sv->ic->ioapic, "IOAPIC", e);
+	if (r == 0)
+		r = bus_register(&vm->pio, 0x20, 2, pic_io_20, sv->ic->pic, "8259A PIC master", e);
+	if (r == 0)
+		r = bus_register(&vm->pio, 0xa0, 2, pic_io_a0, sv->ic->pic, "8259A PIC slave", e);
+	if (r == 0)
+		r = bus_register(&vm->pio, 0x4d0, 2, pic_io_4d0, sv->ic->pic, "8259A ELCR", e);
+	if (r)
+		return r;   /* vm_destroy calls soft_vm_destroy */
 	vm->mem.write_hook = write_hook;
 	vm->mem.write_hook_opaque = vm;
 	return 0;
 }
+
+#define MSR_TSC_DEADLINE 0x6e0
+#define MSR_X2APIC_FIRST 0x800
+#define MSR_X2APIC_LAST 0x8ff
+
+/* A write to the local APIC may unmask a waiting interrupt (EOI, TPR) or re-arm the
+ * timer: leave soft_run at the next block so soft_vcpu_run looks again. */
+static void recheck(struct soft_cpu *c)
+{
+	__atomic_store_n(&c->sys.kick, 1, __ATOMIC_RELAXED);
+}
+
+static int plat_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
+{
+	struct soft_vcpu *d = c->sys.engine;
+	if (msr == MSR_APIC_BASE || (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST))
+		return lapic_msr_read(d->lapic, msr, v);
+	if (msr == MSR_TSC_DEADLINE) {
+		/* The LAPIC counts on the clock's TSC; the guest's is offset by IA32_TSC writes. */
+		int r = lapic_msr_read(d->lapic, msr, v);
+		if (r == 0 && *v)
+			*v += (uint64_t)c->sys.tsc_offset;
+		return r;
+	}
+	return 1;
+}
+
+static int plat_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
+{
+	struct soft_vcpu *d = c->sys.engine;
+	int r = 1;
+	if (msr == MSR_APIC_BASE || (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST))
+		r = lapic_msr_write(d->lapic, msr, v);
+	else if (msr == MSR_TSC_DEADLINE)
+		r = lapic_msr_write(d->lapic, msr, v ? v - (uint64_t)c->sys.tsc_offset : 0);
+	if (r == 0)
+		recheck(c);
+	return r;
+}
+
+static int plat_mmio(struct soft_cpu *c, uint64_t pa, uint8_t *buf, unsigned len, bool write)
+{
+	struct soft_vcpu *d = c->sys.engine;
+	uint64_t base = lapic_base(d->lapic);   /* 0: disabled or in x2APIC mode */
+	if (!base || pa < base || pa + len > base + 0x1000)
+		return 1;
+	lapic_mmio(d->lapic, pa - base, buf, len, write);
+	if (write)
+		recheck(c);
+	return 0;
+}
+
+static const struct soft_platform platform = { plat_rdmsr, plat_wrmsr, plat_mmio };
+
+/* The LAPIC timer as a vCPU timer: its deadline bounds HLT sleeps and run chunks;
+ * lapic_pending_vector() fires it once due. */
+static uint64_t lapic_deadline(void *opaque)
+{
+	uint64_t t = lapic_next_timer_deadline(opaque);
+	return t == LAPIC_NEVER ? SOFT_NO_DEADLINE : t;
+}
+
+static void lapic_expire(void *opaque, uint64_t now) {}
 
 static int soft_map_ram(struct vm *vm, unsigned slot_id, const struct mem_slot *slot, struct err *e)
 {
@@ -138,11 +251,13 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 	pthread_cond_init(&d->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	d->mmu = (struct soft_mmu_ctx){ .cpu = &d->cpu, .vm = v->vm, .vcpu = v };
+	d->v = v;
+	d->lapic = ic_of(v->vm)->lapic[v->id];
 	d->cpu.sys.cpuid = &v->cpuid;
 	d->cpu.sys.engine = d;
-	/* TODO(interrupt controllers issue): application processors wait for INIT/SIPI
-	 * from a local APIC; until there is one they never start. */
-	d->cpu.sys.wait_sipi = v->id != 0;
+	d->cpu.sys.plat = &platform;
+	d->cpu.sys.wait_sipi = v->id != 0;   /* application processors wait for INIT/SIPI */
+	soft_timers_add(&d->timers, &(struct soft_timer){ lapic_deadline, lapic_expire, d->lapic });
 	v->engine_data = d;
 	return 0;
 }
@@ -166,6 +281,88 @@ int soft_vcpu_add_timer(struct vcpu *v, const struct soft_timer *t)
 uint64_t soft_next_deadline(struct vcpu *v)
 {
 	return soft_timers_next(&svc(v)->timers);
+}
+
+/* The state INIT leaves an application processor in until its startup IPI, and the
+ * real-mode state a SIPI starts it in: CS = vector << 8, IP = 0 (SDM vol. 3A 9.4.4). */
+static void sipi_state(struct cpu_state *s, uint8_t vector)
+{
+	memset(s, 0, sizeof(*s));
+	s->rflags = 2;
+	s->cr0 = 0x60000010;   /* CD, NW, ET */
+	for (unsigned k = 0; k < S__COUNT; k++)
+		s->seg[k] = (struct seg){ .limit = 0xffff, .attr = 0x93 };
+	s->seg[S_CS] = (struct seg){ .sel = (uint16_t)(vector << 8), .base = (uint64_t)vector << 12,
+	                             .limit = 0xffff, .attr = 0x9b };
+	s->tr = (struct seg){ .limit = 0xffff, .attr = 0x8b };
+	s->ldtr = (struct seg){ .limit = 0xffff, .attr = 0x82 };
+	s->gdt.limit = s->idt.limit = 0xffff;
+}
+
+/* INIT, SIPI and NMI messages the LAPIC received since the last look. */
+static void take_events(struct soft_vcpu *d)
+{
+	struct soft_cpu *c = &d->cpu;
+	uint8_t vec;
+	unsigned ev = lapic_take_events(d->lapic, &vec);
+	if (ev & LAPIC_EV_INIT) {
+		struct cpu_state st;
+		sipi_state(&st, 0);
+		uint64_t apic_base;
+		lapic_msr_read(d->lapic, MSR_APIC_BASE, &apic_base);
+		st.apic_base = apic_base;
+		soft_sys_set_state(c, &st);
+		lapic_reset(d->lapic);
+		c->sys.wait_sipi = true;
+		c->sys.halted = false;
+		c->sys.in_pending = false;
+		d->nmi_pending = false;
+	}
+	if ((ev & LAPIC_EV_SIPI) && c->sys.wait_sipi) {
+		struct cpu_state st;
+		sipi_state(&st, vec);
+		soft_sys_set_state(c, &st);
+		c->sys.wait_sipi = false;
+	}
+	if (ev & LAPIC_EV_NMI)
+		d->nmi_pending = true;
+}
+
+/* Would an event end HLT now? An NMI, or an interrupt the CPU accepts (IF = 1). */
+static bool wakes(struct soft_vcpu *d)
+{
+	struct soft_cpu *c = &d->cpu;
+	return (d->nmi_pending && !c->sys.nmi_blocked) ||
+	       ((c->rflags & FL_IF) && irqchip_pending(ic_of(d->v->vm), d->v->id));
+}
+
+/* Take a pending NMI or external interrupt if the CPU accepts it now; otherwise ask
+ * soft_run to stop where it may (irq_window). Returns 1 on a triple fault. */
+static int inject(struct soft_vcpu *d)
+{
+	struct soft_cpu *c = &d->cpu;
+	struct soft_sys *y = &c->sys;
+	int vec = -1;
+	if (d->nmi_pending && !y->nmi_blocked && !y->shadow) {
+		d->nmi_pending = false;
+		y->nmi_blocked = true;
+		vec = VEC_NMI;
+		stats_count_nmi(&d->v->stats);
+	} else if (irqchip_pending(ic_of(d->v->vm), d->v->id)) {
+		y->irq_window = !(c->rflags & FL_IF) || y->shadow;
+		if (!y->irq_window)
+			vec = irqchip_ack(ic_of(d->v->vm), d->v->id);
+		if (vec >= 0)
+			stats_count_irq(&d->v->stats);
+	} else {
+		y->irq_window = false;
+	}
+	if (vec < 0)
+		return 0;
+	y->halted = false;
+	if (soft_deliver(c, (unsigned)vec, false, 0, false) != SOFT_OK)
+		return soft_deliver_fault(c);   /* a fault while delivering it */
+	return 0;
 }
 
 /* Sleep while halted until kicked (an interrupt raised for this vCPU kicks it) or until
@@ -198,7 +395,8 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 	x->reason = EXIT_NONE;
 	drain_invalidations(d);
 	soft_io_complete(c);
-	if (c->sys.halted || c->sys.wait_sipi) {
+	take_events(d);
+	if (c->sys.wait_sipi || (c->sys.halted && !wakes(d))) {
 		wait_halted(d);
 		__atomic_store_n(&c->sys.kick, 0, __ATOMIC_RELEASE);
 		return 0;
@@ -207,6 +405,12 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 		uint64_t deadline = soft_timers_next(&d->timers);
 		if (deadline != SOFT_NO_DEADLINE && soft_now_ns() >= deadline)
 			soft_timers_run(&d->timers, soft_now_ns());
+		if (inject(d)) {
+			x->reason = EXIT_SHUTDOWN;
+			return 0;
+		}
+		if (c->sys.halted)
+			return 0;   /* the wake-up went away before it was taken: halt again */
 		int r = soft_run(c, deadline == SOFT_NO_DEADLINE ? RUN_BUDGET : TIMER_BUDGET);
 		v->stats.instructions = c->stats.insns; /* the core's --stats reads these */
 		if (r < 0)
@@ -267,10 +471,13 @@ static int soft_set_state(struct vcpu *v, const struct cpu_state *s, struct err 
 
 static int soft_set_irq(struct vm *vm, unsigned gsi, int level)
 {
-	/* TODO(interrupt controllers issue): route the line through the userspace PIC /
-	 * IOAPIC / LAPIC models and wake a halted vCPU. The core already records the level
-	 * in vm->irq_lines; nothing is delivered to the CPU yet. */
+	irqchip_set_irq(ic_of(vm), gsi, level != 0);
 	return 0;
+}
+
+static int soft_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	return irqchip_msi(ic_of(vm), addr, data);
 }
 
 static void soft_vcpu_destroy(struct vcpu *v)
@@ -287,9 +494,20 @@ static void soft_vcpu_destroy(struct vcpu *v)
 
 static void soft_vm_destroy(struct vm *vm)
 {
+	struct soft_vm *sv = vm->engine_data;
 	if (vm->mem.write_hook == write_hook) {
 		vm->mem.write_hook = NULL;
 		vm->mem.write_hook_opaque = NULL;
+	}
+	if (sv) {
+		bus_unregister(&vm->mmio, IOAPIC_BASE_DEFAULT, sv->ic ? sv->ic->ioapic : NULL);
+		if (sv->ic) {
+			bus_unregister(&vm->pio, 0x20, sv->ic->pic);
+			bus_unregister(&vm->pio, 0xa0, sv->ic->pic);
+			bus_unregister(&vm->pio, 0x4d0, sv->ic->pic);
+		}
+		irqchip_destroy(sv->ic);
+		free(sv);
 	}
 	vm->engine_data = NULL;
 }
@@ -306,6 +524,7 @@ const struct engine_ops engine_soft = {
 	.get_state = soft_get_state,
 	.set_state = soft_set_state,
 	.set_irq = soft_set_irq,
+	.signal_msi = soft_signal_msi,
 	.vcpu_destroy = soft_vcpu_destroy,
 	.vm_destroy = soft_vm_destroy,
 };

@@ -137,7 +137,10 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 
 	while (done < max_insns) {
 		struct sblock *b;
-		if (__atomic_load_n(&c->sys.kick, __ATOMIC_RELAXED)) {
+		/* A kick, or an interrupt that waited for IF=1 (set by STI, POPF, IRET, ...
+		 * somewhere in the previous block) and may now be taken. */
+		if (__atomic_load_n(&c->sys.kick, __ATOMIC_RELAXED) ||
+		    __builtin_expect(c->sys.irq_window && (c->rflags & FL_IF) && !c->sys.shadow, 0)) {
 			ret = SOFT_RUN_KICKED;
 			break;
 		}
@@ -159,7 +162,12 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		 * before i when the loop ends (a faulting, yielding or exiting one is not). */
 		/* RFLAGS.TF at the start of an instruction: run it alone, then #DB (a trap). */
 		bool step = c->rflags & FL_TF;
-		const struct sinsn *first = b->ins, *i = first, *end = i + (step ? 1 : b->n);
+		/* The instruction after STI/MOV SS runs alone, so that the interrupt shadow
+		 * ends exactly after it (2: consumed; the instruction may set a new one). */
+		bool shadow = c->sys.shadow != 0;
+		if (__builtin_expect(shadow, 0))
+			c->sys.shadow = 2;
+		const struct sinsn *first = b->ins, *i = first, *end = i + (step || shadow ? 1 : b->n);
 		for (; i < end; i++) {
 			c->next_rip = c->rip + i->len;
 			r = i->fn(c, i);
@@ -172,6 +180,8 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 			}
 		}
 		done += (uint64_t)(i - first);
+		if (__builtin_expect(shadow, 0) && c->sys.shadow == 2)
+			c->sys.shadow = 0;
 		if (__builtin_expect(step, 0) && soft_single_step(c, first, r)) {
 			ret = SOFT_RUN_EXCEPTION;
 			break;

@@ -21,12 +21,19 @@
 #define F1D_SEP (1u << 11)
 #define F1D_MTRR (1u << 12)
 #define F1D_PGE (1u << 13)
+#define F1D_APIC (1u << 9)
 #define F1D_CMOV (1u << 15)
 #define F1D_PAT (1u << 16)
 #define F1D_CLFSH (1u << 19)
 /* Leaf 1 ECX */
 #define F1C_CX16 (1u << 13)
+#define F1C_X2APIC (1u << 21)
 #define F1C_POPCNT (1u << 23)
+#define F1C_TSC_DEADLINE (1u << 24)
+/* Leaf 6 EAX */
+#define F6A_ARAT (1u << 2)    /* the APIC timer keeps running in deep C-states */
+/* Leaf 7 EDX */
+#define F7D_ARCH_CAP (1u << 29)
 /* Leaf 0x8000_0001 */
 #define X1C_LAHF (1u << 0)
 #define X1C_ABM (1u << 5)   /* LZCNT */
@@ -58,9 +65,10 @@ static uint32_t str4(const char *s)
 
 int soft_cpuid_supported(struct cpuid_table *out)
 {
-	uint32_t l1_ecx = F1C_CX16 | F1C_POPCNT;
-	uint32_t l1_edx = F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | F1D_MTRR |
-	                  F1D_PGE | F1D_CMOV | F1D_PAT | F1D_CLFSH;
+	/* The local APIC (xAPIC, x2APIC, TSC-deadline timer) is the engine's (hw/lapic.c). */
+	uint32_t l1_ecx = F1C_CX16 | F1C_POPCNT | F1C_X2APIC | F1C_TSC_DEADLINE;
+	uint32_t l1_edx = F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_APIC | F1D_SEP |
+	                  F1D_MTRR | F1D_PGE | F1D_CMOV | F1D_PAT | F1D_CLFSH;
 	uint32_t l7_ebx = 0;
 	soft_fpu_cpuid_bits(&l1_ecx, &l1_edx);
 
@@ -83,7 +91,9 @@ int soft_cpuid_supported(struct cpuid_table *out)
 
 	int r = put(out, 0, 0, false, 0x16, str4("Genu"), str4("ntel"), str4("ineI")) ||
 	        put(out, 1, 0, false, sig, 8u << 8, l1_ecx, l1_edx) ||
-	        put(out, 7, 0, true, 0, l7_ebx, 0, 0) ||
+	        put(out, 6, 0, false, F6A_ARAT, 0, 0, 0) ||
+	        /* IA32_ARCH_CAPABILITIES (sys.c): no speculation, so no Meltdown-class bugs. */
+	        put(out, 7, 0, true, 0, l7_ebx, 0, F7D_ARCH_CAP) ||
 	        put(out, 0x15, 0, false, 1, (uint32_t)SOFT_TSC_PER_NS, l15_ecx, 0) ||
 	        put(out, 0x16, 0, false, tsc_mhz, tsc_mhz, l16_ecx, 0) ||
 	        put(out, 0x80000000u, 0, false, 0x80000008u, 0, 0, 0) ||

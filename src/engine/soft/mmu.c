@@ -192,6 +192,10 @@ phys:
 
 static void mmio(struct soft_mmu_ctx *x, uint64_t pa, uint8_t *buf, unsigned len, bool write)
 {
+	/* The local APIC page belongs to this CPU, not to the bus. */
+	const struct soft_platform *p = x->cpu->sys.plat;
+	if (p && p->mmio(x->cpu, pa, buf, len, write) == 0)
+		return;
 	struct vm_exit e = { .reason = EXIT_MMIO };
 	e.mmio.gpa = pa;
 	e.mmio.size = (uint8_t)len;

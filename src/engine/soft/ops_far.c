@@ -256,6 +256,7 @@ int h_iret(struct soft_cpu *c, const struct sinsn *i)
 	if (stack_read(c, sp_at(c, 0), sz, &rip) || stack_read(c, sp_at(c, sz), sz, &sel) ||
 	    stack_read(c, sp_at(c, 2 * sz), sz, &fl))
 		return SOFT_EXC;
+	y->nmi_blocked = false;   /* IRET ends the NMI handler's blocking (SDM 6.7.1) */
 	uint64_t szmask = sz_mask(sz);
 
 	if (!(y->cr0 & CR0_PE)) {

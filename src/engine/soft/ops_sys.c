@@ -236,6 +236,7 @@ int h_sysmisc(struct soft_cpu *c, const struct sinsn *i)
 			return SOFT_EXC;
 		c->rip = c->next_rip;
 		y->halted = true;
+		y->shadow = 0;   /* HLT was the shadowed instruction (STI; HLT) or it is stale */
 		y->exit_kind = SOFT_EXIT_HLT;
 		return SOFT_EXIT;
 	case SM_CLI:

@@ -387,9 +387,18 @@ static int fixed_index(uint32_t msr)
 	return -1;
 }
 
+/* The platform's MSRs first (sys.h): 1 = not theirs. */
+static int plat_msr(struct soft_cpu *c, int r)
+{
+	return r < 0 ? raise_exc(c, VEC_GP, true, 0) : SOFT_OK;
+}
+
 int soft_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 {
 	struct soft_sys *y = &c->sys;
+	int r = y->plat ? y->plat->rdmsr(c, msr, v) : 1;
+	if (r != 1)
+		return plat_msr(c, r);
 	int fx = fixed_index(msr);
 	if (fx >= 0) {
 		*v = y->mtrr_fix[fx];
@@ -404,6 +413,12 @@ int soft_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 	case MSR_APIC_BASE: *v = y->apic_base; break;
 	case 0x8b: *v = 0; break; /* IA32_BIOS_SIGN_ID: no microcode */
 	case MSR_MTRRCAP: *v = (1u << 10) | (1u << 8) | SOFT_MTRR_VAR; break; /* WC, FIX, VCNT */
+	/* This CPU does not speculate: RDCL_NO, SKIP_L1DFL_VMENTRY, SSB_NO, MDS_NO,
+	 * PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO (SDM vol. 4, table 2-2),
+	 * so Linux need not isolate page tables (PTI) or clear buffers on every return. */
+	case MSR_ARCH_CAPABILITIES:
+		*v = 1u << 0 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 13 | 1u << 14 | 1u << 15;
+		break;
 	case MSR_SYSENTER_CS: *v = y->sysenter_cs; break;
 	case MSR_SYSENTER_ESP: *v = y->sysenter_esp; break;
 	case MSR_SYSENTER_EIP: *v = y->sysenter_eip; break;
@@ -427,6 +442,9 @@ int soft_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 {
 	struct soft_sys *y = &c->sys;
+	int r = y->plat ? y->plat->wrmsr(c, msr, v) : 1;
+	if (r != 1)
+		return plat_msr(c, r);
 	int fx = fixed_index(msr);
 	if (fx >= 0) {
 		if (!fixed_ok(v))
@@ -449,7 +467,7 @@ int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	case MSR_APIC_BASE:
 		if (v & ~(MAXPHY_MASK & ~0xfffull) & ~((1ull << 11) | (1ull << 10) | (1ull << 8)))
 			return raise_exc(c, VEC_GP, true, 0);
-		/* TODO(interrupt controllers issue): relocating/disabling the LAPIC. */
+		/* Without a platform (tests): stored only; the engine's LAPIC owns this MSR. */
 		y->apic_base = (v & ~(1ull << 10)) | (y->apic_base & (1ull << 8)); /* no x2APIC */
 		break;
 	case 0x8b: break;

@@ -41,6 +41,7 @@ enum { VEC_NMI = 2, VEC_OF = 4, VEC_BR = 5, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11
 #define MSR_TSC 0x10
 #define MSR_APIC_BASE 0x1b
 #define MSR_MTRRCAP 0xfe
+#define MSR_ARCH_CAPABILITIES 0x10a
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
@@ -71,6 +72,18 @@ enum { SOFT_MODE16 = 16, SOFT_MODE32 = 32, SOFT_MODE64 = 64 };
 enum { SOFT_EXIT_NONE, SOFT_EXIT_IO, SOFT_EXIT_HLT };
 
 #define SOFT_IO_BUF 4096
+
+struct soft_cpu;
+
+/* The machine around the CPU core, supplied by the engine (engine_soft.c): the local
+ * APIC's MMIO page and MSRs, and any other MSR the core does not model. Each returns
+ * 1 when the address is not theirs (the core then handles it), 0 when handled, and the
+ * MSR hooks -1 for a #GP. NULL (tests, the difftest): the core's own behaviour only. */
+struct soft_platform {
+	int (*rdmsr)(struct soft_cpu *c, uint32_t msr, uint64_t *v);
+	int (*wrmsr)(struct soft_cpu *c, uint32_t msr, uint64_t v);
+	int (*mmio)(struct soft_cpu *c, uint64_t pa, uint8_t *buf, unsigned len, bool write);
+};
 
 struct soft_io_exit {
 	uint16_t port;
@@ -103,7 +116,11 @@ struct soft_sys {
 	uint64_t la_mask;      /* linear addresses: 32 bits outside long mode */
 	uint64_t sp_mask;      /* stack pointer width (SS.B, or 64 in 64-bit mode) */
 
-	uint8_t shadow;        /* interrupts inhibited for one instruction (STI, MOV SS) */
+	uint8_t shadow;        /* interrupts inhibited for one instruction (STI, MOV SS); the
+	                          instruction after it runs alone, then it is cleared (exec.c) */
+	bool irq_window;       /* an interrupt waits for IF=1 and no shadow: soft_run returns
+	                          at the first block boundary where it may be taken */
+	bool nmi_blocked;      /* an NMI handler runs: NMIs wait for the next IRET */
 	bool db_pending;       /* single-step #DB due once a stepped IN/OUT/HLT completes */
 	bool halted;
 	bool wait_sipi;        /* application processor waiting for a startup IPI */
@@ -114,11 +131,10 @@ struct soft_sys {
 	struct soft_io_exit io;
 
 	const struct cpuid_table *cpuid; /* CPUID answers (NULL: leaf 0 only zeros) */
+	const struct soft_platform *plat;
 	void *engine;          /* the engine's per-vCPU data (engine_soft.c) */
 	uint64_t fault_depth;  /* exceptions nested during delivery (#DF, triple fault) */
 };
-
-struct soft_cpu;
 
 /* sys.c: state, modes, segments */
 void soft_sys_reset64(struct soft_cpu *c);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/vm.h"
-#include "virtio_mmio.h"
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
@@ -242,14 +241,6 @@ static void destroy(void *opaque)
 int virtio_pci_create(struct vm *vm, struct pci_host *host, struct virtio_dev *vdev,
                       uint32_t class_code, struct virtio_pci **out, struct err *e)
 {
-	/* pc.c still puts the disks here directly rather than through virtio_attach
-	 * (devices.h): honour --virtio-transport mmio for them until it does. */
-	if (vm->cfg.virtio_transport == VM_VIRTIO_MMIO) {
-		if (out)
-			*out = NULL;
-		return virtio_mmio_create(vm, vdev, NULL, e);
-	}
-
 	struct virtio_pci *t = calloc(1, sizeof(*t));
 	int r;
 

@@ -70,9 +70,8 @@ struct virtio_pci {
 	unsigned long no_vector;      /* interrupts dropped: no MSI-X vector assigned/enabled */
 };
 
-/* Put vdev on the PCI bus (class_code: what lspci shows). Owned by the VM. New callers
- * use virtio_attach (devices.h), which honours --virtio-transport; until pc.c does, a
- * VM configured for virtio-mmio gets vdev on virtio-mmio from here (*out = NULL). */
+/* Put vdev on the PCI bus (class_code: what lspci shows). Owned by the VM. Devices are
+ * attached through virtio_attach (devices.h), which honours --virtio-transport. */
 int virtio_pci_create(struct vm *vm, struct pci_host *host, struct virtio_dev *vdev,
                       uint32_t class_code, struct virtio_pci **out, struct err *e);
 
