@@ -67,6 +67,63 @@ bool soft_code_page_used(const struct soft_code_cache *cc, uint64_t gpa)
 	return page_find(cc, gpa >> 12) != NULL;
 }
 
+static uint64_t *share_slot(const struct soft_code_cache *cc, uint64_t pfn)
+{
+	return cc->share && pfn < cc->share->npages ? &cc->share->mask[pfn] : NULL;
+}
+
+bool soft_code_page_shared(const struct soft_code_cache *cc, uint64_t gpa)
+{
+	uint64_t *m = share_slot(cc, gpa >> 12);
+	if (!m)
+		return soft_code_page_used(cc, gpa);
+	return __atomic_load_n(m, __ATOMIC_ACQUIRE) != 0;
+}
+
+void soft_code_claim(struct soft_code_cache *cc, uint64_t gpa)
+{
+	uint64_t *m = share_slot(cc, gpa >> 12);
+	if (!m || (__atomic_load_n(m, __ATOMIC_RELAXED) & cc->self))
+		return;
+	/* Sequentially consistent, as the store side's check: either the storing CPU sees
+	 * this bit, or this CPU's decoding (after the claim) sees the stored bytes. */
+	if (__atomic_fetch_or(m, cc->self, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_fetch_add(&cc->share->gen, 1, __ATOMIC_SEQ_CST) == cc->gen_seen)
+		cc->gen_seen++;   /* only this CPU moved it: its own entries for the page go
+		                   * with soft_tlb_drop_write_pa */
+}
+
+void soft_code_unclaim(struct soft_code_cache *cc, uint64_t gpa)
+{
+	uint64_t *m = share_slot(cc, gpa >> 12);
+	if (m && !page_find(cc, gpa >> 12))
+		__atomic_fetch_and(m, ~cc->self, __ATOMIC_RELEASE);
+}
+
+static void page_free(struct soft_code_cache *cc, struct soft_cpage *p)
+{
+	soft_code_unclaim(cc, p->pfn << 12);
+	free(p);
+}
+
+bool soft_code_store(struct soft_code_cache *cc, uint64_t gpa, uint64_t len)
+{
+	uint64_t *m = share_slot(cc, gpa >> 12);
+	uint64_t holders;
+	if (m) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store before the look: see claim */
+		holders = __atomic_load_n(m, __ATOMIC_ACQUIRE);
+		if (holders & ~cc->self)
+			cc->share->notify(cc->share->opaque, holders & ~cc->self, gpa, len);
+		if (!(holders & cc->self))
+			return false;
+	}
+	if (!soft_code_page_used(cc, gpa))
+		return false;
+	soft_code_invalidate(cc, gpa, len);
+	return true;
+}
+
 /* Which of b's page links belongs to page pfn. */
 static int link_of(const struct sblock *b, uint64_t pfn)
 {
@@ -81,6 +138,7 @@ static struct soft_cpage *page_get(struct soft_code_cache *cc, uint64_t pfn)
 		if (!p)
 			return NULL;
 		p->pfn = pfn;
+		soft_code_claim(cc, pfn << 12);
 		p->next = cc->pages[phash(pfn)];
 		cc->pages[phash(pfn)] = p;
 	}
@@ -124,7 +182,7 @@ static void page_unlink(struct soft_code_cache *cc, uint64_t pfn, struct sblock 
 		*bp = b->pnext[link_of(b, pfn)];
 	if (!p->blocks) {
 		*pp = p->next;
-		free(p);
+		page_free(cc, p);
 	}
 }
 
@@ -159,7 +217,7 @@ static void page_drop(struct soft_code_cache *cc, struct soft_cpage *p)
 		while (*pp != p)
 			pp = &(*pp)->next;
 		*pp = p->next;
-		free(p);
+		page_free(cc, p);
 		return;
 	}
 	while ((p = page_find(cc, pfn)) != NULL && p->blocks)

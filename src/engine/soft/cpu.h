@@ -48,6 +48,8 @@ enum {
 	SOFT_EXC = 1,   /* exception in c->fault; rip not advanced (traps set rip themselves) */
 	SOFT_YIELD = 2, /* not finished (REP budget): rip stays, re-executed later */
 	SOFT_EXIT = 3,  /* needs the engine (sys.exit_kind); the handler set rip itself */
+	SOFT_RETRY = 4, /* a locked read-modify-write lost a race: run it again (mem.c;
+	                 * never seen outside soft_locked) */
 };
 
 /* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). */
@@ -118,6 +120,15 @@ struct soft_cpu {
 	struct soft_stats stats;
 	struct soft_fpu fpu;      /* x87, MMX, SSE state (fpu.h) */
 	struct soft_sys sys;     /* system architecture (sys.h) */
+	/* A locked instruction (LOCK prefix, XCHG with memory) is running: its read of the
+	 * destination remembers where and what it read, and its write becomes a host
+	 * compare-and-swap against that value (mem.c, soft_locked). */
+	struct {
+		bool on;
+		uint8_t *host;           /* NULL: nothing read yet, or not RAM */
+		uint64_t la, old, pa;
+		unsigned size;
+	} atom;
 };
 
 /* ---- registers ---- */

@@ -14,13 +14,16 @@
  *    vCPU (its MMIO page and MSRs reach it through struct soft_platform), the IOAPIC
  *    and the 8259A pair on the buses. External interrupts and NMIs are taken between
  *    blocks, which are instruction boundaries; INIT/SIPI start application processors.
- *  - Device/DMA writes through the core's memory accessor drop decoded code: the write
- *    hook invalidates at once on the vCPU's own thread (or before it runs), and queues
- *    the range for vCPUs running on other threads (then kicks them). */
+ *  - One host thread per vCPU over the shared guest RAM: locked instructions are host
+ *    atomics (mem.c). Device/DMA writes through the core's memory accessor, and a vCPU's
+ *    stores into code another vCPU decoded (struct soft_code_share), drop decoded code:
+ *    at once on the vCPU's own thread (or before it runs), else queued for the vCPU's
+ *    next block boundary (then it is kicked). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -39,6 +42,7 @@
 
 struct soft_vm {
 	struct irqchip *ic;
+	struct soft_code_share share;   /* with more than one vCPU */
 };
 
 struct soft_vcpu {
@@ -78,31 +82,64 @@ static bool on_own_thread(struct vcpu *v)
 
 static void soft_kick(struct vcpu *v);
 
+/* Drop v's code decoded from [gpa, gpa+len): at once on its own thread (or before it
+ * runs), else queued for its next block boundary, and v kicked to get there. */
+static void invalidate_code(struct vcpu *v, uint64_t gpa, uint64_t len)
+{
+	struct soft_vcpu *d = v->vm ? svc(v) : NULL;
+	if (!d)
+		return;
+	if (on_own_thread(v)) {
+		soft_code_invalidate(&d->cpu.cache, gpa, len);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->ninv < INV_QUEUE) {
+		d->inv_gpa[d->ninv] = gpa;
+		d->inv_len[d->ninv] = len;
+		d->ninv++;
+	} else {
+		d->inv_all = true;
+	}
+	__atomic_store_n(&d->inv_pending, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&d->lock);
+	soft_kick(v);
+}
+
 /* The core's guest-memory write hook: a device or loader wrote [gpa, gpa+len). */
 static void write_hook(void *opaque, uint64_t gpa, uint64_t len)
 {
 	struct vm *vm = opaque;
-	for (unsigned k = 0; k < vm->ncpus && k < VM_MAX_CPUS; k++) {
-		struct vcpu *v = &vm->vcpus[k];
-		struct soft_vcpu *d = v->vm ? svc(v) : NULL;
-		if (!d)
-			continue;
-		if (on_own_thread(v)) {
-			soft_code_invalidate(&d->cpu.cache, gpa, len);
-			continue;
-		}
-		pthread_mutex_lock(&d->lock);
-		if (d->ninv < INV_QUEUE) {
-			d->inv_gpa[d->ninv] = gpa;
-			d->inv_len[d->ninv] = len;
-			d->ninv++;
-		} else {
-			d->inv_all = true;
-		}
-		__atomic_store_n(&d->inv_pending, 1, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&d->lock);
-		soft_kick(v);
-	}
+	for (unsigned k = 0; k < vm->ncpus && k < VM_MAX_CPUS; k++)
+		invalidate_code(&vm->vcpus[k], gpa, len);
+}
+
+/* A vCPU stored into code that the vCPUs in `mask` decoded (struct soft_code_share). */
+static void code_notify(void *opaque, uint64_t mask, uint64_t gpa, uint64_t len)
+{
+	struct vm *vm = opaque;
+	for (unsigned k = 0; k < vm->ncpus && k < 64; k++)
+		if (mask & (1ull << k))
+			invalidate_code(&vm->vcpus[k], gpa, len);
+}
+
+/* One bit per vCPU and guest page frame (8 bytes per 4 KiB of the guest's physical
+ * address space, reserved but touched only where code runs). */
+static int share_init(struct vm *vm, struct soft_code_share *sh, struct err *e)
+{
+	uint64_t end = 0;
+	for (unsigned k = 0; k < vm->mem.nslots; k++)
+		if (vm->mem.slots[k].gpa + vm->mem.slots[k].size > end)
+			end = vm->mem.slots[k].gpa + vm->mem.slots[k].size;
+	sh->npages = end >> 12;
+	size_t bytes = sh->npages * sizeof(uint64_t);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return err_set(e, errno, "soft engine: cannot map the code-page table (%zu bytes)", bytes);
+	sh->mask = p;
+	sh->notify = code_notify;
+	sh->opaque = vm;
+	return 0;
 }
 
 static void drain_invalidations(struct soft_vcpu *d)
@@ -151,6 +188,8 @@ static int soft_vm_init(struct vm *vm, struct err *e)
 	struct irqchip_ops ops = { .now_ns = ic_now, .kick = ic_kick, .opaque = vm,
 	                           .tsc_per_ns_num = SOFT_TSC_PER_NS, .tsc_per_ns_den = 1 };
 	int r = irqchip_create(vm->ncpus, &ops, &sv->ic, e);
+	if (r == 0 && vm->ncpus > 1)
+		r = share_init(vm, &sv->share, e);
 	if (r == 0)
 		r = bus_register(&vm->mmio, IOAPIC_BASE_DEFAULT, 0x1000, ioapic_io, sv->ic->ioapic, "IOAPIC", e);
 	if (r == 0)
@@ -257,6 +296,11 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 	d->cpu.sys.engine = d;
 	d->cpu.sys.plat = &platform;
 	d->cpu.sys.wait_sipi = v->id != 0;   /* application processors wait for INIT/SIPI */
+	struct soft_vm *sv = v->vm->engine_data;
+	if (sv->share.mask) {
+		d->cpu.cache.share = &sv->share;
+		d->cpu.cache.self = 1ull << v->id;
+	}
 	soft_timers_add(&d->timers, &(struct soft_timer){ lapic_deadline, lapic_expire, d->lapic });
 	v->engine_data = d;
 	return 0;
@@ -507,6 +551,8 @@ static void soft_vm_destroy(struct vm *vm)
 			bus_unregister(&vm->pio, 0x4d0, sv->ic->pic);
 		}
 		irqchip_destroy(sv->ic);
+		if (sv->share.mask)
+			munmap(sv->share.mask, sv->share.npages * sizeof(uint64_t));
 		free(sv);
 	}
 	vm->engine_data = NULL;

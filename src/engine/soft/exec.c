@@ -106,12 +106,12 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 		b = NULL;
 	}
 	if (!b) {
+		soft_code_claim(&c->cache, pa);
 		int r = soft_decode_block(c, rip, pa, host, &b);
-		if (r)
-			return r;
-		r = soft_cache_insert(&c->cache, b);
-		if (r) {
+		if (r == 0 && (r = soft_cache_insert(&c->cache, b)) != 0)
 			free(b);
+		if (r) {
+			soft_code_unclaim(&c->cache, pa);
 			return r;
 		}
 		soft_tlb_drop_write_pa(c, pa & ~0xfffull);
@@ -146,6 +146,10 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		}
 		if (c->cache.retired)
 			soft_cache_reap(&c->cache);
+		if (c->cache.share && __atomic_load_n(&c->cache.share->gen, __ATOMIC_ACQUIRE) != c->cache.gen_seen) {
+			c->cache.gen_seen = __atomic_load_n(&c->cache.share->gen, __ATOMIC_ACQUIRE);
+			soft_tlb_drop_writes(c);   /* a page became code for some vCPU */
+		}
 		if (__builtin_expect(c->sys.db_pending, 0)) { /* a stepped IN/OUT completed */
 			c->sys.db_pending = false;
 			soft_single_step_trap(c);

@@ -5,6 +5,7 @@
 #include "core/cpu_state.h"
 #include "engine/soft/lower.h"
 #include "engine/soft/lower_fp.h"
+#include "engine/soft/mem.h"
 #include "engine/soft/ops.h"
 #include "engine/soft/ops_sys.h"
 
@@ -121,6 +122,31 @@ void soft_zydis_fixup(const ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo
 		zo[k].mem.disp.has_displacement = true;
 		zo[k].mem.disp.value = (int32_t)zi->raw.disp.value;
 	}
+}
+
+/* Locked forms (soft_locked, mem.c): the LOCK prefix, and XCHG with a memory operand,
+ * which is locked without it. */
+#define LOCKED(h) \
+	static int h##_locked(struct soft_cpu *c, const struct sinsn *i) { return soft_locked(c, i, h); }
+LOCKED(h_alu)
+LOCKED(h_unary)
+LOCKED(h_bt)
+LOCKED(h_xchg)
+LOCKED(h_xadd)
+LOCKED(h_cmpxchg)
+LOCKED(h_cmpxchg8b)
+
+static soft_fn locked(soft_fn fn)
+{
+	static const soft_fn map[][2] = {
+		{ h_alu, h_alu_locked }, { h_unary, h_unary_locked }, { h_bt, h_bt_locked },
+		{ h_xchg, h_xchg_locked }, { h_xadd, h_xadd_locked }, { h_cmpxchg, h_cmpxchg_locked },
+		{ h_cmpxchg8b, h_cmpxchg8b_locked },
+	};
+	for (unsigned k = 0; k < sizeof(map) / sizeof(map[0]); k++)
+		if (map[k][0] == fn)
+			return map[k][1];
+	return h_ud;   /* LOCK on an instruction that cannot take it */
 }
 
 static void set(struct sinsn *s, soft_fn fn, unsigned op)
@@ -326,6 +352,11 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		if (fast[s->op])
 			s->fn = fast[s->op];
 	}
+	bool mem = false;
+	for (unsigned k = 0; k < s->nops; k++)
+		mem |= s->o[k].kind == OPK_MEM;
+	if ((zi->attributes & ZYDIS_ATTRIB_HAS_LOCK) || (s->fn == h_xchg && mem))
+		s->fn = mem ? locked(s->fn) : h_ud;
 	if (s->fn == h_shift && s->nops == 1) { /* D0/D1 forms: an implied count of 1 */
 		s->nops = 2;
 		s->o[1] = (struct sop){ .kind = OPK_IMM, .size = 1 };

@@ -44,10 +44,8 @@ static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint
 
 static void part_write(struct soft_cpu *c, uint64_t pa, uint8_t *host, const uint8_t *src, unsigned n)
 {
-	if (soft_code_page_used(&c->cache, pa)) {
-		soft_code_invalidate(&c->cache, pa, n);
+	if (soft_code_store(&c->cache, pa, n))
 		c->stats.code_invalidations++;
-	}
 	if (host)
 		memcpy(host, src, n);
 	else
@@ -75,7 +73,7 @@ int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, un
 	if (h1) {
 		if (acc == SOFT_ACC_READ)
 			soft_tlb_fill(c, &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, false);
-		else if (!soft_code_page_used(&c->cache, pa1))
+		else if (!soft_code_page_shared(&c->cache, pa1))
 			soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
 	}
 	return SOFT_OK;
@@ -98,9 +96,98 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
 	part_write(c, pa1, h1, buf, n1);
 	if (n1 < sz)
 		part_write(c, pa2, h2, buf + n1, sz - n1);
-	if (h1)
+	if (h1 && !soft_code_page_shared(&c->cache, pa1))
 		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
 	return SOFT_OK;
+}
+
+/* ---- locked instructions ----
+ * vCPUs run on their own host threads over one guest RAM, so a locked read-modify-write
+ * must be atomic on the host: the read remembers the value, the write is a host
+ * compare-and-swap against it, and if another vCPU changed the location in between the
+ * instruction runs again (SOFT_RETRY; handlers write memory before registers or flags,
+ * so nothing of the first try remains). Misaligned, page-crossing and MMIO operands
+ * are not atomic against other vCPUs (x86 guests avoid split locks). */
+
+int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uint8_t **host,
+                  uint64_t *pa)
+{
+	*host = NULL;
+	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
+	if ((e->tag & c->tlb.mask) == (la & ~0xfffull)) {
+		*host = e->host + (la & 0xfff);
+		*pa = e->pa | (la & 0xfff);
+		return SOFT_OK;
+	}
+	if (check_canonical(c, la, sz, mf))
+		return SOFT_EXC;
+	uint8_t *h;
+	int xl = xlat(c, la, SOFT_ACC_WRITE, pa, &h);
+	if (xl < 0)
+		return SOFT_EXC;
+	if (h && !soft_code_page_shared(&c->cache, *pa))
+		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, *pa, h, xl, true);
+	*host = h;
+	return SOFT_OK;
+}
+
+int soft_read_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)
+{
+	c->atom.host = NULL;
+	if (la & (sz - 1))
+		return soft_read_slow(c, la, sz, v, mf);
+	uint8_t *h;
+	uint64_t pa;
+	if (soft_host_rmw(c, la, sz, mf, &h, &pa))
+		return SOFT_EXC;
+	if (!h)
+		return soft_read_slow(c, la, sz, v, mf);
+	switch (sz) {
+	case 1: *v = __atomic_load_n(h, __ATOMIC_ACQUIRE); break;
+	case 2: *v = __atomic_load_n((uint16_t *)h, __ATOMIC_ACQUIRE); break;
+	case 4: *v = __atomic_load_n((uint32_t *)h, __ATOMIC_ACQUIRE); break;
+	default: *v = __atomic_load_n((uint64_t *)h, __ATOMIC_ACQUIRE); break;
+	}
+	c->atom.host = h;
+	c->atom.la = la;
+	c->atom.pa = pa;
+	c->atom.old = *v;
+	c->atom.size = sz;
+	return SOFT_OK;
+}
+
+static bool cas(uint8_t *h, unsigned sz, uint64_t old, uint64_t v)
+{
+	switch (sz) {
+	case 1: { uint8_t o = (uint8_t)old; return __atomic_compare_exchange_n(h, &o, (uint8_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+	case 2: { uint16_t o = (uint16_t)old; return __atomic_compare_exchange_n((uint16_t *)h, &o, (uint16_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+	case 4: { uint32_t o = (uint32_t)old; return __atomic_compare_exchange_n((uint32_t *)h, &o, (uint32_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+	default: return __atomic_compare_exchange_n((uint64_t *)h, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+}
+
+int soft_write_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
+{
+	if (!c->atom.host || c->atom.la != la || c->atom.size != sz)
+		return soft_write_slow(c, la, sz, v, mf);
+	if (!cas(c->atom.host, sz, c->atom.old, v))
+		return SOFT_RETRY;
+	c->atom.host = NULL;
+	if (soft_code_store(&c->cache, c->atom.pa, sz))
+		c->stats.code_invalidations++;
+	return SOFT_OK;
+}
+
+int soft_locked(struct soft_cpu *c, const struct sinsn *i, soft_fn fn)
+{
+	int r;
+	c->atom.on = true;
+	do {
+		c->atom.host = NULL;
+		r = fn(c, i);
+	} while (r == SOFT_RETRY);
+	c->atom.on = false;
+	return r;
 }
 
 /* The jump cache needs no flushing: a hit is only used while the fetch TLB still maps
@@ -159,6 +246,12 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 			if (e->tag != SOFT_TLB_INVALID && (((e->tag ^ la) & ~0xfffull) >> e->shift) == 0)
 				e->tag = SOFT_TLB_INVALID;
 		}
+}
+
+void soft_tlb_drop_writes(struct soft_cpu *c)
+{
+	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++)
+		c->tlb.w[k].tag = SOFT_TLB_INVALID;
 }
 
 void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)

@@ -15,6 +15,16 @@
 
 int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf);
 int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf);
+/* The read and write halves of a locked read-modify-write (c->atom.on). */
+int soft_read_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf);
+int soft_write_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf);
+/* Run a locked instruction's handler fn so that its read-modify-write of guest RAM is
+ * atomic with respect to the other vCPUs (which run on other host threads). */
+int soft_locked(struct soft_cpu *c, const struct sinsn *i, soft_fn fn);
+/* Host address of the naturally aligned RAM location la of sz bytes, checked for
+ * writing at the current CPL (an exception otherwise); NULL when it is not RAM. */
+int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uint8_t **host,
+                  uint64_t *pa);
 /* Drop every cached translation, global ones too (CR0.PG/WP, CR4.PGE/PAE/PSE, EFER.NXE
  * changes; MOV CR3 while CR4.PGE = 0). */
 void soft_tlb_flush(struct soft_cpu *c);
@@ -25,6 +35,8 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la);
 /* Fill entry e for la after a successful translate() that returned xl. */
 void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
                    uint8_t *host, int xl, bool write);
+/* Drop every write-TLB entry (some page became code in another CPU's cache). */
+void soft_tlb_drop_writes(struct soft_cpu *c);
 /* Drop write-TLB entries for one physical page (it now holds decoded code). */
 void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page);
 
@@ -50,6 +62,8 @@ static inline void store_n(uint8_t *p, unsigned sz, uint64_t v)
 
 static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)
 {
+	if (__builtin_expect((mf & MF_RMW) && c->atom.on, 0))
+		return soft_read_atomic(c, la, sz, v, mf);
 	const struct soft_tlb_entry *e =
 		(mf & MF_RMW) ? &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE] : &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
@@ -61,6 +75,8 @@ static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_
 
 static inline int mem_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
 {
+	if (__builtin_expect(c->atom.on, 0))
+		return soft_write_atomic(c, la, sz, v, mf);
 	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
 		store_n(e->host + (la & 0xfff), sz, v);

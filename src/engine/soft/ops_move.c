@@ -91,6 +91,24 @@ int h_cmpxchg(struct soft_cpu *c, const struct sinsn *i)
 	return SOFT_OK;
 }
 
+static int cmpxchg16b_host(struct soft_cpu *c, uint8_t *h, uint64_t pa)
+{
+	uint64_t lo = c->gpr[R_RAX], hi = c->gpr[R_RDX];
+	bool eq;
+	__asm__ volatile("lock cmpxchg16b %1"
+	                 : "=@ccz"(eq), "+m"(*(unsigned __int128 *)(void *)h), "+a"(lo), "+d"(hi)
+	                 : "b"(c->gpr[R_RBX]), "c"(c->gpr[R_RCX])
+	                 : "memory");
+	if (eq && soft_code_store(&c->cache, pa, 16))
+		c->stats.code_invalidations++;
+	if (!eq) {
+		c->gpr[R_RAX] = lo;
+		c->gpr[R_RDX] = hi;
+	}
+	flags_update(c, FL_ZF, eq ? FL_ZF : 0);
+	return SOFT_OK;
+}
+
 int h_cmpxchg8b(struct soft_cpu *c, const struct sinsn *i)
 {
 	uint64_t la = ea(c, i);
@@ -98,6 +116,14 @@ int h_cmpxchg8b(struct soft_cpu *c, const struct sinsn *i)
 	if (i->opsz == 8) { /* CMPXCHG16B */
 		if (la & 15)
 			return raise_exc(c, VEC_GP, true, 0);
+		if (c->atom.on) {   /* LOCK: one host CMPXCHG16B (soft_locked) */
+			uint8_t *h;
+			uint64_t pa;
+			if (soft_host_rmw(c, la, 16, mf, &h, &pa))
+				return SOFT_EXC;
+			if (h)
+				return cmpxchg16b_host(c, h, pa);
+		}
 		uint64_t lo, hi;
 		if (mem_read(c, la, 8, &lo, mf | MF_RMW) || mem_read(c, la + 8, 8, &hi, mf | MF_RMW))
 			return SOFT_EXC;

@@ -179,8 +179,7 @@ static int sys_access(struct soft_cpu *c, uint64_t la, unsigned sz, uint8_t *buf
 			return SOFT_EXC;
 		if (write) {
 			memcpy(tmp, buf + done, n);
-			if (soft_code_page_used(&c->cache, pa))
-				soft_code_invalidate(&c->cache, pa, n);
+			soft_code_store(&c->cache, pa, n);
 			if (host)
 				memcpy(host, tmp, n);
 			else
