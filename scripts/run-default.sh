@@ -4,10 +4,10 @@
 #
 # usage: scripts/run-default.sh [BUILD] [trivisor run options...]
 #
-# The kvm engine boots it where it can run here (`trivisor engines` says why not: no
-# /dev/kvm with VT-x/AMD-V). Elsewhere, until the soft engine boots Linux, the kvm
-# engine runs inside the nested QEMU guest instead (tests/nested/harness.py): slower to
-# start, the same guest in the end.
+# `--engine auto`: the kvm engine where it can run here, else the soft engine (about
+# 30 s to the shell; `trivisor engines` says why kvm cannot run). TRIVISOR_RUN_NESTED=1
+# runs the kvm engine inside the nested QEMU guest the tests use instead
+# (tests/nested/harness.py): the real kvm engine on a host without /dev/kvm, slower.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-${TRIVISOR_BUILD:-build}}
@@ -23,13 +23,15 @@ if [[ ! -f $build/guest/bzImage || ! -f $build/guest/initramfs.cpio.gz ]]; then
 	exit 1
 fi
 
-if "$build/trivisor" engines | grep -q '^kvm  *available'; then
-	exec "$build/trivisor" run --engine kvm --kernel "$build/guest/bzImage" \
-		--initrd "$build/guest/initramfs.cpio.gz" "${guest_args[@]}" "$@"
+if [[ ${TRIVISOR_RUN_NESTED:-0} == 1 ]]; then
+	echo "run-default: running the kvm engine inside the nested QEMU guest (slow)" >&2
+	TRIVISOR_BUILD=$build exec /usr/bin/python3 "$repo/tests/nested/harness.py" -i -- \
+		trivisor run --engine kvm --kernel /guest/bzImage --initrd /guest/initramfs.cpio.gz \
+		"${guest_args[@]}" "$@"
 fi
-echo "run-default: the kvm engine cannot run directly on this host:" >&2
-"$build/trivisor" engines | sed 's/^/  /' >&2 || true
-echo "run-default: running the kvm engine inside the nested QEMU guest instead (slow)" >&2
-TRIVISOR_BUILD=$build exec /usr/bin/python3 "$repo/tests/nested/harness.py" -i -- \
-	trivisor run --engine kvm --kernel /guest/bzImage --initrd /guest/initramfs.cpio.gz \
-	"${guest_args[@]}" "$@"
+if ! "$build/trivisor" engines | grep -q '^kvm  *available'; then
+	echo "run-default: no usable /dev/kvm here, booting under the soft engine (about 30 s):" >&2
+	"$build/trivisor" engines | sed 's/^/  /' >&2 || true
+fi
+exec "$build/trivisor" run --engine auto --kernel "$build/guest/bzImage" \
+	--initrd "$build/guest/initramfs.cpio.gz" "${guest_args[@]}" "$@"
