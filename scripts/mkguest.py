@@ -303,6 +303,11 @@ if [ -f /test.sh ]; then
 	echo "guest-init: test script exited with status $?"
 	poweroff -f
 fi
+# init=PROGRAM replaces busybox init, as on a root file system (for an initramfs the
+# kernel runs /init and leaves init= to it).
+for a in $(cat /proc/cmdline); do
+	case "$a" in init=*) exec "${a#init=}" ;; esac
+done
 exec /sbin/init
 """
 

@@ -29,16 +29,16 @@ def step(p, what):
                                     pytrace=False) from None
 
 
-def boot(machine, engine, cpus=1, extra=()):
+def boot(machine, engine, cpus=1, extra=(), append="console=ttyS0", prompt=GUEST_PROMPT):
     """trivisor booting the guest, and the guest's shell once it is up."""
     p = machine.spawn(["run", "--engine", engine, "--kernel", machine.kernel,
-                       "--initrd", machine.initrd, "--append", "console=ttyS0",
+                       "--initrd", machine.initrd, "--append", append,
                        "--cpus", cpus, *extra])
     with step(p, "booting to the shell prompt"):
-        p.expect_exact(GUEST_PROMPT, timeout=BOOT_TIMEOUT)
+        p.expect_exact(prompt, timeout=BOOT_TIMEOUT)
     TIMINGS.append((f"{engine} on {machine.name}: Linux boot to its shell, --cpus {cpus}",
                     time.monotonic() - p.start_time))
-    return p, Shell(p, GUEST_PROMPT)
+    return p, Shell(p, prompt)
 
 
 def run(p, sh, cmd):
@@ -88,3 +88,19 @@ def test_stats_count_exits(machine, engine):
     tail = p.output.rsplit("reboot: Power down", 1)[-1]
     m = re.search(r"\bio\b[^\n\d]{0,20}(\d+)", tail, re.I)
     assert m and int(m.group(1)) > 0, f"no port-I/O exit count in the --stats report:\n{tail}"
+
+
+def test_append_quiet_nokaslr_init(machine, engine):
+    """Options users put on the command line reach the kernel and do what they say:
+    `quiet` keeps the boot messages off the console, `nokaslr` leaves the kernel at its
+    link address, `init=` runs that program as PID 1 (the initramfs's /init hands over
+    to it, as a root file system's init would)."""
+    p, sh = boot(machine, engine, append="console=ttyS0 quiet nokaslr init=/bin/sh",
+                 prompt="/ # ")
+    assert "Linux version" not in p.output, "`quiet` printed the boot messages"
+    r = run(p, sh, "echo pid=$$; cat /proc/cmdline; grep -w _text /proc/kallsyms")
+    assert "pid=1" in r.output, r
+    assert "nokaslr" in r.output and "ffffffff81000000 T _text" in r.output, r
+    p.sendline("poweroff -f")     # no busybox init to ask: the shell is PID 1
+    with step(p, "waiting for trivisor to exit after poweroff -f"):
+        assert p.wait(END_TIMEOUT) == 0, p.output[-3000:]
