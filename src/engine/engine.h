@@ -18,11 +18,12 @@ struct mem_slot;
 
 struct engine_ops {
 	const char *name;
-	/* The engine models the PC's interrupt controllers and timer itself (KVM's in-kernel
-	 * irqchip: PIC, IOAPIC, LAPIC, and the PIT with port 0x61). The board then creates
-	 * none of them; otherwise it creates the user-space models. A property of the engine,
+	/* The engine models the PIT (with port 0x61) itself: KVM's in-kernel one. The board
+	 * then does not create the user-space model. The interrupt controllers are always
+	 * the engine's (kvm: KVM's in-kernel irqchip; soft: the user-space models of
+	 * hw/irqchip.h, which engine_soft.c wires to its CPUs). A property of the engine,
 	 * read once by pc_board_init, so no device code asks which engine runs. */
-	bool irqchip_in_engine;
+	bool pit_in_engine;
 	/* 0 if this engine can run on this host; otherwise -errno and a message with a hint. */
 	int (*available)(struct err *e);
 	/* What CPUID features the engine can give a guest (before the model shapes them). */

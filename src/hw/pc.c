@@ -38,7 +38,7 @@ static int pci_devices_init(struct vm *vm, struct err *e)
  * just return: vm_create's error path (vm_destroy) tears down what was built.
  *
  * The PIT (with port 0x61, whose bits are its counter 2 gate and output) is created
- * only when the engine has no in-kernel one (engine_ops.irqchip_in_engine): the kvm
+ * only when the engine has no in-kernel one (engine_ops.pit_in_engine): the kvm
  * engine creates KVM's PIT with KVM_PIT_SPEAKER_DUMMY, which serves 0x61 too. */
 int pc_board_init(struct vm *vm, struct err *e)
 {
@@ -57,7 +57,7 @@ int pc_board_init(struct vm *vm, struct err *e)
 		r = fw_cfg_create(vm, e);
 	if (r == 0)
 		r = acpi_pm_create(vm, NULL, e);
-	if (r == 0 && !(vm->engine && vm->engine->irqchip_in_engine))
+	if (r == 0 && !(vm->engine && vm->engine->pit_in_engine))
 		r = pit_create(vm, NULL, NULL, e);
 	if (r == 0)
 		r = pci_devices_init(vm, e);

@@ -609,7 +609,7 @@ static void kvm_vm_destroy(struct vm *vm)
 
 const struct engine_ops engine_kvm = {
 	.name = "kvm",
-	.irqchip_in_engine = true,   /* KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2 */
+	.pit_in_engine = true,   /* KVM_CREATE_PIT2 */
 	.available = kvm_available,
 	.supported_cpuid = kvm_supported_cpuid,
 	.vm_init = kvm_vm_init,
