@@ -24,6 +24,8 @@
  *     guest interface: full
  *     no hypervisor bit: ok
  *     no KVM signature: ok                 (0x4000_0000 is not KVM's: a plain PC)
+ *     vmcall under full: exception <hex>   (information: the vector, 6 = #UD; or
+ *                                           "returned <hex>": RAX after it)
  * and then "all ok" (status 99), or "some checks failed" (97). A hypercall the engine
  * does not implement raises #UD: the check fails and reports the vector; the guest
  * goes on. Hypercall ABI: number in RAX, arguments in RBX, RCX, RDX, RSI, result RAX.
@@ -273,6 +275,27 @@ full_iface:
 	cmp $0, %al
 	mov $msg_nosig, %esi
 	call check64
+
+	/* Information: what VMCALL does on a plain PC (#UD from the soft engine; KVM
+	 * answers hypercalls whatever CPUID says). */
+	mov $msg_full_vmcall, %esi
+	call puts64
+	movq $0, exc_count
+	mov $HC_UNKNOWN, %rax
+	movq $1f, resume_rip
+	vmcall
+1:	movq $0, resume_rip
+	cmpq $0, exc_count
+	je 2f
+	mov $msg_exc_vec, %esi
+	call puts64
+	mov last_vec, %rax
+	jmp 3f
+2:	mov $msg_returned, %esi
+	call puts64
+3:	call puthex64
+	mov $msg_nl, %esi
+	call puts64
 	jmp finish64
 
 	.balign 8
@@ -305,6 +328,9 @@ msg_clk_adv:	.asciz "kvm-clock time advances"
 msg_clk_upd:	.asciz "kvm-clock monotonic across re-enable"
 msg_wc_ver:	.asciz "wall clock version even"
 msg_wc_sec:	.asciz "wall clock after 2020"
+msg_full_vmcall: .asciz "vmcall under full: "
+msg_exc_vec:	.asciz "exception "
+msg_returned:	.asciz "returned "
 
 	.bss
 	.balign 64

@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "engine/soft/block.h"
 #include "engine/soft/ops_sys.h"
+#include "engine/soft/pv.h"
 #include "engine/soft/soft.h"
 #include "engine/soft/timers.h"
 #include "hw/irqchip.h"
@@ -43,6 +44,7 @@
 struct soft_vm {
 	struct irqchip *ic;
 	struct soft_code_share share;   /* with more than one vCPU */
+	struct soft_pv_vm pv;           /* the KVM para-virtual ABI (pv.h) */
 };
 
 struct soft_vcpu {
@@ -58,6 +60,7 @@ struct soft_vcpu {
 	uint64_t inv_gpa[INV_QUEUE], inv_len[INV_QUEUE];
 	struct soft_timers timers;  /* this vCPU's deadlines; used on its own thread only */
 	bool nmi_pending;
+	struct soft_pv pv;          /* para-virtual MSRs, hypercalls, PV EOI (pv.h) */
 };
 
 static struct soft_vcpu *svc(struct vcpu *v) { return v->engine_data; }
@@ -188,6 +191,8 @@ static int soft_vm_init(struct vm *vm, struct err *e)
 	struct irqchip_ops ops = { .now_ns = ic_now, .kick = ic_kick, .opaque = vm,
 	                           .tsc_per_ns_num = SOFT_TSC_PER_NS, .tsc_per_ns_den = 1 };
 	int r = irqchip_create(vm->ncpus, &ops, &sv->ic, e);
+	if (r == 0)
+		soft_pv_vm_init(&sv->pv, vm, sv->ic, soft_kick);
 	if (r == 0 && vm->ncpus > 1)
 		r = share_init(vm, &sv->share, e);
 	if (r == 0)
@@ -219,6 +224,9 @@ static void recheck(struct soft_cpu *c)
 static int plat_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 {
 	struct soft_vcpu *d = c->sys.engine;
+	int pv = soft_pv_rdmsr(&d->pv, msr, v);
+	if (pv != 1)
+		return pv;
 	if (msr == MSR_APIC_BASE || (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST))
 		return lapic_msr_read(d->lapic, msr, v);
 	if (msr == MSR_TSC_DEADLINE) {
@@ -234,7 +242,9 @@ static int plat_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 static int plat_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 {
 	struct soft_vcpu *d = c->sys.engine;
-	int r = 1;
+	int r = soft_pv_wrmsr(&d->pv, msr, v);
+	if (r != 1)
+		return r;   /* a PV MSR: nothing for the LAPIC to recheck */
 	if (msr == MSR_APIC_BASE || (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST))
 		r = lapic_msr_write(d->lapic, msr, v);
 	else if (msr == MSR_TSC_DEADLINE)
@@ -256,7 +266,13 @@ static int plat_mmio(struct soft_cpu *c, uint64_t pa, uint8_t *buf, unsigned len
 	return 0;
 }
 
-static const struct soft_platform platform = { plat_rdmsr, plat_wrmsr, plat_mmio };
+static int plat_hypercall(struct soft_cpu *c)
+{
+	struct soft_vcpu *d = c->sys.engine;
+	return soft_pv_hypercall(&d->pv);
+}
+
+static const struct soft_platform platform = { plat_rdmsr, plat_wrmsr, plat_mmio, plat_hypercall };
 
 /* The LAPIC timer as a vCPU timer: its deadline bounds HLT sleeps and run chunks;
  * lapic_pending_vector() fires it once due. */
@@ -302,6 +318,7 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 		d->cpu.cache.self = 1ull << v->id;
 	}
 	soft_timers_add(&d->timers, &(struct soft_timer){ lapic_deadline, lapic_expire, d->lapic });
+	soft_pv_vcpu_init(&d->pv, &sv->pv, v, &d->cpu, d->lapic);
 	v->engine_data = d;
 	return 0;
 }
@@ -387,6 +404,8 @@ static int inject(struct soft_vcpu *d)
 	struct soft_cpu *c = &d->cpu;
 	struct soft_sys *y = &c->sys;
 	int vec = -1;
+	bool external = false;
+	soft_pv_eoi_sync(&d->pv);   /* an EOI the guest signalled in memory first */
 	if (d->nmi_pending && !y->nmi_blocked && !y->shadow) {
 		d->nmi_pending = false;
 		y->nmi_blocked = true;
@@ -398,6 +417,7 @@ static int inject(struct soft_vcpu *d)
 			vec = irqchip_ack(ic_of(d->v->vm), d->v->id);
 		if (vec >= 0)
 			stats_count_irq(&d->v->stats);
+		external = vec >= 0;
 	} else {
 		y->irq_window = false;
 	}
@@ -406,6 +426,8 @@ static int inject(struct soft_vcpu *d)
 	y->halted = false;
 	if (soft_deliver(c, (unsigned)vec, false, 0, false) != SOFT_OK)
 		return soft_deliver_fault(c);   /* a fault while delivering it */
+	if (external)
+		soft_pv_eoi_arm(&d->pv, vec);
 	return 0;
 }
 
@@ -440,6 +462,9 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 	drain_invalidations(d);
 	soft_io_complete(c);
 	take_events(d);
+	soft_pv_entry(&d->pv);   /* PV TLB flush request, steal time, kvm-clock, PV EOI */
+	if (c->sys.halted && soft_pv_take_unhalt(&d->pv))
+		c->sys.halted = false;   /* KVM_HC_KICK_CPU: leaves HLT even with IF = 0 */
 	if (c->sys.wait_sipi || (c->sys.halted && !wakes(d))) {
 		wait_halted(d);
 		__atomic_store_n(&c->sys.kick, 0, __ATOMIC_RELEASE);
@@ -529,6 +554,7 @@ static void soft_vcpu_destroy(struct vcpu *v)
 	struct soft_vcpu *d = svc(v);
 	if (!d)
 		return;
+	soft_pv_vcpu_destroy(&d->pv);
 	soft_cpu_destroy(&d->cpu);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);

@@ -10,6 +10,7 @@
 
 #include "core/cpuid.h"
 #include "engine/soft/fpu.h"
+#include "engine/soft/pv.h"
 #include "engine/soft/sys.h"
 
 /* Leaf 1 EDX */
@@ -105,6 +106,11 @@ int soft_cpuid_supported(struct cpuid_table *out)
 	        /* The TSC runs at one rate in every state (soft_rdtsc): invariant. */
 	        put(out, 0x80000007u, 0, false, 0, 0, 0, X7D_INVTSC) ||
 	        /* 40 physical, 48 linear address bits (the MMU's MAXPHYADDR). */
-	        put(out, 0x80000008u, 0, false, (48u << 8) | 40u, 0, 0, 0);
+	        put(out, 0x80000008u, 0, false, (48u << 8) | 40u, 0, 0, 0) ||
+	        /* The KVM para-virtual features pv.c implements (Linux Documentation/virt/
+	         * kvm/x86/cpuid.rst). The CPUID model shows them, with the KVM signature,
+	         * only under the para guest interface; EDX (hints) 0: no KVM_HINTS_REALTIME,
+	         * the vCPUs are host threads that may be preempted. */
+	        put(out, CPUID_KVM_FEATURES, 0, false, SOFT_PV_FEATURES, 0, 0, 0);
 	return r ? -1 : 0;
 }

@@ -194,6 +194,7 @@ static bool lower_one(const ZydisDecodedInstruction *zi, const ZydisDecodedOpera
 	case ZYDIS_MNEMONIC_VERW: return misc_ops(zi, zo, s, SM_VERW);
 	case ZYDIS_MNEMONIC_PUSHA: case ZYDIS_MNEMONIC_PUSHAD: return misc(s, SM_PUSHA);
 	case ZYDIS_MNEMONIC_POPA: case ZYDIS_MNEMONIC_POPAD: return misc(s, SM_POPA);
+	case ZYDIS_MNEMONIC_VMCALL: case ZYDIS_MNEMONIC_VMMCALL: return misc(s, SM_HYPERCALL);
 	/* Mnemonics of the 16/32-bit forms of instructions the generic path knows. */
 	case ZYDIS_MNEMONIC_PUSHFD: set(s, h_pushf, 0); return true;
 	case ZYDIS_MNEMONIC_POPFD: set(s, h_popf, 0); return true;

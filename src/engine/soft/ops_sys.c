@@ -1,8 +1,9 @@
 /* Privileged and system-state instructions: MOV CR/DR, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/
  * SLDT/STR, LMSW/SMSW/CLTS, INVLPG, WBINVD/INVD, HLT, CLI/STI, CPUID, RDTSC(P),
- * RDMSR/WRMSR, SWAPGS, LAR/LSL/VERR/VERW, PUSHA/POPA, and the fast system calls
+ * RDMSR/WRMSR, SWAPGS, LAR/LSL/VERR/VERW, PUSHA/POPA, VMCALL/VMMCALL, and the fast system calls
  * SYSCALL/SYSRET/SYSENTER/SYSEXIT (Intel SDM vol. 2 instruction pages, vol. 3A 5.8-5.9). */
 #include "engine/soft/mem.h"
+#include "engine/soft/ops.h"
 #include "engine/soft/ops_sys.h"
 #include "engine/soft/stack.h"
 
@@ -295,6 +296,12 @@ int h_sysmisc(struct soft_cpu *c, const struct sinsn *i)
 		return SOFT_OK;
 	case SM_WBINVD:
 		return need_cpl0(c);
+	case SM_HYPERCALL:
+		/* VMCALL (Intel) and VMMCALL (AMD) alike: the engine's para-virtual interface
+		 * (a guest at CPL > 0 gets its error code there, not a fault), else #UD. */
+		if (!y->plat || !y->plat->hypercall)
+			return h_ud(c, i);
+		return y->plat->hypercall(c);
 	case SM_NOP:
 		return SOFT_OK;
 	case SM_SWAPGS:
@@ -418,4 +425,9 @@ int h_fastsys(struct soft_cpu *c, const struct sinsn *i)
 		return SOFT_OK;
 	}
 	}
+}
+
+void soft_flush_tlb_all(struct soft_cpu *c)
+{
+	soft_tlb_flush(c);
 }

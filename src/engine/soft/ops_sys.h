@@ -21,7 +21,7 @@ enum { DT_LGDT, DT_LIDT, DT_SGDT, DT_SIDT };
 /* h_sysmisc ops */
 enum { SM_HLT, SM_CLI, SM_STI, SM_CPUID, SM_RDTSC, SM_RDTSCP, SM_RDMSR, SM_WRMSR, SM_CLTS,
        SM_INVLPG, SM_WBINVD, SM_NOP, SM_SWAPGS, SM_LMSW, SM_SMSW, SM_LLDT, SM_LTR, SM_SLDT,
-       SM_STR, SM_LAR, SM_LSL, SM_VERR, SM_VERW, SM_PUSHA, SM_POPA };
+       SM_STR, SM_LAR, SM_LSL, SM_VERR, SM_VERW, SM_PUSHA, SM_POPA, SM_HYPERCALL };
 /* h_fastsys ops */
 enum { FS_SYSCALL, FS_SYSRET, FS_SYSENTER, FS_SYSEXIT };
 /* h_far ops */
@@ -48,5 +48,9 @@ int h_io(struct soft_cpu *c, const struct sinsn *i);       /* imm2: port, or 0xf
 
 /* Finish an IN/INS whose data the core has filled in (engine, before running on). */
 void soft_io_complete(struct soft_cpu *c);
+
+/* Drop every translation, global ones too: a flush another vCPU asked for through the
+ * para-virtual interface (pv.c, KVM_VCPU_FLUSH_TLB), for code that sees core/mem.h. */
+void soft_flush_tlb_all(struct soft_cpu *c);
 
 #endif

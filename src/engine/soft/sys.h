@@ -83,6 +83,9 @@ struct soft_platform {
 	int (*rdmsr)(struct soft_cpu *c, uint32_t msr, uint64_t *v);
 	int (*wrmsr)(struct soft_cpu *c, uint32_t msr, uint64_t v);
 	int (*mmio)(struct soft_cpu *c, uint64_t pa, uint8_t *buf, unsigned len, bool write);
+	/* VMCALL/VMMCALL (the para-virtual interface): SOFT_OK with the result in the
+	 * registers, or SOFT_EXC. NULL: #UD, as on a CPU outside VMX/SVM guest mode. */
+	int (*hypercall)(struct soft_cpu *c);
 };
 
 struct soft_io_exit {
