@@ -48,8 +48,6 @@ enum {
 	SOFT_EXC = 1,   /* exception in c->fault; rip not advanced (traps set rip themselves) */
 	SOFT_YIELD = 2, /* not finished (REP budget): rip stays, re-executed later */
 	SOFT_EXIT = 3,  /* needs the engine (sys.exit_kind); the handler set rip itself */
-	SOFT_RETRY = 4, /* a locked read-modify-write lost a race: run it again (mem.c;
-	                 * never seen outside soft_locked) */
 };
 
 /* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). */
@@ -122,9 +120,11 @@ struct soft_cpu {
 	struct soft_sys sys;     /* system architecture (sys.h) */
 	/* A locked instruction (LOCK prefix, XCHG with memory) is running: its read of the
 	 * destination remembers where and what it read, and its write becomes a host
-	 * compare-and-swap against that value (mem.c, soft_locked). */
+	 * compare-and-swap against that value (mem.c, soft_locked). A lost race returns
+	 * SOFT_EXC with `lost` set, which handlers pass up like a fault. */
 	struct {
 		bool on;
+		bool lost;               /* the compare-and-swap failed: run it again */
 		uint8_t *host;           /* NULL: nothing read yet, or not RAM */
 		uint64_t la, old, pa;
 		unsigned size;

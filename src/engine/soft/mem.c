@@ -105,8 +105,8 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
  * vCPUs run on their own host threads over one guest RAM, so a locked read-modify-write
  * must be atomic on the host: the read remembers the value, the write is a host
  * compare-and-swap against it, and if another vCPU changed the location in between the
- * instruction runs again (SOFT_RETRY; handlers write memory before registers or flags,
- * so nothing of the first try remains). Misaligned, page-crossing and MMIO operands
+ * instruction runs again (handlers write memory before registers or flags and pass a
+ * failed write up as SOFT_EXC, so nothing of the first try remains). Misaligned, page-crossing and MMIO operands
  * are not atomic against other vCPUs (x86 guests avoid split locks). */
 
 int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uint8_t **host,
@@ -170,8 +170,10 @@ int soft_write_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, 
 {
 	if (!c->atom.host || c->atom.la != la || c->atom.size != sz)
 		return soft_write_slow(c, la, sz, v, mf);
-	if (!cas(c->atom.host, sz, c->atom.old, v))
-		return SOFT_RETRY;
+	if (!cas(c->atom.host, sz, c->atom.old, v)) {
+		c->atom.lost = true;
+		return SOFT_EXC;
+	}
 	c->atom.host = NULL;
 	if (soft_code_store(&c->cache, c->atom.pa, sz))
 		c->stats.code_invalidations++;
@@ -184,8 +186,9 @@ int soft_locked(struct soft_cpu *c, const struct sinsn *i, soft_fn fn)
 	c->atom.on = true;
 	do {
 		c->atom.host = NULL;
+		c->atom.lost = false;
 		r = fn(c, i);
-	} while (r == SOFT_RETRY);
+	} while (r == SOFT_EXC && c->atom.lost);
 	c->atom.on = false;
 	return r;
 }
