@@ -44,12 +44,13 @@ static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint
 
 static void part_write(struct soft_cpu *c, uint64_t pa, uint8_t *host, const uint8_t *src, unsigned n)
 {
-	if (soft_code_store(&c->cache, pa, n))
-		c->stats.code_invalidations++;
 	if (host)
 		memcpy(host, src, n);
 	else
 		c->mem.ops->io_write(c->mem.opaque, pa, src, n);
+	/* After the store: another vCPU told to drop its blocks must decode the new bytes. */
+	if (soft_code_store(&c->cache, pa, n))
+		c->stats.code_invalidations++;
 }
 
 int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)

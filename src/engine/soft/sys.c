@@ -179,11 +179,11 @@ static int sys_access(struct soft_cpu *c, uint64_t la, unsigned sz, uint8_t *buf
 			return SOFT_EXC;
 		if (write) {
 			memcpy(tmp, buf + done, n);
-			soft_code_store(&c->cache, pa, n);
 			if (host)
 				memcpy(host, tmp, n);
 			else
 				c->mem.ops->io_write(c->mem.opaque, pa, tmp, n);
+			soft_code_store(&c->cache, pa, n);   /* after the store, as part_write */
 		} else if (host) {
 			memcpy(buf + done, host, n);
 		} else {
