@@ -389,6 +389,19 @@ def column_state(col):
     return "ok"
 
 
+def print_table(head, rows):
+    """A plain-text table: the first column left-aligned, the figures right-aligned."""
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                               for i, (v, w) in enumerate(zip(r, widths)))
+    print()
+    print(line(head))
+    print(line(["-" * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    print()
+
+
 def report(cols, a, cfg, meta):
     mib = a.size_mib
     shown = [c for c in cols if not c.skipped]
@@ -411,15 +424,7 @@ def report(cols, a, cfg, meta):
             row.append(f"{sx['median'] / sy['median']:.2f}x" if sx and sy and sy["median"] > 0
                        else "-")
         rows.append(row)
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    line = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths)))
-    print()
-    print(line(head))
-    print(line(["-" * w for w in widths]))
-    for r in rows:
-        print(line(r))
-    print()
+    print_table(head, rows)
     print("median of the runs, (min-max) when more than one; ratios of the medians")
     for c in cols:
         if c.skipped:

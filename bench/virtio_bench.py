@@ -47,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 # The console driver, markers and host facts are linux_bench's: one copy of each.
-from linux_bench import (RunFailed, Console, host_info, secs, tail,  # noqa: E402
+from linux_bench import (RunFailed, Console, host_info, print_table, secs, tail,  # noqa: E402
                          trivisor_engines)
 
 REPO = REPO.parent
@@ -257,15 +257,7 @@ def report(cols, a, cfg, meta):
             sx, sy = rates[x][key], rates[y][key]
             row.append(f"{sx['median'] / sy['median']:.2f}x" if sx and sy else "-")
         rows.append(row)
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    line = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths)))
-    print()
-    print(line(head))
-    print(line(["-" * w for w in widths]))
-    for r in rows:
-        print(line(r))
-    print()
+    print_table(head, rows)
     print("higher is better; median of the runs, (min-max) when more than one; ratios of "
           "the medians (above 1: trivisor faster)")
     for c in cols:

@@ -8,6 +8,7 @@ interface:
                                       p.sendline(...), p.wait(timeout) -> status, p.output
     r = m.run(args, timeout)          trivisor ARGS with no terminal: r.status, r.output
 """
+import contextlib
 import os
 import shlex
 import subprocess
@@ -15,8 +16,21 @@ import time
 from pathlib import Path
 
 import pexpect
+import pytest
 
 import harness
+
+
+@contextlib.contextmanager
+def step(p, what):
+    """A console wait that fails the test with what the console said, not a pexpect dump."""
+    try:
+        yield
+    except (pexpect.TIMEOUT, pexpect.EOF) as e:
+        why = "timed out" if isinstance(e, pexpect.TIMEOUT) else "trivisor (or the outer guest) ended"
+        # from None: pytest would print the pexpect exception's long dump too
+        raise pytest.fail.Exception(f"{what}: {why}; console:\n{p.output[-4000:]}",
+                                    pytrace=False) from None
 
 
 def host_has_kvm(trivisor_bin) -> bool:

@@ -1,32 +1,19 @@
 """Boot the stock Debian kernel with the busybox initramfs (scripts/mkguest.sh) to its
 shell on the serial console, use it, and end it the ways a person would."""
-import contextlib
 import os
 import re
 import time
 
-import pexpect
 import pytest
 
 from harness import GUEST_PROMPT, TIMINGS, Shell
+from machines import step
 
 # Generous: under the kvm engine nested in QEMU TCG, and under the soft engine, a boot
 # takes far longer than on hardware (10-30 s, measured). Override with TRIVISOR_BOOT_TIMEOUT (seconds).
 BOOT_TIMEOUT = float(os.environ.get("TRIVISOR_BOOT_TIMEOUT", 900))
 CMD_TIMEOUT = 120
 END_TIMEOUT = 180
-
-
-@contextlib.contextmanager
-def step(p, what):
-    """A console wait that fails the test with what the console said, not a pexpect dump."""
-    try:
-        yield
-    except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        why = "timed out" if isinstance(e, pexpect.TIMEOUT) else "trivisor (or the outer guest) ended"
-        # from None: pytest would print the pexpect exception's long dump too
-        raise pytest.fail.Exception(f"{what}: {why}; console:\n{p.output[-4000:]}",
-                                    pytrace=False) from None
 
 
 def boot(machine, engine, cpus=1, extra=(), append="console=ttyS0", prompt=GUEST_PROMPT):

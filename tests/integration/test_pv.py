@@ -5,14 +5,13 @@ kernel's view of it (one boot per engine and interface: "Hypervisor detected: KV
 the kvm-clock clocksource and the PV features it set up under para, none of it under
 full). The runs go through the --mode presets, so they test those too (soft: --mode
 para, --mode full; kvm: --mode hw, --mode hw --guest full)."""
-import contextlib
 import os
 import re
 
-import pexpect
 import pytest
 
 from harness import GUEST_PROMPT, Shell
+from machines import step
 
 EXIT_OK = (0x31 << 1) | 1
 
@@ -128,16 +127,6 @@ CMD_TIMEOUT = 120
 LINUX_PROBE = ("dmesg | grep -i -e 'hypervisor detected' -e kvm -e 'switched to clocksource'; "
                "echo clocksources=$(cat /sys/devices/system/clocksource/clocksource0/available_clocksource); "
                "grep -c -w hypervisor /proc/cpuinfo")
-
-
-@contextlib.contextmanager
-def step(p, what):
-    try:
-        yield
-    except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        why = "timed out" if isinstance(e, pexpect.TIMEOUT) else "trivisor ended"
-        raise pytest.fail.Exception(f"{what}: {why}; console:\n{p.output[-4000:]}",
-                                    pytrace=False) from None
 
 
 @pytest.mark.parametrize("iface", ["para", "full"])
