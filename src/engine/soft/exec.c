@@ -146,8 +146,10 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		}
 		if (c->cache.retired)
 			soft_cache_reap(&c->cache);
-		if (c->cache.share && __atomic_load_n(&c->cache.share->gen, __ATOMIC_ACQUIRE) != c->cache.gen_seen) {
-			c->cache.gen_seen = __atomic_load_n(&c->cache.share->gen, __ATOMIC_ACQUIRE);
+		uint64_t gen;
+		if (c->cache.share &&
+		    (gen = __atomic_load_n(&c->cache.share->gen, __ATOMIC_ACQUIRE)) != c->cache.gen_seen) {
+			c->cache.gen_seen = gen;
 			soft_tlb_drop_writes(c);   /* a page became code for some vCPU */
 		}
 		if (__builtin_expect(c->sys.db_pending, 0)) { /* a stepped IN/OUT completed */
