@@ -364,27 +364,13 @@ static void test_pci_cfg_window(struct drv *d)
 	CHECK_EQ(common_rd(d, VPCI_DFSELECT, 4), 0x12345678);
 }
 
-static int make_image(char *path)
-{
-	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(path, 128, "%.80s/trivblk-XXXXXX", dir);
-	int fd = mkstemp(path);
-	uint8_t sector[512];
-	for (unsigned s = 0; s < IMG_SECTORS; s++) {
-		for (unsigned i = 0; i < 512; i++)
-			sector[i] = (uint8_t)(s * 31 + i);
-		if (write(fd, sector, 512) != 512)
-			exit(1);
-	}
-	return fd;
-}
-
 int main(void)
 {
 	struct err e;
 	struct pci_host *h;
 	char path[128], path_ro[128];
-	int fd = make_image(path), fd_ro = make_image(path_ro);
+	int fd = vt_image(path, "trivblk", IMG_SECTORS);
+	int fd_ro = vt_image(path_ro, "trivblk", IMG_SECTORS);
 	uint8_t before[512], after[512];
 	CHECK_EQ(pread(fd_ro, before, 512, 0), 512);
 

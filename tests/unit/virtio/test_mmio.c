@@ -337,13 +337,7 @@ static void test_hostile(struct drv *d, struct virtio_blk *b, struct virtio_mmio
 }
 
 static uint64_t seed = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void)
-{
-	seed ^= seed << 13;
-	seed ^= seed >> 7;
-	seed ^= seed << 17;
-	return seed;
-}
+static uint64_t rnd(void) { return vt_xorshift(&seed); }
 
 /* Random register traffic: mostly aligned 32-bit accesses to real registers with
  * plausible values (so that queues do come up and requests do run), the rest anything.
@@ -394,21 +388,6 @@ static void test_random(struct drv *d)
 	}
 	wr(d, VMMIO_STATUS, 0);
 	check_line(d);
-}
-
-static int make_image(char *path)
-{
-	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(path, 128, "%.80s/trivmmio-XXXXXX", dir);
-	int fd = mkstemp(path);
-	uint8_t sector[512];
-	for (unsigned s = 0; s < IMG_SECTORS; s++) {
-		for (unsigned i = 0; i < 512; i++)
-			sector[i] = (uint8_t)(s * 31 + i);
-		if (write(fd, sector, 512) != 512)
-			exit(1);
-	}
-	return fd;
 }
 
 /* Every device type on the transport the configuration chose, in creation order:
@@ -504,7 +483,7 @@ int main(void)
 {
 	struct err e;
 	char path[128];
-	int fd = make_image(path);
+	int fd = vt_image(path, "trivmmio", IMG_SECTORS);
 
 	vm = vt_vm(RAM);
 	vm->cfg.virtio_transport = VM_VIRTIO_MMIO;

@@ -23,13 +23,7 @@
 static struct vm *vm;
 static uint64_t seed = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rnd(void)
-{
-	seed ^= seed << 13;
-	seed ^= seed >> 7;
-	seed ^= seed << 17;
-	return seed;
-}
+static uint64_t rnd(void) { return vt_xorshift(&seed); }
 
 static int drop_send(struct net_backend *b, const uint8_t *frame, size_t len)
 {

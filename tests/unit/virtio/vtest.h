@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "core/vm.h"
@@ -179,6 +180,33 @@ static inline void used_elem(struct ring *r, uint16_t i, uint32_t *id, uint32_t 
 {
 	*id = (uint32_t)peek(r->vm, r->used + 4 + 8ull * (i % r->size), 4);
 	*len = (uint32_t)peek(r->vm, r->used + 8 + 8ull * (i % r->size), 4);
+}
+
+/* A fixed-seed xorshift64 step: random tests that reproduce. */
+static inline uint64_t vt_xorshift(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+/* A temporary disk image of `sectors` 512-byte sectors in $TMPDIR (or /tmp), named
+ * STEM-XXXXXX (the name goes to path[128]), byte i of sector s = s * 31 + i. Returns its
+ * open descriptor; the caller unlinks it. */
+static inline int vt_image(char *path, const char *stem, unsigned sectors)
+{
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(path, 128, "%.80s/%.20s-XXXXXX", dir, stem);
+	int fd = mkstemp(path);
+	uint8_t sector[512];
+	for (unsigned s = 0; s < sectors; s++) {
+		for (unsigned i = 0; i < 512; i++)
+			sector[i] = (uint8_t)(s * 31 + i);
+		if (write(fd, sector, 512) != 512)
+			exit(1);
+	}
+	return fd;
 }
 
 #endif
