@@ -494,6 +494,16 @@ def host_info(a):
                        "timeout_s": a.timeout, "qemu_cpu": a.qemu_cpu}}
 
 
+def parse_engines(ap, text, known):
+    """--engines: a comma-separated list of names from known (argparse error otherwise)."""
+    engines = [e.strip() for e in text.split(",") if e.strip()]
+    bad = [e for e in engines if e not in known]
+    if bad or not engines:
+        ap.error(f"--engines: unknown {','.join(bad) or '(none given)'}; "
+                 f"choose from {','.join(known)}")
+    return engines
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -529,11 +539,7 @@ def parse_args(argv=None):
     ap.add_argument("--log", metavar="PATH",
                     help="console transcript of every run (default BUILD/linux_bench-console.log)")
     a = ap.parse_args(argv)
-    a.engines = [e.strip() for e in a.engines.split(",") if e.strip()]
-    bad = [e for e in a.engines if e not in ALL_ENGINES]
-    if bad or not a.engines:
-        ap.error(f"--engines: unknown {','.join(bad) or '(none given)'}; "
-                 f"choose from {','.join(ALL_ENGINES)}")
+    a.engines = parse_engines(ap, a.engines, ALL_ENGINES)
     if a.runs < 1:
         ap.error("--runs must be at least 1")
     if a.timeout <= 0 or a.stall_grace <= 0:

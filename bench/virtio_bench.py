@@ -47,8 +47,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 # The console driver, markers and host facts are linux_bench's: one copy of each.
-from linux_bench import (RunFailed, Console, host_info, print_table, secs, tail,  # noqa: E402
-                         trivisor_engines)
+from linux_bench import (RunFailed, Console, host_info, parse_engines, print_table,  # noqa: E402
+                         secs, tail, trivisor_engines)
 
 REPO = REPO.parent
 sys.path.insert(0, str(REPO / "tests" / "nested"))
@@ -326,11 +326,7 @@ def parse_args(argv=None):
     ap.add_argument("--log", metavar="PATH",
                     help="console transcript of every run (default BUILD/virtio_bench-console.log)")
     a = ap.parse_args(argv)
-    a.engines = [e.strip() for e in a.engines.split(",") if e.strip()]
-    bad = [e for e in a.engines if e not in ALL_ENGINES]
-    if bad or not a.engines:
-        ap.error(f"--engines: unknown {','.join(bad) or '(none given)'}; "
-                 f"choose from {','.join(ALL_ENGINES)}")
+    a.engines = parse_engines(ap, a.engines, ALL_ENGINES)
     for name, quick, full in (("seq_mib", 4, 64), ("rand_ops", 100, 2000), ("net_mib", 2, 32)):
         v = getattr(a, name)
         setattr(a, name, v if v is not None else (quick if a.quick else full))
