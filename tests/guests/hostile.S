@@ -17,70 +17,21 @@
  *              through 0xf4 (status 99). Interrupts stay off throughout.
  * GARBAGE's pseudo-random sequence is fixed (an LCG from SEED, printed as "seed: <hex>";
  * another with --defsym SEED=...), so a failure reproduces. */
-	.set COM1, 0x3f8
-	.set COM1_LSR, COM1 + 5
-	.set LSR_THRE, 0x20
-	.set DEBUG_EXIT, 0xf4
-	.set MB_MAGIC, 0x1BADB002
-	.set MB_FLAGS, 0x00010003
+	.include "common.inc"		/* multiboot header, COM1, putc32/puts32 */
 
-	.text
 	.code32
-	.globl _start
-image_start:
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header
-	.long image_start
-	.long _edata
-	.long _end
-	.long _start
-
-putc:
-	push %eax
-	push %edx
-	mov $COM1_LSR, %dx
-1:	inb %dx, %al
-	testb $LSR_THRE, %al
-	jz 1b
-	mov 4(%esp), %eax
-	mov $COM1, %dx
-	outb %al, %dx
-	pop %edx
-	pop %eax
-	ret
-
-puts:				/* ESI = NUL-terminated string */
-	push %eax
-	push %esi
-1:	lodsb
-	testb %al, %al
-	jz 2f
-	movzbl %al, %eax
-	push %eax
-	call putc
-	add $4, %esp
-	jmp 1b
-2:	pop %esi
-	pop %eax
-	ret
-
 puthex:				/* EAX, 8 hex digits */
 	push %ecx
-	push %eax
+	push %edx
+	mov %eax, %edx
 	mov $8, %ecx
-1:	rol $4, %eax
-	push %eax
+1:	rol $4, %edx
+	mov %edx, %eax
 	and $15, %eax
 	movzbl hexdigits(%eax), %eax
-	push %eax
-	call putc
-	add $4, %esp
-	pop %eax
+	call putc32
 	loop 1b
-	pop %eax
+	pop %edx
 	pop %ecx
 	ret
 
@@ -89,38 +40,37 @@ _start:
 	mov $stack_top, %esp
 	.ifdef TRIPLE
 	mov $msg_triple, %esi
-	call puts
+	call puts32
 	lidt empty_idt
 	int3
 	.endif
 
 	.ifdef SPIN
 	mov $msg_spin, %esi
-	call puts
+	call puts32
 1:	jmp 1b
 	.endif
 
 	.ifdef HALT
 	mov $msg_halt, %esi
-	call puts
+	call puts32
 1:	hlt
 	jmp 1b
 	.endif
 
 	.ifdef GARBAGE
 	mov $msg_garbage, %esi
-	call puts
+	call puts32
 	.ifndef SEED
 	.set SEED, 0x2545f491
 	.endif
 	mov $SEED, %ebx
 	mov $msg_seed, %esi
-	call puts
+	call puts32
 	mov %ebx, %eax
 	call puthex
-	push $'\n'
-	call putc
-	add $4, %esp
+	mov $'\n', %al
+	call putc32
 
 	mov $20000, %edi		/* rounds */
 garbage_loop:
@@ -150,12 +100,11 @@ garbage_loop:
 	mov $COM1 + 2, %dx
 	mov $7, %al
 	outb %al, %dx
-	push $'\n'
-	call putc
-	add $4, %esp
+	mov $'\n', %al
+	call putc32
 	mov $msg_survived, %esi
-	call puts
-	mov $0x31, %al
+	call puts32
+	mov $EXIT_OK, %al
 	outb %al, $DEBUG_EXIT
 1:	hlt
 	jmp 1b
