@@ -35,6 +35,15 @@ static unsigned check_pass_, check_fail_;
 
 #define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
 
+/* One xorshift64 step: random tests with a fixed seed, so a failure reproduces. */
+static inline uint64_t check_xorshift(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
 static inline int check_done(void)
 {
 	printf("%u passed, %u failed\n", check_pass_, check_fail_);

@@ -15,13 +15,7 @@ static struct vm vm;
 static atomic_bool done;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
+static uint64_t rng(void) { return check_xorshift(&rng_state); }
 
 static void *feeder(void *arg)
 {

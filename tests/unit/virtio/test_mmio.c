@@ -337,7 +337,7 @@ static void test_hostile(struct drv *d, struct virtio_blk *b, struct virtio_mmio
 }
 
 static uint64_t seed = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void) { return vt_xorshift(&seed); }
+static uint64_t rnd(void) { return check_xorshift(&seed); }
 
 /* Random register traffic: mostly aligned 32-bit accesses to real registers with
  * plausible values (so that queues do come up and requests do run), the rest anything.

@@ -23,7 +23,7 @@
 static struct vm *vm;
 static uint64_t seed = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rnd(void) { return vt_xorshift(&seed); }
+static uint64_t rnd(void) { return check_xorshift(&seed); }
 
 static int drop_send(struct net_backend *b, const uint8_t *frame, size_t len)
 {

@@ -409,7 +409,7 @@ static void test_core(void)
  * chain or returns segments wholly in RAM, within the limits; copies stay inside the
  * chain. Under ASan this is also a check that nothing outside RAM is touched. */
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) { return vt_xorshift(&rng); }
+static uint64_t rnd(void) { return check_xorshift(&rng); }
 
 static void test_random(void)
 {

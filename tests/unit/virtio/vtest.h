@@ -182,15 +182,6 @@ static inline void used_elem(struct ring *r, uint16_t i, uint32_t *id, uint32_t 
 	*len = (uint32_t)peek(r->vm, r->used + 8 + 8ull * (i % r->size), 4);
 }
 
-/* A fixed-seed xorshift64 step: random tests that reproduce. */
-static inline uint64_t vt_xorshift(uint64_t *state)
-{
-	*state ^= *state << 13;
-	*state ^= *state >> 7;
-	*state ^= *state << 17;
-	return *state;
-}
-
 /* A temporary disk image of `sectors` 512-byte sectors in $TMPDIR (or /tmp), named
  * STEM-XXXXXX (the name goes to path[128]), byte i of sector s = s * 31 + i. Returns its
  * open descriptor; the caller unlinks it. */
