@@ -85,35 +85,15 @@ static uint64_t driver_init(struct drv *d, uint64_t want)
 	return f;
 }
 
+static void notify_queue0(void *d) { wr(d, VMMIO_QUEUE_NOTIFY, 0); }
+
 /* One request on descriptors 0..2, notified through QueueNotify. Returns the status
  * byte, or -1 if no used entry came back. */
 static int request(struct drv *d, uint32_t type, uint64_t sector, const void *out,
                    uint32_t out_len, uint32_t in_len, uint32_t *used_len)
 {
-	struct ring *r = &d->r;
-	uint16_t before = used_idx(r), i = 0;
-	poke(vm, HDR, type, 4);
-	poke(vm, HDR + 4, 0, 4);
-	poke(vm, HDR + 8, sector, 8);
-	poke(vm, STATUS, 0xee, 1);
-	if (out_len)
-		mem_write(&vm->mem, DATA, out, out_len);
-	desc(r, i, HDR, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
-	i++;
-	if (out_len || in_len) {
-		desc(r, i, DATA, out_len ? out_len : in_len,
-		     VIRTQ_DESC_F_NEXT | (in_len ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(i + 1));
-		i++;
-	}
-	desc(r, i, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-	avail_add(r, 0);
-	wr(d, VMMIO_QUEUE_NOTIFY, 0);
-	if (used_idx(r) != (uint16_t)(before + 1))
-		return -1;
-	uint32_t id;
-	used_elem(r, before, &id, used_len);
-	CHECK_EQ(id, 0);
-	return (int)peek(vm, STATUS, 1);
+	return vt_blk_request(&d->r, (struct vt_blk_bufs){ HDR, DATA, STATUS }, notify_queue0, d,
+	                      type, sector, out, out_len, in_len, used_len);
 }
 
 /* The line is high exactly while InterruptStatus is non-zero. */

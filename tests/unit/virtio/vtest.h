@@ -182,6 +182,45 @@ static inline void used_elem(struct ring *r, uint16_t i, uint32_t *id, uint32_t 
 	*len = (uint32_t)peek(r->vm, r->used + 8 + 8ull * (i % r->size), 4);
 }
 
+/* Where a virtio-blk request's parts live in guest RAM. */
+struct vt_blk_bufs {
+	uint64_t hdr, data, status;
+};
+
+/* One virtio-blk request on descriptors 0..2 of r: header, optional data (out: the
+ * device reads it; in: the device writes it), status; then notify(arg), the transport's
+ * doorbell. Returns the status byte, or -1 if the device returned no used entry, and
+ * sets *used_len. */
+static inline int vt_blk_request(struct ring *r, struct vt_blk_bufs b, void (*notify)(void *),
+                                 void *arg, uint32_t type, uint64_t sector, const void *out,
+                                 uint32_t out_len, uint32_t in_len, uint32_t *used_len)
+{
+	struct vm *vm = r->vm;
+	uint16_t before = used_idx(r), i = 0;
+	poke(vm, b.hdr, type, 4);
+	poke(vm, b.hdr + 4, 0, 4);
+	poke(vm, b.hdr + 8, sector, 8);
+	poke(vm, b.status, 0xee, 1);
+	if (out_len)
+		mem_write(&vm->mem, b.data, out, out_len);
+	desc(r, i, b.hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
+	i++;
+	if (out_len || in_len) {
+		desc(r, i, b.data, out_len ? out_len : in_len,
+		     VIRTQ_DESC_F_NEXT | (in_len ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(i + 1));
+		i++;
+	}
+	desc(r, i, b.status, 1, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(r, 0);
+	notify(arg);
+	if (used_idx(r) != (uint16_t)(before + 1))
+		return -1;
+	uint32_t id;
+	used_elem(r, before, &id, used_len);
+	CHECK_EQ(id, 0);
+	return (int)peek(vm, b.status, 1);
+}
+
 /* A temporary disk image of `sectors` 512-byte sectors in $TMPDIR (or /tmp), named
  * STEM-XXXXXX (the name goes to path[128]), byte i of sector s = s * 31 + i. Returns its
  * open descriptor; the caller unlinks it. */
