@@ -245,6 +245,20 @@ static struct lapic_irq icr_decode(const struct lapic *l, uint32_t lo, uint32_t 
 }
 
 /* Returns true if an IPI must be sent (outside the lock) into *ipi. */
+/* End of interrupt: the highest vector in service leaves ISR; a level-triggered one is
+ * broadcast to the IOAPIC (*eoi, *eoi_vec) unless SVR suppresses it. */
+static void eoi_locked(struct lapic *l, bool *eoi, uint8_t *eoi_vec)
+{
+	int vec = highest(l->isr);
+	if (vec >= 0) {
+		clear_bit(l->isr, (unsigned)vec);
+		if (test_bit(l->tmr, (unsigned)vec) && !(l->svr & SVR_NO_EOI_BCAST)) {
+			*eoi = true;
+			*eoi_vec = (uint8_t)vec;
+		}
+	}
+}
+
 static bool reg_write(struct lapic *l, unsigned r, uint32_t v, struct lapic_irq *ipi, bool *eoi,
                       uint8_t *eoi_vec)
 {
@@ -265,17 +279,7 @@ static bool reg_write(struct lapic *l, unsigned r, uint32_t v, struct lapic_irq 
 	switch (r) {
 	case R_ID: if (!x2(l)) l->id = v & 0xff000000; break;
 	case R_TPR: l->tpr = v & 0xff; break;
-	case R_EOI: {
-		int vec = highest(l->isr);
-		if (vec >= 0) {
-			clear_bit(l->isr, (unsigned)vec);
-			if (test_bit(l->tmr, (unsigned)vec) && !(l->svr & SVR_NO_EOI_BCAST)) {
-				*eoi = true;
-				*eoi_vec = (uint8_t)vec;
-			}
-		}
-		break;
-	}
+	case R_EOI: eoi_locked(l, eoi, eoi_vec); break;
 	case R_LDR: if (!x2(l)) l->ldr = v & 0xff000000; break;
 	case R_DFR: if (!x2(l)) l->dfr = v | 0x0fffffff; break;
 	case R_SVR:
@@ -567,6 +571,36 @@ int lapic_ack(struct lapic *l)
 	}
 	pthread_mutex_unlock(&l->lock);
 	return v;
+}
+
+bool lapic_eoi_optional(struct lapic *l, uint8_t vec)
+{
+	pthread_mutex_lock(&l->lock);
+	timer_update(l);
+	bool ok = !test_bit(l->tmr, vec);
+	for (unsigned k = 0; k < 8 && ok; k++)
+		ok = l->isr[k] == (k == vec / 32u ? 1u << (vec % 32u) : 0u) && !l->irr[k];
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
+bool lapic_irr_pending(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	timer_update(l);
+	bool any = highest(l->irr) >= 0;
+	pthread_mutex_unlock(&l->lock);
+	return any;
+}
+
+void lapic_eoi(struct lapic *l)
+{
+	bool eoi = false;
+	uint8_t vec = 0;
+	pthread_mutex_lock(&l->lock);
+	eoi_locked(l, &eoi, &vec);
+	pthread_mutex_unlock(&l->lock);
+	after_write(l, false, NULL, eoi, vec);
 }
 
 unsigned lapic_take_events(struct lapic *l, uint8_t *sipi_vector)

@@ -74,6 +74,15 @@ void lapic_route(struct lapic **all, unsigned n, unsigned src, const struct lapi
 int lapic_pending_vector(struct lapic *l);
 int lapic_ack(struct lapic *l);
 
+/* For PV EOI (the KVM para-virtual ABI), where the guest may signal an EOI in memory
+ * instead of writing the register. eoi_optional: the EOI of vec, just delivered, would
+ * change nothing but ISR (vec edge-triggered, the only vector in service, none
+ * requested), so it may be left to the guest's flag. irr_pending: some vector is
+ * requested. eoi: the EOI a write to the register would do. */
+bool lapic_eoi_optional(struct lapic *l, uint8_t vec);
+bool lapic_irr_pending(struct lapic *l);
+void lapic_eoi(struct lapic *l);
+
 /* Events for the engine, read and cleared at once. */
 #define LAPIC_EV_NMI    1u
 #define LAPIC_EV_INIT   2u

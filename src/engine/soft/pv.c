@@ -20,12 +20,6 @@
 #define STEAL_RESERVED 0x3eull         /* bits 1-5 of MSR_KVM_STEAL_TIME */
 #define STEAL_PERIOD_NS 1000000ull     /* refresh steal time at most every 1 ms */
 
-/* Local APIC registers (SDM vol. 3A table 11-1), as x2APIC MSR index = MMIO offset >> 4. */
-#define APIC_EOI 0x0b
-#define APIC_ISR 0x10
-#define APIC_TMR 0x18
-#define APIC_IRR 0x20
-
 static struct guest_mem *gmem(struct soft_pv *p) { return &p->v->vm->mem; }
 
 /* ---- version-protected updates of guest structures ----
@@ -158,29 +152,6 @@ static int set_steal_time(struct soft_pv *p, uint64_t val)
 
 /* ---- PV EOI ---- */
 
-static uint32_t apic_reg(struct soft_pv *p, unsigned r)
-{
-	uint64_t v = 0;
-	if (lapic_x2apic(p->lapic)) {
-		lapic_msr_read(p->lapic, 0x800 + r, &v);
-	} else {
-		uint8_t b[4];
-		lapic_mmio(p->lapic, (uint64_t)r << 4, b, 4, false);
-		v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-	}
-	return (uint32_t)v;
-}
-
-static void apic_eoi(struct soft_pv *p)
-{
-	if (lapic_x2apic(p->lapic)) {
-		lapic_msr_write(p->lapic, 0x800 + APIC_EOI, 0);
-	} else {
-		uint8_t z[4] = {0};
-		lapic_mmio(p->lapic, APIC_EOI << 4, z, 4, true);
-	}
-}
-
 static int set_pv_eoi(struct soft_pv *p, uint64_t val)
 {
 	uint64_t gpa = val & ~KVM_MSR_ENABLED;
@@ -200,14 +171,13 @@ void soft_pv_eoi_sync(struct soft_pv *p)
 	if (!g)
 		return;
 	if (!(g[0] & 1)) {
-		apic_eoi(p);   /* the guest cleared the bit instead of writing EOI */
+		lapic_eoi(p->lapic);   /* the guest cleared the bit instead of writing EOI */
 		return;
 	}
-	for (unsigned k = 0; k < 8; k++)
-		if (apic_reg(p, APIC_IRR + k)) {
-			g[0] &= (uint8_t)~1u;   /* another interrupt waits: the guest must EOI */
-			return;
-		}
+	if (lapic_irr_pending(p->lapic)) {
+		g[0] &= (uint8_t)~1u;   /* another interrupt waits: the guest must EOI */
+		return;
+	}
 	p->eoi_armed = true;
 }
 
@@ -215,16 +185,8 @@ void soft_pv_eoi_arm(struct soft_pv *p, int vec)
 {
 	if (!p->para || !(p->eoi_msr & KVM_MSR_ENABLED) || vec < 16 || vec > 255)
 		return;
-	/* The EOI may be skipped when it changes nothing but ISR: an edge-triggered vector
-	 * (no EOI broadcast to the IOAPIC), the only one in service, nothing requested. */
-	unsigned r = (unsigned)vec / 32, bit = (unsigned)vec % 32;
-	if (apic_reg(p, APIC_TMR + r) & (1u << bit))
+	if (!lapic_eoi_optional(p->lapic, (uint8_t)vec))
 		return;
-	for (unsigned k = 0; k < 8; k++) {
-		uint32_t isr = apic_reg(p, APIC_ISR + k);
-		if (isr != (k == r ? 1u << bit : 0u) || apic_reg(p, APIC_IRR + k))
-			return;
-	}
 	uint8_t *g = mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
 	if (!g)
 		return;

@@ -1,7 +1,7 @@
 /* Local APIC on a fake clock: ID/version, TPR/PPR and delivery priority, IRR->ISR->EOI with
  * the level-triggered EOI broadcast, ICR fixed/lowest/NMI/INIT/SIPI with shorthands and
  * physical/flat/cluster destinations, the timer (one-shot, periodic, divide, TSC deadline)
- * and the x2APIC MSRs. */
+ * and the x2APIC MSRs; the PV EOI helpers. */
 #include "../check.h"
 #include "hw/lapic.h"
 
@@ -251,6 +251,33 @@ static void test_x2apic(void)
 	CHECK_EQ(lapic_msr_write(apic[3], 0x802, 7), -1);
 }
 
+/* What PV EOI asks of the LAPIC: may an EOI be left to the guest, is anything
+ * requested, and the EOI itself (with its broadcast for level-triggered vectors). */
+static void test_pv_eoi(void)
+{
+	setup();
+	lapic_accept(apic[0], &(struct lapic_irq){ .vector = 0x40, .assert = true });
+	CHECK(lapic_irr_pending(apic[0]));
+	CHECK_EQ(lapic_ack(apic[0]), 0x40);
+	CHECK(!lapic_irr_pending(apic[0]));
+	CHECK(lapic_eoi_optional(apic[0], 0x40));         /* edge, alone in service */
+	lapic_accept(apic[0], &(struct lapic_irq){ .vector = 0x50, .assert = true });
+	CHECK(!lapic_eoi_optional(apic[0], 0x40));        /* 0x50 requested */
+	CHECK_EQ(lapic_ack(apic[0]), 0x50);
+	CHECK(!lapic_eoi_optional(apic[0], 0x50));        /* 0x40 in service too */
+	lapic_eoi(apic[0]);                               /* 0x50 */
+	CHECK_EQ(rd(apic[0], 0x120), 1u << 0);            /* ISR: 0x40 only */
+	lapic_eoi(apic[0]);
+	CHECK_EQ(rd(apic[0], 0x120), 0);
+	CHECK_EQ(eois, 0);
+	lapic_accept(apic[0], &(struct lapic_irq){ .vector = 0x60, .level = true, .assert = true });
+	CHECK_EQ(lapic_ack(apic[0]), 0x60);
+	CHECK(!lapic_eoi_optional(apic[0], 0x60));        /* level: the IOAPIC needs the EOI */
+	lapic_eoi(apic[0]);
+	CHECK_EQ(eois, 1);
+	CHECK_EQ(last_eoi, 0x60);
+}
+
 int main(void)
 {
 	test_regs();
@@ -258,6 +285,7 @@ int main(void)
 	test_icr();
 	test_timer();
 	test_x2apic();
+	test_pv_eoi();
 	for (unsigned i = 0; i < N; i++)
 		lapic_destroy(apic[i]);
 	return check_done();
