@@ -15,7 +15,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests" / "nested"), str(REPO / "scripts")]
 
 import harness  # noqa: E402
+from _pytest.runner import runtestprotocol  # noqa: E402
 from harness import TIMINGS  # noqa: E402
+
+# The session's nested outer guest, once booted; and the tests run again after it
+# stalled: (test id, the first run's failure with what the outer guest said).
+OUTER = []
+NESTED_RERUNS = []
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +62,38 @@ def outer_vm(build):
     except (harness.HarnessError, harness.mkguest.GuestError) as e:
         pytest.fail(f"nested outer guest: {e}", pytrace=False)
     TIMINGS.append(("nested outer guest boot", outer.boot_seconds))
+    OUTER.append(outer)
     yield outer
+    OUTER.clear()
     outer.close()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test that fails after a console wait in the nested outer guest timed out runs
+    once more, on a rebooted outer guest (the harness reboots one it marked broken).
+    The outer guest is QEMU emulating SVM under TCG; on CI it has, rarely, stopped
+    running a new trivisor at all. The first failure, with the outer guest's
+    diagnosis (OuterVM.diagnose), is listed at the end of the run, so a real hang in
+    trivisor stays visible; a second failure fails the test."""
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    stalls = OUTER[0].stalls if OUTER else 0
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    if any(r.failed for r in reports) and OUTER and OUTER[0].stalls > stalls:
+        NESTED_RERUNS.append((item.nodeid, "\n".join(str(r.longrepr) for r in reports
+                                                      if r.failed)))
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    for r in reports:
+        item.ihook.pytest_runtest_logreport(report=r)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
 def pytest_terminal_summary(terminalreporter):
+    if NESTED_RERUNS:
+        terminalreporter.section("nested outer guest stalls: tests run again")
+        for test, failure in NESTED_RERUNS:
+            terminalreporter.write_line(f"{test}: first run failed:\n{failure[-6000:]}\n")
     if TIMINGS:
         terminalreporter.section("trivisor timings")
         for what, secs in TIMINGS:

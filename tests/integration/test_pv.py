@@ -5,13 +5,13 @@ kernel's view of it (one boot per engine and interface: "Hypervisor detected: KV
 the kvm-clock clocksource and the PV features it set up under para, none of it under
 full). The runs go through the --mode presets, so they test those too (soft: --mode
 para, --mode full; kvm: --mode hw, --mode hw --guest full)."""
-import os
 import re
 
 import pytest
 
 from harness import GUEST_PROMPT, Shell
 from machines import step
+from test_linux import BOOT_TIMEOUT, CMD_TIMEOUT
 
 EXIT_OK = (0x31 << 1) | 1
 
@@ -122,8 +122,6 @@ def test_hypercalls_counted(machine, engine, hypercall_guest):
 
 # ---- stock Linux: one boot per engine and guest interface ----
 
-BOOT_TIMEOUT = float(os.environ.get("TRIVISOR_BOOT_TIMEOUT", 900))
-CMD_TIMEOUT = 120
 
 # What the guest prints about the ABI, one shell command (dmesg's kvm lines, the
 # clocksource in use, the CPU flags) whose output the test reads.
