@@ -269,7 +269,7 @@ class OuterVM:
         self.broken = False      # set when the console is in an unknown state
         self.inner = None        # the InnerProcess that has the console, if any
         self.ctl = None          # the second shell (ttyS1), for diagnose()
-        self.stalls = 0          # console waits that timed out (diagnose() calls)
+        self.stalls = 0          # console waits that failed (diagnose() calls)
         self.ctl_path = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -396,8 +396,10 @@ class OuterVM:
     def diagnose(self, timeout=30) -> str:
         """What the outer guest is doing, from the second shell: load, processes, each
         trivisor thread's state, wait channel and kernel stack, the kernel log's tail.
-        For a command on the console that does not end: is it blocked, and where?"""
+        For a command on the console that does not end: is it blocked, and where?
+        The outer guest counts as broken from here on: the next use reboots it."""
         self.stalls += 1
+        self.broken = True
         if self.ctl is None or not (self.child and self.child.isalive()):
             return "(no second shell to ask)"
         try:
@@ -443,7 +445,6 @@ class OuterVM:
         except (pexpect.TIMEOUT, pexpect.EOF) as e:
             why = "no end" if isinstance(e, pexpect.TIMEOUT) else "QEMU ended"
             diag = self.diagnose()
-            self.broken = True
             raise HarnessError(f"outer guest: `{cmd}`: {why} within {timeout} s; console:\n"
                                f"{clean(self.transcript.since(offset))[-2000:]}\n"
                                f"inside the outer guest:\n{diag}") from None

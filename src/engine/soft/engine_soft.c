@@ -374,6 +374,7 @@ static void take_events(struct soft_vcpu *d)
 		st.apic_base = apic_base;
 		soft_sys_set_state(c, &st);
 		lapic_reset(d->lapic);
+		soft_pv_reset(&d->pv);
 		c->sys.wait_sipi = true;
 		c->sys.halted = false;
 		c->sys.in_pending = false;

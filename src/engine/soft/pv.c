@@ -354,6 +354,17 @@ void soft_pv_vcpu_init(struct soft_pv *p, struct soft_pv_vm *pvm, struct vcpu *v
 		pvm->cpu[v->id] = p;
 }
 
+void soft_pv_reset(struct soft_pv *p)
+{
+	p->system_time_msr = 0;
+	p->clock_on = false;
+	p->steal_msr = 0;
+	p->steal_on = false;
+	p->eoi_msr = 0;
+	p->eoi_armed = false;     /* INIT clears the LAPIC's in-service vectors too */
+	__atomic_store_n(&p->unhalt, 0, __ATOMIC_RELAXED);
+}
+
 void soft_pv_vcpu_destroy(struct soft_pv *p)
 {
 	if (p->schedstat_fd >= 0)

@@ -87,6 +87,9 @@ void soft_pv_vm_init(struct soft_pv_vm *pvm, struct vm *vm, struct irqchip *ic,
 void soft_pv_vcpu_init(struct soft_pv *p, struct soft_pv_vm *pvm, struct vcpu *v,
                        struct soft_cpu *c, struct lapic *lapic);
 void soft_pv_vcpu_destroy(struct soft_pv *p);
+/* INIT: the vCPU's PV MSRs are 0 again (as after KVM's vCPU reset), so nothing is
+ * written any more to structures the previous kernel registered. */
+void soft_pv_reset(struct soft_pv *p);
 
 /* MSR hooks (struct soft_platform's convention): 1 not a PV MSR (or not para), 0 done,
  * -1 #GP. */
