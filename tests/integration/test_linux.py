@@ -57,6 +57,24 @@ def test_boot_shell_poweroff(machine, engine, guest_images, cpus):
     r = run(p, sh, "uname -r")
     assert r.status == 0 and version in r.output.split(), r
 
+    if cpus > 1:
+        # Under the para interface (the default), stock Linux takes the engine's SMP
+        # para-virtual paths: IPIs and TLB flushes by hypercall, halting spinlocks
+        # woken by KICK_CPU, yielding to a preempted vCPU.
+        for line in ("kvm-guest: setup PV IPIs", "kvm-guest: setup PV sched yield",
+                     "kvm-guest: KVM setup pv remote TLB flush",
+                     "kvm-guest: PV spinlocks enabled"):
+            assert line in p.output, f"{line!r} not in the boot log"
+        # CPU hotplug: cpu1 goes offline and comes back through INIT and SIPI (with
+        # its para-virtual MSRs set up again), then runs a task pinned to it.
+        r = run(p, sh, "echo 0 > /sys/devices/system/cpu/cpu1/online && "
+                       "cat /sys/devices/system/cpu/online")
+        assert r.status == 0 and only_number_lines(r.output) == ["0"], r
+        r = run(p, sh, "echo 1 > /sys/devices/system/cpu/cpu1/online && "
+                       "cat /sys/devices/system/cpu/online && "
+                       "taskset -c 1 awk '{ print \"ran on cpu\" $39 }' /proc/self/stat")
+        assert r.status == 0 and "0-1" in r.output.split() and "ran on cpu1" in r.output, r
+
     status = end(p, "poweroff")
     assert status == 0, f"trivisor exit status {status} after poweroff:\n{p.output[-3000:]}"
     assert "reboot: Power down" in p.output
