@@ -11,6 +11,8 @@
  *     sched yield to self (vmcall): ok     (KVM_HC_SCHED_YIELD, APIC ID 0: returns 0)
  *     kick cpu (vmmcall): ok               (KVM_HC_KICK_CPU, APIC ID 0: returns 0)
  *     send IPI to nobody (vmcall): ok      (KVM_HC_SEND_IPI, empty bitmap: 0 delivered)
+ *     send IPI to self (vmmcall) = 1 delivered: ok   (bitmap 1, x2APIC enabled first)
+ *     IPI vector 0xf1 taken: ok            (the interrupt arrives after STI)
  * then, if the features offer kvm-clock (CLOCKSOURCE2):
  *     kvm-clock enabled: ok                (WRMSR 0x4b564d01 = GPA | 1, 0x4b564d00 = GPA)
  *     kvm-clock version even: ok           (both reads: no update in progress, not 0)
@@ -29,7 +31,6 @@
  * and then "all ok" (status 99), or "some checks failed" (97). A hypercall the engine
  * does not implement raises #UD: the check fails and reports the vector; the guest
  * goes on. Hypercall ABI: number in RAX, arguments in RBX, RCX, RDX, RSI, result RAX.
- * Sending a real IPI needs an APIC set up to receive it: left to a later guest.
  */
 	.set WANT_LONG, 1
 	.include "common.inc"
@@ -38,6 +39,11 @@
 	.set HC_SEND_IPI, 10
 	.set HC_SCHED_YIELD, 11
 	.set HC_UNKNOWN, 0x5a5a
+	.set MSR_APIC_BASE, 0x1b
+	.set APIC_BASE_EXTD, 1 << 10
+	.set APIC_BASE_EN, 1 << 11
+	.set MSR_X2APIC_EOI, 0x80b
+	.set MSR_X2APIC_SVR, 0x80f
 	.set FEAT_CLOCKSOURCE2, 1 << 3
 	.set MSR_WALL_CLOCK_NEW, 0x4b564d00
 	.set MSR_SYSTEM_TIME_NEW, 0x4b564d01
@@ -123,6 +129,30 @@ long_main:
 	HCALL vmmcall, HC_KICK_CPU, 0, 0, 0, 0, 0, msg_kick
 	/* bitmap 0 (low and high), min APIC ID 0, ICR: fixed, vector 0xf0 */
 	HCALL vmcall, HC_SEND_IPI, 0, 0, 0, 0xf0, 0, msg_ipi
+
+	/* A real one, to this CPU (bit 0: APIC ID 0): the LAPIC goes to x2APIC mode (MSRs,
+	 * no MMIO mapping needed) and is software-enabled; the hypercall says it delivered
+	 * to one CPU, and vector 0xf1 arrives once IF = 1, then is EOI'd. */
+	mov $MSR_APIC_BASE, %ecx
+	rdmsr
+	or $(APIC_BASE_EN | APIC_BASE_EXTD), %eax
+	wrmsr
+	mov $MSR_X2APIC_SVR, %ecx
+	mov $0x1ff, %eax		/* APIC software enable, spurious vector 0xff */
+	call wrmsr64
+	movq $0, last_vec
+	movb $1, expect_exc
+	HCALL vmmcall, HC_SEND_IPI, 1, 0, 0, 0xf1, 1, msg_ipi_self
+	sti
+	nop				/* the interrupt comes after STI's shadow */
+	cli
+	movb $0, expect_exc
+	cmpq $0xf1, last_vec
+	mov $msg_ipi_taken, %esi
+	call check64
+	mov $MSR_X2APIC_EOI, %ecx
+	xor %eax, %eax
+	call wrmsr64
 
 	testl $FEAT_CLOCKSOURCE2, features
 	jnz kvmclock
@@ -319,6 +349,8 @@ msg_unk_vmmcall: .asciz "unknown hypercall (vmmcall) = -KVM_ENOSYS"
 msg_yield:	.asciz "sched yield to self (vmcall)"
 msg_kick:	.asciz "kick cpu (vmmcall)"
 msg_ipi:	.asciz "send IPI to nobody (vmcall)"
+msg_ipi_self:	.asciz "send IPI to self (vmmcall) = 1 delivered"
+msg_ipi_taken:	.asciz "IPI vector 0xf1 taken"
 msg_no_clock:	.asciz "kvm-clock: not offered\n"
 msg_clk_on:	.asciz "kvm-clock enabled"
 msg_clk_ver:	.asciz "kvm-clock version even"
