@@ -91,7 +91,9 @@ int h_unary(struct soft_cpu *c, const struct sinsn *i)
 	switch (i->op) {
 	case UN_INC:
 	case UN_DEC:
-		flags_commit(c); /* CF is kept: it must be in rflags */
+		/* CF is kept, so it must be in rflags; the other five come from the operands
+		 * (soft_flags_compute), so the previous operation's need not be computed. */
+		c->rflags = (c->rflags & ~FL_CF) | (get_cf(c) ? FL_CF : 0);
 		flags_lazy(c, i->op == UN_INC ? LF_INC : LF_DEC, sz, a, 1, r);
 		break;
 	case UN_NEG:
