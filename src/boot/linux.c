@@ -60,9 +60,16 @@ int linux_check_setup_header(const struct boot_image *img, struct setup_header *
 		               path);
 	if (hdr->setup_sects == 0)
 		hdr->setup_sects = 4;
-	if (((size_t)hdr->setup_sects + 1) * 512 >= img->size)
+	size_t setup_size = ((size_t)hdr->setup_sects + 1) * 512;
+	if (setup_size >= img->size)
 		return err_set(e, ENOEXEC, "%s: truncated bzImage (no protected-mode kernel after "
 		               "%u setup sectors)", path, hdr->setup_sects);
+	/* syssize: the protected-mode kernel's size in 16-byte paragraphs. A file cut short
+	 * (an interrupted download or copy) would otherwise boot and crash in the guest. */
+	if ((uint64_t)hdr->syssize * 16 > img->size - setup_size)
+		return err_set(e, ENOEXEC, "%s: truncated bzImage (the header says %llu bytes of "
+		               "kernel after the setup sectors, the file has %zu)", path,
+		               (unsigned long long)hdr->syssize * 16, img->size - setup_size);
 	return 0;
 }
 

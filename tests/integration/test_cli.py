@@ -66,6 +66,16 @@ def test_not_a_kernel(trivisor, tmp_path):
     assert str(path) in p.stderr or "kernel" in p.stderr.lower(), p.stderr
 
 
+def test_truncated_kernel(trivisor, guest_images, tmp_path):
+    """The stock kernel cut short, as by an interrupted copy: refused before it runs,
+    not booted into a crash."""
+    path = tmp_path / "bzImage-truncated"
+    path.write_bytes(guest_images["kernel"].read_bytes()[:1 << 20])
+    p = trivisor("run", "--kernel", path)
+    assert p.returncode == 1, p.stderr
+    assert f"{path}: truncated bzImage" in p.stderr, p.stderr
+
+
 def test_mem_too_small(trivisor, guest_images):
     p = trivisor("run", "--mem", "1", "--kernel", guest_images["kernel"])
     assert p.returncode != 0

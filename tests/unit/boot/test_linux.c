@@ -19,6 +19,7 @@ static uint8_t *fake_bzimage(size_t *size)
 	size_t setup = 5 * 512;
 	uint8_t *b = calloc(1, setup + KSIZE);
 	b[0x1f1] = 4;                                   /* setup_sects */
+	poke32(b + 0x1f4, KSIZE / 16);                  /* syssize */
 	poke16(b + 0x1fe, 0xaa55);
 	b[0x200] = 0xeb;                                /* jmp to the end of the header */
 	b[0x201] = 0x26c - 0x202;
@@ -100,6 +101,9 @@ static void test_setup_header(void)
 	img.size = 0x204;
 	CHECK_EQ(linux_check_setup_header(&img, &h, &e), -ENOEXEC);
 	img.size = 5 * 512;
+	CHECK_EQ(linux_check_setup_header(&img, &h, &e), -ENOEXEC);
+	CHECK(strstr(e.msg, "truncated") != NULL);
+	img.size = n - 1;                               /* the kernel's last byte missing */
 	CHECK_EQ(linux_check_setup_header(&img, &h, &e), -ENOEXEC);
 	CHECK(strstr(e.msg, "truncated") != NULL);
 	img.size = n;
