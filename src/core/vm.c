@@ -161,6 +161,13 @@ int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return err_set(e, errno, "eventfd: %s", strerror(errno));
+	/* Guest RAM is only reserved (MAP_NORESERVE), so a VM larger than the host starts;
+	 * say so, since it may be killed once the guest really uses that memory. */
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+	if (pages > 0 && page > 0 && cfg->mem_size > (uint64_t)pages * (uint64_t)page)
+		log_warn("vm", "--mem %llu MiB is more than this host's %llu MiB of RAM: the "
+		         "guest may be killed when it uses it", (unsigned long long)(cfg->mem_size >> 20),
+		         (unsigned long long)(((uint64_t)pages * (uint64_t)page) >> 20));
 	return mem_init(&vm->mem, cfg->mem_size, e);
 }
 

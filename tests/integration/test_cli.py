@@ -76,6 +76,15 @@ def test_truncated_kernel(trivisor, guest_images, tmp_path):
     assert f"{path}: truncated bzImage" in p.stderr, p.stderr
 
 
+def test_mem_larger_than_the_host(trivisor, build):
+    """More guest RAM than the host has starts (RAM is reserved lazily, as a guest may
+    never touch it all) but says so; this guest triple-faults at once."""
+    p = trivisor("run", "--engine", "soft", "--mem", "1T",
+                 "--kernel", build / "tests" / "guests" / "hostile_triple.bin")
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert "--mem 1048576 MiB is more than this host's" in p.stderr, p.stderr
+
+
 def test_mem_too_small(trivisor, guest_images):
     p = trivisor("run", "--mem", "1", "--kernel", guest_images["kernel"])
     assert p.returncode != 0
