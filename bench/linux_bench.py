@@ -7,6 +7,7 @@ scripts/mkguest.sh) with the same RAM and vCPUs, and is driven on its serial con
 
     soft    build/trivisor run --engine soft ...
     kvm     build/trivisor run --engine kvm ...   (only where `trivisor engines` says so)
+    soft-full, kvm-full   the same with --guest full: no para-virtual interface
     qemu    qemu-system-x86_64 -M microvm -accel tcg ...
     native  the initramfs's busybox (the busybox-static package's binary) as an
             interactive `busybox sh` on a pseudo-terminal of this host
@@ -54,9 +55,14 @@ INIT_LINE = "Run /init as init process"
 # to the initramfs's /init, and the shell's prompt (the /init prints nothing itself).
 MILESTONES = [("boot_kernel", "Linux version "), ("boot_init", INIT_LINE),
               ("boot_prompt", PROMPT)]
-ALL_ENGINES = ["soft", "kvm", "qemu", "native"]
+ALL_ENGINES = ["soft", "soft-full", "kvm", "kvm-full", "qemu", "native"]
 DEFAULT_ENGINES = "soft,kvm,qemu,native"
-LABELS = {"soft": "trivisor soft", "kvm": "trivisor kvm", "qemu": "QEMU TCG",
+# trivisor's columns: the engine, under the para guest interface (the default) or, for
+# the -full columns, the full one (issue 6: the same guest para-virtualized or not).
+TRIVISOR_COLUMNS = {"soft": ["--engine", "soft"], "soft-full": ["--engine", "soft", "--guest", "full"],
+                    "kvm": ["--engine", "kvm"], "kvm-full": ["--engine", "kvm", "--guest", "full"]}
+LABELS = {"soft": "trivisor soft", "soft-full": "trivisor soft, --guest full",
+          "kvm": "trivisor kvm", "kvm-full": "trivisor kvm, --guest full", "qemu": "QEMU TCG",
           "native": "native"}
 
 # The microvm machine with the legacy devices a stock distribution kernel needs for a
@@ -96,7 +102,7 @@ FIGURES = [  # (key, label)
     ("forkexec", "{forks} fork+exec"),
 ]
 RATIOS = [("soft", "native"), ("kvm", "native"), ("qemu", "native"), ("soft", "qemu"),
-          ("soft", "kvm")]
+          ("soft", "kvm"), ("soft-full", "soft"), ("kvm-full", "kvm")]
 
 
 class RunFailed(Exception):
@@ -328,15 +334,16 @@ def make_columns(a, names, tmp):
     cols = []
     engines = None
     for name in names:
-        if name in ("soft", "kvm"):
+        if name in TRIVISOR_COLUMNS:
             if not trivisor.exists():
                 sys.exit(f"linux_bench: {trivisor} missing: build first (ninja -C {build})")
             engines = engines or trivisor_engines(trivisor)
-            argv = [str(trivisor), "run", "--engine", name, "--kernel", str(kernel),
+            argv = [str(trivisor), "run", *TRIVISOR_COLUMNS[name], "--kernel", str(kernel),
                     "--initrd", str(initrd), "--append", a.append, "--mem", mem,
                     "--cpus", str(a.cpus)]
             col = Column(name, argv)
-            usable, line = engines.get(name, (False, f"{name}: not listed by trivisor engines"))
+            engine = TRIVISOR_COLUMNS[name][1]
+            usable, line = engines.get(engine, (False, f"{engine}: not listed by trivisor engines"))
             if not usable:
                 col.skipped = f"not usable on this host ({line})"
             cols.append(col)
