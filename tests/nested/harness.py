@@ -88,6 +88,9 @@ OUTER_APPEND = "console=ttyS0 quiet panic=-1"
 
 # (what, seconds) a test run measured; tests/conftest.py prints them at the end.
 TIMINGS = []
+# Console waits on an outer guest that failed (OuterVM.diagnose calls), in this process:
+# tests/conftest.py runs a test again after one.
+STALLS = 0
 
 # Escape codes are noise to a test (busybox's line editor asks for the cursor position,
 # ESC [6n, before each prompt).
@@ -269,7 +272,6 @@ class OuterVM:
         self.broken = False      # set when the console is in an unknown state
         self.inner = None        # the InnerProcess that has the console, if any
         self.ctl = None          # the second shell (ttyS1), for diagnose()
-        self.stalls = 0          # console waits that failed (diagnose() calls)
         self.ctl_path = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -398,7 +400,8 @@ class OuterVM:
         trivisor thread's state, wait channel and kernel stack, the kernel log's tail.
         For a command on the console that does not end: is it blocked, and where?
         The outer guest counts as broken from here on: the next use reboots it."""
-        self.stalls += 1
+        global STALLS
+        STALLS += 1
         self.broken = True
         if self.ctl is None or not (self.child and self.child.isalive()):
             return "(no second shell to ask)"
@@ -406,7 +409,8 @@ class OuterVM:
             return self.ctl.run(DIAGNOSE, timeout).output
         except (pexpect.TIMEOUT, pexpect.EOF) as e:
             self._drop_ctl()
-            return f"(the second shell did not answer: {type(e).__name__})"
+            return (f"(the second shell did not answer either ({type(e).__name__}): the "
+                    f"outer guest as a whole is stuck, not only the command)")
 
     def kill(self):
         self._drop_ctl()
