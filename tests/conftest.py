@@ -69,10 +69,10 @@ def outer_vm(build):
 def pytest_runtest_protocol(item, nextitem):
     """A test that fails after a console wait in the nested outer guest timed out runs
     once more, on a rebooted outer guest (the harness reboots one it marked broken).
-    The outer guest is QEMU emulating SVM under TCG; it has, rarely (3 times in about
-    8 full runs), frozen as a whole as a KVM client started in it (trivisor, and once
-    tests/nested/kvm_smoke.c): neither its console nor its second shell answered.
-    The first failure, with the outer guest's
+    The outer guest is QEMU emulating SVM under TCG; with multi-threaded TCG it froze
+    as a whole, now and then, as a KVM client started in it (harness.QEMU_ACCEL says
+    more), and this guards against whatever else QEMU may do. The first failure, with
+    the outer guest's
     diagnosis (OuterVM.diagnose), is listed at the end of the run, so a real hang in
     trivisor stays visible; a second failure fails the test."""
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
