@@ -69,10 +69,9 @@ def outer_vm(build):
 def pytest_runtest_protocol(item, nextitem):
     """A test that fails after a console wait in the nested outer guest timed out runs
     once more, on a rebooted outer guest (the harness reboots one it marked broken).
-    The outer guest is QEMU emulating SVM under TCG; with multi-threaded TCG it froze
-    as a whole, now and then, as a KVM client started in it (harness.QEMU_ACCEL says
-    more), and this guards against whatever else QEMU may do. The first failure, with
-    the outer guest's
+    The outer guest is QEMU emulating SVM under TCG, which now and then stops making
+    progress as a KVM client starts in it (harness.QEMU_ACCEL says more). The first
+    failure, with the outer guest's
     diagnosis (OuterVM.diagnose), is listed at the end of the run, so a real hang in
     trivisor stays visible; a second failure fails the test."""
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)

@@ -77,13 +77,16 @@ TRIVISOR_QUIT = "\x01x"    # Ctrl-A x
 # Measured on the 2-core build machine (QEMU 7.2): -smp 1 or 2, single or multi-threaded
 # TCG and extra kernel options (mitigations=off, tsc=reliable) all boot the outer guest
 # to its shell in 4-4.5 s (5.5-7 s with trivisor and the inner guest, 12 MB, in its
-# initramfs). Two vCPUs, so that trivisor --cpus 2 has two CPUs under it.
-# Single-threaded TCG (both vCPUs on one host thread): with one thread per vCPU
-# (thread=multi) the outer guest froze as a whole, both QEMU threads spinning, after
-# 500-600 KVM VMs created and run in a loop (`kvm-smoke 10`), and three times in about
-# eight full test runs; single-threaded, 3000 of them ran in 114 s without a freeze
-# (multi-threaded was also slower: 500 in ~90 s against 1000 in 37 s).
-QEMU_ACCEL = "tcg,thread=single"
+# initramfs), so the choice is made for the inner guest instead: two vCPUs, each on its
+# own host thread, so trivisor --cpus 2 really runs in parallel.
+# Neither mode is free of QEMU stalls with nested SVM. Multi-threaded, the outer guest
+# froze as a whole (both QEMU threads spinning, neither shell answering) after 500-600
+# KVM VMs created and run in a loop (`kvm-smoke 10`), and about once in three full test
+# runs. Single-threaded, that loop ran 3000 VMs without a freeze, but inner Linux boots
+# stopped making progress early in boot (2 of 3 two-disk virtio-mmio boots). The
+# harness keeps multi-threaded TCG; tests/conftest.py runs a test that stalled once
+# more on a rebooted outer guest.
+QEMU_ACCEL = "tcg,thread=multi"
 QEMU_CPU = "EPYC,+svm,+npt"
 QEMU_SMP = 2
 QEMU_MEM = 2048
@@ -276,6 +279,7 @@ class OuterVM:
         self.broken = False      # set when the console is in an unknown state
         self.inner = None        # the InnerProcess that has the console, if any
         self.ctl = None          # the second shell (ttyS1), for diagnose()
+        self._ctl_sock = None
         self.ctl_path = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -380,21 +384,21 @@ class OuterVM:
     def _connect_ctl(self):
         """Attach to the second shell; without it the harness still works, only
         diagnose() has nothing to say."""
+        self._ctl_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(str(self.ctl_path))
-            self.ctl = Shell(pexpect.fdpexpect.fdspawn(sock, encoding="utf-8",
+            self._ctl_sock.connect(str(self.ctl_path))
+            self.ctl = Shell(pexpect.fdpexpect.fdspawn(self._ctl_sock, encoding="utf-8",
                                                        codec_errors="replace"), CTL_PROMPT)
-            self._ctl_sock = sock
             self.ctl.run("true", 30)
         except (OSError, pexpect.TIMEOUT, pexpect.EOF) as e:
             self.log(f"nested: no second shell on ttyS1 ({type(e).__name__}: {e})")
             self._drop_ctl()
 
     def _drop_ctl(self):
-        if self.ctl is not None:
+        if self._ctl_sock is not None:
             self._ctl_sock.close()
-            self.ctl = None
+            self._ctl_sock = None
+        self.ctl = None
         if self.ctl_path is not None:
             shutil.rmtree(self.ctl_path.parent, ignore_errors=True)
             self.ctl_path = None
