@@ -28,8 +28,8 @@ def step(p, what):
         yield
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
         why = "timed out" if isinstance(e, pexpect.TIMEOUT) else "trivisor (or the outer guest) ended"
-        diagnose = getattr(p, "diagnose", None)     # the nested machine can say more
-        more = f"\ninside the outer guest:\n{diagnose()}" if diagnose else ""
+        diagnosis = getattr(e, "diagnosis", None)   # the nested machine says more
+        more = f"\ninside the outer guest:\n{diagnosis}" if diagnosis else ""
         # from None: pytest would print the pexpect exception's long dump too
         raise pytest.fail.Exception(f"{what}: {why}; console:\n{p.output[-4000:]}{more}",
                                     pytrace=False) from None

@@ -512,15 +512,20 @@ class InnerProcess:
     def match(self):
         return self.outer.child.match
 
-    def diagnose(self) -> str:
-        return self.outer.diagnose()
-
     def _guard(self, fn, *a, **kw):
+        """Every console wait: a timeout carries the outer guest's diagnosis (as
+        .diagnosis, and in its message for a test that lets it propagate), which also
+        counts the stall, so that the test runs once more (tests/conftest.py)."""
         try:
             return fn(*a, **kw)
         except pexpect.EOF:
             self.outer.broken = True    # QEMU died: nothing more to wait for
             raise
+        except pexpect.TIMEOUT as e:
+            diagnosis = self.outer.diagnose()
+            err = pexpect.TIMEOUT(f"{e}\ninside the outer guest:\n{diagnosis}")
+            err.diagnosis = diagnosis
+            raise err from None
 
     @property
     def output(self) -> str:
