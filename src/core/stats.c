@@ -181,7 +181,8 @@ void stats_print(FILE *f, const struct vm *vm)
 
 	fprintf(f, "--- trivisor stats (engine %s, %u vCPU%s) ---\n", vm->engine->name,
 	        vm->ncpus, vm->ncpus == 1 ? "" : "s");
-	fprintf(f, "run time:         %.3f s\n", secs(vm->end_ns - vm->start_ns));
+	/* so far, while it runs (the console's Ctrl-A s) */
+	fprintf(f, "run time:         %.3f s\n", secs((vm->end_ns ? vm->end_ns : now_ns()) - vm->start_ns));
 	fprintf(f, "vCPU time:        %.3f s in engine, %.3f s handling exits\n",
 	        secs(in_guest), secs(in_core));
 	fprintf(f, "exits:            %" PRIu64 " total\n", all);

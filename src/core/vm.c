@@ -236,6 +236,20 @@ int vm_wait(struct vm *vm)
 	return vm->exit_status;
 }
 
+void vm_pause(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_post(&vm->vcpus[i], VCPU_REQ_PAUSE);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_wait_state(&vm->vcpus[i], VCPU_PAUSED);
+}
+
+void vm_resume(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_post(&vm->vcpus[i], VCPU_REQ_RESUME);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->ncpus; i++)

@@ -154,6 +154,11 @@ int vm_attach_engine(struct vm *vm, const struct engine_ops *engine, struct err 
 int vm_start(struct vm *vm, struct err *e);
 /* Wait until the VM stops, join the vCPU threads; returns the process exit status. */
 int vm_wait(struct vm *vm);
+/* Stop every vCPU between two runs of the engine and wait until all are paused (or
+ * stopped), so that their state and counters can be read from this thread; vm_resume
+ * lets them go on. For the console's inspection keys; not nestable. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* Ask the VM to stop (first request wins); any thread. */

@@ -4,8 +4,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -28,6 +30,39 @@ static void say(struct console *c, const char *msg)
 	(void)n;
 }
 
+/* Ctrl-A r and Ctrl-A s: the vCPUs' registers, or the counters of --stats so far, read
+ * with the VM paused (their threads write them) and written to the terminal, which is
+ * in raw mode: LF becomes CR LF. */
+static void inspect(struct console *c, char what)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	struct vm *vm = c->vm;
+	vm_pause(vm);
+	fprintf(f, "\n[trivisor] %s, the VM paused:\n", what == 'r' ? "registers" : "stats so far");
+	if (what == 'r') {
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_dump_state(f, &vm->vcpus[i]);
+	} else {
+		stats_collect(vm);
+		stats_print(f, vm);
+	}
+	vm_resume(vm);
+	fprintf(f, "[trivisor] end\n");
+	if (fclose(f) == 0)
+		for (const char *t = text; *t;) {
+			size_t n = strcspn(t, "\n");
+			struct iovec io[2] = { { (void *)t, n }, { "\r\n", t[n] ? 2 : 0 } };
+			ssize_t w = writev(vm->cfg.console_out, io, 2);
+			(void)w;
+			t += n + (t[n] != 0);
+		}
+	free(text);
+}
+
 /* Apply the escape sequence to bytes from a terminal, queueing what goes to the guest. */
 static void filter_input(struct console *c, const uint8_t *buf, size_t n)
 {
@@ -40,7 +75,12 @@ static void filter_input(struct console *c, const uint8_t *buf, size_t n)
 				return;
 			}
 			if (ch == 'h' || ch == '?') {
-				say(c, "\r\n[trivisor] Ctrl-A x: quit   Ctrl-A Ctrl-A: send Ctrl-A\r\n");
+				say(c, "\r\n[trivisor] Ctrl-A x: quit   Ctrl-A r: registers   Ctrl-A s: "
+				       "stats so far   Ctrl-A Ctrl-A: send Ctrl-A\r\n");
+				continue;
+			}
+			if (ch == 'r' || ch == 's') {
+				inspect(c, ch);
 				continue;
 			}
 			if (ch != CONSOLE_ESCAPE && c->npending < sizeof(c->pending))

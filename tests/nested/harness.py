@@ -522,10 +522,24 @@ class InnerProcess:
             self.outer.broken = True    # QEMU died: nothing more to wait for
             raise
         except pexpect.TIMEOUT as e:
-            diagnosis = self.outer.diagnose()
+            diagnosis = self._ask_trivisor() + self.outer.diagnose()
             err = pexpect.TIMEOUT(f"{e}\ninside the outer guest:\n{diagnosis}")
             err.diagnosis = diagnosis
             raise err from None
+
+    def _ask_trivisor(self, timeout=10) -> str:
+        """trivisor's own view of a guest that stopped making progress: its counters
+        so far and where each vCPU is (the console keys Ctrl-A s, Ctrl-A r), or why not."""
+        child, said = self.outer.child, ""
+        for key in "sr":
+            start = self.outer.transcript.size
+            try:
+                child.send("\x01" + key)
+                child.expect_exact("[trivisor] end", timeout=timeout)
+            except (pexpect.TIMEOUT, pexpect.EOF, OSError) as e:
+                return said + f"(trivisor did not answer Ctrl-A {key}: {type(e).__name__})\n"
+            said += clean(self.outer.transcript.since(start))
+        return said
 
     @property
     def output(self) -> str:
