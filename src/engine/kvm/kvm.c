@@ -288,13 +288,14 @@ static int set_lint(struct vcpu *v, struct err *e)
  * KVM sees the writes as one synchronised TSC across vCPUs. */
 static int set_msrs(struct vcpu *v, struct err *e)
 {
-	struct {
+	/* kvm_msrs ends in a flexible array: the union gives it room for two entries. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry ent[2];
-	} m = { .hdr.nmsrs = 2, .ent = {
-		{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
-		{ .index = MSR_IA32_TSC, .data = 0 },
-	} };
+		uint8_t room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)];
+	} m = { .hdr.nmsrs = 2 };
+	m.hdr.entries[0] = (struct kvm_msr_entry){ .index = MSR_IA32_MISC_ENABLE,
+	                                           .data = MISC_ENABLE_FAST_STRING };
+	m.hdr.entries[1] = (struct kvm_msr_entry){ .index = MSR_IA32_TSC, .data = 0 };
 	int n = ioctl(vcd(v)->fd, KVM_SET_MSRS, &m);
 	if (n != 2)
 		return err_set(e, EINVAL, "KVM_SET_MSRS: only %d of 2 MSRs set (IA32_MISC_ENABLE, "
