@@ -51,7 +51,8 @@ enum {
 };
 
 /* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). */
-enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+       LF_SHL, LF_SHR, LF_SAR /* lf_a: operand, lf_b: count (1..63) */ };
 
 /* Register numbers in the decoded form: 0..15 GPRs, 16..19 AH/CH/DH/BH. */
 #define SREG_AH 16
@@ -251,6 +252,18 @@ static inline bool cond(const struct soft_cpu *c, unsigned cc)
 	return soft_cond_slow(c, cc);
 }
 
+/* CF of a lazy SHL/SHR/SAR: the last bit shifted out. */
+static inline uint64_t soft_shift_cf(const struct soft_cpu *c)
+{
+	uint64_t a = c->lf_a, n = c->lf_b;
+	unsigned bits = c->lf_sz * 8u;
+	switch (c->lf_op) {
+	case LF_SHL: return n <= bits ? (a >> (bits - n)) & 1 : 0;
+	case LF_SHR: return (a >> (n - 1)) & 1;
+	default: return (uint64_t)(sx(a, c->lf_sz) >> (n - 1)) & 1;
+	}
+}
+
 /* CF alone (ADC, SBB, RCL, RCR). */
 static inline uint64_t get_cf(const struct soft_cpu *c)
 {
@@ -260,6 +273,7 @@ static inline uint64_t get_cf(const struct soft_cpu *c)
 	case LF_SUB: return c->lf_a < c->lf_b;
 	case LF_SBB: return c->lf_a <= c->lf_b;
 	case LF_LOGIC: return 0;
+	case LF_SHL: case LF_SHR: case LF_SAR: return soft_shift_cf(c);
 	default: return c->rflags & FL_CF; /* NONE, INC, DEC keep CF in rflags */
 	}
 }

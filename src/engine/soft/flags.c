@@ -48,6 +48,17 @@ uint64_t soft_flags_compute(const struct soft_cpu *c)
 		of = ((a ^ b) & (a ^ r) & sign) != 0;
 		af = (a ^ b ^ r) & FL_AF;
 		break;
+	case LF_SHL: /* OF: defined for a count of 1, computed the same for any count */
+		cf = soft_shift_cf(c);
+		of = ((r & sign) != 0) != (cf != 0);
+		break;
+	case LF_SHR:
+		cf = soft_shift_cf(c);
+		of = (a & sign) != 0;
+		break;
+	case LF_SAR: /* AF of all three: undefined, left 0 */
+		cf = soft_shift_cf(c);
+		break;
 	default:
 		return c->rflags;
 	}

@@ -118,6 +118,15 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 			reg_set(c, i->o[0].reg, 4, a);
 		return SOFT_OK;
 	}
+	if (i->op >= SH_SHL) { /* SHL, SHR, SAL, SAR: flags from a, cnt and r when read */
+		unsigned lf = i->op == SH_SHR ? LF_SHR : i->op == SH_SAR ? LF_SAR : LF_SHL;
+		r = lf == LF_SHL ? (a << cnt) & m :
+		    lf == LF_SHR ? a >> cnt : (uint64_t)(sx(a, sz) >> cnt) & m;
+		if (op_write(c, i, 0, r))
+			return SOFT_EXC;
+		flags_lazy(c, lf, sz, a, cnt, r);
+		return SOFT_OK;
+	}
 	cf = get_cf(c);
 	switch (i->op) {
 	case SH_ROL: {
@@ -145,7 +154,7 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 		of = ((r & msb) ? 1 : 0) ^ cf;
 		break;
 	}
-	case SH_RCR: {
+	default: { /* RCR */
 		unsigned rc = (unsigned)(sz == 1 ? cnt % 9 : sz == 2 ? cnt % 17 : cnt);
 		of = ((a & msb) ? 1 : 0) ^ cf;
 		r = a;
@@ -156,32 +165,10 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 		}
 		break;
 	}
-	case SH_SHL:
-	case SH_SAL:
-		r = (a << cnt) & m;
-		cf = cnt <= bits ? (a >> (bits - cnt)) & 1 : 0;
-		of = ((r & msb) ? 1 : 0) ^ cf;
-		break;
-	case SH_SHR:
-		r = a >> cnt;
-		cf = (a >> (cnt - 1)) & 1;
-		of = (a & msb) ? 1 : 0;
-		break;
-	default: { /* SAR */
-		int64_t s = sx(a, sz);
-		r = (uint64_t)(s >> cnt) & m;
-		cf = (uint64_t)(s >> (cnt - 1)) & 1;
-		of = 0;
-		break;
-	}
 	}
 	if (op_write(c, i, 0, r))
 		return SOFT_EXC;
-	uint64_t f = (cf ? FL_CF : 0) | (of ? FL_OF : 0);
-	if (i->op <= SH_RCR)
-		flags_update(c, FL_CF | FL_OF, f);
-	else
-		flags_update(c, FL_ARITH, f | szpf(r, sz)); /* AF: undefined, left 0 */
+	flags_update(c, FL_CF | FL_OF, (cf ? FL_CF : 0) | (of ? FL_OF : 0));
 	return SOFT_OK;
 }
 
