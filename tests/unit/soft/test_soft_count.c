@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "engine/soft/flatmem.h"
-#include "engine/soft/soft.h"
+#include "flat_cpu.h"
 
 #define RAM (1u << 16)
 
@@ -27,11 +26,11 @@ static uint64_t run(struct soft_cpu *c, uint8_t *ram, uint64_t rip, const uint8_
 
 int main(void)
 {
-	uint8_t *ram = calloc(1, RAM);
-	struct soft_flatmem flat = { ram, RAM };
-	struct soft_cpu *c = calloc(1, sizeof(*c));
-	if (!ram || !c || soft_cpu_init(c, &soft_flat_ops, &flat))
+	struct flat_cpu fc;
+	if (flat_cpu_new(&fc, RAM))
 		return 1;
+	uint8_t *ram = fc.ram;
+	struct soft_cpu *c = fc.c;
 	c->gpr[R_RSP] = 0x8000;
 	int r;
 
@@ -79,8 +78,6 @@ int main(void)
 	CHECK(r == SOFT_RUN_EXCEPTION && c->fault.vector == 3 && c->gpr[R_RCX] == 0);
 	CHECK_EQ(n, 1);
 
-	soft_cpu_destroy(c);
-	free(c);
-	free(ram);
+	flat_cpu_free(&fc);
 	return check_done();
 }

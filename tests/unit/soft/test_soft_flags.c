@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "engine/soft/flatmem.h"
-#include "engine/soft/soft.h"
+#include "flat_cpu.h"
 
 #define RAM (1u << 16)
 #define CODE 0x1000
@@ -70,11 +69,11 @@ static const uint64_t counts[] = { 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63 };
 
 int main(void)
 {
-	uint8_t *ram = calloc(1, RAM);
-	struct soft_flatmem flat = { ram, RAM };
-	struct soft_cpu *c = calloc(1, sizeof(*c));
-	if (!ram || !c || soft_cpu_init(c, &soft_flat_ops, &flat))
+	struct flat_cpu fc;
+	if (flat_cpu_new(&fc, RAM))
 		return 1;
+	uint8_t *ram = fc.ram;
+	struct soft_cpu *c = fc.c;
 	unsigned mismatches = 0;
 
 	for (size_t p = 0; p < sizeof(producers) / sizeof(producers[0]); p++) {
@@ -121,8 +120,6 @@ int main(void)
 			}
 		}
 	}
-	soft_cpu_destroy(c);
-	free(c);
-	free(ram);
+	flat_cpu_free(&fc);
 	return check_done();
 }

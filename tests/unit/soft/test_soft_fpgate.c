@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/soft/flatmem.h"
-#include "engine/soft/soft.h"
+#include "flat_cpu.h"
 
 #define RAM (1u << 16)
 #define DATA 0x8000u   /* RAX points here: 16-byte aligned scratch memory */
@@ -64,11 +63,11 @@ static const struct {
 
 int main(void)
 {
-	uint8_t *ram = calloc(1, RAM);
-	struct soft_flatmem flat = { ram, RAM };
-	struct soft_cpu *c = calloc(1, sizeof(*c));
-	if (!ram || !c || soft_cpu_init(c, &soft_flat_ops, &flat))
+	struct flat_cpu fc;
+	if (flat_cpu_new(&fc, RAM))
 		return 1;
+	uint8_t *ram = fc.ram;
+	struct soft_cpu *c = fc.c;
 	int failures = 0;
 	for (unsigned k = 0; k < I__COUNT; k++) {
 		uint8_t *p = ram + 0x1000 + 0x20 * k;
@@ -108,9 +107,7 @@ int main(void)
 			}
 		}
 	}
-	soft_cpu_destroy(c);
-	free(c);
-	free(ram);
+	flat_cpu_free(&fc);
 	printf("test_soft_fpgate: %s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;
 }

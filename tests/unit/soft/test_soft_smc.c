@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/soft/flatmem.h"
-#include "engine/soft/soft.h"
+#include "flat_cpu.h"
 
 #define RAM (1u << 16)
 
@@ -25,11 +24,11 @@ static int run_to_int3(struct soft_cpu *c, uint64_t rip)
 
 int main(void)
 {
-	uint8_t *ram = calloc(1, RAM);
-	struct soft_flatmem flat = { ram, RAM };
-	struct soft_cpu *c = calloc(1, sizeof(*c));
-	if (!ram || !c || soft_cpu_init(c, &soft_flat_ops, &flat))
+	struct flat_cpu fc;
+	if (flat_cpu_new(&fc, RAM))
 		return 1;
+	uint8_t *ram = fc.ram;
+	struct soft_cpu *c = fc.c;
 	c->gpr[R_RSP] = 0x8000;
 
 	/* mov byte [rip+1], 0x22 ; mov eax, 0x11111111 ; int3 */
@@ -72,9 +71,7 @@ int main(void)
 	CHECK(r == SOFT_RUN_BUDGET && c->rip == 0x3000 && c->gpr[R_RCX] > 0 && c->gpr[R_RCX] < 20000 &&
 	      c->gpr[R_RDI] - 0x4000 == 20000 - c->gpr[R_RCX], "rep: interrupted state inconsistent");
 
-	soft_cpu_destroy(c);
-	free(c);
-	free(ram);
+	flat_cpu_free(&fc);
 	printf("test_soft_smc: %s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,36 @@
+/* A software CPU over flat RAM for the unit tests (reset state: 64-bit mode, no paging,
+ * physical = linear). The flat memory lives beside the CPU, which points to it. */
+#ifndef TRIVISOR_TEST_FLAT_CPU_H
+#define TRIVISOR_TEST_FLAT_CPU_H
+
+#include <stdlib.h>
+
+#include "engine/soft/flatmem.h"
+#include "engine/soft/soft.h"
+
+struct flat_cpu {
+	uint8_t *ram;
+	struct soft_flatmem flat;
+	struct soft_cpu *c;
+};
+
+static inline int flat_cpu_new(struct flat_cpu *f, size_t ram_size)
+{
+	f->ram = calloc(1, ram_size);
+	f->flat = (struct soft_flatmem){ f->ram, ram_size };
+	f->c = calloc(1, sizeof(*f->c));
+	if (f->ram && f->c && soft_cpu_init(f->c, &soft_flat_ops, &f->flat) == 0)
+		return 0;
+	free(f->c);
+	free(f->ram);
+	return -1;
+}
+
+static inline void flat_cpu_free(struct flat_cpu *f)
+{
+	soft_cpu_destroy(f->c);
+	free(f->c);
+	free(f->ram);
+}
+
+#endif
