@@ -95,9 +95,11 @@ OUTER_APPEND = "console=ttyS0 quiet panic=-1"
 
 # (what, seconds) a test run measured; tests/conftest.py prints them at the end.
 TIMINGS = []
-# Console waits on an outer guest that failed (OuterVM.diagnose calls), in this process:
-# tests/conftest.py runs a test again after one.
+# Console waits on an outer guest that failed (OuterVM.diagnose calls), in this process,
+# and those of them where the outer guest as a whole was stuck (its second shell did not
+# answer either, or QEMU was gone): tests/conftest.py runs a test again after one.
 STALLS = 0
+FREEZES = 0
 
 # Escape codes are noise to a test (busybox's line editor asks for the cursor position,
 # ESC [6n, before each prompt).
@@ -408,14 +410,16 @@ class OuterVM:
         trivisor thread's state, wait channel and kernel stack, the kernel log's tail.
         For a command on the console that does not end: is it blocked, and where?
         The outer guest counts as broken from here on: the next use reboots it."""
-        global STALLS
+        global STALLS, FREEZES
         STALLS += 1
         self.broken = True
         if self.ctl is None or not (self.child and self.child.isalive()):
+            FREEZES += 1
             return "(no second shell to ask)"
         try:
             return self.ctl.run(DIAGNOSE, timeout).output
         except (pexpect.TIMEOUT, pexpect.EOF) as e:
+            FREEZES += 1
             self._drop_ctl()
             return (f"(the second shell did not answer either ({type(e).__name__}): the "
                     f"outer guest as a whole is stuck, not only the command)")
