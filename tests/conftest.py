@@ -18,8 +18,8 @@ import harness  # noqa: E402
 from _pytest.runner import runtestprotocol  # noqa: E402
 from harness import TIMINGS  # noqa: E402
 
-# The tests run again after the nested outer guest stalled: (test id, the first run's
-# failure with what the outer guest said).
+# The runs that failed on a nested outer guest stall and so ran again: ("test id: run N
+# failed", that run's failure with what the outer guest said).
 NESTED_RERUNS = []
 
 

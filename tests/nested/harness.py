@@ -81,11 +81,11 @@ TRIVISOR_QUIT = "\x01x"    # Ctrl-A x
 # own host thread, so trivisor --cpus 2 really runs in parallel.
 # Neither mode is free of QEMU stalls with nested SVM. Multi-threaded, the outer guest
 # froze as a whole (both QEMU threads spinning, neither shell answering) after 500-600
-# KVM VMs created and run in a loop (`kvm-smoke 10`), and about once in three full test
-# runs. Single-threaded, that loop ran 3000 VMs without a freeze, but inner Linux boots
-# stopped making progress early in boot (2 of 3 two-disk virtio-mmio boots). The
-# harness keeps multi-threaded TCG; tests/conftest.py runs a test that stalled once
-# more on a rebooted outer guest.
+# KVM VMs created and run in a loop (`kvm-smoke 10`), and once or twice in most full
+# test runs. Single-threaded, that loop ran 3000 VMs without a freeze, but inner Linux
+# boots stopped making progress early in boot (2 of 3 two-disk virtio-mmio boots). The
+# harness keeps multi-threaded TCG; tests/conftest.py runs a test that stalled again on
+# a rebooted outer guest (once, or twice when the whole outer guest froze).
 QEMU_ACCEL = "tcg,thread=multi"
 QEMU_CPU = "EPYC,+svm,+npt"
 QEMU_SMP = 2
@@ -519,7 +519,7 @@ class InnerProcess:
     def _guard(self, fn, *a, **kw):
         """Every console wait: a timeout carries the outer guest's diagnosis (as
         .diagnosis, and in its message for a test that lets it propagate), which also
-        counts the stall, so that the test runs once more (tests/conftest.py)."""
+        counts the stall, so that the test runs again (tests/conftest.py)."""
         try:
             return fn(*a, **kw)
         except pexpect.EOF:

@@ -127,7 +127,6 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 		flags_lazy(c, lf, sz, a, cnt, r);
 		return SOFT_OK;
 	}
-	cf = get_cf(c);
 	switch (i->op) {
 	case SH_ROL: {
 		unsigned rc = (unsigned)(cnt % bits);
@@ -145,6 +144,7 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 	}
 	case SH_RCL: {
 		unsigned rc = (unsigned)(sz == 1 ? cnt % 9 : sz == 2 ? cnt % 17 : cnt);
+		cf = get_cf(c);
 		r = a;
 		for (unsigned k = 0; k < rc; k++) {
 			uint64_t top = (r & msb) ? 1 : 0;
@@ -156,6 +156,7 @@ int h_shift(struct soft_cpu *c, const struct sinsn *i)
 	}
 	default: { /* RCR */
 		unsigned rc = (unsigned)(sz == 1 ? cnt % 9 : sz == 2 ? cnt % 17 : cnt);
+		cf = get_cf(c);
 		of = ((a & msb) ? 1 : 0) ^ cf;
 		r = a;
 		for (unsigned k = 0; k < rc; k++) {
