@@ -44,6 +44,8 @@ GUESTS = {
                "les/lds/lfs/lgs/lss", "lss with a null selector", "enter 32-bit",
                "enter 16-bit stack", "mov dr", "instruction past the CS limit",
                "sgdt past the segment limit", "far pointer past the segment limit"],
+    "nmi": ["NMI delivered", "NMI held while its handler runs", "held NMI delivered after IRET",
+            "held NMI taken at the IRET's return"],
 }
 
 

@@ -256,7 +256,13 @@ int h_iret(struct soft_cpu *c, const struct sinsn *i)
 	if (stack_read(c, sp_at(c, 0), sz, &rip) || stack_read(c, sp_at(c, sz), sz, &sel) ||
 	    stack_read(c, sp_at(c, 2 * sz), sz, &fl))
 		return SOFT_EXC;
-	y->nmi_blocked = false;   /* IRET ends the NMI handler's blocking (SDM 6.7.1) */
+	if (y->nmi_blocked) {
+		/* IRET ends the NMI handler's blocking, even if it faults below (SDM 6.7.1). An
+		 * NMI held meanwhile is due at the very next instruction boundary: make soft_run
+		 * return there, so that the engine takes it before the interrupted code goes on. */
+		y->nmi_blocked = false;
+		__atomic_store_n(&y->kick, 1, __ATOMIC_RELEASE);
+	}
 	uint64_t szmask = sz_mask(sz);
 
 	if (!(y->cr0 & CR0_PE)) {
