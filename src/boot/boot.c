@@ -94,20 +94,21 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-int boot_check_load(const struct vm *vm, uint64_t gpa, uint64_t len, const char *path,
-                    const char *what, struct err *e)
+int boot_check_load(const struct vm *vm, uint64_t gpa, uint64_t len, uint64_t min_addr,
+                    const char *path, const char *what, struct err *e)
 {
 	if (len == 0)
 		return 0;
 	if (gpa + len < gpa)
 		return err_set(e, ENOEXEC, "%s: %s wraps around the address space", path, what);
-	if (overlaps(gpa, len, 0, BOOT_AREA_END) ||
-	    overlaps(gpa, len, FIRMWARE_START, FIRMWARE_END - FIRMWARE_START))
+	if (gpa < min_addr)
 		return err_set(e, ENOEXEC, "%s: %s at 0x%llx..0x%llx overlaps the boot data "
-		               "(0..0x%llx) or the firmware area (0x%llx..0x%llx)", path, what,
-		               (unsigned long long)gpa, (unsigned long long)(gpa + len),
-		               (unsigned long long)BOOT_AREA_END,
-		               (unsigned long long)FIRMWARE_START,
+		               "(0..0x%llx)", path, what, (unsigned long long)gpa,
+		               (unsigned long long)(gpa + len), (unsigned long long)min_addr);
+	if (overlaps(gpa, len, FIRMWARE_START, FIRMWARE_END - FIRMWARE_START))
+		return err_set(e, ENOEXEC, "%s: %s at 0x%llx..0x%llx overlaps the firmware area "
+		               "(0x%llx..0x%llx)", path, what, (unsigned long long)gpa,
+		               (unsigned long long)(gpa + len), (unsigned long long)FIRMWARE_START,
 		               (unsigned long long)FIRMWARE_END);
 	if (mem_is_ram(&vm->mem, gpa, len))
 		return 0;
@@ -130,6 +131,41 @@ int boot_place(uint64_t size, uint64_t min_addr, uint64_t max_end, bool top, uin
 	else
 		*addr = lo;
 	return 0;
+}
+
+/* The lowest page-aligned a >= lo with [a, a+size) inside [lo, hi) and clear of used[]. */
+static bool place_between(uint64_t size, uint64_t lo, uint64_t hi, const struct boot_range *used,
+                          unsigned n, uint64_t *addr)
+{
+	uint64_t a = (lo + BOOT_PAGE_SIZE - 1) & ~(BOOT_PAGE_SIZE - 1);
+	for (;;) {
+		if (a < lo || a > hi || hi - a < size)
+			return false;
+		bool moved = false;
+		for (unsigned i = 0; i < n; i++) {
+			if (used[i].end <= used[i].start ||
+			    !overlaps(a, size, used[i].start, used[i].end - used[i].start))
+				continue;
+			uint64_t next = (used[i].end + BOOT_PAGE_SIZE - 1) & ~(BOOT_PAGE_SIZE - 1);
+			if (next <= a)
+				return false;   /* wrapped at the top of the address space */
+			a = next;
+			moved = true;
+		}
+		if (!moved) {
+			*addr = a;
+			return true;
+		}
+	}
+}
+
+int boot_place_clear(const struct vm *vm, uint64_t size, const struct boot_range *used,
+                     unsigned n, uint64_t *addr)
+{
+	if (place_between(size, BOOT_PAGE_SIZE, FIRMWARE_START, used, n, addr) ||
+	    place_between(size, FIRMWARE_END, mem_low_end(&vm->mem), used, n, addr))
+		return 0;
+	return -ENOMEM;
 }
 
 int boot_load_initrd(struct vm *vm, const char *path, uint64_t min_addr, uint64_t max_end,
@@ -176,8 +212,8 @@ int boot_load_initrd(struct vm *vm, const char *path, uint64_t min_addr, uint64_
 	return r;
 }
 
-int boot_write_cmdline(struct vm *vm, const char *cmdline, uint64_t limit, const char *path,
-                       struct err *e)
+int boot_write_cmdline(struct vm *vm, uint64_t addr, const char *cmdline, uint64_t limit,
+                       const char *path, struct err *e)
 {
 	size_t len = strlen(cmdline);
 	if (limit > BOOT_CMDLINE_MAX - 1)
@@ -185,7 +221,7 @@ int boot_write_cmdline(struct vm *vm, const char *cmdline, uint64_t limit, const
 	if (len > limit)
 		return err_set(e, E2BIG, "%s: kernel command line too long (%zu bytes, the kernel "
 		               "accepts at most %llu)", path, len, (unsigned long long)limit);
-	if (mem_write(&vm->mem, BOOT_CMDLINE_ADDR, cmdline, len + 1))
+	if (mem_write(&vm->mem, addr, cmdline, len + 1))
 		return err_set(e, ENOMEM, "guest RAM too small for the command line");
 	return 0;
 }

@@ -127,14 +127,14 @@ static int zero_range(struct vm *vm, uint64_t gpa, uint64_t len)
 }
 
 int elf_load(struct vm *vm, const struct boot_image *img, const struct elf_info *info,
-             uint64_t *end, struct err *e)
+             uint64_t min_addr, uint64_t *end, struct err *e)
 {
 	*end = 0;
 	for (unsigned i = 0; i < info->nseg; i++) {
 		const struct elf_seg *s = &info->seg[i];
 		char what[32];
 		snprintf(what, sizeof(what), "ELF segment %u", i);
-		int r = boot_check_load(vm, s->paddr, s->memsz, img->path, what, e);
+		int r = boot_check_load(vm, s->paddr, s->memsz, min_addr, img->path, what, e);
 		if (r)
 			return r;
 		if (mem_write(&vm->mem, s->paddr, img->data + s->offset, s->filesz) ||

@@ -40,9 +40,9 @@ int elf_parse(const struct boot_image *img, struct elf_info *out, struct err *e)
  * else translated through the segment whose virtual range holds it. */
 uint64_t elf_entry_phys(const struct elf_info *info);
 
-/* Copy every segment to p_paddr (zeroing p_memsz - p_filesz) after boot_check_load();
- * *end receives the highest segment end. */
+/* Copy every segment to p_paddr (zeroing p_memsz - p_filesz) after boot_check_load()
+ * with min_addr; *end receives the highest segment end. */
 int elf_load(struct vm *vm, const struct boot_image *img, const struct elf_info *info,
-             uint64_t *end, struct err *e);
+             uint64_t min_addr, uint64_t *end, struct err *e);
 
 #endif

@@ -1,6 +1,7 @@
 /* Entry states for the bootstrap CPU: 64-bit long mode with identity paging (Linux
  * 64-bit boot protocol) and flat 32-bit protected mode without paging (multiboot).
  * Both share one GDT (selectors in boot.h) and a zeroed TSS so that TR is valid. */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -43,7 +44,8 @@ static struct seg make_seg(uint16_t sel, uint32_t base, uint32_t limit, uint16_t
 	return (struct seg){ .sel = sel, .base = base, .limit = limit, .attr = attr };
 }
 
-static int write_gdt(struct vm *vm, struct err *e)
+/* The GDT at base, the TSS BOOT_TSS_OFF after it. */
+static int write_gdt(struct vm *vm, uint32_t base, struct err *e)
 {
 	/* null, code32, code64, data, TSS (16 bytes: the upper half is zero) */
 	uint64_t gdt[6] = {
@@ -51,35 +53,37 @@ static int write_gdt(struct vm *vm, struct err *e)
 		gdt_desc(0, 0xffffffff, ATTR_CODE32),
 		gdt_desc(0, 0xffffffff, ATTR_CODE64),
 		gdt_desc(0, 0xffffffff, ATTR_DATA),
-		gdt_desc((uint32_t)BOOT_TSS_ADDR, TSS_LIMIT, ATTR_TSS),
+		gdt_desc(base + (uint32_t)BOOT_TSS_OFF, TSS_LIMIT, ATTR_TSS),
 		0,
 	};
 	static const uint8_t tss[TSS_LIMIT + 1];
+	static_assert(sizeof(gdt) <= BOOT_TSS_OFF && BOOT_TSS_OFF + sizeof(tss) <= BOOT_GDT_SIZE,
+	              "boot GDT layout");
 
-	if (mem_write(&vm->mem, BOOT_GDT_ADDR, gdt, sizeof(gdt)) ||
-	    mem_write(&vm->mem, BOOT_TSS_ADDR, tss, sizeof(tss)))
+	if (mem_write(&vm->mem, base, gdt, sizeof(gdt)) ||
+	    mem_write(&vm->mem, base + BOOT_TSS_OFF, tss, sizeof(tss)))
 		return err_set(e, ENOMEM, "guest RAM too small for the boot GDT");
 	return 0;
 }
 
-/* Everything both modes share: GDT/IDT registers, TR, LDTR, RFLAGS, APIC base. */
-static void common_state(struct cpu_state *s)
+/* Everything both modes share: GDT/IDT registers, TR, LDTR, RFLAGS, RSP, APIC base. */
+static void common_state(struct cpu_state *s, uint32_t gdt, uint64_t rsp)
 {
 	memset(s, 0, sizeof(*s));
 	s->rflags = RFLAGS_FIXED;
-	s->gdt = (struct dtable){ .base = BOOT_GDT_ADDR, .limit = 6 * 8 - 1 };
+	s->gdt = (struct dtable){ .base = gdt, .limit = 6 * 8 - 1 };
 	s->idt = (struct dtable){ .base = 0, .limit = 0 };
-	s->tr = make_seg(BOOT_SEL_TSS, (uint32_t)BOOT_TSS_ADDR, TSS_LIMIT, ATTR_TSS);
+	s->tr = make_seg(BOOT_SEL_TSS, gdt + (uint32_t)BOOT_TSS_OFF, TSS_LIMIT, ATTR_TSS);
 	s->ldtr = make_seg(0, 0, 0, ATTR_LDT);
 	s->ldtr.unusable = 1;
-	s->gpr[R_RSP] = BOOT_STACK_TOP;
+	s->gpr[R_RSP] = rsp;
 	s->apic_base = PC_LAPIC_ADDR | APIC_BASE_ENABLE | APIC_BASE_BSP;
 }
 
 int boot_entry64(struct vm *vm, struct cpu_state *s, uint64_t rip, uint64_t rsi, struct err *e)
 {
 	uint64_t table[512];
-	int r = write_gdt(vm, e);
+	int r = write_gdt(vm, (uint32_t)BOOT_GDT_ADDR, e);
 	if (r)
 		return r;
 
@@ -99,7 +103,7 @@ int boot_entry64(struct vm *vm, struct cpu_state *s, uint64_t rip, uint64_t rsi,
 			return err_set(e, ENOMEM, "guest RAM too small for the boot page tables");
 	}
 
-	common_state(s);
+	common_state(s, (uint32_t)BOOT_GDT_ADDR, BOOT_STACK_TOP);
 	s->seg[S_CS] = make_seg(BOOT_SEL_CODE64, 0, 0xffffffff, ATTR_CODE64);
 	for (int i = 0; i < S__COUNT; i++)
 		if (i != S_CS)
@@ -113,20 +117,20 @@ int boot_entry64(struct vm *vm, struct cpu_state *s, uint64_t rip, uint64_t rsi,
 	return 0;
 }
 
-int boot_entry32(struct vm *vm, struct cpu_state *s, uint32_t eip, uint32_t eax, uint32_t ebx,
+int boot_entry32(struct vm *vm, struct cpu_state *s, const struct boot_entry32_regs *regs,
                  struct err *e)
 {
-	int r = write_gdt(vm, e);
+	int r = write_gdt(vm, regs->gdt, e);
 	if (r)
 		return r;
-	common_state(s);
+	common_state(s, regs->gdt, regs->esp);
 	s->seg[S_CS] = make_seg(BOOT_SEL_CODE32, 0, 0xffffffff, ATTR_CODE32);
 	for (int i = 0; i < S__COUNT; i++)
 		if (i != S_CS)
 			s->seg[i] = make_seg(BOOT_SEL_DATA, 0, 0xffffffff, ATTR_DATA);
 	s->cr0 = CR0_PE | CR0_ET | CR0_NE;
-	s->rip = eip;
-	s->gpr[R_RAX] = eax;
-	s->gpr[R_RBX] = ebx;
+	s->rip = regs->eip;
+	s->gpr[R_RAX] = regs->eax;
+	s->gpr[R_RBX] = regs->ebx;
 	return 0;
 }

@@ -102,7 +102,8 @@ static int load_cmdline_initrd(struct vm *vm, uint32_t cmdline_size, uint64_t in
                                struct err *e)
 {
 	const char *append = vm->cfg.append ? vm->cfg.append : "";
-	int r = boot_write_cmdline(vm, append, cmdline_size, vm->cfg.kernel_path, e);
+	int r = boot_write_cmdline(vm, BOOT_CMDLINE_ADDR, append, cmdline_size,
+	                           vm->cfg.kernel_path, e);
 	if (r)
 		return r;
 	*initrd = *initrd_size = 0;
@@ -131,16 +132,16 @@ int linux_load_bzimage(struct vm *vm, struct cpu_state *bsp, const struct boot_i
 	/* At pref_address if the kernel may go there and RAM holds it with init_size. */
 	uint64_t load = BOOT_KERNEL_ADDR;
 	if (hdr.relocatable_kernel && pref >= BOOT_KERNEL_ADDR && pref + need > pref &&
-	    boot_check_load(vm, pref, need, img->path, "kernel", NULL) == 0)
+	    boot_check_load(vm, pref, need, BOOT_AREA_END, img->path, "kernel", NULL) == 0)
 		load = pref;
-	r = boot_check_load(vm, load, ksize, img->path, "kernel", e);
+	r = boot_check_load(vm, load, ksize, BOOT_AREA_END, img->path, "kernel", e);
 	if (r)
 		return r;
 	/* The decompressor runs at max(load address, pref_address) and uses init_size. */
 	uint64_t run = load > pref ? load : pref;
 	if (run + need < run)
 		return err_set(e, ENOEXEC, "%s: bad init_size 0x%x", img->path, hdr.init_size);
-	r = boot_check_load(vm, run, need, img->path, "kernel (init_size)", e);
+	r = boot_check_load(vm, run, need, BOOT_AREA_END, img->path, "kernel (init_size)", e);
 	if (r)
 		return r;
 	if (mem_write(&vm->mem, load, kdata, ksize))
@@ -182,7 +183,7 @@ int linux_load_vmlinux(struct vm *vm, struct cpu_state *bsp, const struct boot_i
 	if (!inside)
 		return err_set(e, ENOEXEC, "%s: ELF entry point 0x%llx is outside the loaded "
 		               "segments", img->path, (unsigned long long)info.entry);
-	r = elf_load(vm, img, &info, &end, e);
+	r = elf_load(vm, img, &info, BOOT_AREA_END, &end, e);
 	if (r)
 		return r;
 	r = load_cmdline_initrd(vm, VMLINUX_CMDLINE, (uint64_t)VMLINUX_INITRD_MAX + 1, end,

@@ -35,11 +35,24 @@ static inline uint64_t boot_le64(const uint8_t *p)
 	return boot_le32(p) | (uint64_t)boot_le32(p + 4) << 32;
 }
 
-/* A kernel wants [gpa, gpa+len): it must be wholly RAM and clear of the loader's own
- * data (below BOOT_AREA_END) and of the firmware area (0x9fc00..1 MiB). -E2BIG when it
- * runs past the end of RAM (the message says how much RAM would do), -ENOEXEC otherwise. */
-int boot_check_load(const struct vm *vm, uint64_t gpa, uint64_t len, const char *path,
-                    const char *what, struct err *e);
+/* A kernel wants [gpa, gpa+len): it must be wholly RAM, at or above min_addr (the
+ * Linux loaders' fixed boot data lies below BOOT_AREA_END) and clear of the firmware
+ * area (0x9fc00..1 MiB). -E2BIG when it runs past the end of RAM (the message says how
+ * much RAM would do), -ENOEXEC otherwise. */
+int boot_check_load(const struct vm *vm, uint64_t gpa, uint64_t len, uint64_t min_addr,
+                    const char *path, const char *what, struct err *e);
+
+/* A guest-physical range [start, end) a kernel occupies. */
+struct boot_range {
+	uint64_t start, end;
+};
+
+/* Place size bytes of loader data, page aligned and clear of the n ranges used[], as
+ * low as possible: in conventional memory (from 0x1000, past the real-mode IVT and BIOS
+ * data, up to the firmware area) if it fits there, else in RAM from 1 MiB up to the end
+ * of low RAM. -ENOMEM if neither has room. */
+int boot_place_clear(const struct vm *vm, uint64_t size, const struct boot_range *used,
+                     unsigned n, uint64_t *addr);
 
 /* Place size bytes page aligned in [min_addr, max_end): at the highest address if top,
  * else at the lowest. Pure; -ENOMEM if it does not fit. */
@@ -49,15 +62,20 @@ int boot_place(uint64_t size, uint64_t min_addr, uint64_t max_end, bool top, uin
 int boot_load_initrd(struct vm *vm, const char *path, uint64_t min_addr, uint64_t max_end,
                      bool top, uint64_t *addr, uint64_t *size, struct err *e);
 
-/* Write the NUL-terminated command line at BOOT_CMDLINE_ADDR; -E2BIG if strlen(cmdline)
- * exceeds limit (or the area). */
-int boot_write_cmdline(struct vm *vm, const char *cmdline, uint64_t limit, const char *path,
-                       struct err *e);
+/* Write the NUL-terminated command line at addr; -E2BIG if strlen(cmdline) exceeds
+ * limit (or BOOT_CMDLINE_MAX - 1). */
+int boot_write_cmdline(struct vm *vm, uint64_t addr, const char *cmdline, uint64_t limit,
+                       const char *path, struct err *e);
 
-/* Entry states (entry.c). Both write the GDT and TSS; entry64 also writes the identity
- * page tables for 0..4 GiB. *s is filled completely. */
+/* Entry states (entry.c). Both write the GDT and TSS (BOOT_GDT_SIZE bytes at gdt) and
+ * set RSP; entry64 also writes the identity page tables for 0..4 GiB at BOOT_PML4_ADDR,
+ * with the GDT at BOOT_GDT_ADDR and RSP = BOOT_STACK_TOP. *s is filled completely. */
 int boot_entry64(struct vm *vm, struct cpu_state *s, uint64_t rip, uint64_t rsi, struct err *e);
-int boot_entry32(struct vm *vm, struct cpu_state *s, uint32_t eip, uint32_t eax, uint32_t ebx,
+/* The 32-bit entry: its registers, and where the GDT (and TSS) go. */
+struct boot_entry32_regs {
+	uint32_t eip, eax, ebx, esp, gdt;
+};
+int boot_entry32(struct vm *vm, struct cpu_state *s, const struct boot_entry32_regs *regs,
                  struct err *e);
 
 /* Linux loaders (linux.c). */

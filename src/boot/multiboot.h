@@ -64,13 +64,20 @@ struct __attribute__((packed)) mb_mmap_entry {
 };
 static_assert(sizeof(struct mb_mmap_entry) == 24, "mb_mmap_entry size");
 
-/* Where the loader writes its structures (inside BOOT_MB_INFO_ADDR..BOOT_MB_INFO_END). */
-#define MB_INFO_OFF     0x000
-#define MB_MODS_OFF     0x080
-#define MB_MMAP_OFF     0x100
+/* The boot data block, which the loader places where the kernel does not load, as a
+ * PC's boot loader would (the specification lets it go anywhere else): offsets from its
+ * page-aligned base. The entry ESP is base + MB_STACK_SIZE (the kernel must set up its
+ * own stack, but a few pushes before it does harm nothing); the module string and the
+ * command line follow the fixed part. */
+#define MB_STACK_SIZE   0x1000
+#define MB_GDT_OFF      0x1000          /* entry GDT and TSS (BOOT_GDT_SIZE bytes) */
+#define MB_INFO_OFF     0x1100
+#define MB_MODS_OFF     0x1180
+#define MB_MMAP_OFF     0x1200
 #define MB_MMAP_MAX     32
-#define MB_NAME_OFF     0x400
-#define MB_MODSTR_OFF   0x500
+#define MB_NAME_OFF     0x1500
+#define MB_STR_OFF      0x1540          /* module string, then the command line */
+#define MB_MODSTR_MAX   4096            /* bytes of the module string, with its NUL */
 
 struct vm;
 struct boot_image;
@@ -78,7 +85,8 @@ struct boot_image;
 /* Find a header with a valid checksum, 32-bit aligned in the first 8192 bytes. */
 bool multiboot_find_header(const uint8_t *data, size_t size, size_t *off);
 
-/* Load the kernel whose header is at off, write the info structure, set *bsp. */
+/* Load the kernel whose header is at off, write the boot data block and the module,
+ * set *bsp (EBX: the info structure). */
 int multiboot_load(struct vm *vm, struct cpu_state *bsp, const struct boot_image *img,
                    size_t off, struct err *e);
 

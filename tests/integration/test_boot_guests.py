@@ -2,12 +2,14 @@
 Each guest prints what the loader told it on COM1 and leaves through isa-debug-exit
 with 0x31, so trivisor exits 99.
   hello.elf, hello_kludge.bin    multiboot v1, ELF and address-kludge forms (32-bit entry)
+  hello_low.elf                  hello.elf linked at 0x2000, where a loader with fixed
+                                 addresses would keep its boot data
   hello64.elf, hello64.bzimage   Linux 64-bit boot protocol: ELF vmlinux and bzImage"""
 import re
 
 import pytest
 
-MULTIBOOT = {"hello.elf": "elf", "hello_kludge.bin": "kludge"}
+MULTIBOOT = {"hello.elf": "elf", "hello_kludge.bin": "kludge", "hello_low.elf": "elf"}
 LINUX64 = {"hello64.elf": "elf", "hello64.bzimage": "bzimage"}
 EXIT_OK = (0x31 << 1) | 1
 MEM_MIB = 64

@@ -1,12 +1,13 @@
 /* Multiboot v1 loader: header search and checksum, the address-kludge and ELF forms,
  * the info structure (memory, mmap, command line, module, loader name), the 32-bit entry
- * state, refused layouts. Arguments, if any, are the built test guests (hello.elf,
- * hello_kludge.bin) to load. */
+ * state, boot data placed clear of kernels that load low, refused layouts. Arguments, if
+ * any, are the built test guests (hello.elf, hello_kludge.bin, hello_low.elf) to load. */
 #include <errno.h>
 
 #include "../check.h"
 #include "boot/boot.h"
 #include "boot/e820.h"
+#include "boot/loader.h"
 #include "boot/multiboot.h"
 #include "boot_test.h"
 
@@ -85,7 +86,7 @@ static void check_entry32(const struct cpu_state *s, uint64_t eip)
 {
 	CHECK_EQ(s->rip, eip);
 	CHECK_EQ(s->gpr[R_RAX], MB_BOOTLOADER_MAGIC);
-	CHECK_EQ(s->gpr[R_RBX], BOOT_MB_INFO_ADDR);
+	CHECK(s->gpr[R_RBX] != 0 && s->gpr[R_RBX] < 0x100000000ull);
 	CHECK_EQ(s->cr0 & (CR0_PE | CR0_PG), CR0_PE);
 	CHECK_EQ(s->efer & EFER_LMA, 0);
 	CHECK_EQ(s->rflags & (1u << 9 | 1u << 17), 0);  /* IF and VM clear */
@@ -121,7 +122,8 @@ static void test_kludge(void)
 	CHECK(memcmp(gptr(vm, KL_ADDR, KL_SIZE), b, KL_SIZE) == 0);
 	CHECK_EQ(gptr(vm, KL_ADDR + KL_SIZE, 1)[0], 0);
 
-	const struct mb_info *mi = (const void *)gptr(vm, BOOT_MB_INFO_ADDR, sizeof(*mi));
+	const struct mb_info *mi = (const void *)gptr(vm, s.gpr[R_RBX], sizeof(*mi));
+	CHECK(s.gpr[R_RBX] < 0x9fc00);                /* in conventional memory */
 	CHECK_EQ(mi->flags & (MB_INFO_MEMORY | MB_INFO_CMDLINE | MB_INFO_MODS | MB_INFO_MEM_MAP |
 	                      MB_INFO_LOADER_NAME),
 	         MB_INFO_MEMORY | MB_INFO_CMDLINE | MB_INFO_MODS | MB_INFO_MEM_MAP |
@@ -157,7 +159,7 @@ static void test_kludge(void)
 	vm->cfg.append = NULL;
 	vm->cfg.initrd_path = NULL;
 	CHECK_EQ(boot_load(vm, &s, &e), 0);
-	mi = (const void *)gptr(vm, BOOT_MB_INFO_ADDR, sizeof(*mi));
+	mi = (const void *)gptr(vm, s.gpr[R_RBX], sizeof(*mi));
 	CHECK_STR((const char *)gptr(vm, mi->cmdline, strlen(kpath) + 1), kpath);
 	CHECK_EQ(mi->mods_count, 0);
 	unlink(kpath);
@@ -185,13 +187,13 @@ static void test_kludge(void)
 	poke32(b + 44, 0x200000);
 	CHECK_EQ(load_buf(vm, b, n, &s, &e), -ENOEXEC);
 	poke32(b + 44, KL_ENTRY);
-	/* Loaded over the info area. */
-	poke32(b + 28, 0x9010);
-	poke32(b + 32, 0x9000);
+	/* Over the firmware area (EBDA at 0x9fc00). */
+	poke32(b + 28, 0x9fa10);
+	poke32(b + 32, 0x9fa00);
 	poke32(b + 40, 0);
-	poke32(b + 44, 0x9040);
+	poke32(b + 44, 0x9fa40);
 	CHECK_EQ(load_buf(vm, b, n, &s, &e), -ENOEXEC);
-	CHECK(strstr(e.msg, "overlaps") != NULL);
+	CHECK(strstr(e.msg, "overlaps the firmware area") != NULL);
 	/* Past the end of RAM. */
 	poke32(b + 28, 64 * MiB - 0x100 + 16);
 	poke32(b + 32, 64 * MiB - 0x100);
@@ -270,7 +272,7 @@ static void test_elf(void)
 	check_entry32(&s, 0x100010);
 	CHECK(memcmp(gptr(vm, 0x100000, 0x200), b + 0x1000, 0x200) == 0);
 	CHECK_EQ(gptr(vm, 0x103fff, 1)[0], 0);
-	const struct mb_info *mi = (const void *)gptr(vm, BOOT_MB_INFO_ADDR, sizeof(*mi));
+	const struct mb_info *mi = (const void *)gptr(vm, s.gpr[R_RBX], sizeof(*mi));
 	CHECK_EQ(mi->mem_upper, 31 * 1024);
 
 	/* Virtual entry point: translated to physical. */
@@ -302,6 +304,157 @@ static void test_elf(void)
 	poke32(b + 52 + 32 + 20, 0x3000);
 	CHECK_EQ(load_buf(vm, b, n, &s, &e), 0);
 	free(b);
+	test_vm_free(vm);
+}
+
+static void test_place_clear(void)
+{
+	struct vm *vm = test_vm(8 * MiB);
+	uint64_t a = 0;
+
+	CHECK_EQ(boot_place_clear(vm, 0x2000, NULL, 0, &a), 0);
+	CHECK_EQ(a, 0x1000);                          /* page 0 is left to the IVT */
+	struct boot_range gaps[] = { { 0x1000, 0x2000 }, { 0x3000, 0x5000 } };
+	CHECK_EQ(boot_place_clear(vm, 0x1000, gaps, 2, &a), 0);
+	CHECK_EQ(a, 0x2000);                          /* a gap that just fits */
+	CHECK_EQ(boot_place_clear(vm, 0x1001, gaps, 2, &a), 0);
+	CHECK_EQ(a, 0x5000);
+	struct boot_range odd[] = { { 0x800, 0x2001 } };
+	CHECK_EQ(boot_place_clear(vm, 0x1000, odd, 1, &a), 0);
+	CHECK_EQ(a, 0x3000);                          /* page aligned past an odd end */
+	struct boot_range low[] = { { 0x1000, 0x9f000 } };
+	CHECK_EQ(boot_place_clear(vm, 0x1000, low, 1, &a), 0);
+	CHECK_EQ(a, 0x100000);                        /* conventional memory full: 1 MiB */
+	CHECK_EQ(boot_place_clear(vm, 0xa0000, NULL, 0, &a), 0);
+	CHECK_EQ(a, 0x100000);                        /* larger than conventional memory */
+	struct boot_range both[] = { { 0x1000, 0x9f000 }, { 0x100000, 0x7ff000 } };
+	CHECK_EQ(boot_place_clear(vm, 0x1000, both, 2, &a), 0);
+	CHECK_EQ(a, 0x7ff000);                        /* the last page of RAM */
+	CHECK_EQ(boot_place_clear(vm, 0x1001, both, 2, &a), -ENOMEM);
+	CHECK_EQ(boot_place_clear(vm, 8 * MiB, NULL, 0, &a), -ENOMEM);
+	struct boot_range top[] = { { 0x100000, UINT64_MAX } };
+	CHECK_EQ(boot_place_clear(vm, 0xa0000, top, 1, &a), -ENOMEM);
+	test_vm_free(vm);
+}
+
+/* Every piece of boot data the entry state s points at: in RAM, clear of the kernel's
+ * ranges, of the firmware area and of each other. */
+static void check_boot_data_clear(struct vm *vm, const struct cpu_state *s,
+                                  const struct boot_range *kernel, unsigned nk)
+{
+	struct boot_range d[10];
+	unsigned n = 0;
+	const struct mb_info *mi = (const void *)gptr(vm, s->gpr[R_RBX], sizeof(*mi));
+	d[n++] = (struct boot_range){ s->gpr[R_RBX], s->gpr[R_RBX] + sizeof(*mi) };
+	d[n++] = (struct boot_range){ s->gdt.base, s->gdt.base + s->gdt.limit + 1 };
+	d[n++] = (struct boot_range){ s->tr.base, s->tr.base + s->tr.limit + 1 };
+	d[n++] = (struct boot_range){ s->gpr[R_RSP] - 256, s->gpr[R_RSP] };  /* some stack */
+	d[n++] = (struct boot_range){ mi->mmap_addr, mi->mmap_addr + mi->mmap_length };
+	const char *cl = (const char *)gptr(vm, mi->cmdline, 1);
+	d[n++] = (struct boot_range){ mi->cmdline, mi->cmdline + strlen(cl) + 1 };
+	d[n++] = (struct boot_range){ mi->boot_loader_name, mi->boot_loader_name + 9 };
+	if (mi->mods_count) {
+		const struct mb_module *mod = (const void *)gptr(vm, mi->mods_addr, sizeof(*mod));
+		d[n++] = (struct boot_range){ mi->mods_addr, mi->mods_addr + sizeof(*mod) };
+		const char *str = (const char *)gptr(vm, mod->string, 1);
+		d[n++] = (struct boot_range){ mod->string, mod->string + strlen(str) + 1 };
+		d[n++] = (struct boot_range){ mod->mod_start, mod->mod_end };
+		CHECK(mod->mod_start >= 0x100000);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		gptr(vm, d[i].start, d[i].end - d[i].start);
+		CHECK(d[i].end <= 0x9fc00 || d[i].start >= 0x100000);
+		for (unsigned k = 0; k < nk; k++)
+			CHECK(d[i].end <= kernel[k].start || d[i].start >= kernel[k].end);
+		for (unsigned j = 0; j < i; j++)
+			CHECK(d[i].end <= d[j].start || d[i].start >= d[j].end);
+	}
+}
+
+/* Kernels that load low, where a loader keeping its data at fixed addresses would put
+ * it: the boot data goes where they do not load (in conventional memory if it fits,
+ * else above 1 MiB), the module above 1 MiB, and the kernel's bytes stay intact. */
+static void test_low_kernel(void)
+{
+	struct vm *vm = test_vm(16 * MiB);
+	struct cpu_state s;
+	struct err e = { { 0 } };
+	char kpath[64], ipath[64];
+	static uint8_t initrd[5000];
+	size_t n;
+	uint8_t *b = fake_kludge(&n);
+
+	memset(initrd, 0x5a, sizeof(initrd));
+	write_temp(ipath, initrd, sizeof(initrd));
+	vm->cfg.initrd_path = ipath;
+	vm->cfg.append = "console=ttyS0 low";
+
+	/* 0x8000..0x30000: over all of the Linux loaders' boot data area. */
+	poke32(b + 28, 0x8010);
+	poke32(b + 32, 0x8000);
+	poke32(b + 40, 0x30000);
+	poke32(b + 44, 0x8040);
+	write_temp(kpath, b, n);
+	vm->cfg.kernel_path = kpath;
+	CHECK_EQ(boot_load(vm, &s, &e), 0);
+	check_entry32(&s, 0x8040);
+	CHECK(memcmp(gptr(vm, 0x8000, KL_SIZE), b, KL_SIZE) == 0);
+	const uint8_t *bss = gptr(vm, 0x8000 + KL_SIZE, 0x30000 - 0x8000 - KL_SIZE);
+	bool zero = true;
+	for (size_t i = 0; i < 0x30000 - 0x8000 - KL_SIZE; i++)
+		zero = zero && bss[i] == 0;
+	CHECK(zero);
+	struct boot_range k1 = { 0x8000, 0x30000 };
+	check_boot_data_clear(vm, &s, &k1, 1);
+	CHECK(s.gpr[R_RBX] < 0x9fc00);                /* conventional memory had room */
+	const struct mb_info *mi = (const void *)gptr(vm, s.gpr[R_RBX], sizeof(*mi));
+	char want[128];
+	snprintf(want, sizeof(want), "%s console=ttyS0 low", kpath);
+	CHECK_STR((const char *)gptr(vm, mi->cmdline, strlen(want) + 1), want);
+	CHECK_EQ(mi->mods_count, 1);
+	const struct mb_module *mod = (const void *)gptr(vm, mi->mods_addr, sizeof(*mod));
+	CHECK(memcmp(gptr(vm, mod->mod_start, sizeof(initrd)), initrd, sizeof(initrd)) == 0);
+	unlink(kpath);
+
+	/* All of conventional memory but page 0: the boot data goes above 1 MiB, the
+	 * module above it. */
+	poke32(b + 28, 0x1010);
+	poke32(b + 32, 0x1000);
+	poke32(b + 40, 0x9f000);
+	poke32(b + 44, 0x1040);
+	CHECK_EQ(load_buf(vm, b, n, &s, &e), 0);
+	struct boot_range k2 = { 0x1000, 0x9f000 };
+	check_boot_data_clear(vm, &s, &k2, 1);
+	CHECK(s.gpr[R_RBX] >= 0x100000);
+	CHECK(memcmp(gptr(vm, 0x1000, KL_SIZE), b, KL_SIZE) == 0);
+	/* From page 0 (the IVT is the kernel's to overwrite in protected mode). */
+	poke32(b + 28, 0x10);
+	poke32(b + 32, 0);
+	poke32(b + 40, 0x2000);
+	poke32(b + 44, 0x40);
+	CHECK_EQ(load_buf(vm, b, n, &s, &e), 0);
+	struct boot_range k3 = { 0, 0x2000 };
+	check_boot_data_clear(vm, &s, &k3, 1);
+	CHECK(memcmp(gptr(vm, 0, KL_SIZE), b, KL_SIZE) == 0);
+	free(b);
+
+	/* ELF: text at 0x1000, bss 0x3000..0x90000: the boot data does not fit the gap
+	 * between them, so it goes after the bss, below the firmware area. */
+	b = fake_elf32(&n);
+	poke32(b + 24, 0x1010);                       /* e_entry */
+	poke32(b + 52 + 8, 0x1000);                   /* text vaddr, paddr */
+	poke32(b + 52 + 12, 0x1000);
+	poke32(b + 84 + 8, 0x3000);                   /* bss vaddr, paddr, memsz */
+	poke32(b + 84 + 12, 0x3000);
+	poke32(b + 84 + 20, 0x8d000);
+	CHECK_EQ(load_buf(vm, b, n, &s, &e), 0);
+	check_entry32(&s, 0x1010);
+	struct boot_range k4[] = { { 0x1000, 0x1200 }, { 0x3000, 0x90000 } };
+	check_boot_data_clear(vm, &s, k4, 2);
+	CHECK(s.gpr[R_RBX] >= 0x90000 && s.gpr[R_RBX] < 0x9fc00);
+	CHECK(memcmp(gptr(vm, 0x1000, 0x200), b + 0x1000, 0x200) == 0);
+	free(b);
+	unlink(ipath);
 	test_vm_free(vm);
 }
 
@@ -347,9 +500,11 @@ static void test_mutations(void)
 	test_vm_free(vm);
 }
 
-/* The built test guests load, and their first bytes are the multiboot header. */
+/* The built test guests load, and their first bytes are the multiboot header: at 1 MiB,
+ * or at 0x2000 for hello_low.elf; their boot data stays clear of them. */
 static void test_guest(const char *path)
 {
+	uint64_t load = strstr(path, "hello_low") ? 0x2000 : 0x100000;
 	struct vm *vm = test_vm(64 * MiB);
 	struct cpu_state s;
 	struct err e = { { 0 } };
@@ -362,8 +517,10 @@ static void test_guest(const char *path)
 	CHECK_EQ(r, 0);
 	if (r == 0) {
 		check_entry32(&s, s.rip);
-		CHECK(s.rip > 0x100000 && s.rip < 0x101000);
-		CHECK_EQ(peek32(gptr(vm, 0x100000, 4)), MB_HEADER_MAGIC);
+		CHECK(s.rip > load && s.rip < load + 0x1000);
+		CHECK_EQ(peek32(gptr(vm, load, 4)), MB_HEADER_MAGIC);
+		struct boot_range k = { load, load + 0x3000 };  /* text, then the bss page */
+		check_boot_data_clear(vm, &s, &k, 1);
 	}
 	test_vm_free(vm);
 }
@@ -373,6 +530,8 @@ int main(int argc, char **argv)
 	test_find_header();
 	test_kludge();
 	test_elf();
+	test_place_clear();
+	test_low_kernel();
 	test_mutations();
 	for (int i = 1; i < argc; i++)
 		test_guest(argv[i]);
