@@ -2,7 +2,18 @@
  * trivisor's software CPU from the same state; every register, RIP, the defined flags,
  * the exception (vector, error code, CR2) and the data memory must match.
  *
- *   difftest [--seed S] [--count N] [--max-report K] [--verbose]
+ *   difftest [--seed S] [--count N] [--start I] [--max-report K]
+ *            [--perturb I | --perturb-all I]
+ *
+ * --start I runs the N cases from case I on, as a run from case 0 numbers them (the
+ * cases before it are generated, not run): a divergence a long run reported is rerun
+ * alone with --start I --count 1.
+ *
+ * A native run whose outcome differs from the soft CPU's (or that died) runs again
+ * before it counts: the host may have disturbed it (native_rerun). Such runs are listed
+ * and counted apart. --perturb I flips RFLAGS.NT in case I's first native result, as a
+ * disturbing host might, --perturb-all I in all of them, as a real divergence would: the
+ * tests of that rerun.
  *
  * Exit status 0 if there was no divergence. */
 #include <inttypes.h>
@@ -413,19 +424,71 @@ static void report_fp(const struct dt_case *c, const struct outcome *nat, const 
 	}
 }
 
+static void native_outcome(struct dt_shared *sh, int k, struct outcome *o)
+{
+	o->r = sh->out[k].r;
+	o->f = sh->out[k].f;
+	o->vector = sh->out[k].vector;
+	o->err = sh->out[k].err;
+	o->cr2 = sh->out[k].cr2;
+	o->mem = sh->out[k].mem;
+}
+
+/* --perturb / --perturb-all: the case whose native results to disturb. */
+static uint64_t perturb = UINT64_MAX;
+static bool perturb_all;
+
+/* Run case c (batch slot k) natively again, up to twice, in slot 0 (whose case has been
+ * compared already): true if a rerun agrees with the soft CPU's outcome sw. Something
+ * outside the child can disturb a native run in the window between the instruction and
+ * the int3 after it: a sandbox or hypervisor that preempts the child without restoring
+ * all of its state (RFLAGS.NT, say), or that cannot deliver an event while RSP is not
+ * canonical. Such a disturbance does not repeat; a real divergence does. */
+
+static bool native_rerun(struct dt_native *nat, struct dt_shared *sh, int k, uint64_t idx,
+                         const struct dt_case *c, const struct outcome *sw)
+{
+	static struct dt_result first;   /* slot k = 0: its first result, for the report */
+	if (k)
+		sh->cases[0] = *c;
+	else
+		first = sh->out[0];
+	for (int tries = 0; tries < 2; tries++) {
+		struct outcome no;
+		uint64_t fmask;
+		if (dt_native_run(nat, 1) != 1)
+			continue;
+		if (perturb_all && idx == perturb)
+			sh->out[0].r.rflags ^= FL_NT;
+		native_outcome(sh, 0, &no);
+		if (!compare(&sh->cases[0], &no, sw, &fmask))
+			return true;
+	}
+	if (!k)
+		sh->out[0] = first;
+	return false;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: difftest [--seed S] [--count N] [--max-report K]\n");
+	fprintf(stderr, "usage: difftest [--seed S] [--count N] [--start I] [--max-report K] "
+	        "[--perturb I | --perturb-all I]\n");
 }
 
 int main(int argc, char **argv)
 {
-	uint64_t seed = 1, count = 100000, max_report = 20;
+	uint64_t seed = 1, count = 100000, max_report = 20, start = 0;
 	for (int k = 1; k < argc; k++) {
 		if (!strcmp(argv[k], "--seed") && k + 1 < argc)
 			seed = strtoull(argv[++k], NULL, 0);
 		else if (!strcmp(argv[k], "--count") && k + 1 < argc)
 			count = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--start") && k + 1 < argc)
+			start = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--perturb") && k + 1 < argc)
+			perturb = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--perturb-all") && k + 1 < argc)
+			perturb = strtoull(argv[++k], NULL, 0), perturb_all = true;
 		else if (!strcmp(argv[k], "--max-report") && k + 1 < argc)
 			max_report = strtoull(argv[++k], NULL, 0);
 		else {
@@ -450,54 +513,81 @@ int main(int argc, char **argv)
 	}
 
 	struct dt_rng rng = { seed };
+	/* Case numbers are positions in the generator's sequence. */
+	for (uint64_t k = 0; k < start; k++)
+		dt_gen_case(&rng, &sh->cases[0]);
 	uint64_t done = 0, diverged = 0, died = 0, vendor = 0, skipped = 0, fp_pf = 0, vec_count[33] = {0};
+	uint64_t unrepeatable = 0;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (done < count) {
 		int batch = count - done < DT_BATCH ? (int)(count - done) : DT_BATCH;
 		for (int k = 0; k < batch; k++)
 			dt_gen_case(&rng, &sh->cases[k]);
-		int got = dt_native_run(&nat, batch);
-		if (got < 0) {
-			fprintf(stderr, "difftest: cannot restart the native child\n");
-			return 1;
-		}
-		for (int k = 0; k < batch; k++) {
-			const struct dt_case *c = &sh->cases[k];
-			struct outcome no, so;
-			uint64_t idx = done + (uint64_t)k, fmask = 0;
-			if (k >= got) {
+		/* Cases [first, batch) of the batch are still to run natively; a native death
+		 * restarts the child, and the cases after the one that killed it run then. */
+		for (int first = 0, skip = 0; first < batch;) {
+			int n = batch - first;
+			if (skip)   /* the cases after the one that killed the child, to the front */
+				memmove(&sh->cases[0], &sh->cases[skip], (size_t)n * sizeof(sh->cases[0]));
+			int got = dt_native_run(&nat, n);
+			if (got < 0) {
+				fprintf(stderr, "difftest: cannot restart the native child\n");
+				return 1;
+			}
+			if (done + (uint64_t)first <= perturb - start &&
+			    perturb - start < done + (uint64_t)first + (uint64_t)got)
+				sh->out[perturb - start - done - (uint64_t)first].r.rflags ^= FL_NT;
+			for (int k = 0; k < n && k <= got; k++) {
+				const struct dt_case *c = &sh->cases[k];
+				uint64_t idx = start + done + (uint64_t)(first + k), fmask = 0;
+				struct outcome no, so;
+				const char *why = NULL;
+				run_soft(cpu, m, c, &so);
+				if (k < got) {
+					native_outcome(sh, k, &no);
+					vec_count[no.vector < 32 ? no.vector : 32]++;
+					why = compare(c, &no, &so, &fmask);
+				}
+				/* A native run the host disturbed (it died, or its result differs): run
+				 * it again before calling it a divergence. Only a rerun that agrees
+				 * with the soft CPU excuses it; a real divergence repeats. */
+				if ((k == got || why) && native_rerun(&nat, sh, k, idx, c, &so)) {
+					if (k == got)   /* counted by the rerun's outcome, in slot 0 */
+						vec_count[sh->out[0].vector < 32 ? sh->out[0].vector : 32]++;
+					if (unrepeatable++ < max_report) {
+						char text[256];
+						disasm(c, text, sizeof(text));
+						printf("case %" PRIu64 ": native %s, not on a rerun, which agrees "
+						       "with the soft CPU: %s\n", idx,
+						       k == got ? "run died" : "result differed", text);
+					}
+					continue;
+				}
 				if (k == got) {
-					died++;
-					diverged++;
 					char text[256];
 					disasm(c, text, sizeof(text));
+					died++;
+					diverged++;
 					printf("DIVERGENCE case %" PRIu64 ": native run died: %s\n", idx, text);
+					continue;
 				}
-				continue; /* the rest of the batch was not run natively */
+				if (!why && (fmask >> 63))
+					vendor++;
+				if (!why && ((fmask >> 62) & 1))
+					skipped++;
+				if (!why && ((fmask >> 61) & 1))
+					fp_pf++;
+				if (why) {
+					if (diverged < max_report)
+						report(idx, c, &no, &so, fmask, why);
+					diverged++;
+				}
 			}
-			no.r = sh->out[k].r;
-			no.f = sh->out[k].f;
-			no.vector = sh->out[k].vector;
-			no.err = sh->out[k].err;
-			no.cr2 = sh->out[k].cr2;
-			no.mem = sh->out[k].mem;
-			run_soft(cpu, m, c, &so);
-			vec_count[no.vector < 32 ? no.vector : 32]++;
-			const char *why = compare(c, &no, &so, &fmask);
-			if (!why && (fmask >> 63))
-				vendor++;
-			if (!why && ((fmask >> 62) & 1))
-				skipped++;
-			if (!why && ((fmask >> 61) & 1))
-				fp_pf++;
-			if (why) {
-				if (diverged < max_report)
-					report(idx, c, &no, &so, fmask, why);
-				diverged++;
-			}
+			skip = got + 1;
+			first += got < n ? got + 1 : n;
 		}
-		done += (uint64_t)(got < batch ? got + 1 : batch);
+		done += (uint64_t)batch;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	dt_native_stop(&nat);
@@ -516,6 +606,8 @@ int main(int argc, char **argv)
 	       " skipped (address mapped in the host process)\n", vendor, skipped);
 	printf("difftest: %" PRIu64 " accepted #PF address differences (FP state access crossing"
 	       " into an unmapped page)\n", fp_pf);
+	printf("difftest: %" PRIu64 " native runs not repeatable (disturbed by the host; the rerun"
+	       " agrees with the soft CPU)\n", unrepeatable);
 	printf("difftest: soft cpu: %" PRIu64 " instructions, %" PRIu64 " #UD raised, %" PRIu64
 	       " blocks decoded\n", cpu->stats.insns, cpu->stats.ud, cpu->stats.blocks_decoded);
 	soft_cpu_destroy(cpu);
