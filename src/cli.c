@@ -55,6 +55,9 @@ void cli_usage(FILE *f)
 "      --virtio-transport pci|mmio\n"
 "                        how every virtio device reaches the guest: virtio-pci\n"
 "                        (default) or virtio-mmio (described in ACPI; at most 8)\n"
+"      --soft-tier TIER  how the soft engine runs guest code: translate (default:\n"
+"                        binary translation to host code, the interpreter for real\n"
+"                        mode, 16-bit code and single-stepping) or interpret\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
@@ -316,6 +319,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "mac", required_argument, NULL, 'M' }, /* long only */
 		{ "console", required_argument, NULL, 'C' }, /* long only */
 		{ "virtio-transport", required_argument, NULL, 'T' }, /* long only */
+		{ "soft-tier", required_argument, NULL, 'S' }, /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
 		{ "verbose", no_argument, NULL, 'v' },
@@ -429,6 +433,15 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				out->cfg.virtio_transport = VM_VIRTIO_MMIO;
 			else
 				return err_set(e, EINVAL, "invalid --virtio-transport '%s' (pci or mmio)", optarg);
+			break;
+		case 'S':
+			if (strcmp(optarg, "translate") == 0)
+				out->cfg.soft_tier = VM_SOFT_TRANSLATE;
+			else if (strcmp(optarg, "interpret") == 0)
+				out->cfg.soft_tier = VM_SOFT_INTERPRET;
+			else
+				return err_set(e, EINVAL, "invalid --soft-tier '%s' (translate or interpret)",
+				               optarg);
 			break;
 		case 's': out->cfg.stats = true; break;
 		case 'J': out->stats_json = optarg; break;

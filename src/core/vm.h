@@ -59,6 +59,9 @@ enum vm_console { VM_CONSOLE_SERIAL, VM_CONSOLE_VIRTIO };
 /* How virtio devices reach the guest (--virtio-transport). */
 enum vm_virtio_transport { VM_VIRTIO_PCI, VM_VIRTIO_MMIO };
 
+/* How the soft engine runs guest code (--soft-tier). */
+enum vm_soft_tier { VM_SOFT_TRANSLATE, VM_SOFT_INTERPRET };
+
 /* What the front end asks for. */
 struct vm_config {
 	const char *kernel_path;
@@ -76,6 +79,7 @@ struct vm_config {
 	struct vm_net_config net;     /* --net */
 	enum vm_console console;      /* --console */
 	enum vm_virtio_transport virtio_transport; /* --virtio-transport */
+	enum vm_soft_tier soft_tier;  /* --soft-tier */
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of

@@ -17,6 +17,7 @@ struct sblock {
 	uint8_t mode;          /* SOFT_MODE16/32/64: how it was decoded */
 	uint32_t n;
 	uint32_t bytes;        /* length of its code: outside 64-bit mode it must fit in CS */
+	const void *code;      /* its translation (jit.h), or NULL: interpreted */
 	struct sinsn ins[];
 };
 

@@ -69,6 +69,7 @@ struct sop {
 
 struct soft_cpu;
 struct sinsn;
+struct soft_jit;
 typedef int (*soft_fn)(struct soft_cpu *c, const struct sinsn *i);
 
 /* One pre-decoded instruction. */
@@ -119,6 +120,7 @@ struct soft_cpu {
 	struct soft_stats stats;
 	struct soft_fpu fpu;      /* x87, MMX, SSE state (fpu.h) */
 	struct soft_sys sys;     /* system architecture (sys.h) */
+	struct soft_jit *jit;    /* the translator tier (jit.h), NULL: interpret only */
 	/* A locked instruction (LOCK prefix, XCHG with memory) is running: its read of the
 	 * destination remembers where and what it read, and its write becomes a host
 	 * compare-and-swap against that value (mem.c, soft_locked). A lost race returns

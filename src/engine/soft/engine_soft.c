@@ -299,6 +299,14 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 		free(d);
 		return err_set(e, -r, "soft engine: cannot create vCPU %u: %s", v->id, strerror(-r));
 	}
+	r = soft_cpu_set_tier(&d->cpu, v->vm->cfg.soft_tier == VM_SOFT_INTERPRET ?
+	                      SOFT_TIER_INTERPRET : SOFT_TIER_TRANSLATE);
+	if (r) {
+		soft_cpu_destroy(&d->cpu);
+		free(d);
+		return err_set(e, -r, "soft engine: no code arena for vCPU %u's translator: %s "
+		               "(--soft-tier interpret needs none)", v->id, strerror(-r));
+	}
 	pthread_condattr_t ca;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_init(&ca);

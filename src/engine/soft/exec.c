@@ -1,9 +1,11 @@
 /* The dispatch loop: find the block at RIP (jump cache, then the physical-address
  * cache, then decode), run its handlers back to back, stop at exceptions. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/soft/block.h"
+#include "engine/soft/jit.h"
 #include "engine/soft/mem.h"
 #include "engine/soft/soft.h"
 
@@ -26,6 +28,29 @@ int soft_cpu_init(struct soft_cpu *c, const struct soft_mem_ops *ops, void *opaq
 void soft_cpu_destroy(struct soft_cpu *c)
 {
 	soft_cache_destroy(&c->cache);
+	if (c->jit) {
+		soft_jit_destroy(c->jit);
+		free(c->jit);
+		c->jit = NULL;
+	}
+}
+
+int soft_cpu_set_tier(struct soft_cpu *c, enum soft_tier tier)
+{
+	if (tier == SOFT_TIER_INTERPRET || c->jit)
+		return 0;
+	struct soft_jit *j = malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	int r = soft_jit_init(j, SOFT_JIT_DEFAULT_SIZE);
+	if (r) {
+		free(j);
+		return r;
+	}
+	soft_code_flush(&c->cache);   /* blocks decoded so far have no translation */
+	soft_cache_reap(&c->cache);
+	c->jit = j;
+	return 0;
 }
 
 uint64_t soft_get_rflags(const struct soft_cpu *c)
@@ -106,8 +131,18 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 		b = NULL;
 	}
 	if (!b) {
+		struct soft_jit *jit = c->jit;
+		if (jit && !soft_jit_has_room(jit)) {
+			/* The code arena is full: start again (before claiming the page, as a
+			 * flush gives the code pages up). */
+			soft_code_flush(&c->cache);
+			soft_cache_reap(&c->cache);
+			soft_jit_reset(jit);
+		}
 		soft_code_claim(&c->cache, pa);
 		int r = soft_decode_block(c, rip, pa, host, &b);
+		if (r == 0 && jit && mode != SOFT_MODE16 && soft_jit_translate(c, b) != 0)
+			jit->stats.fallback[JIT_FB_NOSPACE]++;
 		if (r == 0 && (r = soft_cache_insert(&c->cache, b)) != 0)
 			free(b);
 		if (r) {
@@ -174,6 +209,14 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		if (__builtin_expect(shadow, 0))
 			c->sys.shadow = 2;
 		const struct sinsn *first = b->ins, *i = first, *end = i + (step || shadow ? 1 : b->n);
+		if (b->code && !step && !shadow) {
+			uint64_t n;
+			r = soft_jit_run(c, b, &n);
+			i = first + n;
+			end = i; /* the interpreter loop below has nothing left to do */
+		} else if (c->jit) {
+			c->jit->stats.fallback[step ? JIT_FB_STEP : shadow ? JIT_FB_SHADOW : JIT_FB_MODE]++;
+		}
 		for (; i < end; i++) {
 			c->next_rip = c->rip + i->len;
 			r = i->fn(c, i);

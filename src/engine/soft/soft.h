@@ -17,6 +17,13 @@ enum soft_run_result {
 int soft_cpu_init(struct soft_cpu *c, const struct soft_mem_ops *ops, void *opaque);
 void soft_cpu_destroy(struct soft_cpu *c);
 
+/* How the CPU runs guest code: the interpreter alone, or translated blocks (the
+ * interpreter remains for real mode, 16-bit code, single-stepping and interrupt
+ * shadows). */
+enum soft_tier { SOFT_TIER_INTERPRET, SOFT_TIER_TRANSLATE };
+/* Choose the tier before running. 0 or -errno (no memory for the code arena). */
+int soft_cpu_set_tier(struct soft_cpu *c, enum soft_tier tier);
+
 /* Run until about max_insns instructions retired or an exception. Returns an
  * enum soft_run_result, or -errno on an internal failure (out of memory). */
 int soft_run(struct soft_cpu *c, uint64_t max_insns);
