@@ -95,6 +95,21 @@ void stats_collect(struct vm *vm)
 			vm->engine->read_stats(&vm->vcpus[i]);
 }
 
+/* Add engine counters k into t by name (the first vCPU's order); first: t = k. */
+static void sum_counters(struct engine_counters *t, const struct engine_counters *k, bool first)
+{
+	if (first) {
+		*t = *k;
+		return;
+	}
+	if (k->missing[0] && !t->missing[0])
+		memcpy(t->missing, k->missing, sizeof(k->missing));
+	for (unsigned c = 0; c < t->n; c++)
+		for (unsigned d = 0; d < k->n; d++)
+			if (strcmp(k->c[d].name, t->c[c].name) == 0)
+				t->c[c].value += k->c[d].value;
+}
+
 /* Sum of the per-vCPU counters into t (engine counters by name, in vCPU 0's order). */
 static void sum_vcpus(const struct vm *vm, struct vcpu_stats *t)
 {
@@ -114,22 +129,13 @@ static void sum_vcpus(const struct vm *vm, struct vcpu_stats *t)
 		t->irqs_injected += s->irqs_injected;
 		t->nmis_injected += s->nmis_injected;
 
-		const struct engine_counters *k = &s->in_kernel;
-		if (i == 0) {
-			t->in_kernel = *k;
-			continue;
-		}
-		if (k->missing[0] && !t->in_kernel.missing[0])
-			memcpy(t->in_kernel.missing, k->missing, sizeof(k->missing));
-		for (unsigned c = 0; c < t->in_kernel.n; c++)
-			for (unsigned d = 0; d < k->n; d++)
-				if (strcmp(k->c[d].name, t->in_kernel.c[c].name) == 0)
-					t->in_kernel.c[c].value += k->c[d].value;
+		sum_counters(&t->in_kernel, &s->in_kernel, i == 0);
+		sum_counters(&t->translator, &s->translator, i == 0);
 	}
 }
 
 /* Hypercalls and interrupts trivisor handled itself; nothing when none (kvm: KVM
- * handles them in the kernel, see print_in_kernel). */
+ * handles them in the kernel, see print_counters). */
 static void print_pv(FILE *f, const struct vcpu_stats *t)
 {
 	if (t->hypercalls_total) {
@@ -150,17 +156,18 @@ static void print_pv(FILE *f, const struct vcpu_stats *t)
 		        t->irqs_injected, t->nmis_injected);
 }
 
-/* What the engine counted itself (kvm: in the kernel, events that never reach trivisor). */
-static void print_in_kernel(FILE *f, const struct engine_counters *k)
+/* What the engine counted itself (kvm: in the kernel, events that never reach trivisor;
+ * soft: its translator). */
+static void print_counters(FILE *f, const char *what, const struct engine_counters *k)
 {
 	if (!k->counted_by)
 		return;
 	if (!k->n) {
-		fprintf(f, "in-kernel, counted by %s: not available (%s)\n", k->counted_by,
+		fprintf(f, "%s, counted by %s: not available (%s)\n", what, k->counted_by,
 		        k->missing[0] ? k->missing : "none reported");
 		return;
 	}
-	fprintf(f, "in-kernel, counted by %s (all vCPUs):\n", k->counted_by);
+	fprintf(f, "%s, counted by %s (all vCPUs):\n", what, k->counted_by);
 	for (unsigned c = 0; c < k->n; c++)
 		fprintf(f, "  %-26s %" PRIu64 "\n", k->c[c].name, k->c[c].value);
 }
@@ -193,7 +200,8 @@ void stats_print(FILE *f, const struct vm *vm)
 	struct vcpu_stats t;
 	sum_vcpus(vm, &t);
 	print_pv(f, &t);
-	print_in_kernel(f, &t.in_kernel);
+	print_counters(f, "in-kernel", &t.in_kernel);
+	print_counters(f, "binary translation", &t.translator);
 	print_bus(f, &vm->pio);
 	print_bus(f, &vm->mmio);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
@@ -216,6 +224,27 @@ static void json_str(FILE *f, const char *s)
 			fputc(ch, f);
 	}
 	fputc('"', f);
+}
+
+static void json_counters(FILE *f, const struct engine_counters *k)
+{
+	if (!k->counted_by) {
+		fputs("null", f);
+		return;
+	}
+	fputs("{\"counted_by\": ", f);
+	json_str(f, k->counted_by);
+	if (k->missing[0]) {
+		fputs(", \"unavailable\": ", f);
+		json_str(f, k->missing);
+	}
+	fputs(", \"counters\": {", f);
+	for (unsigned c = 0; c < k->n; c++) {
+		fprintf(f, "%s", c ? ", " : "");
+		json_str(f, k->c[c].name);
+		fprintf(f, ": %" PRIu64, k->c[c].value);
+	}
+	fputs("}}", f);
 }
 
 static void json_cpu(FILE *f, const struct vcpu_stats *s, const char *indent)
@@ -245,24 +274,9 @@ static void json_cpu(FILE *f, const struct vcpu_stats *s, const char *indent)
 		}
 	fprintf(f, "}},\n%s\"interrupts_injected\": %" PRIu64 ", \"nmis_injected\": %" PRIu64
 	        ",\n%s\"in_kernel\": ", indent, s->irqs_injected, s->nmis_injected, indent);
-	const struct engine_counters *k = &s->in_kernel;
-	if (!k->counted_by) {
-		fputs("null", f);
-		return;
-	}
-	fputs("{\"counted_by\": ", f);
-	json_str(f, k->counted_by);
-	if (k->missing[0]) {
-		fputs(", \"unavailable\": ", f);
-		json_str(f, k->missing);
-	}
-	fputs(", \"counters\": {", f);
-	for (unsigned c = 0; c < k->n; c++) {
-		fprintf(f, "%s", c ? ", " : "");
-		json_str(f, k->c[c].name);
-		fprintf(f, ": %" PRIu64, k->c[c].value);
-	}
-	fputs("}}", f);
+	json_counters(f, &s->in_kernel);
+	fprintf(f, ",\n%s\"translator\": ", indent);
+	json_counters(f, &s->translator);
 }
 
 static void json_bus(FILE *f, const char *key, const struct bus *b)

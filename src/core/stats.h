@@ -44,6 +44,8 @@ struct vcpu_stats {
 	uint64_t irqs_injected;   /* external interrupts delivered to the guest */
 	uint64_t nmis_injected;
 	struct engine_counters in_kernel;
+	/* soft: what its translator tier did and cost (counted_by "translator"). */
+	struct engine_counters translator;
 };
 
 /* For engines: count one hypercall (any number; VMCALL or VMMCALL alike). */

@@ -70,7 +70,18 @@ def guest(request, build):
 
 
 def test_cpu_guest(machine, engine, guest):
-    r = machine.run(["run", "--engine", engine, "--mem", "64M",
+    check_guest(machine, engine, guest)
+
+
+@pytest.mark.parametrize("engine", ["soft"])
+def test_cpu_guest_interpreter(machine, engine, guest):
+    """The soft engine's interpreter tier passes the same checks as its translator (the
+    default), so that it stays a usable reference."""
+    check_guest(machine, engine, guest, ["--soft-tier", "interpret"])
+
+
+def check_guest(machine, engine, guest, extra=()):
+    r = machine.run(["run", "--engine", engine, "--mem", "64M", *extra,
                      "--kernel", f"{machine.guests}/{guest}.bin"], timeout=180)
     out = r.output
     assert f"trivisor guest: {guest}" in out, r

@@ -121,6 +121,8 @@ struct soft_cpu {
 	struct soft_fpu fpu;      /* x87, MMX, SSE state (fpu.h) */
 	struct soft_sys sys;     /* system architecture (sys.h) */
 	struct soft_jit *jit;    /* the translator tier (jit.h), NULL: interpret only */
+	int64_t jit_left;        /* instructions chained translated blocks may still run */
+	uint32_t jit_link;       /* arena offset of the exit to link to the next block, or 0 */
 	/* A locked instruction (LOCK prefix, XCHG with memory) is running: its read of the
 	 * destination remembers where and what it read, and its write becomes a host
 	 * compare-and-swap against that value (mem.c, soft_locked). A lost race returns

@@ -31,6 +31,7 @@
 #include "core/vm.h"
 #include "engine/engine.h"
 #include "engine/soft/block.h"
+#include "engine/soft/jit.h"
 #include "engine/soft/ops_sys.h"
 #include "engine/soft/pv.h"
 #include "engine/soft/soft.h"
@@ -593,6 +594,40 @@ static void soft_vm_destroy(struct vm *vm)
 	vm->engine_data = NULL;
 }
 
+/* The translator's counters (none under --soft-tier interpret). */
+static void soft_read_stats(struct vcpu *v)
+{
+	const struct soft_jit *j = svc(v)->cpu.jit;
+	struct engine_counters *k = &v->stats.translator;
+	k->n = 0;
+	if (!j) {
+		k->counted_by = NULL;
+		return;
+	}
+	k->counted_by = "the translator";
+	const struct soft_jit_stats *t = &j->stats;
+	const struct { const char *name; uint64_t value; } c[] = {
+		{ "blocks_translated", t->blocks },
+		{ "code_bytes", t->bytes },
+		{ "code_bytes_in_use", j->used - j->start },
+		{ "code_cache_flushes", t->flushes },
+		{ "chained_jumps", t->chained },
+		{ "insns_inline", t->inline_insns },
+		{ "insns_as_handler_calls", t->call_insns },
+		{ "translate_us", t->ns / 1000 },
+		{ "interp_single_step", t->fallback[JIT_FB_STEP] },
+		{ "interp_irq_shadow", t->fallback[JIT_FB_SHADOW] },
+		{ "interp_16bit_code", t->fallback[JIT_FB_MODE] },
+		{ "interp_no_space", t->fallback[JIT_FB_NOSPACE] },
+	};
+	_Static_assert(sizeof(c) / sizeof(c[0]) <= STATS_ENGINE_MAX, "too many counters");
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		k->c[i].name = c[i].name;
+		k->c[i].value = c[i].value;
+	}
+	k->n = sizeof(c) / sizeof(c[0]);
+}
+
 const struct engine_ops engine_soft = {
 	.name = "soft",
 	.available = soft_available,
@@ -608,4 +643,5 @@ const struct engine_ops engine_soft = {
 	.signal_msi = soft_signal_msi,
 	.vcpu_destroy = soft_vcpu_destroy,
 	.vm_destroy = soft_vm_destroy,
+	.read_stats = soft_read_stats,
 };

@@ -138,6 +138,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 			soft_code_flush(&c->cache);
 			soft_cache_reap(&c->cache);
 			soft_jit_reset(jit);
+			c->jit_link = 0;  /* its site went with the arena */
 		}
 		soft_code_claim(&c->cache, pa);
 		int r = soft_decode_block(c, rip, pa, host, &b);
@@ -170,6 +171,7 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 	uint64_t done = 0, yields = 0;
 	int ret = SOFT_RUN_BUDGET;
 
+	c->jit_link = 0; /* a link is made only to the block run right after its exit */
 	while (done < max_insns) {
 		struct sblock *b;
 		/* A kick, or an interrupt that waited for IF=1 (set by STI, POPF, IRET, ...
@@ -209,9 +211,11 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		if (__builtin_expect(shadow, 0))
 			c->sys.shadow = 2;
 		const struct sinsn *first = b->ins, *i = first, *end = i + (step || shadow ? 1 : b->n);
+		if (c->jit_link)
+			soft_jit_link(c, b); /* the previous block's direct exit leads here */
 		if (b->code && !step && !shadow) {
 			uint64_t n;
-			r = soft_jit_run(c, b, &n);
+			r = soft_jit_run(c, b, (int64_t)(max_insns - done - yields), &n);
 			i = first + n;
 			end = i; /* the interpreter loop below has nothing left to do */
 		} else if (c->jit) {

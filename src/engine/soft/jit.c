@@ -53,6 +53,9 @@ struct em {
 	unsigned k;               /* instruction being emitted */
 	uint32_t off;             /* its offset from the block's first byte */
 	bool flags_live;          /* host flags equal the guest's lazy flags (all 6) */
+	uint8_t live_lf;          /* ... of this lazy kind (LF_ADD, LF_SUB, LF_LOGIC) */
+	bool cf_in_rflags;        /* the last flag producer was an inline INC/DEC: CF is in
+	                           * rflags already */
 	struct { uint32_t at; uint8_t kind, k; } fix[MAX_FIX];
 	unsigned nfix;
 	bool need[STUB__COUNT][SOFT_BLOCK_MAX];
@@ -63,6 +66,9 @@ struct em {
 	                                   * redoes it on lf_a/lf_b so the host flags are
 	                                   * live at the continuation, as inline */
 	unsigned ninline, ncall;
+	bool chainable;           /* no instruction can change what soft_run checks between
+	                           * blocks (TF, interrupt shadow, mode, paging) */
+	const uint64_t *gen;      /* the code-sharing generation (cache.share), or NULL */
 };
 
 static void b1(struct em *e, unsigned x)
@@ -388,6 +394,62 @@ static void leave_to_rax(struct em *e)
 	jump_to(e, e->exit_at);
 }
 
+/* Leave to the direct target rax = r12 + d. A target in the block's own page can be
+ * chained: the jump below is patched by soft_run to go straight to the target's block
+ * (same physical page, so that block is dropped whenever this one is, and no other
+ * link needs undoing). Before it, the block's instructions are retired into
+ * jit_left, and the kick flag and the code-sharing generation are looked at, as
+ * soft_run would between blocks. */
+static void leave_direct(struct em *e, int64_t d)
+{
+	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
+	if (!e->chainable || in_page < 0 || in_page >= 0x1000) {
+		leave_to_rax(e);
+		return;
+	}
+	uint32_t n = e->b->n;
+	op_c(e, W, 0x81, 5, OFF(jit_left));      /* sub qword [jit_left], n */
+	b4(e, n);
+	uint8_t *to_out1 = e->p + 2;
+	b1(e, 0x0f); b1(e, 0x8e); b4(e, 0);      /* jle out */
+	op_c(e, 0, 0x83, 7, OFF(sys.kick));      /* cmp dword [kick], 0 */
+	b1(e, 0);
+	uint8_t *to_out2 = e->p + 2;
+	b1(e, 0x0f); b1(e, 0x85); b4(e, 0);      /* jne out */
+	uint8_t *to_out3 = NULL;
+	if (e->gen) {
+		mov_ri(e, RCX, (uint64_t)(uintptr_t)e->gen);
+		op_m(e, W, 0x8b, RCX, RCX, NOIDX, 0, 0);
+		op_c(e, W, 0x3b, RCX, OFF(cache.gen_seen));
+		to_out3 = e->p + 2;
+		b1(e, 0x0f); b1(e, 0x85); b4(e, 0);  /* jne out */
+	}
+	op_r(e, W, 0x89, RAX, R12);              /* mov r12, rax */
+	b1(e, 0xe9);                             /* jmp <patched>, first to "miss" */
+	uint32_t site = pos(e);
+	b4(e, 0);
+	/* miss: not linked yet; tell soft_run where to link */
+	op_c(e, W, 0x89, RAX, OFF(rip));
+	mov_ri(e, RCX, site);
+	op_c(e, W, 0x89, RCX, OFF(jit_link));
+	b1(e, 0x31); b1(e, 0xc0);               /* xor eax, eax: retired already */
+	jump_to(e, e->exit_at);
+	uint32_t out = pos(e);
+	op_c(e, W, 0x89, RAX, OFF(rip));
+	b1(e, 0x31); b1(e, 0xc0);
+	jump_to(e, e->exit_at);
+	if (e->full)
+		return;
+	uint8_t *outs[] = { to_out1, to_out2, to_out3 };
+	for (unsigned k = 0; k < 3; k++) {
+		if (!outs[k])
+			continue;
+		uint32_t rel = out - (uint32_t)(outs[k] + 4 - e->base);
+		memcpy(outs[k], &rel, 4);
+	}
+	memset(e->base + site, 0, 4);           /* rel 0: the miss path right after it */
+}
+
 /* rax = a branch target: non-canonical goes to the slow stub (the handler raises #GP
  * on the branch itself). */
 static void check_canonical(struct em *e)
@@ -449,6 +511,7 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 	if (wb)
 		st_op(e, i, 0, RDX);
 	e->flags_live = true;
+	e->live_lf = lf;
 	e->redo_opc[e->k] = opc;
 	return true;
 }
@@ -493,6 +556,51 @@ static bool emit_lea(struct em *e, const struct sinsn *i)
 		return false;
 	emit_ea(e, i, false);
 	st_greg(e, RSI, i->o[0].reg, i->opsz);
+	return true;
+}
+
+/* INC/DEC/NOT/NEG. INC and DEC keep CF: soft_jit_save_cf puts the previous
+ * operation's CF into rflags first (harmless if the probe then misses: the handler
+ * finds the same CF). */
+static bool emit_unary(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, op = i->op;
+	if (i->o[0].kind == OPK_IMM)
+		return false;
+	if ((op == UN_INC || op == UN_DEC) && !e->cf_in_rflags) {
+		if (e->flags_live && e->live_lf == LF_LOGIC) {
+			op_c(e, W, 0x83, 4, OFF(rflags));   /* and qword [rflags], ~CF */
+			b1(e, 0xfe);
+		} else if (e->flags_live) {              /* the host's CF is the guest's */
+			op_r(e, 0, 0x0f92, 0, RCX);          /* setc cl */
+			op_r(e, 0, 0x0fb6, RCX, RCX);        /* movzx ecx, cl */
+			op_c(e, W, 0x83, 4, OFF(rflags));
+			b1(e, 0xfe);
+			op_c(e, W, 0x09, RCX, OFF(rflags));  /* or [rflags], rcx */
+		} else {
+			op_r(e, W, 0x89, RBX, RDI);
+			call_abs(e, (const void *)soft_jit_save_cf);
+		}
+	}
+	if (i->o[0].kind == OPK_MEM) {
+		emit_ea(e, i, true);
+		probe(e, sz, true);
+	}
+	ld_op(e, i, 0, RAX);
+	op_r(e, W, 0x89, RAX, RDX);
+	static const uint8_t digit[] = { [UN_INC] = 0, [UN_DEC] = 1, [UN_NOT] = 2, [UN_NEG] = 3 };
+	unsigned opc = op <= UN_DEC ? (sz == 1 ? 0xfe : 0xff) : (sz == 1 ? 0xf6 : 0xf7);
+	op_r(e, size_flags(sz), opc, digit[op], RDX);
+	zext(e, RDX, sz);
+	if (op == UN_INC || op == UN_DEC) {
+		mov_ri(e, RCX, 1);
+		lazy_flags(e, op == UN_INC ? LF_INC : LF_DEC, sz);
+	} else if (op == UN_NEG) {
+		op_r(e, W, 0x89, RAX, RCX);           /* lf_b = a, lf_a = 0 */
+		b1(e, 0x31); b1(e, 0xc0);            /* xor eax, eax */
+		lazy_flags(e, LF_SUB, sz);
+	}
+	st_op(e, i, 0, RDX);
 	return true;
 }
 
@@ -571,14 +679,14 @@ static bool emit_jcc(struct em *e, const struct sinsn *i)
 	taken_fix = e->p;
 	b4(e, 0);
 	guest_rip(e, RAX, next);                  /* not taken */
-	leave_to_rax(e);
+	leave_direct(e, next);
 	if (!e->full) {
 		uint32_t rel = (uint32_t)(e->p - (taken_fix + 4));
 		memcpy(taken_fix, &rel, 4);
 	}
 	guest_rip(e, RAX, next + (int64_t)i->imm);
 	check_canonical(e);
-	leave_to_rax(e);
+	leave_direct(e, next + (int64_t)i->imm);
 	return true;
 }
 
@@ -589,7 +697,7 @@ static bool emit_jmp(struct em *e, const struct sinsn *i)
 		return false;
 	guest_rip(e, RAX, next + (int64_t)i->imm);
 	check_canonical(e);
-	leave_to_rax(e);
+	leave_direct(e, next + (int64_t)i->imm);
 	return true;
 }
 
@@ -607,7 +715,7 @@ static bool emit_call(struct em *e, const struct sinsn *i)
 	st_host(e, RCX, 8);
 	op_c(e, W, 0x83, 5, GPR(R_RSP));         /* sub qword [rsp], 8 */
 	b1(e, 8);
-	leave_to_rax(e);
+	leave_direct(e, next + (int64_t)i->imm);
 	return true;
 }
 
@@ -621,6 +729,13 @@ static bool emit_ret(struct em *e, const struct sinsn *i)
 	b4(e, 8 + (uint32_t)(i->imm & 0xffff));
 	leave_to_rax(e);
 	return true;
+}
+
+/* Inline forms that leave the guest's flags alone. */
+static bool flag_neutral(soft_fn fn)
+{
+	return fn == h_mov || fn == h_lea || fn == h_movzx || fn == h_movsx || fn == h_push ||
+	       fn == h_pop || fn == h_nop;
 }
 
 /* Inline forms that end the block themselves. */
@@ -645,6 +760,8 @@ static bool emit_inline(struct em *e, const struct sinsn *i)
 		return emit_lea(e, i);
 	if (fn == h_shift)
 		return emit_shift(e, i);
+	if (fn == h_unary)
+		return emit_unary(e, i);
 	if (fn == h_push)
 		return emit_push(e, i);
 	if (fn == h_pop)
@@ -743,6 +860,28 @@ bool soft_jit_cond(const struct soft_cpu *c, unsigned cc)
 	return cond(c, cc);
 }
 
+void soft_jit_save_cf(struct soft_cpu *c)
+{
+	c->rflags = (c->rflags & ~FL_CF) | (get_cf(c) ? FL_CF : 0);
+}
+
+/* Handlers that leave alone everything soft_run looks at between blocks (RFLAGS.TF and
+ * IF, the interrupt shadow, CPU mode, paging, pending #DB): a block made only of these
+ * may be chained to the next without going back through soft_run. */
+static bool plain_handler(soft_fn fn)
+{
+	static const soft_fn plain[] = {
+		h_alu, h_add_r, h_sub_r, h_cmp_r, h_and_r, h_or_r, h_xor_r, h_test_r, h_unary,
+		h_shift, h_shd, h_muldiv, h_imul, h_bt, h_bitscan, h_setcc, h_cmovcc, h_bswap,
+		h_mov, h_movzx, h_movsx, h_lea, h_xchg, h_xadd, h_cmpxchg, h_cbw, h_cwd,
+		h_nop, h_jmp, h_jcc, h_loop, h_call, h_ret, h_push, h_pop, h_leave, h_string,
+	};
+	for (unsigned k = 0; k < sizeof(plain) / sizeof(plain[0]); k++)
+		if (plain[k] == fn)
+			return true;
+	return false;
+}
+
 /* ---- the arena ---- */
 
 int soft_jit_init(struct soft_jit *j, size_t size)
@@ -830,24 +969,30 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 	e.end = j->rw + j->size;
 	e.b = b;
 	e.exit_at = j->exit_off;
+	e.gen = c->cache.share ? &c->cache.share->gen : NULL;
 	bool inl = b->mode == SOFT_MODE64;
+	e.chainable = inl;
+	for (unsigned k = 0; k < b->n; k++)
+		e.chainable = e.chainable && plain_handler(b->ins[k].fn);
 	uint32_t start = pos(&e), off = 0;
 	for (unsigned k = 0; k < b->n && !e.full; k++) {
 		const struct sinsn *i = &b->ins[k];
 		bool last = k + 1 == b->n;
 		e.k = k;
 		e.off = off;
-		bool live = e.flags_live;
+		bool live = e.flags_live, cf_kept = e.cf_in_rflags;
 		e.flags_live = false;
 		uint8_t *mark = e.p;
 		unsigned nfix = e.nfix;
 		if (inl) {
 			e.flags_live = live;
 			if (emit_inline(&e, i)) {
+				e.cf_in_rflags = flag_neutral(i->fn) ? cf_kept :
+				                 i->fn == h_unary && i->op <= UN_DEC;
 				e.cont_at[k] = pos(&e);
 				if (last && !ends_inline(i->fn)) { /* the block ends after it (page end, length) */
 					guest_rip(&e, RAX, (int64_t)off + i->len);
-					leave_to_rax(&e);
+					leave_direct(&e, (int64_t)off + i->len);
 				}
 				if (!is_alu(i->fn))
 					e.flags_live = false;
@@ -862,6 +1007,7 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 			e.redo_opc[k] = 0;
 			e.flags_live = false;
 		}
+		e.cf_in_rflags = false;
 		emit_call_insn(&e, k, last);
 		e.cont_at[k] = pos(&e);
 		e.ncall++;
@@ -880,9 +1026,23 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 	return 0;
 }
 
-int soft_jit_run(struct soft_cpu *c, const struct sblock *b, uint64_t *done)
+int soft_jit_run(struct soft_cpu *c, const struct sblock *b, int64_t budget, uint64_t *done)
 {
+	c->jit_left = budget;
+	c->jit_link = 0;
 	uint32_t r = c->jit->enter(c, b->code);
-	*done = r >> 8;
+	*done = (uint64_t)(budget - c->jit_left) + (r >> 8);
 	return (int)(r & 0xff);
+}
+
+void soft_jit_link(struct soft_cpu *c, const struct sblock *to)
+{
+	struct soft_jit *j = c->jit;
+	uint32_t site = c->jit_link;
+	c->jit_link = 0;
+	if (!site || !to->code || to->pa2 != SOFT_NO_PAGE || to->mode != SOFT_MODE64)
+		return;
+	uint32_t rel = (uint32_t)((const uint8_t *)to->code - (j->rx + site + 4));
+	memcpy(j->rw + site, &rel, 4);
+	j->stats.chained++;
 }

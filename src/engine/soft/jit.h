@@ -38,6 +38,7 @@ struct soft_jit_stats {
 	uint64_t ns;              /* time spent translating */
 	uint64_t inline_insns;    /* guest instructions translated inline */
 	uint64_t call_insns;      /* ... translated as a call of their handler */
+	uint64_t chained;         /* direct exits linked to their target block */
 	uint64_t fallback[JIT_FB__COUNT]; /* blocks interpreted, by reason */
 };
 
@@ -62,9 +63,15 @@ void soft_jit_reset(struct soft_jit *j);
 /* Translate b (decoded in c's current mode) into the arena: sets b->code. 0, or
  * -ENOSPC when the arena is full (b stays untranslated). */
 int soft_jit_translate(struct soft_cpu *c, struct sblock *b);
-/* Run b's translation from c->rip. Returns the handler status (SOFT_OK ...) of the
+/* Run b's translation from c->rip, and blocks chained to it while budget instructions
+ * last. Returns the handler status (SOFT_OK ...) of the
  * instruction that ended it and sets *done to the instructions retired. */
-int soft_jit_run(struct soft_cpu *c, const struct sblock *b, uint64_t *done);
+int soft_jit_run(struct soft_cpu *c, const struct sblock *b, int64_t budget, uint64_t *done);
+/* The block that just ran left through an unlinked direct exit (c->jit_link) and `to`
+ * is the block at its target: link the exit to it. */
+void soft_jit_link(struct soft_cpu *c, const struct sblock *to);
+/* INC/DEC: keep the previous operation's CF in rflags. */
+void soft_jit_save_cf(struct soft_cpu *c);
 
 /* Condition code cc of the guest's flags (translated Jcc without live host flags). */
 bool soft_jit_cond(const struct soft_cpu *c, unsigned cc);
