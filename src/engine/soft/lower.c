@@ -263,8 +263,14 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	case ZYDIS_MNEMONIC_BSWAP: set(s, h_bswap, 0); break;
 	case ZYDIS_MNEMONIC_MOV: set(s, h_mov, 0); break;
 	case ZYDIS_MNEMONIC_MOVZX: set(s, h_movzx, 0); break;
-	case ZYDIS_MNEMONIC_MOVSX:
-	case ZYDIS_MNEMONIC_MOVSXD: set(s, h_movsx, 0); break;
+	case ZYDIS_MNEMONIC_MOVSX: set(s, h_movsx, 0); break;
+	case ZYDIS_MNEMONIC_MOVSXD:
+		/* 66 63 /r is MOVSXD r16, r/m16 (SDM vol. 2B): it reads a word, where Zydis
+		 * gives the source as a dword, and so must not fault on the two bytes after. */
+		if (s->opsz == 2)
+			s->o[1].size = 2;
+		set(s, h_movsx, 0);
+		break;
 	case ZYDIS_MNEMONIC_LEA: set(s, h_lea, 0); break;
 	case ZYDIS_MNEMONIC_XCHG: set(s, h_xchg, 0); break;
 	case ZYDIS_MNEMONIC_XADD: set(s, h_xadd, 0); break;
