@@ -186,7 +186,9 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		return true;
 	}
 
-	/* Zydis 4.0 decodes F3 REX.B 90 as PAUSE; the CPU runs XCHG r8, rAX (REX.B wins). */
+	/* F3 REX.B 90: neither manual says whether it is PAUSE (F3 90) or XCHG r8, rAX
+	 * (REX.B 90). Zydis 4.0 decodes PAUSE, as Intel parts run it; AMD parts exchange
+	 * (REX.B wins), and so does the soft CPU (the difftest accepts Intel's PAUSE). */
 	if (zi->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && zi->opcode == 0x90 && zi->raw.rex.B) {
 		uint8_t sz = zi->raw.rex.W ? 8 : (zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) ? 2 : 4;
 		s->opsz = sz;
