@@ -346,7 +346,7 @@ enum accept {
 	ACC_X87_NO_STORE,
 	ACC_MASKMOV_PF,
 	ACC_MMX_TOP,
-	ACC_REP_ZERO,
+	ACC_REP_UNTOUCHED,
 	ACC_PAUSE_REXB,
 	ACC_N
 };
@@ -359,7 +359,7 @@ static const char *const accept_text[ACC_N] = {
 	[ACC_X87_NO_STORE] = "x87 store skipped for an unmasked exception, no #PF",
 	[ACC_MASKMOV_PF] = "MASKMOVDQU: #PF on the upper quadword reported first",
 	[ACC_MMX_TOP] = "MMX store faulting: x87 TOP already 0",
-	[ACC_REP_ZERO] = "REP, 32-bit addresses, ECX 0: upper halves cleared",
+	[ACC_REP_UNTOUCHED] = "REP, 32-bit addresses, no iteration done: upper halves cleared",
 	[ACC_PAUSE_REXB] = "F3 REX.B 90 run as PAUSE, not XCHG r8, rAX",
 };
 
@@ -659,26 +659,32 @@ static bool mmx_store_top(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 	return true;
 }
 
-/* By the SDM's REP pseudocode a count of 0 runs nothing and writes no register (vol. 2B,
- * REP). Intel parts, with a 32-bit address size, still write ECX (clearing the upper
- * half of RCX) and, for MOVS and STOS, ESI and EDI (undocumented; Linux's KVM emulator
- * copies it, commit 428e3d08574b). The soft CPU, like AMD parts, leaves them. Accepted:
- * both completed, each of those registers either unchanged or zero-extended. */
-static bool rep_zero(const struct dt_case *c, const ZydisDecodedInstruction *zi,
-                     const struct outcome *nat, struct outcome *alt)
+/* A REP string instruction writes its registers only as iterations complete: a count of
+ * 0 runs none (SDM vol. 2B, REP: WHILE CountReg != 0), and a fault in an iteration leaves
+ * them as the completed ones did ("the state of the registers is preserved", ibid.).
+ * Intel parts, with a 32-bit address size, write ECX and, for MOVS and STOS, ESI and EDI
+ * before the first iteration, so with ECX 0, or when the first iteration faults, the
+ * upper halves of those registers are cleared though none completed (undocumented;
+ * Linux's KVM emulator copies it, commit 428e3d08574b). The soft CPU, like AMD parts,
+ * leaves them. Accepted: each of those registers the soft CPU left alone either
+ * unchanged natively or zero-extended. */
+static bool rep_untouched(const struct dt_case *c, const ZydisDecodedInstruction *zi,
+                          const struct outcome *nat, const struct outcome *sw,
+                          struct outcome *alt)
 {
 	if (zi->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT || zi->opcode < 0xa4 || zi->opcode > 0xaf ||
 	    zi->opcode == 0xa8 || zi->opcode == 0xa9 || zi->address_width != 32 ||
-	    !(zi->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) ||
-	    (uint32_t)c->in.gpr[R_RCX] || nat->vector != 3)
+	    !(zi->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)))
 		return false;
 	bool movs = zi->opcode <= 0xa5, stos = zi->opcode == 0xaa || zi->opcode == 0xab;
 	const int regs[] = { R_RCX, movs ? R_RSI : -1, movs || stos ? R_RDI : -1 };
 	bool any = false;
 	for (unsigned k = 0; k < 3; k++) {
 		int r = regs[k];
-		if (r >= 0 && nat->r.gpr[r] != c->in.gpr[r] && nat->r.gpr[r] == (uint32_t)c->in.gpr[r]) {
-			alt->r.gpr[r] = c->in.gpr[r];
+		uint64_t in = c->in.gpr[r < 0 ? 0 : r];
+		if (r >= 0 && sw->r.gpr[r] == in && nat->r.gpr[r] != in &&
+		    nat->r.gpr[r] == (uint32_t)in) {
+			alt->r.gpr[r] = in;
 			any = true;
 		}
 	}
@@ -717,8 +723,8 @@ static enum accept undo_vendor(const struct dt_case *c, const ZydisDecodedInstru
 		return ACC_MASKMOV_PF;
 	if (mmx_store_top(zi, zo, nat, sw, alt))
 		return ACC_MMX_TOP;
-	if (rep_zero(c, zi, nat, alt))
-		return ACC_REP_ZERO;
+	if (rep_untouched(c, zi, nat, sw, alt))
+		return ACC_REP_UNTOUCHED;
 	if (pause_rexb(c, zi, nat, sw, alt))
 		return ACC_PAUSE_REXB;
 	return ACC_NONE;
