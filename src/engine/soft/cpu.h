@@ -72,6 +72,32 @@ struct sinsn;
 struct soft_jit;
 typedef int (*soft_fn)(struct soft_cpu *c, const struct sinsn *i);
 
+/* What an instruction is, for the tiers: the interpreter runs fn whatever the kind; the
+ * translator emits the kinds it knows inline and calls fn for the rest. */
+enum soft_kind {
+	K_OTHER,       /* general-purpose work done by its handler (BT, string ops, XCHG...) */
+	K_ALU,         /* ADD OR ADC SBB AND SUB XOR CMP TEST (op: ALU_*) */
+	K_UNARY,       /* INC DEC NOT NEG (op: UN_*) */
+	K_SHIFT,       /* group 2 (op: SH_*) */
+	K_IMUL,        /* 2- and 3-operand IMUL */
+	K_MOV, K_MOVZX, K_MOVSX, K_LEA,
+	K_PUSH, K_POP,
+	K_JCC, K_JMP, K_CALL, K_RET, /* near branches (op: condition for JCC) */
+	K_SETCC, K_CMOVCC,
+	K_NOP,
+	K_FP,          /* x87, MMX, SSE */
+	K_SYS,         /* system instructions: privileged state, segments, far transfers,
+	                * interrupts, I/O (lower_sys.c), and POPF/INT3 */
+	K_UD,          /* raises #UD */
+};
+
+/* sinsn.attr */
+#define SI_ENDS 1u     /* ends its block: transfers control or changes how code decodes */
+#define SI_SYS 2u      /* may change RFLAGS.TF/IF, the interrupt shadow, the CPU mode, CPL or
+                        * paging, or leave a #DB pending: soft_run must look between blocks */
+#define SI_LOCKED 4u   /* LOCK prefix, or XCHG with memory: atomic across vCPUs */
+#define SI_FAULT 8u    /* may raise an exception */
+
 /* One pre-decoded instruction. */
 struct sinsn {
 	soft_fn fn;
@@ -87,6 +113,10 @@ struct sinsn {
 	uint8_t seg;           /* S_* segment of the memory operand */
 	uint8_t rep;           /* 0, or 1 = REP/REPE, 2 = REPNE */
 	uint8_t nops;
+	uint8_t kind;          /* enum soft_kind */
+	uint8_t attr;          /* SI_* */
+	uint16_t fl_read;      /* arithmetic flags (FL_ARITH bits) it reads, or keeps */
+	uint16_t fl_write;     /* ... it always overwrites */
 	struct sop o[3];
 };
 

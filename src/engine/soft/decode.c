@@ -71,8 +71,10 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 		} else {
 			memset(s, 0, sizeof(*s));
 			s->fn = st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG ? h_too_long : h_ud;
+			s->kind = K_UD;
 			s->len = 1;
 		}
+		soft_classify(s, ends);
 		/* Outside 64-bit mode every byte of an instruction must lie within CS's limit
 		 * (SDM vol. 3A 5.3): #GP(0) when it is reached, so the block ends before it. */
 		if (mode != SOFT_MODE64 && c->rip + off + s->len - 1 > c->sys.seg[S_CS].limit) {

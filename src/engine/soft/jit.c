@@ -56,6 +56,8 @@ struct em {
 	uint8_t live_lf;          /* ... of this lazy kind (LF_ADD, LF_SUB, LF_LOGIC) */
 	bool cf_in_rflags;        /* the last flag producer was an inline INC/DEC: CF is in
 	                           * rflags already */
+	bool dead[SOFT_BLOCK_MAX]; /* instruction k's flags are overwritten before anything
+	                            * can see them: not stored */
 	struct { uint32_t at; uint8_t kind, k; } fix[MAX_FIX];
 	unsigned nfix;
 	bool need[STUB__COUNT][SOFT_BLOCK_MAX];
@@ -394,60 +396,130 @@ static void leave_to_rax(struct em *e)
 	jump_to(e, e->exit_at);
 }
 
-/* Leave to the direct target rax = r12 + d. A target in the block's own page can be
- * chained: the jump below is patched by soft_run to go straight to the target's block
- * (same physical page, so that block is dropped whenever this one is, and no other
- * link needs undoing). Before it, the block's instructions are retired into
- * jit_left, and the kick flag and the code-sharing generation are looked at, as
- * soft_run would between blocks. */
-static void leave_direct(struct em *e, int64_t d)
+/* A forward rel32 jcc (cc, or -1 for JMP) whose target is set later by patch(). */
+static uint8_t *jcc_fwd(struct em *e, int cc)
 {
-	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
-	if (!e->chainable || in_page < 0 || in_page >= 0x1000) {
+	if (cc < 0) {
+		b1(e, 0xe9);
+	} else {
+		b1(e, 0x0f);
+		b1(e, 0x80 + (unsigned)cc);
+	}
+	uint8_t *at = e->p;
+	b4(e, 0);
+	return e->full ? NULL : at;
+}
+
+static void patch(struct em *e, uint8_t *at, uint32_t target)
+{
+	if (!at || e->full)
+		return;
+	uint32_t rel = target - (uint32_t)(at + 4 - e->base);
+	memcpy(at, &rel, 4);
+}
+
+enum { CC_E = 4, CC_LE = 0xe };
+
+/* Leave for guest RIP rax with every instruction retired. From a chainable block the
+ * next block is entered here without going back through soft_run: its instructions are
+ * retired into jit_left, and the kick flag and the code-sharing generation are looked
+ * at first, as soft_run would between blocks. Then
+ *  - a direct target in the block's own page (d, relative to r12) is chained: the jump
+ *    is patched by soft_run the first time it is taken, straight to the target's code
+ *    (same physical page: that block is dropped whenever this one is, so no link ever
+ *    needs undoing);
+ *  - any other target (returns, other pages) is looked up inline in the jump cache,
+ *    with soft_run's own checks: the block was entered at this linear address, in
+ *    64-bit mode, lies in one page, and the fetch TLB still maps the address to it at
+ *    this CPL. */
+static void leave_chained(struct em *e, bool direct, int64_t d)
+{
+	if (!e->chainable) {
 		leave_to_rax(e);
 		return;
 	}
-	uint32_t n = e->b->n;
+	uint8_t *out[12];
+	unsigned nout = 0;
 	op_c(e, W, 0x81, 5, OFF(jit_left));      /* sub qword [jit_left], n */
-	b4(e, n);
-	uint8_t *to_out1 = e->p + 2;
-	b1(e, 0x0f); b1(e, 0x8e); b4(e, 0);      /* jle out */
+	b4(e, e->b->n);
+	out[nout++] = jcc_fwd(e, CC_LE);
 	op_c(e, 0, 0x83, 7, OFF(sys.kick));      /* cmp dword [kick], 0 */
 	b1(e, 0);
-	uint8_t *to_out2 = e->p + 2;
-	b1(e, 0x0f); b1(e, 0x85); b4(e, 0);      /* jne out */
-	uint8_t *to_out3 = NULL;
+	out[nout++] = jcc_fwd(e, CC_NE);
 	if (e->gen) {
 		mov_ri(e, RCX, (uint64_t)(uintptr_t)e->gen);
 		op_m(e, W, 0x8b, RCX, RCX, NOIDX, 0, 0);
 		op_c(e, W, 0x3b, RCX, OFF(cache.gen_seen));
-		to_out3 = e->p + 2;
-		b1(e, 0x0f); b1(e, 0x85); b4(e, 0);  /* jne out */
+		out[nout++] = jcc_fwd(e, CC_NE);
 	}
-	op_r(e, W, 0x89, RAX, R12);              /* mov r12, rax */
-	b1(e, 0xe9);                             /* jmp <patched>, first to "miss" */
-	uint32_t site = pos(e);
-	b4(e, 0);
-	/* miss: not linked yet; tell soft_run where to link */
-	op_c(e, W, 0x89, RAX, OFF(rip));
-	mov_ri(e, RCX, site);
-	op_c(e, W, 0x89, RCX, OFF(jit_link));
-	b1(e, 0x31); b1(e, 0xc0);               /* xor eax, eax: retired already */
-	jump_to(e, e->exit_at);
-	uint32_t out = pos(e);
+	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
+	if (direct && in_page >= 0 && in_page < 0x1000) {
+		op_r(e, W, 0x89, RAX, R12);          /* mov r12, rax */
+		b1(e, 0xe9);                         /* jmp <patched>, first to "miss" */
+		uint32_t site = pos(e);
+		b4(e, 0);                            /* rel 0: the miss path right after it */
+		op_c(e, W, 0x89, RAX, OFF(rip));     /* miss: tell soft_run where to link */
+		mov_ri(e, RCX, site);
+		op_c(e, W, 0x89, RCX, OFF(jit_link));
+		b1(e, 0x31); b1(e, 0xc0);           /* xor eax, eax: retired already */
+		jump_to(e, e->exit_at);
+	} else {
+		/* rdx = jc[(la ^ la >> 12) % SOFT_JC_SIZE] */
+		op_r(e, W, 0x89, RAX, RDX);
+		op_r(e, W, 0xc1, 5, RDX);            /* shr rdx, 12 */
+		b1(e, 12);
+		op_r(e, W, 0x31, RAX, RDX);          /* xor rdx, rax */
+		op_r(e, 0, 0x81, 4, RDX);            /* and edx, SOFT_JC_SIZE - 1 */
+		b4(e, SOFT_JC_SIZE - 1);
+		op_m(e, W, 0x8b, RDX, RBX, RDX, 3, OFF(cache.jc));
+		op_r(e, W, 0x85, RDX, RDX);          /* test rdx, rdx */
+		out[nout++] = jcc_fwd(e, CC_E);
+		op_m(e, W, 0x3b, RAX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, la));
+		out[nout++] = jcc_fwd(e, CC_NE);
+		op_m(e, 0, 0x80, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, mode));
+		b1(e, SOFT_MODE64);                  /* cmp byte [rdx + mode], 64 */
+		out[nout++] = jcc_fwd(e, CC_NE);
+		op_m(e, W, 0x83, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa2));
+		b1(e, 0xff);                         /* cmp qword [rdx + pa2], -1 */
+		out[nout++] = jcc_fwd(e, CC_NE);
+		op_m(e, W, 0x8b, RCX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, code));
+		op_r(e, W, 0x85, RCX, RCX);
+		out[nout++] = jcc_fwd(e, CC_E);
+		/* the fetch TLB entry of la: its tag (at this CPL), then its physical page */
+		op_r(e, W, 0x89, RAX, RSI);
+		op_r(e, W, 0xc1, 5, RSI);            /* shr rsi, 7 */
+		b1(e, 7);
+		op_r(e, 0, 0x81, 4, RSI);            /* and esi, 0xff << 5 */
+		b4(e, 0xffu << 5);
+		op_m(e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x));
+		op_c(e, W, 0x23, RDI, OFF(tlb.mask));
+		op_r(e, W, 0x89, RAX, R8);
+		op_r(e, W, 0x81, 4, R8);             /* and r8, -4096 */
+		b4(e, 0xfffff000u);
+		op_r(e, W, 0x39, R8, RDI);           /* cmp rdi, r8 */
+		out[nout++] = jcc_fwd(e, CC_NE);
+		op_m(e, W, 0x8b, RDI, RBX, RSI, 0,
+		     OFF(tlb.x) + (int32_t)offsetof(struct soft_tlb_entry, pa));
+		op_r(e, 0, 0x89, RAX, R8);           /* mov r8d, eax */
+		op_r(e, 0, 0x81, 4, R8);             /* and r8d, 0xfff */
+		b4(e, 0xfff);
+		op_r(e, W, 0x09, R8, RDI);           /* or rdi, r8 */
+		op_m(e, W, 0x3b, RDI, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa));
+		out[nout++] = jcc_fwd(e, CC_NE);
+		op_r(e, W, 0x89, RAX, R12);          /* mov r12, rax */
+		b1(e, 0xff); b1(e, 0xe1);           /* jmp rcx */
+	}
+	uint32_t to = pos(e);
 	op_c(e, W, 0x89, RAX, OFF(rip));
 	b1(e, 0x31); b1(e, 0xc0);
 	jump_to(e, e->exit_at);
-	if (e->full)
-		return;
-	uint8_t *outs[] = { to_out1, to_out2, to_out3 };
-	for (unsigned k = 0; k < 3; k++) {
-		if (!outs[k])
-			continue;
-		uint32_t rel = out - (uint32_t)(outs[k] + 4 - e->base);
-		memcpy(outs[k], &rel, 4);
-	}
-	memset(e->base + site, 0, 4);           /* rel 0: the miss path right after it */
+	for (unsigned k = 0; k < nout; k++)
+		patch(e, out[k], to);
+}
+
+static void leave_direct(struct em *e, int64_t d)
+{
+	leave_chained(e, true, d);
 }
 
 /* rax = a branch target: non-canonical goes to the slow stub (the handler raises #GP
@@ -464,12 +536,6 @@ static void check_canonical(struct em *e)
 }
 
 /* ---- inline instructions (64-bit mode) ---- */
-
-static bool is_alu(soft_fn fn)
-{
-	return fn == h_alu || fn == h_add_r || fn == h_sub_r || fn == h_cmp_r || fn == h_and_r ||
-	       fn == h_or_r || fn == h_xor_r || fn == h_test_r;
-}
 
 /* ALU op -> host opcode (r/m, r form; 8-bit is one less) and lazy-flag kind. */
 static bool alu_host(unsigned op, uint8_t *opc, uint8_t *lf, bool *wb)
@@ -507,7 +573,8 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 	op_r(e, W, 0x89, RAX, RDX);                           /* mov rdx, rax */
 	op_r(e, size_flags(sz), sz == 1 ? opc - 1u : opc, RCX, RDX); /* op rdx, rcx */
 	zext(e, RDX, sz);
-	lazy_flags(e, lf, sz);
+	if (!e->dead[e->k])
+		lazy_flags(e, lf, sz);
 	if (wb)
 		st_op(e, i, 0, RDX);
 	e->flags_live = true;
@@ -567,7 +634,8 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 	unsigned sz = i->opsz, op = i->op;
 	if (i->o[0].kind == OPK_IMM)
 		return false;
-	if ((op == UN_INC || op == UN_DEC) && !e->cf_in_rflags) {
+	bool dead = e->dead[e->k];
+	if ((op == UN_INC || op == UN_DEC) && !e->cf_in_rflags && !dead) {
 		if (e->flags_live && e->live_lf == LF_LOGIC) {
 			op_c(e, W, 0x83, 4, OFF(rflags));   /* and qword [rflags], ~CF */
 			b1(e, 0xfe);
@@ -592,7 +660,9 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 	unsigned opc = op <= UN_DEC ? (sz == 1 ? 0xfe : 0xff) : (sz == 1 ? 0xf6 : 0xf7);
 	op_r(e, size_flags(sz), opc, digit[op], RDX);
 	zext(e, RDX, sz);
-	if (op == UN_INC || op == UN_DEC) {
+	if (dead) {
+		/* flags overwritten before anything reads them */
+	} else if (op == UN_INC || op == UN_DEC) {
 		mov_ri(e, RCX, 1);
 		lazy_flags(e, op == UN_INC ? LF_INC : LF_DEC, sz);
 	} else if (op == UN_NEG) {
@@ -601,6 +671,87 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 		lazy_flags(e, LF_SUB, sz);
 	}
 	st_op(e, i, 0, RDX);
+	return true;
+}
+
+/* The 2- and 3-operand IMUL: the host's IMUL at the operand size; CF = OF = overflow,
+ * the other arithmetic flags 0, as h_imul leaves them. */
+static bool emit_imul(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	unsigned s1 = i->nops == 3 ? 1 : 0, s2 = s1 + 1;
+	if (sz == 1 || i->o[0].kind != OPK_REG || i->o[s1].kind == OPK_IMM)
+		return false;
+	int m = mem_op(i);
+	if (m >= 0) {
+		emit_ea(e, i, true);
+		probe(e, i->o[m].size, false);
+	}
+	ld_op(e, i, s1, RAX);
+	ld_op(e, i, s2, RCX);
+	op_r(e, size_flags(sz), 0x0faf, RAX, RCX);  /* imul eax, ecx */
+	op_r(e, 0, 0x0f92, 0, RCX);                /* setc cl */
+	zext(e, RAX, sz);
+	st_greg(e, RAX, i->o[0].reg, sz);
+	if (e->dead[e->k])
+		return true;
+	op_r(e, 0, 0x0fb6, RCX, RCX);              /* ecx = overflow ? 0x801 : 0 */
+	op_r(e, 0, 0xf7, 3, RCX);                  /* neg ecx */
+	op_r(e, 0, 0x81, 4, RCX);
+	b4(e, (uint32_t)(FL_CF | FL_OF));
+	op_c(e, W, 0x8b, RDX, OFF(rflags));
+	op_r(e, W, 0x81, 4, RDX);                  /* and rdx, ~FL_ARITH */
+	b4(e, (uint32_t)~FL_ARITH);
+	op_r(e, W, 0x09, RCX, RDX);
+	op_c(e, W, 0x89, RDX, OFF(rflags));
+	op_c(e, 0, 0xc6, 0, OFF(lf_op));           /* mov byte [lf_op], LF_NONE */
+	b1(e, LF_NONE);
+	return true;
+}
+
+/* al = the guest's condition cc: the host's own SETcc when its flags are the guest's,
+ * else a call of soft_jit_cond. Then into dl (kept across the TLB probe). */
+static void cond_to_dl(struct em *e, unsigned cc)
+{
+	if (e->flags_live) {
+		op_r(e, 0, 0x0f90 + cc, 0, RDX);     /* setcc dl */
+		return;
+	}
+	op_r(e, W, 0x89, RBX, RDI);
+	mov_ri(e, RSI, cc);
+	call_abs(e, (const void *)soft_jit_cond);
+	op_r(e, 0, 0x89, RAX, RDX);              /* mov edx, eax (a bool in al) */
+}
+
+static bool emit_setcc(struct em *e, const struct sinsn *i)
+{
+	if (i->o[0].kind == OPK_IMM)
+		return false;
+	cond_to_dl(e, i->op);
+	op_r(e, 0, 0x0fb6, RDX, RDX);            /* movzx edx, dl */
+	if (i->o[0].kind == OPK_MEM) {
+		emit_ea(e, i, true);
+		probe(e, 1, true);
+	}
+	st_op(e, i, 0, RDX);
+	return true;
+}
+
+static bool emit_cmovcc(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	if (i->o[0].kind != OPK_REG || i->o[1].kind == OPK_IMM)
+		return false;
+	cond_to_dl(e, i->op);
+	if (i->o[1].kind == OPK_MEM) {                  /* read even if not moved */
+		emit_ea(e, i, true);
+		probe(e, sz, false);
+	}
+	ld_op(e, i, 0, RAX);
+	ld_op(e, i, 1, RCX);
+	op_r(e, 0, 0x84, RDX, RDX);                     /* test dl, dl */
+	op_r(e, W, 0x0f45, RAX, RCX);                   /* cmovnz rax, rcx */
+	st_greg(e, RAX, i->o[0].reg, sz);               /* 32-bit: zero-extended either way */
 	return true;
 }
 
@@ -625,7 +776,8 @@ static bool emit_shift(struct em *e, const struct sinsn *i)
 	op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, digit, RDX);
 	b1(e, cnt);
 	zext(e, RDX, sz);
-	lazy_flags(e, lf, sz);
+	if (!e->dead[e->k])
+		lazy_flags(e, lf, sz);
 	st_op(e, i, 0, RDX);
 	return true;
 }
@@ -727,56 +879,49 @@ static bool emit_ret(struct em *e, const struct sinsn *i)
 	check_canonical(e);
 	op_c(e, W, 0x81, 0, GPR(R_RSP));         /* add qword [rsp], 8 + imm16 */
 	b4(e, 8 + (uint32_t)(i->imm & 0xffff));
-	leave_to_rax(e);
+	leave_chained(e, false, 0);
 	return true;
 }
 
 /* Inline forms that leave the guest's flags alone. */
-static bool flag_neutral(soft_fn fn)
+static bool flag_neutral(const struct sinsn *i)
 {
-	return fn == h_mov || fn == h_lea || fn == h_movzx || fn == h_movsx || fn == h_push ||
-	       fn == h_pop || fn == h_nop;
+	return i->fl_write == 0 && i->kind != K_UNARY && i->kind != K_SHIFT;
 }
 
 /* Inline forms that end the block themselves. */
-static bool ends_inline(soft_fn fn)
+static bool ends_inline(const struct sinsn *i)
 {
-	return fn == h_jcc || fn == h_jmp || fn == h_call || fn == h_ret;
+	return i->kind == K_JCC || i->kind == K_JMP || i->kind == K_CALL || i->kind == K_RET;
 }
 
 /* Emit instruction i inline if it is one of the translated forms. */
 static bool emit_inline(struct em *e, const struct sinsn *i)
 {
-	soft_fn fn = i->fn;
-	if (mem_op(i) >= 0 && fn != h_push && fn != h_pop && !ea_ok(i))
+	if (i->attr & SI_LOCKED)
 		return false;
-	if (is_alu(fn))
-		return emit_alu(e, i);
-	if (fn == h_mov)
-		return emit_mov(e, i);
-	if (fn == h_movzx || fn == h_movsx)
-		return emit_movx(e, i, fn == h_movsx);
-	if (fn == h_lea)
-		return emit_lea(e, i);
-	if (fn == h_shift)
-		return emit_shift(e, i);
-	if (fn == h_unary)
-		return emit_unary(e, i);
-	if (fn == h_push)
-		return emit_push(e, i);
-	if (fn == h_pop)
-		return emit_pop(e, i);
-	if (fn == h_jcc)
-		return emit_jcc(e, i);
-	if (fn == h_jmp)
-		return emit_jmp(e, i);
-	if (fn == h_call)
-		return emit_call(e, i);
-	if (fn == h_ret)
-		return emit_ret(e, i);
-	if (fn == h_nop)
-		return true;
-	return false;
+	if (mem_op(i) >= 0 && !ea_ok(i))
+		return false;
+	switch (i->kind) {
+	case K_ALU: return emit_alu(e, i);
+	case K_MOV: return emit_mov(e, i);
+	case K_MOVZX: return emit_movx(e, i, false);
+	case K_MOVSX: return emit_movx(e, i, true);
+	case K_LEA: return emit_lea(e, i);
+	case K_SHIFT: return emit_shift(e, i);
+	case K_UNARY: return emit_unary(e, i);
+	case K_IMUL: return emit_imul(e, i);
+	case K_SETCC: return emit_setcc(e, i);
+	case K_CMOVCC: return emit_cmovcc(e, i);
+	case K_PUSH: return emit_push(e, i);
+	case K_POP: return emit_pop(e, i);
+	case K_JCC: return emit_jcc(e, i);
+	case K_JMP: return emit_jmp(e, i);
+	case K_CALL: return emit_call(e, i);
+	case K_RET: return emit_ret(e, i);
+	case K_NOP: return true;
+	default: return false;
+	}
 }
 
 /* ---- handler calls ---- */
@@ -863,23 +1008,6 @@ bool soft_jit_cond(const struct soft_cpu *c, unsigned cc)
 void soft_jit_save_cf(struct soft_cpu *c)
 {
 	c->rflags = (c->rflags & ~FL_CF) | (get_cf(c) ? FL_CF : 0);
-}
-
-/* Handlers that leave alone everything soft_run looks at between blocks (RFLAGS.TF and
- * IF, the interrupt shadow, CPU mode, paging, pending #DB): a block made only of these
- * may be chained to the next without going back through soft_run. */
-static bool plain_handler(soft_fn fn)
-{
-	static const soft_fn plain[] = {
-		h_alu, h_add_r, h_sub_r, h_cmp_r, h_and_r, h_or_r, h_xor_r, h_test_r, h_unary,
-		h_shift, h_shd, h_muldiv, h_imul, h_bt, h_bitscan, h_setcc, h_cmovcc, h_bswap,
-		h_mov, h_movzx, h_movsx, h_lea, h_xchg, h_xadd, h_cmpxchg, h_cbw, h_cwd,
-		h_nop, h_jmp, h_jcc, h_loop, h_call, h_ret, h_push, h_pop, h_leave, h_string,
-	};
-	for (unsigned k = 0; k < sizeof(plain) / sizeof(plain[0]); k++)
-		if (plain[k] == fn)
-			return true;
-	return false;
 }
 
 /* ---- the arena ---- */
@@ -973,7 +1101,21 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 	bool inl = b->mode == SOFT_MODE64;
 	e.chainable = inl;
 	for (unsigned k = 0; k < b->n; k++)
-		e.chainable = e.chainable && plain_handler(b->ins[k].fn);
+		e.chainable = e.chainable && !(b->ins[k].attr & SI_SYS);
+	/* Dead flags: an instruction's flags need not be stored when a later one in the
+	 * block overwrites all six before any instruction reads a flag or can fault (a
+	 * fault shows the guest's handler the flags of the moment). */
+	for (unsigned k = 0; k < b->n; k++) {
+		for (unsigned l = k + 1; l < b->n && b->ins[k].fl_write; l++) {
+			const struct sinsn *x = &b->ins[l];
+			if ((x->attr & SI_FAULT) || x->fl_read)
+				break;
+			if (x->fl_write == FL_ARITH) {
+				e.dead[k] = true;
+				break;
+			}
+		}
+	}
 	uint32_t start = pos(&e), off = 0;
 	for (unsigned k = 0; k < b->n && !e.full; k++) {
 		const struct sinsn *i = &b->ins[k];
@@ -987,14 +1129,14 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		if (inl) {
 			e.flags_live = live;
 			if (emit_inline(&e, i)) {
-				e.cf_in_rflags = flag_neutral(i->fn) ? cf_kept :
-				                 i->fn == h_unary && i->op <= UN_DEC;
+				e.cf_in_rflags = flag_neutral(i) ? cf_kept :
+				                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
 				e.cont_at[k] = pos(&e);
-				if (last && !ends_inline(i->fn)) { /* the block ends after it (page end, length) */
+				if (last && !ends_inline(i)) { /* the block ends after it (page end, length) */
 					guest_rip(&e, RAX, (int64_t)off + i->len);
 					leave_direct(&e, (int64_t)off + i->len);
 				}
-				if (!is_alu(i->fn))
+				if (i->kind != K_ALU)
 					e.flags_live = false;
 				e.ninline++;
 				off += i->len;

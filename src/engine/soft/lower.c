@@ -149,8 +149,9 @@ static soft_fn locked(soft_fn fn)
 	return h_ud;   /* LOCK on an instruction that cannot take it */
 }
 
-static void set(struct sinsn *s, soft_fn fn, unsigned op)
+static void set(struct sinsn *s, unsigned kind, soft_fn fn, unsigned op)
 {
+	s->kind = (uint8_t)kind;
 	s->fn = fn;
 	s->op = (uint8_t)op;
 }
@@ -165,6 +166,7 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	s->base = s->index = SREG_NONE;
 	s->seg = S_DS;
 	s->fn = h_ud;
+	s->kind = K_UD;
 	*ends_block = false;
 
 	/* String instructions by opcode (MOVSD/CMPSD are also SSE mnemonics). */
@@ -173,7 +175,7 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		static const uint8_t kind[] = { STR_MOVS, STR_MOVS, STR_CMPS, STR_CMPS, 0, 0,
 		                                STR_STOS, STR_STOS, STR_LODS, STR_LODS, STR_SCAS, STR_SCAS };
 		unsigned k = kind[zi->opcode - 0xa4];
-		set(s, h_string, k);
+		set(s, K_OTHER, h_string, k);
 		for (unsigned j = 0; j < zi->operand_count; j++)
 			if (zo[j].type == ZYDIS_OPERAND_TYPE_MEMORY &&
 			    (zo[j].mem.base == ZYDIS_REGISTER_RSI || zo[j].mem.base == ZYDIS_REGISTER_ESI))
@@ -195,12 +197,12 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		s->nops = 2;
 		s->o[0] = (struct sop){ .kind = OPK_REG, .size = sz, .reg = R_R8 };
 		s->o[1] = (struct sop){ .kind = OPK_REG, .size = sz, .reg = R_RAX };
-		set(s, h_xchg, 0);
+		set(s, K_OTHER, h_xchg, 0);
 		return true;
 	}
 
 	if (zi->mnemonic == ZYDIS_MNEMONIC_XLAT) {
-		set(s, h_xlat, 0);
+		set(s, K_OTHER, h_xlat, 0);
 		for (unsigned j = 0; j < zi->operand_count; j++)
 			if (zo[j].type == ZYDIS_OPERAND_TYPE_MEMORY)
 				s->seg = seg_of(zo[j].mem.segment);
@@ -222,87 +224,87 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	bool long64 = zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64;
 
 	switch (zi->mnemonic) {
-	case ZYDIS_MNEMONIC_ADD: set(s, h_alu, ALU_ADD); break;
-	case ZYDIS_MNEMONIC_OR: set(s, h_alu, ALU_OR); break;
-	case ZYDIS_MNEMONIC_ADC: set(s, h_alu, ALU_ADC); break;
-	case ZYDIS_MNEMONIC_SBB: set(s, h_alu, ALU_SBB); break;
-	case ZYDIS_MNEMONIC_AND: set(s, h_alu, ALU_AND); break;
-	case ZYDIS_MNEMONIC_SUB: set(s, h_alu, ALU_SUB); break;
-	case ZYDIS_MNEMONIC_XOR: set(s, h_alu, ALU_XOR); break;
-	case ZYDIS_MNEMONIC_CMP: set(s, h_alu, ALU_CMP); break;
-	case ZYDIS_MNEMONIC_TEST: set(s, h_alu, ALU_TEST); break;
-	case ZYDIS_MNEMONIC_INC: set(s, h_unary, UN_INC); break;
-	case ZYDIS_MNEMONIC_DEC: set(s, h_unary, UN_DEC); break;
-	case ZYDIS_MNEMONIC_NOT: set(s, h_unary, UN_NOT); break;
-	case ZYDIS_MNEMONIC_NEG: set(s, h_unary, UN_NEG); break;
-	case ZYDIS_MNEMONIC_ROL: set(s, h_shift, SH_ROL); break;
-	case ZYDIS_MNEMONIC_ROR: set(s, h_shift, SH_ROR); break;
-	case ZYDIS_MNEMONIC_RCL: set(s, h_shift, SH_RCL); break;
-	case ZYDIS_MNEMONIC_RCR: set(s, h_shift, SH_RCR); break;
-	case ZYDIS_MNEMONIC_SHL: set(s, h_shift, SH_SHL); break;
-	case ZYDIS_MNEMONIC_SHR: set(s, h_shift, SH_SHR); break;
-	case ZYDIS_MNEMONIC_SAR: set(s, h_shift, SH_SAR); break;
-	case ZYDIS_MNEMONIC_SHLD: set(s, h_shd, 0); break;
-	case ZYDIS_MNEMONIC_SHRD: set(s, h_shd, 1); break;
-	case ZYDIS_MNEMONIC_MUL: set(s, h_muldiv, MD_MUL); break;
-	case ZYDIS_MNEMONIC_DIV: set(s, h_muldiv, MD_DIV); break;
-	case ZYDIS_MNEMONIC_IDIV: set(s, h_muldiv, MD_IDIV); break;
+	case ZYDIS_MNEMONIC_ADD: set(s, K_ALU, h_alu, ALU_ADD); break;
+	case ZYDIS_MNEMONIC_OR: set(s, K_ALU, h_alu, ALU_OR); break;
+	case ZYDIS_MNEMONIC_ADC: set(s, K_ALU, h_alu, ALU_ADC); break;
+	case ZYDIS_MNEMONIC_SBB: set(s, K_ALU, h_alu, ALU_SBB); break;
+	case ZYDIS_MNEMONIC_AND: set(s, K_ALU, h_alu, ALU_AND); break;
+	case ZYDIS_MNEMONIC_SUB: set(s, K_ALU, h_alu, ALU_SUB); break;
+	case ZYDIS_MNEMONIC_XOR: set(s, K_ALU, h_alu, ALU_XOR); break;
+	case ZYDIS_MNEMONIC_CMP: set(s, K_ALU, h_alu, ALU_CMP); break;
+	case ZYDIS_MNEMONIC_TEST: set(s, K_ALU, h_alu, ALU_TEST); break;
+	case ZYDIS_MNEMONIC_INC: set(s, K_UNARY, h_unary, UN_INC); break;
+	case ZYDIS_MNEMONIC_DEC: set(s, K_UNARY, h_unary, UN_DEC); break;
+	case ZYDIS_MNEMONIC_NOT: set(s, K_UNARY, h_unary, UN_NOT); break;
+	case ZYDIS_MNEMONIC_NEG: set(s, K_UNARY, h_unary, UN_NEG); break;
+	case ZYDIS_MNEMONIC_ROL: set(s, K_SHIFT, h_shift, SH_ROL); break;
+	case ZYDIS_MNEMONIC_ROR: set(s, K_SHIFT, h_shift, SH_ROR); break;
+	case ZYDIS_MNEMONIC_RCL: set(s, K_SHIFT, h_shift, SH_RCL); break;
+	case ZYDIS_MNEMONIC_RCR: set(s, K_SHIFT, h_shift, SH_RCR); break;
+	case ZYDIS_MNEMONIC_SHL: set(s, K_SHIFT, h_shift, SH_SHL); break;
+	case ZYDIS_MNEMONIC_SHR: set(s, K_SHIFT, h_shift, SH_SHR); break;
+	case ZYDIS_MNEMONIC_SAR: set(s, K_SHIFT, h_shift, SH_SAR); break;
+	case ZYDIS_MNEMONIC_SHLD: set(s, K_OTHER, h_shd, 0); break;
+	case ZYDIS_MNEMONIC_SHRD: set(s, K_OTHER, h_shd, 1); break;
+	case ZYDIS_MNEMONIC_MUL: set(s, K_OTHER, h_muldiv, MD_MUL); break;
+	case ZYDIS_MNEMONIC_DIV: set(s, K_OTHER, h_muldiv, MD_DIV); break;
+	case ZYDIS_MNEMONIC_IDIV: set(s, K_OTHER, h_muldiv, MD_IDIV); break;
 	case ZYDIS_MNEMONIC_IMUL:
 		if (s->nops == 1)
-			set(s, h_muldiv, MD_IMUL);
+			set(s, K_OTHER, h_muldiv, MD_IMUL);
 		else
-			set(s, h_imul, 0);
+			set(s, K_IMUL, h_imul, 0);
 		break;
-	case ZYDIS_MNEMONIC_BT: set(s, h_bt, BT_BT); break;
-	case ZYDIS_MNEMONIC_BTS: set(s, h_bt, BT_BTS); break;
-	case ZYDIS_MNEMONIC_BTR: set(s, h_bt, BT_BTR); break;
-	case ZYDIS_MNEMONIC_BTC: set(s, h_bt, BT_BTC); break;
-	case ZYDIS_MNEMONIC_BSF: set(s, h_bitscan, BS_BSF); break;
-	case ZYDIS_MNEMONIC_BSR: set(s, h_bitscan, BS_BSR); break;
-	case ZYDIS_MNEMONIC_TZCNT: set(s, h_bitscan, BS_TZCNT); break;
-	case ZYDIS_MNEMONIC_LZCNT: set(s, h_bitscan, BS_LZCNT); break;
-	case ZYDIS_MNEMONIC_POPCNT: set(s, h_bitscan, BS_POPCNT); break;
-	case ZYDIS_MNEMONIC_BSWAP: set(s, h_bswap, 0); break;
-	case ZYDIS_MNEMONIC_MOV: set(s, h_mov, 0); break;
-	case ZYDIS_MNEMONIC_MOVZX: set(s, h_movzx, 0); break;
-	case ZYDIS_MNEMONIC_MOVSX: set(s, h_movsx, 0); break;
+	case ZYDIS_MNEMONIC_BT: set(s, K_OTHER, h_bt, BT_BT); break;
+	case ZYDIS_MNEMONIC_BTS: set(s, K_OTHER, h_bt, BT_BTS); break;
+	case ZYDIS_MNEMONIC_BTR: set(s, K_OTHER, h_bt, BT_BTR); break;
+	case ZYDIS_MNEMONIC_BTC: set(s, K_OTHER, h_bt, BT_BTC); break;
+	case ZYDIS_MNEMONIC_BSF: set(s, K_OTHER, h_bitscan, BS_BSF); break;
+	case ZYDIS_MNEMONIC_BSR: set(s, K_OTHER, h_bitscan, BS_BSR); break;
+	case ZYDIS_MNEMONIC_TZCNT: set(s, K_OTHER, h_bitscan, BS_TZCNT); break;
+	case ZYDIS_MNEMONIC_LZCNT: set(s, K_OTHER, h_bitscan, BS_LZCNT); break;
+	case ZYDIS_MNEMONIC_POPCNT: set(s, K_OTHER, h_bitscan, BS_POPCNT); break;
+	case ZYDIS_MNEMONIC_BSWAP: set(s, K_OTHER, h_bswap, 0); break;
+	case ZYDIS_MNEMONIC_MOV: set(s, K_MOV, h_mov, 0); break;
+	case ZYDIS_MNEMONIC_MOVZX: set(s, K_MOVZX, h_movzx, 0); break;
+	case ZYDIS_MNEMONIC_MOVSX: set(s, K_MOVSX, h_movsx, 0); break;
 	case ZYDIS_MNEMONIC_MOVSXD:
 		/* 66 63 /r is MOVSXD r16, r/m16 (SDM vol. 2B): it reads a word, where Zydis
 		 * gives the source as a dword, and so must not fault on the two bytes after. */
 		if (s->opsz == 2)
 			s->o[1].size = 2;
-		set(s, h_movsx, 0);
+		set(s, K_MOVSX, h_movsx, 0);
 		break;
-	case ZYDIS_MNEMONIC_LEA: set(s, h_lea, 0); break;
-	case ZYDIS_MNEMONIC_XCHG: set(s, h_xchg, 0); break;
-	case ZYDIS_MNEMONIC_XADD: set(s, h_xadd, 0); break;
-	case ZYDIS_MNEMONIC_CMPXCHG: set(s, h_cmpxchg, 0); break;
-	case ZYDIS_MNEMONIC_CMPXCHG8B: s->opsz = 4; set(s, h_cmpxchg8b, 0); break;
-	case ZYDIS_MNEMONIC_CMPXCHG16B: s->opsz = 8; set(s, h_cmpxchg8b, 0); break;
+	case ZYDIS_MNEMONIC_LEA: set(s, K_LEA, h_lea, 0); break;
+	case ZYDIS_MNEMONIC_XCHG: set(s, K_OTHER, h_xchg, 0); break;
+	case ZYDIS_MNEMONIC_XADD: set(s, K_OTHER, h_xadd, 0); break;
+	case ZYDIS_MNEMONIC_CMPXCHG: set(s, K_OTHER, h_cmpxchg, 0); break;
+	case ZYDIS_MNEMONIC_CMPXCHG8B: s->opsz = 4; set(s, K_OTHER, h_cmpxchg8b, 0); break;
+	case ZYDIS_MNEMONIC_CMPXCHG16B: s->opsz = 8; set(s, K_OTHER, h_cmpxchg8b, 0); break;
 	case ZYDIS_MNEMONIC_CBW:
 	case ZYDIS_MNEMONIC_CWDE:
-	case ZYDIS_MNEMONIC_CDQE: set(s, h_cbw, 0); break;
+	case ZYDIS_MNEMONIC_CDQE: set(s, K_OTHER, h_cbw, 0); break;
 	case ZYDIS_MNEMONIC_CWD:
 	case ZYDIS_MNEMONIC_CDQ:
-	case ZYDIS_MNEMONIC_CQO: set(s, h_cwd, 0); break;
-	case ZYDIS_MNEMONIC_CLC: set(s, h_flagop, FO_CLC); break;
-	case ZYDIS_MNEMONIC_STC: set(s, h_flagop, FO_STC); break;
-	case ZYDIS_MNEMONIC_CMC: set(s, h_flagop, FO_CMC); break;
-	case ZYDIS_MNEMONIC_CLD: set(s, h_flagop, FO_CLD); break;
-	case ZYDIS_MNEMONIC_STD: set(s, h_flagop, FO_STD); break;
-	case ZYDIS_MNEMONIC_LAHF: set(s, h_lahf, 0); break;
-	case ZYDIS_MNEMONIC_SAHF: set(s, h_sahf, 0); break;
-	case ZYDIS_MNEMONIC_XLAT: set(s, h_xlat, 0); break;
+	case ZYDIS_MNEMONIC_CQO: set(s, K_OTHER, h_cwd, 0); break;
+	case ZYDIS_MNEMONIC_CLC: set(s, K_OTHER, h_flagop, FO_CLC); break;
+	case ZYDIS_MNEMONIC_STC: set(s, K_OTHER, h_flagop, FO_STC); break;
+	case ZYDIS_MNEMONIC_CMC: set(s, K_OTHER, h_flagop, FO_CMC); break;
+	case ZYDIS_MNEMONIC_CLD: set(s, K_OTHER, h_flagop, FO_CLD); break;
+	case ZYDIS_MNEMONIC_STD: set(s, K_OTHER, h_flagop, FO_STD); break;
+	case ZYDIS_MNEMONIC_LAHF: set(s, K_OTHER, h_lahf, 0); break;
+	case ZYDIS_MNEMONIC_SAHF: set(s, K_OTHER, h_sahf, 0); break;
+	case ZYDIS_MNEMONIC_XLAT: set(s, K_OTHER, h_xlat, 0); break;
 	case ZYDIS_MNEMONIC_NOP:
 	case ZYDIS_MNEMONIC_PAUSE:
-	case ZYDIS_MNEMONIC_ENDBR64: set(s, h_nop, 0); break;
+	case ZYDIS_MNEMONIC_ENDBR64: set(s, K_NOP, h_nop, 0); break;
 	case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETNO: case ZYDIS_MNEMONIC_SETB:
 	case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETZ: case ZYDIS_MNEMONIC_SETNZ:
 	case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETNBE: case ZYDIS_MNEMONIC_SETS:
 	case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETNP:
 	case ZYDIS_MNEMONIC_SETL: case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETLE:
 	case ZYDIS_MNEMONIC_SETNLE:
-		set(s, h_setcc, cc);
+		set(s, K_SETCC, h_setcc, cc);
 		break;
 	case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVNO: case ZYDIS_MNEMONIC_CMOVB:
 	case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVZ: case ZYDIS_MNEMONIC_CMOVNZ:
@@ -310,7 +312,7 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVNP:
 	case ZYDIS_MNEMONIC_CMOVL: case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVLE:
 	case ZYDIS_MNEMONIC_CMOVNLE:
-		set(s, h_cmovcc, cc);
+		set(s, K_CMOVCC, h_cmovcc, cc);
 		break;
 	case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB:
 	case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ:
@@ -318,36 +320,39 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
 	case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE:
 	case ZYDIS_MNEMONIC_JNLE:
-		set(s, h_jcc, cc);
+		set(s, K_JCC, h_jcc, cc);
 		*ends_block = true;
 		break;
-	case ZYDIS_MNEMONIC_JMP: set(s, h_jmp, 0); s->opsz = long64 ? 8 : s->opsz; *ends_block = true; break;
-	case ZYDIS_MNEMONIC_CALL: set(s, h_call, 0); s->opsz = long64 ? 8 : s->opsz; *ends_block = true; break;
-	case ZYDIS_MNEMONIC_RET: set(s, h_ret, 0); *ends_block = true; break;
-	case ZYDIS_MNEMONIC_LOOP: set(s, h_loop, LOOP_LOOP); *ends_block = true; break;
-	case ZYDIS_MNEMONIC_LOOPE: set(s, h_loop, LOOP_LOOPE); *ends_block = true; break;
-	case ZYDIS_MNEMONIC_LOOPNE: set(s, h_loop, LOOP_LOOPNE); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_JMP: set(s, K_JMP, h_jmp, 0); s->opsz = long64 ? 8 : s->opsz; *ends_block = true; break;
+	case ZYDIS_MNEMONIC_CALL: set(s, K_CALL, h_call, 0); s->opsz = long64 ? 8 : s->opsz; *ends_block = true; break;
+	case ZYDIS_MNEMONIC_RET: set(s, K_RET, h_ret, 0); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_LOOP: set(s, K_OTHER, h_loop, LOOP_LOOP); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_LOOPE: set(s, K_OTHER, h_loop, LOOP_LOOPE); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_LOOPNE: set(s, K_OTHER, h_loop, LOOP_LOOPNE); *ends_block = true; break;
 	case ZYDIS_MNEMONIC_JRCXZ:
-	case ZYDIS_MNEMONIC_JECXZ: set(s, h_loop, LOOP_JRCXZ); *ends_block = true; break;
-	case ZYDIS_MNEMONIC_PUSH: set(s, h_push, 0); break;
-	case ZYDIS_MNEMONIC_POP: set(s, h_pop, 0); break;
+	case ZYDIS_MNEMONIC_JECXZ: set(s, K_OTHER, h_loop, LOOP_JRCXZ); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_PUSH: set(s, K_PUSH, h_push, 0); break;
+	case ZYDIS_MNEMONIC_POP: set(s, K_POP, h_pop, 0); break;
 	case ZYDIS_MNEMONIC_PUSHF:
-	case ZYDIS_MNEMONIC_PUSHFQ: set(s, h_pushf, 0); break;
+	case ZYDIS_MNEMONIC_PUSHFQ: set(s, K_OTHER, h_pushf, 0); break;
 	case ZYDIS_MNEMONIC_POPF:
-	case ZYDIS_MNEMONIC_POPFQ: set(s, h_popf, 0); *ends_block = true; break;
-	case ZYDIS_MNEMONIC_LEAVE: set(s, h_leave, 0); break;
-	case ZYDIS_MNEMONIC_ENTER: set(s, h_enter, 0); break;
-	case ZYDIS_MNEMONIC_INT3: set(s, h_int3, 0); *ends_block = true; break;
-	case ZYDIS_MNEMONIC_DAA: set(s, h_daa, 0); break;
-	case ZYDIS_MNEMONIC_DAS: set(s, h_daa, 1); break;
-	case ZYDIS_MNEMONIC_AAA: set(s, h_aaa, 0); break;
-	case ZYDIS_MNEMONIC_AAS: set(s, h_aaa, 1); break;
-	case ZYDIS_MNEMONIC_AAM: set(s, h_aam, 0); break;
-	case ZYDIS_MNEMONIC_AAD: set(s, h_aam, 1); break;
+	case ZYDIS_MNEMONIC_POPFQ: set(s, K_SYS, h_popf, 0); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_LEAVE: set(s, K_OTHER, h_leave, 0); break;
+	case ZYDIS_MNEMONIC_ENTER: set(s, K_OTHER, h_enter, 0); break;
+	case ZYDIS_MNEMONIC_INT3: set(s, K_SYS, h_int3, 0); *ends_block = true; break;
+	case ZYDIS_MNEMONIC_DAA: set(s, K_OTHER, h_daa, 0); break;
+	case ZYDIS_MNEMONIC_DAS: set(s, K_OTHER, h_daa, 1); break;
+	case ZYDIS_MNEMONIC_AAA: set(s, K_OTHER, h_aaa, 0); break;
+	case ZYDIS_MNEMONIC_AAS: set(s, K_OTHER, h_aaa, 1); break;
+	case ZYDIS_MNEMONIC_AAM: set(s, K_OTHER, h_aam, 0); break;
+	case ZYDIS_MNEMONIC_AAD: set(s, K_OTHER, h_aam, 1); break;
 	case ZYDIS_MNEMONIC_BOUND:
-		set(s, s->o[0].kind == OPK_REG && s->o[1].kind == OPK_MEM ? h_bound : h_ud, 0);
+		if (s->o[0].kind == OPK_REG && s->o[1].kind == OPK_MEM)
+			set(s, K_OTHER, h_bound, 0);
+		else
+			set(s, K_UD, h_ud, 0);
 		break;
-	case ZYDIS_MNEMONIC_ARPL: set(s, h_arpl, 0); break;
+	case ZYDIS_MNEMONIC_ARPL: set(s, K_OTHER, h_arpl, 0); break;
 	default:
 		*ends_block = true;
 		return false;
@@ -363,12 +368,78 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 	bool mem = false;
 	for (unsigned k = 0; k < s->nops; k++)
 		mem |= s->o[k].kind == OPK_MEM;
-	if ((zi->attributes & ZYDIS_ATTRIB_HAS_LOCK) || (s->fn == h_xchg && mem))
+	if ((zi->attributes & ZYDIS_ATTRIB_HAS_LOCK) || (s->fn == h_xchg && mem)) {
 		s->fn = mem ? locked(s->fn) : h_ud;
+		s->attr |= SI_LOCKED;
+		if (s->fn == h_ud)
+			s->kind = K_UD;
+	}
 	if (s->fn == h_shift && s->nops == 1) { /* D0/D1 forms: an implied count of 1 */
 		s->nops = 2;
 		s->o[1] = (struct sop){ .kind = OPK_IMM, .size = 1 };
 		s->imm = 1;
 	}
 	return true;
+}
+
+/* The arithmetic flags condition code cc reads (Jcc/SETcc/CMOVcc encoding order). */
+static uint16_t cc_flags(unsigned cc)
+{
+	static const uint16_t f[8] = { FL_OF, FL_CF, FL_ZF, FL_CF | FL_ZF, FL_SF, FL_PF,
+	                               FL_SF | FL_OF, FL_ZF | FL_SF | FL_OF };
+	return f[(cc >> 1) & 7];
+}
+
+void soft_classify(struct sinsn *s, bool ends_block)
+{
+	bool mem = false;
+	for (unsigned k = 0; k < s->nops; k++)
+		mem |= s->o[k].kind == OPK_MEM;
+	uint16_t r = FL_ARITH, w = 0;  /* what a handler might do: read all, write none */
+	bool fault = true;
+	switch (s->kind) {
+	case K_ALU:
+		r = s->op == ALU_ADC || s->op == ALU_SBB ? FL_CF : 0;
+		w = FL_ARITH;
+		fault = mem;
+		break;
+	case K_UNARY:
+		r = s->op <= UN_DEC ? FL_CF : 0;      /* INC/DEC keep CF */
+		w = s->op == UN_NOT ? 0 : s->op == UN_NEG ? FL_ARITH : FL_ARITH & ~FL_CF;
+		fault = mem;
+		break;
+	case K_SHIFT: /* a count of 0 (after masking) leaves every flag as it was */
+		if (s->op >= SH_SHL && s->op != SH_RCL && s->op != SH_RCR && s->o[1].kind == OPK_IMM &&
+		    (s->imm & (s->opsz == 8 ? 63 : 31)) != 0) {
+			r = 0;
+			w = FL_ARITH;
+		}
+		fault = mem;
+		break;
+	case K_IMUL:
+		r = 0;
+		w = FL_ARITH;
+		fault = mem;
+		break;
+	case K_MOV: case K_MOVZX: case K_MOVSX: case K_LEA: case K_NOP:
+		r = 0;
+		fault = mem;
+		break;
+	case K_SETCC: case K_CMOVCC:
+		r = cc_flags(s->op);
+		fault = mem;
+		break;
+	case K_JCC:
+		r = cc_flags(s->op);
+		break;                              /* #GP on a non-canonical target */
+	case K_PUSH: case K_POP: case K_JMP: case K_CALL: case K_RET:
+		r = 0;
+		break;
+	default:
+		break;
+	}
+	s->fl_read = r;
+	s->fl_write = w;
+	s->attr = (uint8_t)((s->attr & SI_LOCKED) | (ends_block ? SI_ENDS : 0) |
+	                    (s->kind == K_SYS ? SI_SYS : 0) | (fault ? SI_FAULT : 0));
 }

@@ -13,6 +13,10 @@
 bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
                 struct sinsn *s, bool *ends_block);
 
+/* Fill s's attributes (SI_*, flags read and written) from its kind and operands, once
+ * it is lowered; ends_block as soft_lower said. */
+void soft_classify(struct sinsn *s, bool ends_block);
+
 /* The generic operand lowering (GPR, memory, immediate operands -> s->o[]), for the
  * lowering hooks of other instruction groups. False if an operand is something else. */
 bool soft_lower_operands(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,

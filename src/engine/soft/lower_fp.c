@@ -371,6 +371,7 @@ int soft_lower_fp(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 		return true;
 	}
 	s->fn = fn;
+	s->kind = K_FP;
 	s->op = (uint8_t)op;
 	if (fn == h_ssefp && op >= FP_CMPPS)
 		s->op = (uint8_t)(op + (s->imm & 7));
@@ -397,6 +398,7 @@ int soft_lower_fp(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 static void x87_set(struct sinsn *s, unsigned op, unsigned imm, unsigned flags)
 {
 	s->fn = h_x87;
+	s->kind = K_FP;
 	s->op = (uint8_t)op;
 	s->imm = imm;
 	s->imm2 = (uint16_t)flags;

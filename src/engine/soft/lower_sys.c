@@ -11,6 +11,7 @@
 
 static void set(struct sinsn *s, soft_fn fn, unsigned op)
 {
+	s->kind = K_SYS;
 	s->fn = fn;
 	s->op = (uint8_t)op;
 }
@@ -220,6 +221,7 @@ bool soft_lower_sys(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand
 	}
 	if (!s->fn)
 		s->fn = h_ud;
+	s->kind = K_SYS;
 	*ends_block = true;
 	return true;
 }
