@@ -3,8 +3,13 @@
 
 Boots the nanobenchmark guest (tests/guests/nanobench.S, built as
 BUILD/tests/guests/nanobench.bin) under:
-    soft full   trivisor run --mode full                 (full virtualization)
-    soft para   trivisor run --mode para                 (para-virtualization, soft engine)
+    soft full, interpret   trivisor run --mode full --soft-tier interpret
+    soft full, translate   trivisor run --mode full --soft-tier translate
+                           (full virtualization: the soft engine's interpreter, and its
+                           binary translator, the default tier)
+    soft para, interpret   trivisor run --mode para --soft-tier interpret
+    soft para, translate   trivisor run --mode para --soft-tier translate
+                           (para-virtualization, soft engine)
     hw para     trivisor run --mode hw                   (hardware-assisted, KVM PV ABI)
     hw full     trivisor run --mode hw --guest full      (hardware-assisted, plain PC)
 The kvm ones run on this host where `trivisor engines` says kvm is available, else
@@ -13,11 +18,16 @@ inside the nested harness (tests/nested/harness.py: QEMU TCG emulating AMD SVM, 
 that emulation). Each benchmark's cost is (its cycles - the empty loop's cycles for as
 many iterations) / iterations, in the guest's TSC cycles, and in ns through the TSC
 frequency the guest measured against the PIT. Best (lowest) of --runs runs per
-configuration. Prints a Markdown table.
+configuration; the configurations take turns (run 1 of each, then run 2, ...), so a
+change in the host's load touches them alike. Prints a Markdown table; --json OUT
+writes the figures for bench/charts.py.
 
     bench/nanobench.py [--build DIR] [--runs N] [--only soft|kvm]
+                       [--tiers interpret,translate] [--quick] [--json OUT]
 """
 import argparse
+import datetime
+import json
 import os
 import platform
 import re
@@ -32,13 +42,17 @@ sys.path.insert(0, str(REPO / "tests" / "nested"))
 import harness  # noqa: E402
 
 GUEST = "nanobench.bin"
+QUICK_GUEST = "nanobench_quick.bin"   # few iterations: a smoke test, rough figures
 GUEST_OK = 99  # the guest wrote 0x31 to isa-debug-exit: (0x31 << 1) | 1
-# (label, engine, options): one column each.
+TIERS = ["interpret", "translate"]
+# (label, engine, options, soft tier or None): one column each.
 CONFIGS = [
-    ("soft full", "soft", ["--mode", "full"]),
-    ("soft para", "soft", ["--mode", "para"]),
-    ("hw para", "kvm", ["--mode", "hw"]),
-    ("hw full", "kvm", ["--mode", "hw", "--guest", "full"]),
+    ("soft full, interpret", "soft", ["--mode", "full", "--soft-tier", "interpret"], "interpret"),
+    ("soft full, translate", "soft", ["--mode", "full", "--soft-tier", "translate"], "translate"),
+    ("soft para, interpret", "soft", ["--mode", "para", "--soft-tier", "interpret"], "interpret"),
+    ("soft para, translate", "soft", ["--mode", "para", "--soft-tier", "translate"], "translate"),
+    ("hw para", "kvm", ["--mode", "hw"], None),
+    ("hw full", "kvm", ["--mode", "hw", "--guest", "full"], None),
 ]
 # Rows, in the paper's order, then what the paper did not have.
 BENCHES = ["syscall", "port_in", "cr8_write", "call_ret", "page_fault", "divide_by_zero",
@@ -70,13 +84,14 @@ class Host:
     """trivisor on this machine."""
     where = "host"
 
-    def __init__(self, build):
+    def __init__(self, build, guest=GUEST):
         self.trivisor = build / "trivisor"
         self.guests = build / "tests" / "guests"
+        self.guest = guest
 
     def run(self, opts):
         p = subprocess.run([str(self.trivisor), "run", *opts, "--kernel",
-                            str(self.guests / GUEST)], stdin=subprocess.DEVNULL,
+                            str(self.guests / self.guest)], stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=600)
         if p.returncode != GUEST_OK:
             raise RuntimeError(f"status {p.returncode}:\n{p.stdout}{p.stderr}")
@@ -87,14 +102,16 @@ class Nested:
     """trivisor inside the nested outer guest (QEMU TCG + SVM)."""
     where = "nested"
 
-    def __init__(self, build):
+    def __init__(self, build, guest=GUEST):
+        self.guest = guest
         self.outer = harness.OuterVM(build, log=lambda m: print(m, file=sys.stderr))
         self.outer.start()
         print(f"nanobench: nested outer guest up after {self.outer.boot_seconds:.1f} s",
               file=sys.stderr)
 
     def run(self, opts):
-        cmd = shlex.join(["trivisor", "run", *opts, "--kernel", f"{harness.GUEST_DIR}/tests/{GUEST}"])
+        cmd = shlex.join(["trivisor", "run", *opts, "--kernel",
+                          f"{harness.GUEST_DIR}/tests/{self.guest}"])
         r = self.outer.run(cmd + " </dev/null 2>&1", timeout=600)
         if r.status != GUEST_OK:
             raise RuntimeError(f"status {r.status}:\n{r.output}")
@@ -123,41 +140,64 @@ def cell(r, bench):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--build", type=Path, default=harness.build_dir())
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", choices=["soft", "kvm"])
+    ap.add_argument("--tiers", default=",".join(TIERS),
+                    help="the soft engine's tiers, comma-separated (default "
+                         "interpret,translate)")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"boot {QUICK_GUEST} (few iterations): a smoke test, rough figures")
+    ap.add_argument("--json", metavar="OUT",
+                    help="also write the results as JSON ('-': stdout); bench/charts.py "
+                         "draws it")
     args = ap.parse_args()
+    tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
+    if not tiers or any(t not in TIERS for t in tiers):
+        ap.error(f"--tiers: choose from {','.join(TIERS)}")
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    guest = QUICK_GUEST if args.quick else GUEST
     build = args.build.resolve()
-    if not (build / "tests" / "guests" / GUEST).exists():
-        sys.exit(f"nanobench: {build}/tests/guests/{GUEST} missing: ninja -C {build}")
+    if not (build / "tests" / "guests" / guest).exists():
+        sys.exit(f"nanobench: {build}/tests/guests/{guest} missing: ninja -C {build}")
 
-    host = Host(build)
+    configs = [c for c in CONFIGS if (not args.only or c[1] == args.only)
+               and (c[3] is None or c[3] in tiers)]
+    host = Host(build, guest)
     nested = None
-    results, where = {}, {}
+    runs, where = {}, {}
     try:
-        for label, engine, opts in CONFIGS:
-            if args.only and engine != args.only:
-                continue
+        for label, engine, opts, _ in configs:
             m = host
             if engine == "kvm" and not kvm_on_host(host.trivisor):
-                nested = nested or Nested(build)
+                nested = nested or Nested(build, guest)
                 m = nested
-            runs = []
-            for i in range(args.runs):
+            where[label] = m
+            runs[label] = []
+        # The configurations take turns, one run each: a change in the host's load
+        # then touches every column alike.
+        for i in range(args.runs):
+            for label, engine, opts, _ in configs:
+                m = where[label]
                 t0 = time.monotonic()
-                runs.append(parse(m.run(opts)))
+                runs[label].append(parse(m.run(opts)))
                 print(f"nanobench: {label} run {i + 1}/{args.runs} ({m.where}) "
                       f"{time.monotonic() - t0:.1f} s", file=sys.stderr)
-            results[label] = best(runs)
-            where[label] = m.where
     finally:
         if nested:
             nested.close()
+    results = {lb: best(r) for lb, r in runs.items()}
+    where = {lb: m.where for lb, m in where.items()}
 
-    labels = [c[0] for c in CONFIGS if c[0] in results]
+    labels = [c[0] for c in configs]
+    load = os.getloadavg()[0]
     print(f"\n{time.strftime('%Y-%m-%d')}, {platform.node()}, load average "
-          f"{os.getloadavg()[0]:.1f}, best of {args.runs}; cycles per operation (ns)\n")
+          f"{load:.1f}, best of {args.runs}"
+          f"{', ' + QUICK_GUEST + ' (rough)' if args.quick else ''}; cycles per operation (ns)\n")
     print("| benchmark | " + " | ".join(f"{lb} ({where[lb]})" for lb in labels) + " |")
     print("|---|" + "---|" * len(labels))
     for b in BENCHES:
@@ -167,6 +207,21 @@ def main():
     for lb in labels:
         for b, why in results[lb]["na"].items():
             print(f"\n{lb}: {b} n/a: {why}")
+
+    if args.json:
+        doc = {"bench": "nanobench",
+               "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+               "host": {"node": platform.node(), "cpus": os.cpu_count(), "load_average": load},
+               "config": {"runs": args.runs, "guest": guest, "build": str(build)},
+               "benchmarks": BENCHES,
+               "columns": {lb: {"where": where[lb], "engine": e, "options": o, "tier": t,
+                                "runs": runs[lb], "best": results[lb]}
+                           for lb, e, o, t in configs}}
+        text = json.dumps(doc, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.json).write_text(text)
 
 
 if __name__ == "__main__":

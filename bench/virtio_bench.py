@@ -8,7 +8,9 @@ vCPU, and the same devices on virtio-pci: two virtio-blk disks (vda: a small ext
 holding the random-I/O program, vdb: a raw scratch image, made afresh for every run) and
 a virtio-net on user-mode networking (slirp):
 
-    soft    build/trivisor run --engine soft ... --disk TOOLS --disk SCRATCH --net user
+    soft-interp  build/trivisor run --engine soft --soft-tier interpret ... --disk TOOLS
+                 --disk SCRATCH --net user   (the soft engine's interpreter)
+    soft    the same with --soft-tier translate (the binary translator, the default tier)
     kvm     build/trivisor run --engine kvm ...   (only where `trivisor engines` says so)
     qemu    qemu-system-x86_64 -M q35 -accel tcg -cpu max ... virtio-blk-pci (raw,
             cache=writeback), virtio-net-pci on -netdev user
@@ -26,8 +28,10 @@ the image and flush with fdatasync):
 Times are host wall-clock times between marker lines the guest prints before and after
 each command (bench/linux_bench.py's Console); the guest's emulated clock is never
 trusted. The random reads' checksum and the fetched size must agree in every column.
+The columns take turns (run 1 of every column, then run 2, ...), so a change in the
+host's load touches them alike; ratios are between columns of the same invocation.
 
-    bench/virtio_bench.py [--engines soft,kvm,qemu] [--runs N] [--quick]
+    bench/virtio_bench.py [--engines soft-interp,soft,kvm,qemu] [--runs N] [--quick]
                           [--seq-mib N] [--rand-ops N] [--net-mib N] [--json PATH]
 """
 import argparse
@@ -48,16 +52,22 @@ REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 # The console driver, markers and host facts are linux_bench's: one copy of each.
 from linux_bench import (RunFailed, Console, host_info, parse_engines, print_table,  # noqa: E402
-                         secs, tail, trivisor_engines)
+                         secs, tail, trivisor_engines, INTERPRET, TRANSLATE)
 
 REPO = REPO.parent
 sys.path.insert(0, str(REPO / "tests" / "nested"))
 import harness  # noqa: E402  (builds the tests' virtio initramfs, cached)
 
-ALL_ENGINES = ["soft", "kvm", "qemu"]
-DEFAULT_ENGINES = "soft,kvm,qemu"
-LABELS = {"soft": "trivisor soft", "kvm": "trivisor kvm", "qemu": "QEMU TCG"}
-RATIOS = [("soft", "qemu"), ("kvm", "qemu")]
+ALL_ENGINES = ["soft-interp", "soft", "kvm", "qemu"]
+DEFAULT_ENGINES = "soft-interp,soft,kvm,qemu"
+# trivisor's columns: the engine and, for soft, the tier (named, so a column keeps its
+# meaning if the default changes).
+TRIVISOR_COLUMNS = {"soft-interp": ["--engine", "soft", *INTERPRET],
+                    "soft": ["--engine", "soft", *TRANSLATE], "kvm": ["--engine", "kvm"]}
+LABELS = {"soft-interp": "soft interpret", "soft": "soft translate", "kvm": "trivisor kvm",
+          "qemu": "QEMU TCG"}
+SHORT = {"soft-interp": "interp", "soft": "translate", "kvm": "kvm", "qemu": "qemu"}
+RATIOS = [("soft-interp", "soft"), ("soft-interp", "qemu"), ("soft", "qemu"), ("kvm", "qemu")]
 SEED = 0x5eed
 RANDIO = "virtio_randio"
 
@@ -190,17 +200,18 @@ def make_columns(a, tmp):
     mem = f"{a.mem}M"
     cols, engines = [], None
     for name in a.engines:
-        if name in ("soft", "kvm"):
+        if name in TRIVISOR_COLUMNS:
             if not trivisor.exists():
                 sys.exit(f"virtio_bench: {trivisor} missing: build first (ninja -C {build})")
             engines = engines or trivisor_engines(trivisor)
+            engine = TRIVISOR_COLUMNS[name][1]
 
             def argv(tools, scratch, name=name):
-                return [str(trivisor), "run", "--engine", name, "--kernel", str(kernel),
+                return [str(trivisor), "run", *TRIVISOR_COLUMNS[name], "--kernel", str(kernel),
                         "--initrd", str(initrd), "--append", a.append, "--mem", mem,
                         "--disk", str(tools), "--disk", str(scratch), "--net", "user"]
             col = Column(name, argv)
-            usable, line = engines.get(name, (False, f"{name}: not listed by trivisor engines"))
+            usable, line = engines.get(engine, (False, f"{engine}: not listed by trivisor engines"))
             if not usable:
                 col.skipped = f"not usable on this host ({line})"
         else:
@@ -245,7 +256,7 @@ def report(cols, a, cfg, meta):
     rates = {c.name: {k: rate(c, k, amounts[k]) for k, _, _ in FIGURES} for c in cols}
     ratios = [(x, y) for x, y in RATIOS if any(c.name == x for c in shown)
               and any(c.name == y for c in shown)]
-    head = ["figure"] + [c.label for c in shown] + [f"{x}/{y}" for x, y in ratios]
+    head = ["figure"] + [c.label for c in shown] + [f"{SHORT[x]}/{SHORT[y]}" for x, y in ratios]
     rows = []
     for key, label, unit in FIGURES:
         n = amounts[key]
@@ -258,8 +269,10 @@ def report(cols, a, cfg, meta):
             row.append(f"{sx['median'] / sy['median']:.2f}x" if sx and sy else "-")
         rows.append(row)
     print_table(head, rows)
+    names = [n for n in ("soft-interp", "soft") if any(c.name == n for c in shown)]
     print("higher is better; median of the runs, (min-max) when more than one; ratios of "
-          "the medians (above 1: trivisor faster)")
+          "the medians (above 1: the first column faster"
+          + "".join(f"; {SHORT[n]}: {LABELS[n]}" for n in names if ratios) + ")")
     for c in cols:
         if c.skipped:
             print(f"{c.label}: skipped: {c.skipped}")
@@ -282,7 +295,7 @@ def report(cols, a, cfg, meta):
         print(f"    {key}: {cmd}")
 
     if a.json:
-        doc = dict(meta)
+        doc = {"bench": "virtio_bench", **meta}
         doc["figures"] = {k: {"label": l, "unit": u, "amount": amounts[k]} for k, l, u in FIGURES}
         doc["columns"] = {c.name: {"label": c.label, "skipped": c.skipped,
                                    "failures": c.failures, "runs": c.runs,
@@ -365,16 +378,18 @@ def main(argv=None):
             for col in cols:
                 if col.skipped:
                     print(f"{col.label}: skipped: {col.skipped}", flush=True)
-                    continue
-                for i in range(1, a.runs + 1):
+            # The columns take turns, one run each (a change in the host's load then
+            # touches every column alike); a column stops after two failed runs.
+            for i in range(1, a.runs + 1):
+                for col in cols:
+                    if col.skipped or len(col.failures) >= 2:
+                        continue
                     log.write(f"\n==== {col.label}, run {i} ====\n")
                     try:
                         r = col.run_once(a, tmp, randio, log)
                     except RunFailed as e:
                         col.failures.append(str(e))
                         print(f"{col.label} run {i}: failed: {e}", flush=True)
-                        if len(col.failures) >= 2:
-                            break
                         continue
                     col.runs.append(r)
                     print(f"{col.label} run {i}: boot {secs(r['boot_prompt'])} s, " + ", ".join(
