@@ -759,10 +759,25 @@ static bool emit_cmovcc(struct em *e, const struct sinsn *i)
 static bool emit_shift(struct em *e, const struct sinsn *i)
 {
 	unsigned sz = i->opsz;
-	if (i->op < SH_SHL || i->o[1].kind != OPK_IMM || i->o[0].kind == OPK_IMM)
+	if (i->o[1].kind != OPK_IMM || i->o[0].kind == OPK_IMM)
 		return false;
 	unsigned cnt = (unsigned)(i->imm & (sz == 8 ? 63 : 31));
 	if (cnt == 0)
+		return false;
+	if ((i->op == SH_ROL || i->op == SH_ROR) && e->dead[e->k]) {
+		/* ROL/ROR whose CF and OF nobody sees (SHA-2's rotations): the host's rotate */
+		if (i->o[0].kind == OPK_MEM) {
+			emit_ea(e, i, true);
+			probe(e, sz, true);
+		}
+		ld_op(e, i, 0, RDX);
+		op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, i->op == SH_ROL ? 0 : 1, RDX);
+		b1(e, cnt);
+		zext(e, RDX, sz);
+		st_op(e, i, 0, RDX);
+		return true;
+	}
+	if (i->op < SH_SHL)
 		return false;
 	unsigned lf = i->op == SH_SHR ? LF_SHR : i->op == SH_SAR ? LF_SAR : LF_SHL;
 	unsigned digit = lf == LF_SHR ? 5 : lf == LF_SAR ? 7 : 4;

@@ -357,7 +357,7 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		*ends_block = true;
 		return false;
 	}
-	if (s->fn == h_alu && s->o[0].kind == OPK_REG && s->o[1].kind != OPK_MEM) {
+	if (s->kind == K_ALU && s->o[0].kind == OPK_REG && s->o[1].kind != OPK_MEM) {
 		static const soft_fn fast[] = { [ALU_ADD] = h_add_r, [ALU_OR] = h_or_r,
 		                                [ALU_AND] = h_and_r, [ALU_SUB] = h_sub_r,
 		                                [ALU_XOR] = h_xor_r, [ALU_CMP] = h_cmp_r,
@@ -374,7 +374,7 @@ bool soft_lower(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo
 		if (s->fn == h_ud)
 			s->kind = K_UD;
 	}
-	if (s->fn == h_shift && s->nops == 1) { /* D0/D1 forms: an implied count of 1 */
+	if (s->kind == K_SHIFT && s->nops == 1) { /* D0/D1 forms: an implied count of 1 */
 		s->nops = 2;
 		s->o[1] = (struct sop){ .kind = OPK_IMM, .size = 1 };
 		s->imm = 1;
@@ -409,10 +409,14 @@ void soft_classify(struct sinsn *s, bool ends_block)
 		fault = mem;
 		break;
 	case K_SHIFT: /* a count of 0 (after masking) leaves every flag as it was */
-		if (s->op >= SH_SHL && s->op != SH_RCL && s->op != SH_RCR && s->o[1].kind == OPK_IMM &&
-		    (s->imm & (s->opsz == 8 ? 63 : 31)) != 0) {
-			r = 0;
-			w = FL_ARITH;
+		if (s->o[1].kind == OPK_IMM && (s->imm & (s->opsz == 8 ? 63 : 31)) != 0) {
+			if (s->op >= SH_SHL) {
+				r = 0;
+				w = FL_ARITH;
+			} else if (s->op == SH_ROL || s->op == SH_ROR) {
+				r = FL_ARITH & ~(FL_CF | FL_OF);   /* kept */
+				w = FL_CF | FL_OF;
+			}
 		}
 		fault = mem;
 		break;
