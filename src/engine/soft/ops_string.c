@@ -2,6 +2,8 @@
  * commits on its own (memory, then RSI/RDI/RCX), so a fault in iteration k leaves the
  * registers describing k-1 finished iterations and the instruction restarts from there;
  * long REP runs yield every SOFT_REP_CHUNK iterations with the same consistent state. */
+#include <string.h>
+
 #include "engine/soft/mem.h"
 #include "engine/soft/ops.h"
 
@@ -9,6 +11,67 @@
 
 /* Outside 64-bit mode: the same loop with segment checks and 4 GiB wrap (below). */
 static int soft_string_legacy(struct soft_cpu *c, const struct sinsn *i);
+
+/* Host address of sz-byte elements at la in the TLB `t` (r or w), and how many whole
+ * elements fit before the page ends; 0 on a miss (the element loop then translates,
+ * faults or reaches MMIO as usual). */
+static unsigned tlb_run(const struct soft_cpu *c, const struct soft_tlb_entry *t, uint64_t la,
+                        unsigned sz, uint8_t **host)
+{
+	const struct soft_tlb_entry *e = &t[(la >> 12) % SOFT_TLB_SIZE];
+	if ((e->tag & c->tlb.mask) != (la & ~0xfffull))
+		return 0;
+	*host = e->host + (la & 0xfff);
+	return (0x1000 - (unsigned)(la & 0xfff)) / sz;
+}
+
+/* REP MOVS/STOS forward in 64-bit mode, a page-sized run at a time where both sides hit
+ * the TLB (RAM, writable, not code: the same pages the element loop would store to
+ * directly). Each run commits like that many iterations. Returns SOFT_OK (done),
+ * SOFT_YIELD with *n iterations done (the element loop continues, from a page edge, a
+ * TLB miss or the chunk limit). */
+static int rep_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask, uint64_t src_base,
+                    uint64_t dst_base, unsigned *n)
+{
+	unsigned sz = i->opsz, asz = i->adsz;
+	uint64_t v = reg_get(c, R_RAX, sz);
+	while (*n < SOFT_REP_CHUNK) {
+		uint64_t cnt = c->gpr[R_RCX] & amask;
+		if (cnt == 0)
+			return SOFT_OK;
+		uint64_t di = c->gpr[R_RDI] & amask, si = c->gpr[R_RSI] & amask;
+		uint8_t *d = NULL, *src = NULL;
+		uint64_t run = tlb_run(c, c->tlb.w, di + dst_base, sz, &d);
+		if (i->op == STR_MOVS) {
+			uint64_t rs = tlb_run(c, c->tlb.r, si + src_base, sz, &src);
+			run = rs < run ? rs : run;
+		}
+		run = run < cnt ? run : cnt;
+		if (run > SOFT_REP_CHUNK - *n)
+			run = SOFT_REP_CHUNK - *n;
+		if (run == 0)
+			return SOFT_YIELD;
+		uint64_t bytes = run * sz;
+		if (i->op == STR_STOS) {
+			if (sz == 1)
+				memset(d, (int)v, bytes);
+			else
+				for (uint64_t k = 0; k < run; k++)
+					store_n(d + k * sz, sz, v);
+		} else if (d >= src + bytes || d + bytes <= src || d <= src) {
+			memmove(d, src, bytes);  /* what forward element copies give when d <= src */
+		} else {
+			for (uint64_t k = 0; k < run; k++) /* overlapping ahead: the pattern repeats */
+				store_n(d + k * sz, sz, load_n(src + k * sz, sz));
+		}
+		if (i->op == STR_MOVS)
+			reg_set(c, R_RSI, asz, si + bytes);
+		reg_set(c, R_RDI, asz, di + bytes);
+		reg_set(c, R_RCX, asz, cnt - run);
+		*n += (unsigned)run;
+	}
+	return (c->gpr[R_RCX] & amask) == 0 ? SOFT_OK : SOFT_YIELD;
+}
 
 int h_string(struct soft_cpu *c, const struct sinsn *i)
 {
@@ -19,8 +82,14 @@ int h_string(struct soft_cpu *c, const struct sinsn *i)
 	if (__builtin_expect(c->sys.mode != SOFT_MODE64, 0))
 		return soft_string_legacy(c, i);
 	unsigned src_mf = i->seg == S_SS ? MF_SS : 0;
+	unsigned n = 0;
+	if (i->rep && step == sz && (op == STR_MOVS || op == STR_STOS)) {
+		int r = rep_bulk(c, i, amask, src_base, dst_base, &n);
+		if (r != SOFT_YIELD)
+			return r;
+	}
 
-	for (unsigned n = 0;; n++) {
+	for (;; n++) {
 		if (i->rep) {
 			if ((c->gpr[R_RCX] & amask) == 0)
 				return SOFT_OK;
