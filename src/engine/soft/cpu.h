@@ -115,8 +115,8 @@ struct sinsn {
 	uint8_t nops;
 	uint8_t kind;          /* enum soft_kind */
 	uint8_t attr;          /* SI_* */
-	uint16_t fl_read;      /* arithmetic flags (FL_ARITH bits) it reads, or keeps */
-	uint16_t fl_write;     /* ... it always overwrites */
+	uint16_t fl_read;      /* arithmetic flags (FL_ARITH bits) it reads */
+	uint16_t fl_write;     /* ... it always overwrites (the others it keeps) */
 	struct sop o[3];
 };
 

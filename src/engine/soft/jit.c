@@ -1117,19 +1117,18 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 	e.chainable = inl;
 	for (unsigned k = 0; k < b->n; k++)
 		e.chainable = e.chainable && !(b->ins[k].attr & SI_SYS);
-	/* Dead flags: an instruction's flags need not be stored when a later one in the
-	 * block overwrites all six before any instruction reads a flag or can fault (a
-	 * fault shows the guest's handler the flags of the moment). */
+	/* Dead flags: an instruction's flags need not be stored when later ones in the
+	 * block overwrite every flag it wrote before any instruction reads one of them or
+	 * can fault (a fault shows the guest's handler the flags of the moment). */
 	for (unsigned k = 0; k < b->n; k++) {
-		for (unsigned l = k + 1; l < b->n && b->ins[k].fl_write; l++) {
+		uint16_t pending = b->ins[k].fl_write;
+		for (unsigned l = k + 1; l < b->n && pending; l++) {
 			const struct sinsn *x = &b->ins[l];
-			if ((x->attr & SI_FAULT) || x->fl_read)
+			if ((x->attr & SI_FAULT) || (x->fl_read & pending))
 				break;
-			if (x->fl_write == FL_ARITH) {
-				e.dead[k] = true;
-				break;
-			}
+			pending &= (uint16_t)~x->fl_write;
 		}
+		e.dead[k] = b->ins[k].fl_write && !pending;
 	}
 	uint32_t start = pos(&e), off = 0;
 	for (unsigned k = 0; k < b->n && !e.full; k++) {

@@ -404,7 +404,7 @@ void soft_classify(struct sinsn *s, bool ends_block)
 		fault = mem;
 		break;
 	case K_UNARY:
-		r = s->op <= UN_DEC ? FL_CF : 0;      /* INC/DEC keep CF */
+		r = 0;                                /* INC/DEC keep CF: not a read */
 		w = s->op == UN_NOT ? 0 : s->op == UN_NEG ? FL_ARITH : FL_ARITH & ~FL_CF;
 		fault = mem;
 		break;
@@ -414,7 +414,7 @@ void soft_classify(struct sinsn *s, bool ends_block)
 				r = 0;
 				w = FL_ARITH;
 			} else if (s->op == SH_ROL || s->op == SH_ROR) {
-				r = FL_ARITH & ~(FL_CF | FL_OF);   /* kept */
+				r = 0;                         /* the others are kept */
 				w = FL_CF | FL_OF;
 			}
 		}
