@@ -50,6 +50,7 @@ struct em {
 	uint8_t *base, *p, *end;  /* write view: base is the arena start */
 	bool full;
 	const struct sblock *b;
+	const struct soft_jit *jit;
 	unsigned k;               /* instruction being emitted */
 	uint32_t off;             /* its offset from the block's first byte */
 	bool flags_live;          /* host flags equal the guest's lazy flags (all 6) */
@@ -438,19 +439,23 @@ static void leave_chained(struct em *e, bool direct, int64_t d)
 		leave_to_rax(e);
 		return;
 	}
-	uint8_t *out[12];
-	unsigned nout = 0;
-	op_c(e, W, 0x81, 5, OFF(jit_left));      /* sub qword [jit_left], n */
-	b4(e, e->b->n);
-	out[nout++] = jcc_fwd(e, CC_LE);
+	const struct soft_jit *j = e->jit;
+	if (e->b->n < 128) {
+		op_c(e, W, 0x83, 5, OFF(jit_left));  /* sub qword [jit_left], n */
+		b1(e, e->b->n);
+	} else {
+		op_c(e, W, 0x81, 5, OFF(jit_left));
+		b4(e, e->b->n);
+	}
+	patch(e, jcc_fwd(e, CC_LE), j->out_off);
 	op_c(e, 0, 0x83, 7, OFF(sys.kick));      /* cmp dword [kick], 0 */
 	b1(e, 0);
-	out[nout++] = jcc_fwd(e, CC_NE);
+	patch(e, jcc_fwd(e, CC_NE), j->out_off);
 	if (e->gen) {
 		mov_ri(e, RCX, (uint64_t)(uintptr_t)e->gen);
 		op_m(e, W, 0x8b, RCX, RCX, NOIDX, 0, 0);
 		op_c(e, W, 0x3b, RCX, OFF(cache.gen_seen));
-		out[nout++] = jcc_fwd(e, CC_NE);
+		patch(e, jcc_fwd(e, CC_NE), j->out_off);
 	}
 	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
 	if (direct && in_page >= 0 && in_page < 0x1000) {
@@ -458,63 +463,11 @@ static void leave_chained(struct em *e, bool direct, int64_t d)
 		b1(e, 0xe9);                         /* jmp <patched>, first to "miss" */
 		uint32_t site = pos(e);
 		b4(e, 0);                            /* rel 0: the miss path right after it */
-		op_c(e, W, 0x89, RAX, OFF(rip));     /* miss: tell soft_run where to link */
 		mov_ri(e, RCX, site);
-		op_c(e, W, 0x89, RCX, OFF(jit_link));
-		b1(e, 0x31); b1(e, 0xc0);           /* xor eax, eax: retired already */
-		jump_to(e, e->exit_at);
+		jump_to(e, j->miss_off);
 	} else {
-		/* rdx = jc[(la ^ la >> 12) % SOFT_JC_SIZE] */
-		op_r(e, W, 0x89, RAX, RDX);
-		op_r(e, W, 0xc1, 5, RDX);            /* shr rdx, 12 */
-		b1(e, 12);
-		op_r(e, W, 0x31, RAX, RDX);          /* xor rdx, rax */
-		op_r(e, 0, 0x81, 4, RDX);            /* and edx, SOFT_JC_SIZE - 1 */
-		b4(e, SOFT_JC_SIZE - 1);
-		op_m(e, W, 0x8b, RDX, RBX, RDX, 3, OFF(cache.jc));
-		op_r(e, W, 0x85, RDX, RDX);          /* test rdx, rdx */
-		out[nout++] = jcc_fwd(e, CC_E);
-		op_m(e, W, 0x3b, RAX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, la));
-		out[nout++] = jcc_fwd(e, CC_NE);
-		op_m(e, 0, 0x80, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, mode));
-		b1(e, SOFT_MODE64);                  /* cmp byte [rdx + mode], 64 */
-		out[nout++] = jcc_fwd(e, CC_NE);
-		op_m(e, W, 0x83, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa2));
-		b1(e, 0xff);                         /* cmp qword [rdx + pa2], -1 */
-		out[nout++] = jcc_fwd(e, CC_NE);
-		op_m(e, W, 0x8b, RCX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, code));
-		op_r(e, W, 0x85, RCX, RCX);
-		out[nout++] = jcc_fwd(e, CC_E);
-		/* the fetch TLB entry of la: its tag (at this CPL), then its physical page */
-		op_r(e, W, 0x89, RAX, RSI);
-		op_r(e, W, 0xc1, 5, RSI);            /* shr rsi, 7 */
-		b1(e, 7);
-		op_r(e, 0, 0x81, 4, RSI);            /* and esi, 0xff << 5 */
-		b4(e, 0xffu << 5);
-		op_m(e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x));
-		op_c(e, W, 0x23, RDI, OFF(tlb.mask));
-		op_r(e, W, 0x89, RAX, R8);
-		op_r(e, W, 0x81, 4, R8);             /* and r8, -4096 */
-		b4(e, 0xfffff000u);
-		op_r(e, W, 0x39, R8, RDI);           /* cmp rdi, r8 */
-		out[nout++] = jcc_fwd(e, CC_NE);
-		op_m(e, W, 0x8b, RDI, RBX, RSI, 0,
-		     OFF(tlb.x) + (int32_t)offsetof(struct soft_tlb_entry, pa));
-		op_r(e, 0, 0x89, RAX, R8);           /* mov r8d, eax */
-		op_r(e, 0, 0x81, 4, R8);             /* and r8d, 0xfff */
-		b4(e, 0xfff);
-		op_r(e, W, 0x09, R8, RDI);           /* or rdi, r8 */
-		op_m(e, W, 0x3b, RDI, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa));
-		out[nout++] = jcc_fwd(e, CC_NE);
-		op_r(e, W, 0x89, RAX, R12);          /* mov r12, rax */
-		b1(e, 0xff); b1(e, 0xe1);           /* jmp rcx */
+		jump_to(e, j->lookup_off);
 	}
-	uint32_t to = pos(e);
-	op_c(e, W, 0x89, RAX, OFF(rip));
-	b1(e, 0x31); b1(e, 0xc0);
-	jump_to(e, e->exit_at);
-	for (unsigned k = 0; k < nout; k++)
-		patch(e, out[k], to);
 }
 
 static void leave_direct(struct em *e, int64_t d)
@@ -1051,10 +1004,15 @@ int soft_jit_init(struct soft_jit *j, size_t size)
 	j->rx = rx;
 	j->size = size;
 
-	/* The entry and exit stub: enter(c, code) saves the callee-saved registers it uses,
-	 * pins c in rbx and the entry RIP in r12, and jumps to the block; blocks jump back
-	 * to the exit with eax set. */
-	struct em e = { .base = j->rw, .p = j->rw, .end = j->rw + 64 };
+	/* The shared stubs. enter(c, code) saves the callee-saved registers it uses, pins c
+	 * in rbx and the entry RIP in r12, and jumps to the block; blocks jump back to
+	 * exit with eax set. The others serve chained exits, with rax = the next RIP and
+	 * the block's instructions already retired into jit_left: out returns to soft_run;
+	 * miss too, asking it to link the exit at arena offset ecx to the next block;
+	 * lookup finds the next block in the jump cache, with soft_run's checks (entered
+	 * at this linear address, 64-bit code in one page, and the fetch TLB still maps
+	 * the address to the block at this CPL), else goes out. */
+	struct em e = { .base = j->rw, .p = j->rw, .end = j->rw + 512 };
 	b1(&e, 0x53);                             /* push rbx */
 	b1(&e, 0x41); b1(&e, 0x54);               /* push r12 */
 	b1(&e, 0x41); b1(&e, 0x55);               /* push r13: keeps rsp 16-byte aligned */
@@ -1066,6 +1024,62 @@ int soft_jit_init(struct soft_jit *j, size_t size)
 	b1(&e, 0x41); b1(&e, 0x5c);               /* pop r12 */
 	b1(&e, 0x5b);                             /* pop rbx */
 	b1(&e, 0xc3);                             /* ret */
+	j->out_off = pos(&e);
+	op_c(&e, W, 0x89, RAX, OFF(rip));
+	b1(&e, 0x31); b1(&e, 0xc0);               /* xor eax, eax: retired already */
+	jump_to(&e, j->exit_off);
+	j->miss_off = pos(&e);
+	op_c(&e, W, 0x89, RAX, OFF(rip));
+	op_c(&e, 0, 0x89, RCX, OFF(jit_link));    /* mov [jit_link], ecx */
+	b1(&e, 0x31); b1(&e, 0xc0);
+	jump_to(&e, j->exit_off);
+	j->lookup_off = pos(&e);
+	/* rdx = jc[(la ^ la >> 12) % SOFT_JC_SIZE] */
+	op_r(&e, W, 0x89, RAX, RDX);
+	op_r(&e, W, 0xc1, 5, RDX);                /* shr rdx, 12 */
+	b1(&e, 12);
+	op_r(&e, W, 0x31, RAX, RDX);              /* xor rdx, rax */
+	op_r(&e, 0, 0x81, 4, RDX);                /* and edx, SOFT_JC_SIZE - 1 */
+	b4(&e, SOFT_JC_SIZE - 1);
+	op_m(&e, W, 0x8b, RDX, RBX, RDX, 3, OFF(cache.jc));
+	op_r(&e, W, 0x85, RDX, RDX);              /* test rdx, rdx */
+	patch(&e, jcc_fwd(&e, CC_E), j->out_off);
+	op_m(&e, W, 0x3b, RAX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, la));
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, 0, 0x80, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, mode));
+	b1(&e, SOFT_MODE64);                      /* cmp byte [rdx + mode], 64 */
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, W, 0x83, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa2));
+	b1(&e, 0xff);                             /* cmp qword [rdx + pa2], -1 */
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, W, 0x8b, RCX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, code));
+	op_r(&e, W, 0x85, RCX, RCX);
+	patch(&e, jcc_fwd(&e, CC_E), j->out_off);
+	op_r(&e, W, 0x89, RAX, RSI);
+	op_r(&e, W, 0xc1, 5, RSI);                /* shr rsi, 7 */
+	b1(&e, 7);
+	op_r(&e, 0, 0x81, 4, RSI);                /* and esi, 0xff << 5 */
+	b4(&e, 0xffu << 5);
+	op_m(&e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x));
+	op_c(&e, W, 0x23, RDI, OFF(tlb.mask));
+	op_r(&e, W, 0x89, RAX, R8);
+	op_r(&e, W, 0x81, 4, R8);                 /* and r8, -4096 */
+	b4(&e, 0xfffff000u);
+	op_r(&e, W, 0x39, R8, RDI);               /* cmp rdi, r8 */
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x) + (int32_t)offsetof(struct soft_tlb_entry, pa));
+	op_r(&e, 0, 0x89, RAX, R8);               /* mov r8d, eax */
+	op_r(&e, 0, 0x81, 4, R8);                 /* and r8d, 0xfff */
+	b4(&e, 0xfff);
+	op_r(&e, W, 0x09, R8, RDI);               /* or rdi, r8 */
+	op_m(&e, W, 0x3b, RDI, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa));
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_r(&e, W, 0x89, RAX, R12);              /* mov r12, rax */
+	b1(&e, 0xff); b1(&e, 0xe1);               /* jmp rcx */
+	if (e.full) {
+		soft_jit_destroy(j);
+		return -ENOSPC;
+	}
 	j->start = j->used = pos(&e);
 	j->enter = (uint32_t (*)(struct soft_cpu *, const void *))(void *)j->rx;
 	return 0;
@@ -1112,6 +1126,7 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 	e.end = j->rw + j->size;
 	e.b = b;
 	e.exit_at = j->exit_off;
+	e.jit = j;
 	e.gen = c->cache.share ? &c->cache.share->gen : NULL;
 	bool inl = b->mode == SOFT_MODE64;
 	e.chainable = inl;

@@ -46,7 +46,8 @@ struct soft_jit {
 	uint8_t *rw, *rx;         /* the arena's write and execute views */
 	size_t size, used;
 	size_t start;             /* blocks go after the entry and exit stubs */
-	uint32_t exit_off;        /* the exit stub blocks jump to */
+	uint32_t exit_off;        /* the shared stubs (jit.c: soft_jit_init) */
+	uint32_t out_off, miss_off, lookup_off;
 	uint32_t (*enter)(struct soft_cpu *c, const void *code);
 	struct soft_jit_stats stats;
 };
