@@ -13,7 +13,7 @@
 
 #include <Zydis/Zydis.h>
 
-#define SOFT_BLOCK_HASH 16384   /* buckets, power of two */
+#define SOFT_BLOCK_HASH 65536   /* buckets, power of two: ~100k blocks in a Linux boot */
 #define SOFT_PAGE_HASH 1024
 #define SOFT_JC_SIZE 4096       /* jump cache: linear rip -> block */
 

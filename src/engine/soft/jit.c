@@ -1094,8 +1094,10 @@ void soft_jit_destroy(struct soft_jit *j)
 	j->rw = j->rx = NULL;
 }
 
-/* The largest block: 48 instructions of ~90 bytes inline plus a ~110-byte slow stub. */
-#define BLOCK_ROOM (SOFT_BLOCK_MAX * 256 + 256)
+/* Room for the largest block: 48 instructions, each at most ~300 bytes inline (a
+ * memory operand's address and TLB probe, the operation, lazy flags) plus a ~150-byte
+ * slow stub, with a wide margin: a block that did not fit would stay interpreted. */
+#define BLOCK_ROOM (SOFT_BLOCK_MAX * 1024)
 
 int soft_jit_has_room(const struct soft_jit *j)
 {
