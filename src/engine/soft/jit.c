@@ -599,8 +599,22 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 			b1(e, 0xfe);
 			op_c(e, W, 0x09, RCX, OFF(rflags));  /* or [rflags], rcx */
 		} else {
+			/* after a CMP or SUB (a loop's test), CF = lf_a < lf_b; else the helper */
+			op_c(e, 0, 0x80, 7, OFF(lf_op));     /* cmp byte [lf_op], LF_SUB */
+			b1(e, LF_SUB);
+			uint8_t *other = jcc_fwd(e, CC_NE);
+			op_c(e, W, 0x8b, RCX, OFF(lf_a));
+			op_c(e, W, 0x3b, RCX, OFF(lf_b));
+			op_r(e, 0, 0x0f92, 0, RCX);          /* setb cl */
+			op_r(e, 0, 0x0fb6, RCX, RCX);
+			op_c(e, W, 0x83, 4, OFF(rflags));
+			b1(e, 0xfe);
+			op_c(e, W, 0x09, RCX, OFF(rflags));
+			uint8_t *done = jcc_fwd(e, -1);
+			patch(e, other, pos(e));
 			op_r(e, W, 0x89, RBX, RDI);
 			call_abs(e, (const void *)soft_jit_save_cf);
+			patch(e, done, pos(e));
 		}
 	}
 	if (i->o[0].kind == OPK_MEM) {

@@ -73,6 +73,51 @@ static int rep_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask, u
 	return (c->gpr[R_RCX] & amask) == 0 ? SOFT_OK : SOFT_YIELD;
 }
 
+/* REPE/REPNE CMPS and SCAS forward in 64-bit mode, a page-sized run at a time as
+ * rep_bulk: compare element by element over host pointers until the run ends or the
+ * REP condition stops it, then commit the iterations done and the flags of the last
+ * comparison. */
+static int rep_cmp_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask,
+                        uint64_t src_base, uint64_t dst_base, unsigned *n)
+{
+	unsigned sz = i->opsz, asz = i->adsz;
+	uint64_t m = sz_mask(sz), acc = reg_get(c, R_RAX, sz);
+	while (*n < SOFT_REP_CHUNK) {
+		uint64_t cnt = c->gpr[R_RCX] & amask;
+		if (cnt == 0)
+			return SOFT_OK;
+		uint64_t di = c->gpr[R_RDI] & amask, si = c->gpr[R_RSI] & amask;
+		uint8_t *d = NULL, *src = NULL;
+		uint64_t run = tlb_run(c, c->tlb.r, di + dst_base, sz, &d);
+		if (i->op == STR_CMPS) {
+			uint64_t rs = tlb_run(c, c->tlb.r, si + src_base, sz, &src);
+			run = rs < run ? rs : run;
+		}
+		run = run < cnt ? run : cnt;
+		if (run > SOFT_REP_CHUNK - *n)
+			run = SOFT_REP_CHUNK - *n;
+		if (run == 0)
+			return SOFT_YIELD;
+		uint64_t k = 0, a = 0, b = 0;
+		bool stop = false;
+		while (k < run && !stop) {
+			a = i->op == STR_CMPS ? load_n(src + k * sz, sz) : acc;
+			b = load_n(d + k * sz, sz);
+			k++;
+			stop = i->rep == REP_E ? a != b : a == b;
+		}
+		flags_lazy(c, LF_SUB, sz, a, b, (a - b) & m);
+		if (i->op == STR_CMPS)
+			reg_set(c, R_RSI, asz, si + k * sz);
+		reg_set(c, R_RDI, asz, di + k * sz);
+		reg_set(c, R_RCX, asz, cnt - k);
+		*n += (unsigned)k;
+		if (stop)
+			return SOFT_OK;
+	}
+	return (c->gpr[R_RCX] & amask) == 0 ? SOFT_OK : SOFT_YIELD;
+}
+
 int h_string(struct soft_cpu *c, const struct sinsn *i)
 {
 	unsigned sz = i->opsz, asz = i->adsz, op = i->op;
@@ -83,8 +128,10 @@ int h_string(struct soft_cpu *c, const struct sinsn *i)
 		return soft_string_legacy(c, i);
 	unsigned src_mf = i->seg == S_SS ? MF_SS : 0;
 	unsigned n = 0;
-	if (i->rep && step == sz && (op == STR_MOVS || op == STR_STOS)) {
-		int r = rep_bulk(c, i, amask, src_base, dst_base, &n);
+	if (i->rep && step == sz) {
+		int r = op == STR_MOVS || op == STR_STOS ? rep_bulk(c, i, amask, src_base, dst_base, &n)
+		      : op == STR_CMPS || op == STR_SCAS ? rep_cmp_bulk(c, i, amask, src_base, dst_base, &n)
+		      : SOFT_YIELD;
 		if (r != SOFT_YIELD)
 			return r;
 	}
