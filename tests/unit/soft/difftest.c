@@ -6,7 +6,7 @@
  * case is accepted only if that one known difference explains it; such cases are
  * counted by kind in the summary.
  *
- *   difftest [--seed S] [--count N] [--start I] [--max-report K]
+ *   difftest [--seed S] [--count N] [--start I] [--max-report K] [--tier interpret|translate]
  *            [--perturb I | --perturb-all I]
  *
  * --start I runs the N cases from case I on, as a run from case 0 numbers them (the
@@ -836,12 +836,13 @@ static bool native_rerun(struct dt_native *nat, struct dt_shared *sh, int k, uin
 static void usage(void)
 {
 	fprintf(stderr, "usage: difftest [--seed S] [--count N] [--start I] [--max-report K] "
-	        "[--perturb I | --perturb-all I]\n");
+	        "[--perturb I | --perturb-all I] [--tier interpret|translate]\n");
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t seed = 1, count = 100000, max_report = 20, start = 0;
+	enum soft_tier tier = SOFT_TIER_INTERPRET; /* the soft CPU's reference tier */
 	for (int k = 1; k < argc; k++) {
 		if (!strcmp(argv[k], "--seed") && k + 1 < argc)
 			seed = strtoull(argv[++k], NULL, 0);
@@ -855,6 +856,10 @@ int main(int argc, char **argv)
 			perturb = strtoull(argv[++k], NULL, 0), perturb_all = true;
 		else if (!strcmp(argv[k], "--max-report") && k + 1 < argc)
 			max_report = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--tier") && k + 1 < argc && !strcmp(argv[k + 1], "translate"))
+			tier = SOFT_TIER_TRANSLATE, k++;
+		else if (!strcmp(argv[k], "--tier") && k + 1 < argc && !strcmp(argv[k + 1], "interpret"))
+			tier = SOFT_TIER_INTERPRET, k++;
 		else {
 			usage();
 			return 2;
@@ -866,7 +871,8 @@ int main(int argc, char **argv)
 	                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct flat *m = calloc(1, sizeof(*m));
 	struct soft_cpu *cpu = calloc(1, sizeof(*cpu));
-	if (sh == MAP_FAILED || !m || !cpu || soft_cpu_init(cpu, &flat_ops, m)) {
+	if (sh == MAP_FAILED || !m || !cpu || soft_cpu_init(cpu, &flat_ops, m) ||
+	    soft_cpu_set_tier(cpu, tier)) {
 		fprintf(stderr, "difftest: out of memory\n");
 		return 1;
 	}
