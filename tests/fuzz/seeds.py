@@ -1,8 +1,9 @@
 """Seed inputs for the fuzz targets, written as code (no binaries in the repository):
 well-formed drivers doing the ordinary things (requests, frames, console traffic,
-indirect tables, EVENT_IDX, resets) from which libFuzzer mutates its way into the
-hostile cases. The formats are those described in tests/fuzz/fuzz.h and at the top of
-fuzz_virtqueue.c and fuzz_mmio.c; the guest-RAM layout constants match fuzz.h.
+indirect tables, EVENT_IDX, resets) and small programs for the soft CPU, from which
+libFuzzer mutates its way into the hostile cases. The formats are those described in
+tests/fuzz/fuzz.h and at the top of fuzz_virtqueue.c, fuzz_mmio.c and fuzz_translate.c;
+the guest-RAM layout constants match fuzz.h.
 
     seeds.write(target, directory)    # one file per seed
 """
@@ -209,6 +210,171 @@ def mmio_seeds():
     ]
 
 
+# -- the soft CPU's translator against its interpreter ----------------------------------
+
+# fuzz_translate.c: u8 options, u8 slice, u16 seed, then code (64-bit, loaded at 0x4000).
+T_USER, T_DELIVER, T_SSE, T_SMALL, T_SLICES = 1, 2, 4, 8, 16
+
+T_INLINE = bytes.fromhex(  # what the translator emits inline, in a loop with a call
+    "be00810000"        # mov esi, 0x8100
+    "bf00920000"        # mov edi, 0x9200
+    "b932000000"        # mov ecx, 50
+    "4801d8"            # 1: add rax, rbx
+    "31c2"              # xor edx, eax
+    "48894608"          # mov [rsi+8], rax
+    "4c8b4608"          # mov r8, [rsi+8]
+    "440fb64f03"        # movzx r9d, byte [rdi+3]
+    "4c0fbf5704"        # movsx r10, word [rdi+4]
+    "4c8d5c8810"        # lea r11, [rax+rcx*4+16]
+    "48c1e003"          # shl rax, 3
+    "48d1fa"            # sar rdx, 1
+    "49ffc0"            # inc r8
+    "49f7d9"            # neg r9
+    "086601"            # or [rsi+1], ah
+    "66816f023412"      # sub word [rdi+2], 0x1234
+    "505b"              # push rax ; pop rbx
+    "4839d0"            # cmp rax, rdx
+    "7204"              # jb 2f
+    "4883e801"          # sub rax, 1
+    "f6c101"            # 2: test cl, 1
+    "e805000000"        # call 3f
+    "ffc9"              # dec ecx
+    "75b7"              # jnz 1b
+    "cc"                # int3
+    "25ffff0000"        # 3: and eax, 0xffff
+    "c3")               # ret
+
+T_HANDLERS = bytes.fromhex(  # what it leaves to the handlers
+    "be00810000"        # mov esi, 0x8100
+    "bf00920000"        # mov edi, 0x9200
+    "41bf14000000"      # mov r15d, 20
+    "4811d8"            # 1: adc rax, rbx
+    "1b16"              # sbb edx, [rsi]
+    "486bd007"          # imul rdx, rax, 7
+    "0f92c3"            # setc bl
+    "4c0f44c2"          # cmovz r8, rdx
+    "480fbae005"        # bt rax, 5
+    "480fba2e03"        # bts qword [rsi], 3
+    "4991"              # xchg r9, rax
+    "0fc10f"            # xadd [rdi], ecx
+    "0fb15708"          # cmpxchg [rdi+8], edx
+    "b910000000f3a4"    # mov ecx, 16 ; rep movsb
+    "b904000000f3ab"    # mov ecx, 4 ; rep stosd
+    "48ad"              # lodsq
+    "48c1c007"          # rol rax, 7
+    "48c1da03"          # rcr rdx, 3
+    "480fa4d005"        # shld rax, rdx, 5
+    "4c0fbcd0"          # bsf r10, rax
+    "99"                # cdq
+    "b903000000f7f1"    # mov ecx, 3 ; div ecx
+    "41ffcf"            # dec r15d
+    "75af"              # jnz 1b
+    "cc")               # int3
+
+T_SMC = bytes.fromhex(  # stores into the code ahead, in a loop and after it
+    "b91e000000"        # mov ecx, 30
+    "880d07000000"      # 1: mov [rip -> the imm8 of the ADD below], cl
+    "ff0506000000"      # inc dword [rip -> the imm32 of the MOV below]
+    "0500010000"        # add eax, 0x100
+    "ba44332211"        # mov edx, 0x11223344
+    "4801d0"            # add rax, rdx
+    "ffc9"              # dec ecx
+    "75e3"              # jnz 1b
+    "c70501000000"      # mov dword [rip -> the INT3s], 0x90909090
+    "90909090"
+    "90"                # nop
+    "cccccccc"          # (become NOPs)
+    "4889d8"            # mov rax, rbx
+    "cc")               # int3
+
+T_FAULTS = bytes.fromhex(  # run at CPL 3 with exceptions delivered
+    "be10c00000ac"      # mov esi, 0xc010 ; lodsb           #PF, not present
+    "bf10d00000aa"      # mov edi, 0xd010 ; stosb           #PF, read-only
+    "bf00100000aa"      # mov edi, 0x1000 ; stosb           #PF, supervisor page
+    "be00e00000ad"      # mov esi, 0xe000 ; lodsd           MMIO
+    "f4faec"            # hlt ; cli ; in al, dx             #GP each
+    "cc90"              # int3 ; nop
+    "0f05"              # syscall (returns through SYSRET)
+    "b964000000"        # mov ecx, 100
+    "be00800000"        # mov esi, 0x8000
+    "0304ce"            # 1: add eax, [rsi+rcx*8]
+    "89848e00080000"    # mov [rsi+rcx*4+0x800], eax
+    "e2f4"              # loop 1b
+    "48b80000000000800000"  # mov rax, 0x800000000000
+    "5059ffe1")         # push rax ; pop rcx ; jmp rcx       #GP, non-canonical
+
+T_FP = bytes.fromhex(  # SSE and x87
+    "be00810000"        # mov esi, 0x8100
+    "bf00920000"        # mov edi, 0x9200
+    "b90a000000"        # mov ecx, 10
+    "f30f6f06"          # 1: movdqu xmm0, [rsi]
+    "660ffec1"          # paddd xmm0, xmm1
+    "660fefc8"          # pxor xmm1, xmm0
+    "66480f7ec0"        # movq rax, xmm0
+    "f2480f2ad0"        # cvtsi2sd xmm2, rax
+    "f20f59d2"          # mulsd xmm2, xmm2
+    "f20f115610"        # movsd [rsi+16], xmm2
+    "0f58d8"            # addps xmm3, xmm0
+    "d9e8d8c0"          # fld1 ; fadd st, st
+    "dd5e20"            # fstp qword [rsi+32]
+    "db07db5f04"        # fild dword [rdi] ; fistp dword [rdi+4]
+    "ffc9"              # dec ecx
+    "75ce"              # jnz 1b
+    "cc")               # int3
+
+T_COMPAT = bytes.fromhex(  # into 32-bit code (compatibility mode) and back
+    "be00810000"        # mov esi, 0x8100
+    "bf00920000"        # mov edi, 0x9200
+    "488d0505000000"    # lea rax, [rip + 1f]
+    "6a4050"            # push 0x40 ; push rax
+    "48cb"              # retfq
+    "b801000000"        # 1: (32-bit) mov eax, 1
+    "01d8"              # add eax, ebx
+    "8906"              # mov [esi], eax
+    "505a"              # push eax ; pop edx
+    "cc90"              # int3 ; nop: stops in 32-bit code (delivered, skips the NOP)
+    "6a08"              # push 0x08
+    "e800000000"        # call 2f
+    "81042408000000"    # 2: add dword [esp], 3f - 2b
+    "cb"                # retf
+    "b905000000"        # 3: (64-bit) mov ecx, 5
+    "4801c8"            # 4: add rax, rcx
+    "e2fb"              # loop 4b
+    "cc")               # int3
+
+T_IO = bytes.fromhex(  # port I/O and HLT: exits the harness completes
+    "66baf803"          # mov dx, 0x3f8
+    "b041ee"            # mov al, 0x41 ; out dx, al
+    "ec"                # in al, dx
+    "e680"              # out 0x80, al
+    "b904000000f36e"    # mov ecx, 4 ; rep outsb
+    "bf00800000"        # mov edi, 0x8000
+    "b90300000066f36d"  # mov ecx, 3 ; rep insw
+    "be00e00000"        # mov esi, 0xe000
+    "8b06894604"        # mov eax, [rsi] ; mov [rsi+4], eax   MMIO
+    "f4"                # hlt
+    "cc")               # int3
+
+
+def translate_seeds():
+    def t(opts, code, slice_=0, seed=1):
+        return bytes([opts, slice_]) + struct.pack("<H", seed) + code
+    return [
+        t(0, T_INLINE),
+        t(T_SMALL | T_SLICES, T_INLINE, 6, 2),
+        t(T_DELIVER | T_SMALL, T_INLINE, 0, 3),
+        t(0, T_HANDLERS),
+        t(T_SLICES, T_HANDLERS, 2, 4),
+        t(0, T_SMC),
+        t(T_SLICES | T_SMALL, T_SMC, 10),
+        t(T_USER | T_DELIVER, T_FAULTS),
+        t(T_SSE, T_FP),
+        t(T_DELIVER, T_FP),
+        t(T_DELIVER, T_COMPAT),
+        t(0, T_IO),
+    ]
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -216,6 +382,7 @@ SEEDS = {
     "console": console_seeds,
     "rng": rng_seeds,
     "mmio": mmio_seeds,
+    "translate": translate_seeds,
 }
 
 

@@ -1,5 +1,6 @@
 """Short libFuzzer runs of the fuzz targets (tests/fuzz/fuzz_*.c): the virtqueue, the
-virtio-blk, -net, -console and -rng request parsing, and the virtio-mmio registers.
+virtio-blk, -net, -console and -rng request parsing, the virtio-mmio registers, and the
+soft CPU's translator against its interpreter on arbitrary code.
 
 Each target first runs its seeds alone (tests/fuzz/seeds.py), which must get the device
 past its parsing into real work (the counters it prints at exit), then fuzzes for
@@ -37,6 +38,11 @@ SEED_FLOOR = {
     "console": {"tx_bytes": 6, "rx_bytes": 20},
     "rng": {"requests": 3, "bytes": 128},
     "mmio": {"reads": 1, "raised": 1},
+    # the translator: inline and handler code, chained blocks, a flushed arena, stores
+    # into code, delivered exceptions, user and 32-bit code, port I/O and HLT
+    "translate": {"insns": 2000, "blocks": 20, "inline": 100, "handlers": 20, "chained": 5,
+                  "flushes": 1, "smc": 1, "delivered": 3, "user": 1, "compat": 1, "io": 2,
+                  "hlt": 1},
 }
 
 
