@@ -10,8 +10,9 @@
  *                       TSS), bit 1: deliver exceptions through the IDT and go on (its
  *                       handlers skip one byte past the return address and IRETQ), else
  *                       stop at the first, bit 2: CR4.OSFXSR (SSE on), bit 3: the
- *                       translator gets a small code arena (filled and flushed often),
- *                       bit 4: run in slices of budget (u8 below) instead of at once
+ *                       translator gets a small code arena (filled and flushed often;
+ *                       64 to 256 KiB by the seed's low bits), bit 4: run in slices of
+ *                       budget (u8 below) instead of at once
  *   u8 slice     instructions per soft_run call with bit 4, plus one
  *   u16 seed     the initial registers and the data pages
  *   code         up to 16 KiB at CODE, where both CPUs start (the rest of it is INT3)
@@ -247,9 +248,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = f.n < CODE_MAX ? f.n : CODE_MAX;
 	build_image(image, f.p, n, seed);
 
+	/* 64 to 256 KiB: from a flush before every new block to one every few hundred */
+	size_t arena = (size_t)(64u << 10) * (1 + (seed & 3));
 	struct tcpu a, b;
 	if (tcpu_new(&a, "interp", RAM, SOFT_TIER_INTERPRET, 0) ||
-	    tcpu_new(&b, "jit", RAM, SOFT_TIER_TRANSLATE, (opts & OPT_SMALL) ? 48u << 10 : 0))
+	    tcpu_new(&b, "jit", RAM, SOFT_TIER_TRANSLATE, (opts & OPT_SMALL) ? arena : 0))
 		fuzz_fail("cannot make the CPUs");
 	setup(&a, image, opts, seed);
 	setup(&b, image, opts, seed);

@@ -362,11 +362,11 @@ def translate_seeds():
     return [
         t(0, T_INLINE),
         t(T_SMALL | T_SLICES, T_INLINE, 6, 2),
-        t(T_DELIVER | T_SMALL, T_INLINE, 0, 3),
+        t(T_DELIVER | T_SMALL, T_INLINE, 0, 4),     # seed % 4 == 0: the smallest arena
         t(0, T_HANDLERS),
         t(T_SLICES, T_HANDLERS, 2, 4),
         t(0, T_SMC),
-        t(T_SLICES | T_SMALL, T_SMC, 10),
+        t(T_SLICES | T_SMALL, T_SMC, 10, 8),
         t(T_USER | T_DELIVER, T_FAULTS),
         t(T_SSE, T_FP),
         t(T_DELIVER, T_FP),
