@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/soft/flatmem.h"
+#include "engine/soft/mmu/flatmem.h"
 #include "engine/soft/soft.h"
 
 /* The guest code, assembled by the host toolchain and copied into guest memory (it is

@@ -38,8 +38,8 @@
 #include "fuzz.h"
 #include "../unit/soft/tier_cmp.h"
 
-#include "engine/soft/ops_sys.h"
-#include "engine/soft/sys.h"
+#include "engine/soft/sys/ops_sys.h"
+#include "engine/soft/sys/sys.h"
 
 #define RAM        0x10000u
 #define SUPER_END  0x3000u

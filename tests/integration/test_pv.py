@@ -16,7 +16,7 @@ from test_linux import BOOT_TIMEOUT, CMD_TIMEOUT
 EXIT_OK = (0x31 << 1) | 1
 
 # The engines that implement the KVM para-virtual ABI, the one list for this module:
-# kvm (in the kernel) and soft (src/engine/soft/pv.c).
+# kvm (in the kernel) and soft (src/engine/soft/sys/pv.c).
 PV_ENGINES = ["kvm", "soft"]
 
 # (engine, guest interface) -> the options that ask for it, through the presets.

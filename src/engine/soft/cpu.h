@@ -13,9 +13,9 @@
 
 #include "core/cpu_state.h"
 #include "engine/soft/cache.h"
-#include "engine/soft/fpu.h"
-#include "engine/soft/memif.h"
-#include "engine/soft/sys.h"
+#include "engine/soft/fpu/fpu.h"
+#include "engine/soft/mmu/memif.h"
+#include "engine/soft/sys/sys.h"
 
 /* RFLAGS bits (Intel SDM vol. 1, 3.4.3). */
 #define FL_CF (1ull << 0)

@@ -31,11 +31,11 @@
 #include "core/vm.h"
 #include "engine/engine.h"
 #include "engine/soft/block.h"
-#include "engine/soft/jit.h"
-#include "engine/soft/ops_sys.h"
-#include "engine/soft/pv.h"
+#include "engine/soft/translate/jit.h"
+#include "engine/soft/sys/ops_sys.h"
+#include "engine/soft/sys/pv.h"
 #include "engine/soft/soft.h"
-#include "engine/soft/timers.h"
+#include "engine/soft/sys/timers.h"
 #include "hw/irqchip.h"
 
 #define RUN_BUDGET (1u << 20)  /* instructions per soft_run call */

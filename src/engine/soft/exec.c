@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "engine/soft/block.h"
-#include "engine/soft/jit.h"
-#include "engine/soft/mem.h"
+#include "engine/soft/translate/jit.h"
+#include "engine/soft/mmu/mem.h"
 #include "engine/soft/soft.h"
 
 int soft_cpu_init(struct soft_cpu *c, const struct soft_mem_ops *ops, void *opaque)

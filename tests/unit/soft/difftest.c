@@ -32,7 +32,7 @@
 
 #include "core/cpu_state.h"
 #include "dt.h"
-#include "engine/soft/lower.h"
+#include "engine/soft/decode/lower.h"
 #include "engine/soft/soft.h"
 
 /* ---- the software CPU's view of the test address space ---- */

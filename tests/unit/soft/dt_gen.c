@@ -9,7 +9,7 @@
 
 #include "core/cpu_state.h"
 #include "dt.h"
-#include "engine/soft/lower.h"
+#include "engine/soft/decode/lower.h"
 
 uint64_t dt_rand(struct dt_rng *r)
 {

@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "engine/soft/flatmem.h"
+#include "engine/soft/mmu/flatmem.h"
 #include "engine/soft/soft.h"
 
 struct flat_cpu {

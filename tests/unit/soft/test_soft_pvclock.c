@@ -1,8 +1,8 @@
-/* kvm-clock and steal-time arithmetic (src/engine/soft/pvclock.c): the scale factors,
+/* kvm-clock and steal-time arithmetic (src/engine/soft/sys/pvclock.c): the scale factors,
  * the time a guest computes from the structure, its layout, the wall clock, and the
  * host's schedstat line. */
 #include "../check.h"
-#include "engine/soft/pvclock.h"
+#include "engine/soft/sys/pvclock.h"
 
 /* The guest's time from fields filled at (tsc0, ns0), read at tsc0 + delta. */
 static uint64_t read_after(uint64_t tsc_hz, uint64_t tsc0, uint64_t ns0, uint64_t delta)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/soft/flatmem.h"
+#include "engine/soft/mmu/flatmem.h"
 #include "engine/soft/soft.h"
 
 #define RAM (1u << 16)

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "engine/soft/mem.h"
+#include "engine/soft/mmu/mem.h"
 #include "tier_cmp.h"
 #include "tier_gen.h"
 

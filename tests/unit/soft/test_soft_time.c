@@ -4,10 +4,10 @@
 #include <stdlib.h>
 
 #include "../check.h"
-#include "engine/soft/flatmem.h"
+#include "engine/soft/mmu/flatmem.h"
 #include "engine/soft/soft.h"
-#include "engine/soft/sys.h"
-#include "engine/soft/timers.h"
+#include "engine/soft/sys/sys.h"
+#include "engine/soft/sys/timers.h"
 
 static void test_cpuid(void)
 {

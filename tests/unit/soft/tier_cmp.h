@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/soft/jit.h"
+#include "engine/soft/translate/jit.h"
 #include "engine/soft/soft.h"
 
 #define TMEM_NONE (~0ull)

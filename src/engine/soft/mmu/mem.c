@@ -1,0 +1,287 @@
+/* The slow half of the CPU's data access path: translation, TLB fills, accesses that
+ * cross a page, MMIO, canonical-address checks, and dropping decoded code on writes to
+ * code pages. A multi-page access translates every page before touching any byte, so
+ * a fault leaves memory unchanged. */
+#include "engine/soft/mmu/mem.h"
+
+/* Translate, giving the translation's SOFT_XL_* word, or -1 with c->fault set. */
+static int xlat(struct soft_cpu *c, uint64_t la, enum soft_acc acc, uint64_t *pa, uint8_t **host)
+{
+	return c->mem.ops->translate(c->mem.opaque, la, acc, c->cpl, pa, host, &c->fault);
+}
+
+static int check_canonical(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf)
+{
+	if (canonical(la) && canonical(la + sz - 1))
+		return SOFT_OK;
+	return raise_exc(c, (mf & MF_SS) ? VEC_SS : VEC_GP, true, 0);
+}
+
+void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
+                   uint8_t *host, int xl, bool write)
+{
+	/* The access that filled it was allowed at the current CPL; CPL 3 may use it too
+	 * unless U/S (or, for writes, R/W) forbids. Supervisor rights are a superset of
+	 * user rights here (no SMEP/SMAP), and CR0.WP changes flush. */
+	bool super = (xl & SOFT_XL_SUPER) || (write && (xl & SOFT_XL_RO));
+	unsigned shift = SOFT_XL_SHIFT(xl);
+	e->tag = (la & ~0xfffull) | (super ? SOFT_TLB_SUPER : 0);
+	e->host = host - (la & 0xfff);
+	e->pa = pa & ~0xfffull;
+	e->shift = (uint8_t)(shift ? shift : 12);
+	e->global = (xl & SOFT_XL_GLOBAL) != 0;
+	c->tlb.large |= shift > 12;
+	c->tlb.global |= e->global;
+}
+
+static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint8_t *dst, unsigned n)
+{
+	if (host)
+		memcpy(dst, host, n);
+	else
+		c->mem.ops->io_read(c->mem.opaque, pa, dst, n);
+}
+
+static void part_write(struct soft_cpu *c, uint64_t pa, uint8_t *host, const uint8_t *src, unsigned n)
+{
+	if (host)
+		memcpy(host, src, n);
+	else
+		c->mem.ops->io_write(c->mem.opaque, pa, src, n);
+	/* After the store: another vCPU told to drop its blocks must decode the new bytes. */
+	if (soft_code_store(&c->cache, pa, n))
+		c->stats.code_invalidations++;
+}
+
+int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)
+{
+	if (check_canonical(c, la, sz, mf))
+		return SOFT_EXC;
+	enum soft_acc acc = (mf & MF_RMW) ? SOFT_ACC_WRITE : SOFT_ACC_READ;
+	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
+	uint64_t pa1, pa2 = 0;
+	uint8_t *h1, *h2 = NULL;
+	int xl = xlat(c, la, acc, &pa1, &h1);
+	if (xl < 0)
+		return SOFT_EXC;
+	if (n1 < sz && xlat(c, la + n1, acc, &pa2, &h2) < 0)
+		return SOFT_EXC;
+	uint8_t buf[8] = {0};
+	part_read(c, pa1, h1, buf, n1);
+	if (n1 < sz)
+		part_read(c, pa2, h2, buf + n1, sz - n1);
+	*v = load_n(buf, sz);
+	if (h1) {
+		if (acc == SOFT_ACC_READ)
+			soft_tlb_fill(c, &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, false);
+		else if (!soft_code_page_shared(&c->cache, pa1))
+			soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
+	}
+	return SOFT_OK;
+}
+
+int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
+{
+	if (check_canonical(c, la, sz, mf))
+		return SOFT_EXC;
+	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
+	uint64_t pa1, pa2 = 0;
+	uint8_t *h1, *h2 = NULL;
+	int xl = xlat(c, la, SOFT_ACC_WRITE, &pa1, &h1);
+	if (xl < 0)
+		return SOFT_EXC;
+	if (n1 < sz && xlat(c, la + n1, SOFT_ACC_WRITE, &pa2, &h2) < 0)
+		return SOFT_EXC;
+	uint8_t buf[8];
+	store_n(buf, sz, v);
+	part_write(c, pa1, h1, buf, n1);
+	if (n1 < sz)
+		part_write(c, pa2, h2, buf + n1, sz - n1);
+	if (h1 && !soft_code_page_shared(&c->cache, pa1))
+		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
+	return SOFT_OK;
+}
+
+/* ---- locked instructions ----
+ * vCPUs run on their own host threads over one guest RAM, so a locked read-modify-write
+ * must be atomic on the host: the read remembers the value, the write is a host
+ * compare-and-swap against it, and if another vCPU changed the location in between the
+ * instruction runs again (handlers write memory before registers or flags and pass a
+ * failed write up as SOFT_EXC, so nothing of the first try remains). Misaligned, page-crossing and MMIO operands
+ * are not atomic against other vCPUs (x86 guests avoid split locks). */
+
+int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uint8_t **host,
+                  uint64_t *pa)
+{
+	*host = NULL;
+	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
+	if ((e->tag & c->tlb.mask) == (la & ~0xfffull)) {
+		*host = e->host + (la & 0xfff);
+		*pa = e->pa | (la & 0xfff);
+		return SOFT_OK;
+	}
+	if (check_canonical(c, la, sz, mf))
+		return SOFT_EXC;
+	uint8_t *h;
+	int xl = xlat(c, la, SOFT_ACC_WRITE, pa, &h);
+	if (xl < 0)
+		return SOFT_EXC;
+	if (h && !soft_code_page_shared(&c->cache, *pa))
+		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, *pa, h, xl, true);
+	*host = h;
+	return SOFT_OK;
+}
+
+int soft_read_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, unsigned mf)
+{
+	c->atom.host = NULL;
+	if (la & (sz - 1))
+		return soft_read_slow(c, la, sz, v, mf);
+	uint8_t *h;
+	uint64_t pa;
+	if (soft_host_rmw(c, la, sz, mf, &h, &pa))
+		return SOFT_EXC;
+	if (!h)
+		return soft_read_slow(c, la, sz, v, mf);
+	switch (sz) {
+	case 1: *v = __atomic_load_n(h, __ATOMIC_ACQUIRE); break;
+	case 2: *v = __atomic_load_n((uint16_t *)h, __ATOMIC_ACQUIRE); break;
+	case 4: *v = __atomic_load_n((uint32_t *)h, __ATOMIC_ACQUIRE); break;
+	default: *v = __atomic_load_n((uint64_t *)h, __ATOMIC_ACQUIRE); break;
+	}
+	c->atom.host = h;
+	c->atom.la = la;
+	c->atom.pa = pa;
+	c->atom.old = *v;
+	c->atom.size = sz;
+	return SOFT_OK;
+}
+
+static bool cas(uint8_t *h, unsigned sz, uint64_t old, uint64_t v)
+{
+	switch (sz) {
+	case 1: { uint8_t o = (uint8_t)old; return __atomic_compare_exchange_n(h, &o, (uint8_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+	case 2: { uint16_t o = (uint16_t)old; return __atomic_compare_exchange_n((uint16_t *)h, &o, (uint16_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+	case 4: { uint32_t o = (uint32_t)old; return __atomic_compare_exchange_n((uint32_t *)h, &o, (uint32_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); }
+	default: return __atomic_compare_exchange_n((uint64_t *)h, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+}
+
+int soft_write_atomic(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, unsigned mf)
+{
+	if (!c->atom.host || c->atom.la != la || c->atom.size != sz)
+		return soft_write_slow(c, la, sz, v, mf);
+	if (!cas(c->atom.host, sz, c->atom.old, v)) {
+		c->atom.lost = true;
+		return SOFT_EXC;
+	}
+	c->atom.host = NULL;
+	if (soft_code_store(&c->cache, c->atom.pa, sz))
+		c->stats.code_invalidations++;
+	return SOFT_OK;
+}
+
+int soft_locked(struct soft_cpu *c, const struct sinsn *i, soft_fn fn)
+{
+	int r;
+	c->atom.on = true;
+	do {
+		c->atom.host = NULL;
+		c->atom.lost = false;
+		r = fn(c, i);
+	} while (r == SOFT_EXC && c->atom.lost);
+	c->atom.on = false;
+	return r;
+}
+
+/* The jump cache needs no flushing: a hit is only used while the fetch TLB still maps
+ * the block's linear address to its physical address (exec.c). */
+void soft_tlb_flush(struct soft_cpu *c)
+{
+	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
+		c->tlb.r[k].tag = SOFT_TLB_INVALID;
+		c->tlb.w[k].tag = SOFT_TLB_INVALID;
+		c->tlb.x[k].tag = SOFT_TLB_INVALID;
+	}
+	c->tlb.large = false;
+	c->tlb.global = false;
+}
+
+void soft_tlb_flush_nonglobal(struct soft_cpu *c)
+{
+	if (!c->tlb.global) {
+		soft_tlb_flush(c);
+		return;
+	}
+	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
+	bool large = false, global = false;
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
+			struct soft_tlb_entry *e = &arr[a][k];
+			if (e->tag == SOFT_TLB_INVALID)
+				continue;
+			if (!e->global) {
+				e->tag = SOFT_TLB_INVALID;
+				continue;
+			}
+			global = true;
+			large |= e->shift > 12;
+		}
+	c->tlb.large = large;
+	c->tlb.global = global;
+}
+
+void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
+{
+	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
+	la &= ~0xfffull;
+	if (!c->tlb.large) {
+		/* Only 4 KiB pages: la can only be in its own slot. */
+		unsigned k = (la >> 12) % SOFT_TLB_SIZE;
+		for (unsigned a = 0; a < 3; a++)
+			if ((arr[a][k].tag & ~0xfffull) == la)
+				arr[a][k].tag = SOFT_TLB_INVALID;
+		return;
+	}
+	/* A 4 KiB piece of a larger page at any slot may hold la's translation. */
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
+			struct soft_tlb_entry *e = &arr[a][k];
+			if (e->tag != SOFT_TLB_INVALID && (((e->tag ^ la) & ~0xfffull) >> e->shift) == 0)
+				e->tag = SOFT_TLB_INVALID;
+		}
+}
+
+void soft_tlb_drop_writes(struct soft_cpu *c)
+{
+	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++)
+		c->tlb.w[k].tag = SOFT_TLB_INVALID;
+}
+
+void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)
+{
+	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++)
+		if (c->tlb.w[k].tag != SOFT_TLB_INVALID && c->tlb.w[k].pa == pa_page)
+			c->tlb.w[k].tag = SOFT_TLB_INVALID;
+}
+
+int soft_op_read_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v, unsigned mf)
+{
+	const struct sop *o = &i->o[k];
+	if (o->kind == OPK_IMM) {
+		*v = i->imm & sz_mask(o->size);
+		return SOFT_OK;
+	}
+	if (__builtin_expect(c->sys.seg_check & (1u << i->seg), 0) &&
+	    soft_seg_check(c, i->seg, ea_off(c, i), o->size, mf & MF_RMW))
+		return SOFT_EXC;
+	return mem_read(c, ea(c, i), o->size, v, mf_of(i) | mf);
+}
+
+int soft_op_write_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t v)
+{
+	if (__builtin_expect(c->sys.seg_check & (1u << i->seg), 0) &&
+	    soft_seg_check(c, i->seg, ea_off(c, i), i->o[k].size, true))
+		return SOFT_EXC;
+	return mem_write(c, ea(c, i), i->o[k].size, v, mf_of(i));
+}

@@ -1,0 +1,1235 @@
+/* The translator tier (see jit.h): one decoded block -> host x86-64 code.
+ *
+ * Host register use in translated code:
+ *   rbx  struct soft_cpu * (pinned)       r12  RIP at block entry (guest RIP of ins[0])
+ *   rax, rcx, rdx  operand a, operand b, result     rsi  linear address, then host address
+ *   rdi, r8, r9  TLB probe temporaries
+ * Guest RIPs are r12-relative: one block of physical code may be entered at several
+ * linear addresses (Linux runs its early code at both its physical and its virtual
+ * address), as the interpreter allows.
+ *
+ * A block returns to the dispatcher (soft_run) with eax = done << 8 | status, where
+ * status is the SOFT_* of the instruction that stopped it and done the instructions
+ * retired, and c->rip set as the interpreter loop would have left it. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/soft/block.h"
+#include "engine/soft/translate/jit.h"
+#include "engine/soft/mmu/mem.h"
+#include "engine/soft/interp/ops.h"
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+#define NOIDX (-1)
+
+/* Operand forms for op_m/op_r. */
+#define W 1u       /* REX.W: 64-bit operation */
+#define P66 2u     /* operand-size prefix: 16-bit operation */
+#define BREG 4u    /* byte registers: SPL..DIL need a REX prefix */
+
+#define OFF(f) ((int32_t)offsetof(struct soft_cpu, f))
+#define GPR(r) (OFF(gpr) + 8 * (int32_t)(r))
+
+_Static_assert(sizeof(struct soft_tlb_entry) == 32, "TLB probe indexes entries by << 5");
+_Static_assert(offsetof(struct soft_tlb_entry, tag) == 0 && offsetof(struct soft_tlb_entry, host) == 8,
+               "TLB probe reads tag and host at 0 and 8");
+_Static_assert(offsetof(struct soft_cpu, lf_sz) == offsetof(struct soft_cpu, lf_op) + 1,
+               "lf_op and lf_sz are written as one 16-bit store");
+
+/* ---- emitter ---- */
+
+enum { STUB_SLOW, STUB_FAIL, STUB_LEAVE, STUB__COUNT };
+#define MAX_FIX (SOFT_BLOCK_MAX * 12)
+
+struct em {
+	uint8_t *base, *p, *end;  /* write view: base is the arena start */
+	bool full;
+	const struct sblock *b;
+	const struct soft_jit *jit;
+	unsigned k;               /* instruction being emitted */
+	uint32_t off;             /* its offset from the block's first byte */
+	bool flags_live;          /* host flags equal the guest's lazy flags (all 6) */
+	uint8_t live_lf;          /* ... of this lazy kind (LF_ADD, LF_SUB, LF_LOGIC) */
+	bool cf_in_rflags;        /* the last flag producer was an inline INC/DEC: CF is in
+	                           * rflags already */
+	bool dead[SOFT_BLOCK_MAX]; /* instruction k's flags are overwritten before anything
+	                            * can see them: not stored */
+	struct { uint32_t at; uint8_t kind, k; } fix[MAX_FIX];
+	unsigned nfix;
+	bool need[STUB__COUNT][SOFT_BLOCK_MAX];
+	uint32_t stub_at[STUB__COUNT][SOFT_BLOCK_MAX];
+	uint32_t cont_at[SOFT_BLOCK_MAX]; /* where instruction k's inline code continues */
+	uint32_t exit_at;         /* the shared epilogue */
+	uint8_t redo_opc[SOFT_BLOCK_MAX]; /* inline ALU op k's host opcode: its slow stub
+	                                   * redoes it on lf_a/lf_b so the host flags are
+	                                   * live at the continuation, as inline */
+	unsigned ninline, ncall;
+	bool chainable;           /* no instruction can change what soft_run checks between
+	                           * blocks (TF, interrupt shadow, mode, paging) */
+	const uint64_t *gen;      /* the code-sharing generation (cache.share), or NULL */
+};
+
+static void b1(struct em *e, unsigned x)
+{
+	if (e->p < e->end)
+		*e->p++ = (uint8_t)x;
+	else
+		e->full = true;
+}
+
+static void b4(struct em *e, uint32_t x)
+{
+	for (unsigned k = 0; k < 4; k++)
+		b1(e, (x >> (8 * k)) & 0xff);
+}
+
+static void b8(struct em *e, uint64_t x)
+{
+	b4(e, (uint32_t)x);
+	b4(e, (uint32_t)(x >> 32));
+}
+
+static uint32_t pos(const struct em *e)
+{
+	return (uint32_t)(e->p - e->base);
+}
+
+static void opcode(struct em *e, uint32_t opc)
+{
+	if (opc > 0xffff)
+		b1(e, opc >> 16);
+	if (opc > 0xff)
+		b1(e, (opc >> 8) & 0xff);
+	b1(e, opc & 0xff);
+}
+
+static void prefixes(struct em *e, unsigned f, unsigned r, int index, unsigned base, bool breg)
+{
+	if (f & P66)
+		b1(e, 0x66);
+	unsigned rex = 0x40 | (f & W ? 8 : 0) | ((r >> 3) & 1) << 2 |
+	               (index > 0 ? ((unsigned)index >> 3) & 1 : 0) << 1 | ((base >> 3) & 1);
+	if (rex != 0x40 || breg)
+		b1(e, rex);
+}
+
+/* opc with reg field r and memory operand [base + index << scale + disp]. */
+static void op_m(struct em *e, unsigned f, uint32_t opc, unsigned r, unsigned base, int index,
+                 unsigned scale, int32_t disp)
+{
+	prefixes(e, f, r, index, base, (f & BREG) && r >= 4 && r < 8);
+	opcode(e, opc);
+	unsigned mod = disp == 0 && (base & 7) != RBP ? 0 : disp >= -128 && disp <= 127 ? 1 : 2;
+	if (index == NOIDX && (base & 7) != RSP) {
+		b1(e, mod << 6 | (r & 7) << 3 | (base & 7));
+	} else {
+		b1(e, mod << 6 | (r & 7) << 3 | 4);
+		b1(e, scale << 6 | ((index == NOIDX ? RSP : (unsigned)index) & 7) << 3 | (base & 7));
+	}
+	if (mod == 1)
+		b1(e, (uint8_t)disp);
+	else if (mod == 2)
+		b4(e, (uint32_t)disp);
+}
+
+/* opc with reg field r and register operand rm. */
+static void op_r(struct em *e, unsigned f, uint32_t opc, unsigned r, unsigned rm)
+{
+	prefixes(e, f, r, NOIDX, rm, (f & BREG) && ((r >= 4 && r < 8) || (rm >= 4 && rm < 8)));
+	opcode(e, opc);
+	b1(e, 0xc0 | (r & 7) << 3 | (rm & 7));
+}
+
+/* [rbx + disp]: a field of struct soft_cpu. */
+static void op_c(struct em *e, unsigned f, uint32_t opc, unsigned r, int32_t field)
+{
+	op_m(e, f, opc, r, RBX, NOIDX, 0, field);
+}
+
+static void mov_ri(struct em *e, unsigned r, uint64_t v)
+{
+	if (v <= 0xffffffffull) {          /* mov r32, imm32 zero-extends */
+		prefixes(e, 0, 0, NOIDX, r, false);
+		b1(e, 0xb8 + (r & 7));
+		b4(e, (uint32_t)v);
+	} else if ((int64_t)v == (int32_t)v) { /* mov r64, simm32 */
+		op_r(e, W, 0xc7, 0, r);
+		b4(e, (uint32_t)v);
+	} else {
+		prefixes(e, W, 0, NOIDX, r, false);
+		b1(e, 0xb8 + (r & 7));
+		b8(e, v);
+	}
+}
+
+static void call_abs(struct em *e, const void *fn)
+{
+	mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
+	b1(e, 0xff);
+	b1(e, 0xd0); /* call rax */
+}
+
+/* A rel32 jump (jcc: 0..15, or -1 for JMP) to stub `kind` of instruction k. */
+static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
+{
+	if (cc < 0) {
+		b1(e, 0xe9);
+	} else {
+		b1(e, 0x0f);
+		b1(e, 0x80 + (unsigned)cc);
+	}
+	if (e->nfix < MAX_FIX) {
+		e->fix[e->nfix].at = pos(e);
+		e->fix[e->nfix].kind = (uint8_t)kind;
+		e->fix[e->nfix].k = (uint8_t)k;
+		e->nfix++;
+		e->need[kind][k] = true;
+	} else {
+		e->full = true;
+	}
+	b4(e, 0);
+}
+
+static void jump_to(struct em *e, uint32_t target)
+{
+	b1(e, 0xe9);
+	b4(e, target - (pos(e) + 4));
+}
+
+enum { CC_NE = 5 };
+
+/* lea r, [r12 + d]: a guest RIP. */
+static void guest_rip(struct em *e, unsigned r, int64_t d)
+{
+	op_m(e, W, 0x8d, r, R12, NOIDX, 0, (int32_t)d);
+}
+
+/* ---- guest registers ---- */
+
+static int32_t greg_field(unsigned r)
+{
+	return r >= SREG_AH ? GPR(r - SREG_AH) + 1 : GPR(r);
+}
+
+/* Host h = guest register r of sz bytes, zero-extended. */
+static void ld_greg(struct em *e, unsigned h, unsigned r, unsigned sz)
+{
+	int32_t f = greg_field(r);
+	switch (sz) {
+	case 8: op_c(e, W, 0x8b, h, f); break;
+	case 4: op_c(e, 0, 0x8b, h, f); break;
+	case 2: op_c(e, 0, 0x0fb7, h, f); break;
+	default: op_c(e, 0, 0x0fb6, h, f); break;
+	}
+}
+
+/* Guest register r of sz bytes = host h (32-bit writes zero-extend, 8/16 merge). */
+static void st_greg(struct em *e, unsigned h, unsigned r, unsigned sz)
+{
+	int32_t f = greg_field(r);
+	switch (sz) {
+	case 8: op_c(e, W, 0x89, h, f); break;
+	case 4:
+		op_r(e, 0, 0x89, h, h);    /* mov h32, h32: zero the upper half */
+		op_c(e, W, 0x89, h, f);
+		break;
+	case 2: op_c(e, P66, 0x89, h, f); break;
+	default: op_c(e, BREG, 0x88, h, f); break;
+	}
+}
+
+/* Host h = sz bytes at [rsi], zero-extended. */
+static void ld_host(struct em *e, unsigned h, unsigned sz)
+{
+	switch (sz) {
+	case 8: op_m(e, W, 0x8b, h, RSI, NOIDX, 0, 0); break;
+	case 4: op_m(e, 0, 0x8b, h, RSI, NOIDX, 0, 0); break;
+	case 2: op_m(e, 0, 0x0fb7, h, RSI, NOIDX, 0, 0); break;
+	default: op_m(e, 0, 0x0fb6, h, RSI, NOIDX, 0, 0); break;
+	}
+}
+
+static void st_host(struct em *e, unsigned h, unsigned sz)
+{
+	unsigned f = sz == 8 ? W : sz == 2 ? P66 : sz == 1 ? BREG : 0;
+	op_m(e, f, sz == 1 ? 0x88 : 0x89, h, RSI, NOIDX, 0, 0);
+}
+
+/* movzx h32, h8/h16: mask a result to its size without touching the host flags. */
+static void zext(struct em *e, unsigned h, unsigned sz)
+{
+	if (sz == 1)
+		op_r(e, BREG, 0x0fb6, h, h);
+	else if (sz == 2)
+		op_r(e, 0, 0x0fb7, h, h);
+}
+
+/* ---- memory operands ---- */
+
+static bool fits32(int64_t v)
+{
+	return v == (int32_t)v;
+}
+
+/* Can the memory operand's address be computed inline (64-bit mode)? */
+static bool ea_ok(const struct sinsn *i)
+{
+	if (i->adsz != 8 && i->adsz != 4)
+		return false;
+	if (i->base == SREG_RIP)
+		return fits32(i->disp + 64);
+	return fits32(i->disp) || (i->base == SREG_NONE && i->index == SREG_NONE);
+}
+
+/* rsi = the operand's effective address (with_seg: plus the FS/GS base: its linear
+ * address in 64-bit mode, where the other segments' bases are 0). */
+static void emit_ea(struct em *e, const struct sinsn *i, bool with_seg)
+{
+	int64_t next = (int64_t)e->off + i->len;
+	if (i->base == SREG_RIP) {
+		guest_rip(e, RSI, next + i->disp);
+	} else if (i->base != SREG_NONE) {
+		op_c(e, W, 0x8b, RSI, GPR(i->base));
+		if (i->index != SREG_NONE) {
+			op_c(e, W, 0x8b, RDI, GPR(i->index));
+			op_m(e, W, 0x8d, RSI, RSI, RDI, i->scale, (int32_t)i->disp);
+		} else if (i->disp) {
+			op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, (int32_t)i->disp);
+		}
+	} else if (i->index != SREG_NONE) {
+		op_c(e, W, 0x8b, RSI, GPR(i->index));
+		if (i->scale) {
+			op_r(e, W, 0xc1, 4, RSI); /* shl rsi, scale */
+			b1(e, i->scale);
+		}
+		if (i->disp)
+			op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, (int32_t)i->disp);
+	} else {
+		mov_ri(e, RSI, (uint64_t)i->disp);
+	}
+	if (i->adsz == 4)
+		op_r(e, 0, 0x89, RSI, RSI); /* mov esi, esi */
+	if (with_seg && (i->seg == S_FS || i->seg == S_GS))
+		op_c(e, W, 0x03, RSI, OFF(seg_base[i->seg]));
+}
+
+/* Probe the software TLB (tlb.w for writes and read-modify-writes, tlb.r for reads) for
+ * sz bytes at the linear address in rsi; rsi = the host address on a hit, else to the
+ * instruction's slow stub, which runs its handler. A miss also covers a page-crossing
+ * access: the page of its last byte differs from its first's. */
+static void probe(struct em *e, unsigned sz, bool write)
+{
+	int32_t tlb = write ? OFF(tlb.w) : OFF(tlb.r);
+	op_r(e, W, 0x89, RSI, RDI);          /* mov rdi, rsi */
+	op_r(e, W, 0xc1, 5, RDI);            /* shr rdi, 7 */
+	b1(e, 7);
+	op_r(e, 0, 0x81, 4, RDI);            /* and edi, 0xff << 5: entry offset */
+	b4(e, 0xffu << 5);
+	if (sz == 1)
+		op_r(e, W, 0x89, RSI, R8);   /* mov r8, rsi */
+	else
+		op_m(e, W, 0x8d, R8, RSI, NOIDX, 0, (int32_t)sz - 1);
+	op_r(e, W, 0x81, 4, R8);             /* and r8, -4096 */
+	b4(e, 0xfffff000u);
+	op_m(e, W, 0x8b, R9, RBX, RDI, 0, tlb);          /* r9 = tag */
+	op_c(e, W, 0x23, R9, OFF(tlb.mask));             /* and r9, tlb.mask */
+	op_r(e, W, 0x39, R8, R9);                        /* cmp r9, r8 */
+	jump_stub(e, CC_NE, STUB_SLOW, e->k);
+	op_r(e, 0, 0x81, 4, RSI);                        /* and esi, 0xfff */
+	b4(e, 0xfff);
+	op_m(e, W, 0x03, RSI, RBX, RDI, 0, tlb + 8);     /* add rsi, host */
+}
+
+/* Host h = operand k (register, immediate or the probed memory at rsi), zero-extended
+ * to its size. */
+static void ld_op(struct em *e, const struct sinsn *i, unsigned k, unsigned h)
+{
+	const struct sop *o = &i->o[k];
+	switch (o->kind) {
+	case OPK_REG: ld_greg(e, h, o->reg, o->size); break;
+	case OPK_IMM: mov_ri(e, h, i->imm & sz_mask(o->size)); break;
+	default: ld_host(e, h, o->size); break;
+	}
+}
+
+static void st_op(struct em *e, const struct sinsn *i, unsigned k, unsigned h)
+{
+	const struct sop *o = &i->o[k];
+	if (o->kind == OPK_REG)
+		st_greg(e, h, o->reg, o->size);
+	else
+		st_host(e, h, o->size);
+}
+
+/* Index of the memory operand, or -1. */
+static int mem_op(const struct sinsn *i)
+{
+	for (unsigned k = 0; k < i->nops; k++)
+		if (i->o[k].kind == OPK_MEM)
+			return (int)k;
+	return -1;
+}
+
+/* Lazy flags: lf_a = rax, lf_b = rcx, lf_res = rdx, lf_op/lf_sz. */
+static void lazy_flags(struct em *e, unsigned lf, unsigned sz)
+{
+	op_c(e, W, 0x89, RAX, OFF(lf_a));
+	op_c(e, W, 0x89, RCX, OFF(lf_b));
+	op_c(e, W, 0x89, RDX, OFF(lf_res));
+	op_c(e, P66, 0xc7, 0, OFF(lf_op));  /* mov word [lf_op], lf | sz << 8 */
+	b1(e, lf);
+	b1(e, sz);
+}
+
+/* ---- block ends ---- */
+
+/* Leave the block at guest RIP r12 + d (in rax after a check) with every instruction
+ * retired. */
+static void leave_to_rax(struct em *e)
+{
+	op_c(e, W, 0x89, RAX, OFF(rip));
+	mov_ri(e, RAX, (uint64_t)e->b->n << 8);
+	jump_to(e, e->exit_at);
+}
+
+/* A forward rel32 jcc (cc, or -1 for JMP) whose target is set later by patch(). */
+static uint8_t *jcc_fwd(struct em *e, int cc)
+{
+	if (cc < 0) {
+		b1(e, 0xe9);
+	} else {
+		b1(e, 0x0f);
+		b1(e, 0x80 + (unsigned)cc);
+	}
+	uint8_t *at = e->p;
+	b4(e, 0);
+	return e->full ? NULL : at;
+}
+
+static void patch(struct em *e, uint8_t *at, uint32_t target)
+{
+	if (!at || e->full)
+		return;
+	uint32_t rel = target - (uint32_t)(at + 4 - e->base);
+	memcpy(at, &rel, 4);
+}
+
+enum { CC_E = 4, CC_LE = 0xe };
+
+/* Leave for guest RIP rax with every instruction retired. From a chainable block the
+ * next block is entered here without going back through soft_run: its instructions are
+ * retired into jit_left, and the kick flag and the code-sharing generation are looked
+ * at first, as soft_run would between blocks. Then
+ *  - a direct target in the block's own page (d, relative to r12) is chained: the jump
+ *    is patched by soft_run the first time it is taken, straight to the target's code
+ *    (same physical page: that block is dropped whenever this one is, so no link ever
+ *    needs undoing);
+ *  - any other target (returns, other pages) is looked up inline in the jump cache,
+ *    with soft_run's own checks: the block was entered at this linear address, in
+ *    64-bit mode, lies in one page, and the fetch TLB still maps the address to it at
+ *    this CPL. */
+static void leave_chained(struct em *e, bool direct, int64_t d)
+{
+	if (!e->chainable) {
+		leave_to_rax(e);
+		return;
+	}
+	const struct soft_jit *j = e->jit;
+	if (e->b->n < 128) {
+		op_c(e, W, 0x83, 5, OFF(jit_left));  /* sub qword [jit_left], n */
+		b1(e, e->b->n);
+	} else {
+		op_c(e, W, 0x81, 5, OFF(jit_left));
+		b4(e, e->b->n);
+	}
+	patch(e, jcc_fwd(e, CC_LE), j->out_off);
+	op_c(e, 0, 0x83, 7, OFF(sys.kick));      /* cmp dword [kick], 0 */
+	b1(e, 0);
+	patch(e, jcc_fwd(e, CC_NE), j->out_off);
+	if (e->gen) {
+		mov_ri(e, RCX, (uint64_t)(uintptr_t)e->gen);
+		op_m(e, W, 0x8b, RCX, RCX, NOIDX, 0, 0);
+		op_c(e, W, 0x3b, RCX, OFF(cache.gen_seen));
+		patch(e, jcc_fwd(e, CC_NE), j->out_off);
+	}
+	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
+	if (direct && in_page >= 0 && in_page < 0x1000) {
+		op_r(e, W, 0x89, RAX, R12);          /* mov r12, rax */
+		b1(e, 0xe9);                         /* jmp <patched>, first to "miss" */
+		uint32_t site = pos(e);
+		b4(e, 0);                            /* rel 0: the miss path right after it */
+		mov_ri(e, RCX, site);
+		jump_to(e, j->miss_off);
+	} else {
+		jump_to(e, j->lookup_off);
+	}
+}
+
+static void leave_direct(struct em *e, int64_t d)
+{
+	leave_chained(e, true, d);
+}
+
+/* rax = a branch target: non-canonical goes to the slow stub (the handler raises #GP
+ * on the branch itself). */
+static void check_canonical(struct em *e)
+{
+	op_r(e, W, 0x89, RAX, RCX);    /* mov rcx, rax */
+	op_r(e, W, 0xc1, 4, RCX);      /* shl rcx, 16 */
+	b1(e, 16);
+	op_r(e, W, 0xc1, 7, RCX);      /* sar rcx, 16 */
+	b1(e, 16);
+	op_r(e, W, 0x39, RAX, RCX);    /* cmp rcx, rax */
+	jump_stub(e, CC_NE, STUB_SLOW, e->k);
+}
+
+/* ---- inline instructions (64-bit mode) ---- */
+
+/* ALU op -> host opcode (r/m, r form; 8-bit is one less) and lazy-flag kind. */
+static bool alu_host(unsigned op, uint8_t *opc, uint8_t *lf, bool *wb)
+{
+	static const uint8_t host[] = { [ALU_ADD] = 0x01, [ALU_OR] = 0x09, [ALU_AND] = 0x21,
+	                                [ALU_SUB] = 0x29, [ALU_XOR] = 0x31, [ALU_CMP] = 0x29,
+	                                [ALU_TEST] = 0x21 };
+	if (op > ALU_TEST || !host[op])
+		return false; /* ADC, SBB */
+	*opc = host[op];
+	*lf = op == ALU_ADD ? LF_ADD : op == ALU_SUB || op == ALU_CMP ? LF_SUB : LF_LOGIC;
+	*wb = op != ALU_CMP && op != ALU_TEST;
+	return true;
+}
+
+static unsigned size_flags(unsigned sz)
+{
+	return sz == 8 ? W : sz == 2 ? P66 : sz == 1 ? BREG : 0;
+}
+
+static bool emit_alu(struct em *e, const struct sinsn *i)
+{
+	uint8_t opc, lf;
+	bool wb;
+	unsigned sz = i->opsz;
+	if (!alu_host(i->op, &opc, &lf, &wb) || i->nops != 2 || i->o[0].kind == OPK_IMM)
+		return false;
+	int m = mem_op(i);
+	if (m >= 0) {
+		emit_ea(e, i, true);
+		probe(e, i->o[m].size, m == 0 && wb);
+	}
+	ld_op(e, i, 0, RAX);
+	ld_op(e, i, 1, RCX);
+	op_r(e, W, 0x89, RAX, RDX);                           /* mov rdx, rax */
+	op_r(e, size_flags(sz), sz == 1 ? opc - 1u : opc, RCX, RDX); /* op rdx, rcx */
+	zext(e, RDX, sz);
+	if (!e->dead[e->k])
+		lazy_flags(e, lf, sz);
+	if (wb)
+		st_op(e, i, 0, RDX);
+	e->flags_live = true;
+	e->live_lf = lf;
+	e->redo_opc[e->k] = opc;
+	return true;
+}
+
+static bool emit_mov(struct em *e, const struct sinsn *i)
+{
+	if (i->nops != 2 || i->o[0].kind == OPK_IMM)
+		return false;
+	int m = mem_op(i);
+	if (m >= 0) {
+		emit_ea(e, i, true);
+		probe(e, i->o[m].size, m == 0);
+	}
+	ld_op(e, i, 1, RAX);
+	st_op(e, i, 0, RAX);
+	return true;
+}
+
+static bool emit_movx(struct em *e, const struct sinsn *i, bool sign)
+{
+	unsigned ssz = i->o[1].size;
+	if (i->nops != 2 || i->o[0].kind != OPK_REG || i->o[1].kind == OPK_IMM)
+		return false;
+	if (i->o[1].kind == OPK_MEM) {
+		emit_ea(e, i, true);
+		probe(e, ssz, false);
+	}
+	ld_op(e, i, 1, RAX);
+	if (sign) {
+		if (ssz == 4)
+			op_r(e, W, 0x63, RAX, RAX);      /* movsxd rax, eax */
+		else
+			op_r(e, W, ssz == 1 ? 0x0fbe : 0x0fbf, RAX, RAX);
+	}
+	st_greg(e, RAX, i->o[0].reg, i->o[0].size);
+	return true;
+}
+
+static bool emit_lea(struct em *e, const struct sinsn *i)
+{
+	if (i->o[0].kind != OPK_REG || i->o[1].kind != OPK_MEM)
+		return false;
+	emit_ea(e, i, false);
+	st_greg(e, RSI, i->o[0].reg, i->opsz);
+	return true;
+}
+
+/* INC/DEC/NOT/NEG. INC and DEC keep CF: soft_jit_save_cf puts the previous
+ * operation's CF into rflags first (harmless if the probe then misses: the handler
+ * finds the same CF). */
+static bool emit_unary(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, op = i->op;
+	if (i->o[0].kind == OPK_IMM)
+		return false;
+	bool dead = e->dead[e->k];
+	if ((op == UN_INC || op == UN_DEC) && !e->cf_in_rflags && !dead) {
+		if (e->flags_live && e->live_lf == LF_LOGIC) {
+			op_c(e, W, 0x83, 4, OFF(rflags));   /* and qword [rflags], ~CF */
+			b1(e, 0xfe);
+		} else if (e->flags_live) {              /* the host's CF is the guest's */
+			op_r(e, 0, 0x0f92, 0, RCX);          /* setc cl */
+			op_r(e, 0, 0x0fb6, RCX, RCX);        /* movzx ecx, cl */
+			op_c(e, W, 0x83, 4, OFF(rflags));
+			b1(e, 0xfe);
+			op_c(e, W, 0x09, RCX, OFF(rflags));  /* or [rflags], rcx */
+		} else {
+			/* after a CMP or SUB (a loop's test), CF = lf_a < lf_b; else the helper */
+			op_c(e, 0, 0x80, 7, OFF(lf_op));     /* cmp byte [lf_op], LF_SUB */
+			b1(e, LF_SUB);
+			uint8_t *other = jcc_fwd(e, CC_NE);
+			op_c(e, W, 0x8b, RCX, OFF(lf_a));
+			op_c(e, W, 0x3b, RCX, OFF(lf_b));
+			op_r(e, 0, 0x0f92, 0, RCX);          /* setb cl */
+			op_r(e, 0, 0x0fb6, RCX, RCX);
+			op_c(e, W, 0x83, 4, OFF(rflags));
+			b1(e, 0xfe);
+			op_c(e, W, 0x09, RCX, OFF(rflags));
+			uint8_t *done = jcc_fwd(e, -1);
+			patch(e, other, pos(e));
+			op_r(e, W, 0x89, RBX, RDI);
+			call_abs(e, (const void *)soft_jit_save_cf);
+			patch(e, done, pos(e));
+		}
+	}
+	if (i->o[0].kind == OPK_MEM) {
+		emit_ea(e, i, true);
+		probe(e, sz, true);
+	}
+	ld_op(e, i, 0, RAX);
+	op_r(e, W, 0x89, RAX, RDX);
+	static const uint8_t digit[] = { [UN_INC] = 0, [UN_DEC] = 1, [UN_NOT] = 2, [UN_NEG] = 3 };
+	unsigned opc = op <= UN_DEC ? (sz == 1 ? 0xfe : 0xff) : (sz == 1 ? 0xf6 : 0xf7);
+	op_r(e, size_flags(sz), opc, digit[op], RDX);
+	zext(e, RDX, sz);
+	if (dead) {
+		/* flags overwritten before anything reads them */
+	} else if (op == UN_INC || op == UN_DEC) {
+		mov_ri(e, RCX, 1);
+		lazy_flags(e, op == UN_INC ? LF_INC : LF_DEC, sz);
+	} else if (op == UN_NEG) {
+		op_r(e, W, 0x89, RAX, RCX);           /* lf_b = a, lf_a = 0 */
+		b1(e, 0x31); b1(e, 0xc0);            /* xor eax, eax */
+		lazy_flags(e, LF_SUB, sz);
+	}
+	st_op(e, i, 0, RDX);
+	return true;
+}
+
+/* The 2- and 3-operand IMUL: the host's IMUL at the operand size; CF = OF = overflow,
+ * the other arithmetic flags 0, as h_imul leaves them. */
+static bool emit_imul(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	unsigned s1 = i->nops == 3 ? 1 : 0, s2 = s1 + 1;
+	if (sz == 1 || i->o[0].kind != OPK_REG || i->o[s1].kind == OPK_IMM)
+		return false;
+	int m = mem_op(i);
+	if (m >= 0) {
+		emit_ea(e, i, true);
+		probe(e, i->o[m].size, false);
+	}
+	ld_op(e, i, s1, RAX);
+	ld_op(e, i, s2, RCX);
+	op_r(e, size_flags(sz), 0x0faf, RAX, RCX);  /* imul eax, ecx */
+	op_r(e, 0, 0x0f92, 0, RCX);                /* setc cl */
+	zext(e, RAX, sz);
+	st_greg(e, RAX, i->o[0].reg, sz);
+	if (e->dead[e->k])
+		return true;
+	op_r(e, 0, 0x0fb6, RCX, RCX);              /* ecx = overflow ? 0x801 : 0 */
+	op_r(e, 0, 0xf7, 3, RCX);                  /* neg ecx */
+	op_r(e, 0, 0x81, 4, RCX);
+	b4(e, (uint32_t)(FL_CF | FL_OF));
+	op_c(e, W, 0x8b, RDX, OFF(rflags));
+	op_r(e, W, 0x81, 4, RDX);                  /* and rdx, ~FL_ARITH */
+	b4(e, (uint32_t)~FL_ARITH);
+	op_r(e, W, 0x09, RCX, RDX);
+	op_c(e, W, 0x89, RDX, OFF(rflags));
+	op_c(e, 0, 0xc6, 0, OFF(lf_op));           /* mov byte [lf_op], LF_NONE */
+	b1(e, LF_NONE);
+	return true;
+}
+
+/* al = the guest's condition cc: the host's own SETcc when its flags are the guest's,
+ * else a call of soft_jit_cond. Then into dl (kept across the TLB probe). */
+static void cond_to_dl(struct em *e, unsigned cc)
+{
+	if (e->flags_live) {
+		op_r(e, 0, 0x0f90 + cc, 0, RDX);     /* setcc dl */
+		return;
+	}
+	op_r(e, W, 0x89, RBX, RDI);
+	mov_ri(e, RSI, cc);
+	call_abs(e, (const void *)soft_jit_cond);
+	op_r(e, 0, 0x89, RAX, RDX);              /* mov edx, eax (a bool in al) */
+}
+
+static bool emit_setcc(struct em *e, const struct sinsn *i)
+{
+	if (i->o[0].kind == OPK_IMM)
+		return false;
+	cond_to_dl(e, i->op);
+	op_r(e, 0, 0x0fb6, RDX, RDX);            /* movzx edx, dl */
+	if (i->o[0].kind == OPK_MEM) {
+		emit_ea(e, i, true);
+		probe(e, 1, true);
+	}
+	st_op(e, i, 0, RDX);
+	return true;
+}
+
+static bool emit_cmovcc(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	if (i->o[0].kind != OPK_REG || i->o[1].kind == OPK_IMM)
+		return false;
+	cond_to_dl(e, i->op);
+	if (i->o[1].kind == OPK_MEM) {                  /* read even if not moved */
+		emit_ea(e, i, true);
+		probe(e, sz, false);
+	}
+	ld_op(e, i, 0, RAX);
+	ld_op(e, i, 1, RCX);
+	op_r(e, 0, 0x84, RDX, RDX);                     /* test dl, dl */
+	op_r(e, W, 0x0f45, RAX, RCX);                   /* cmovnz rax, rcx */
+	st_greg(e, RAX, i->o[0].reg, sz);               /* 32-bit: zero-extended either way */
+	return true;
+}
+
+/* SHL/SHR/SAR by an immediate count (lazy flags, as h_shift). */
+static bool emit_shift(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz;
+	if (i->o[1].kind != OPK_IMM || i->o[0].kind == OPK_IMM)
+		return false;
+	unsigned cnt = (unsigned)(i->imm & (sz == 8 ? 63 : 31));
+	if (cnt == 0)
+		return false;
+	if ((i->op == SH_ROL || i->op == SH_ROR) && e->dead[e->k]) {
+		/* ROL/ROR whose CF and OF nobody sees (SHA-2's rotations): the host's rotate */
+		if (i->o[0].kind == OPK_MEM) {
+			emit_ea(e, i, true);
+			probe(e, sz, true);
+		}
+		ld_op(e, i, 0, RDX);
+		op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, i->op == SH_ROL ? 0 : 1, RDX);
+		b1(e, cnt);
+		zext(e, RDX, sz);
+		st_op(e, i, 0, RDX);
+		return true;
+	}
+	if (i->op < SH_SHL)
+		return false;
+	unsigned lf = i->op == SH_SHR ? LF_SHR : i->op == SH_SAR ? LF_SAR : LF_SHL;
+	unsigned digit = lf == LF_SHR ? 5 : lf == LF_SAR ? 7 : 4;
+	if (i->o[0].kind == OPK_MEM) {
+		emit_ea(e, i, true);
+		probe(e, sz, true);
+	}
+	ld_op(e, i, 0, RAX);
+	mov_ri(e, RCX, cnt);
+	op_r(e, W, 0x89, RAX, RDX);
+	op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, digit, RDX);
+	b1(e, cnt);
+	zext(e, RDX, sz);
+	if (!e->dead[e->k])
+		lazy_flags(e, lf, sz);
+	st_op(e, i, 0, RDX);
+	return true;
+}
+
+static bool emit_push(struct em *e, const struct sinsn *i)
+{
+	if (i->opsz != 8 || i->o[0].kind == OPK_MEM)
+		return false;
+	ld_op(e, i, 0, RCX);                     /* the value first: PUSH RSP pushes the old one */
+	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
+	op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, -8);
+	probe(e, 8, true);
+	st_host(e, RCX, 8);
+	op_c(e, W, 0x83, 5, GPR(R_RSP));         /* sub qword [rsp], 8 */
+	b1(e, 8);
+	return true;
+}
+
+static bool emit_pop(struct em *e, const struct sinsn *i)
+{
+	if (i->opsz != 8 || i->o[0].kind != OPK_REG || i->o[0].reg == R_RSP)
+		return false;
+	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
+	probe(e, 8, false);
+	ld_host(e, RAX, 8);
+	op_c(e, W, 0x83, 0, GPR(R_RSP));         /* add qword [rsp], 8 */
+	b1(e, 8);
+	st_greg(e, RAX, i->o[0].reg, 8);
+	return true;
+}
+
+/* Jcc: host flags when the previous instruction left them, else a call of cond(). */
+static bool emit_jcc(struct em *e, const struct sinsn *i)
+{
+	int64_t next = (int64_t)e->off + i->len;
+	if (!fits32(next + (int64_t)i->imm))
+		return false;
+	uint8_t *taken_fix;
+	if (!e->flags_live) {
+		op_r(e, W, 0x89, RBX, RDI);           /* mov rdi, rbx */
+		mov_ri(e, RSI, i->op);
+		call_abs(e, (const void *)soft_jit_cond);
+		b1(e, 0x84);
+		b1(e, 0xc0);                          /* test al, al: a bool */
+		b1(e, 0x0f);
+		b1(e, 0x85);                          /* jnz taken */
+	} else {
+		b1(e, 0x0f);
+		b1(e, 0x80 + i->op);                  /* jcc taken */
+	}
+	taken_fix = e->p;
+	b4(e, 0);
+	guest_rip(e, RAX, next);                  /* not taken */
+	leave_direct(e, next);
+	if (!e->full) {
+		uint32_t rel = (uint32_t)(e->p - (taken_fix + 4));
+		memcpy(taken_fix, &rel, 4);
+	}
+	guest_rip(e, RAX, next + (int64_t)i->imm);
+	check_canonical(e);
+	leave_direct(e, next + (int64_t)i->imm);
+	return true;
+}
+
+static bool emit_jmp(struct em *e, const struct sinsn *i)
+{
+	int64_t next = (int64_t)e->off + i->len;
+	if (i->o[0].kind != OPK_IMM || !fits32(next + (int64_t)i->imm))
+		return false;
+	guest_rip(e, RAX, next + (int64_t)i->imm);
+	check_canonical(e);
+	leave_direct(e, next + (int64_t)i->imm);
+	return true;
+}
+
+static bool emit_call(struct em *e, const struct sinsn *i)
+{
+	int64_t next = (int64_t)e->off + i->len;
+	if (i->o[0].kind != OPK_IMM || i->opsz != 8 || !fits32(next + (int64_t)i->imm))
+		return false;
+	guest_rip(e, RAX, next + (int64_t)i->imm);
+	check_canonical(e);
+	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
+	op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, -8);
+	probe(e, 8, true);
+	guest_rip(e, RCX, next);
+	st_host(e, RCX, 8);
+	op_c(e, W, 0x83, 5, GPR(R_RSP));         /* sub qword [rsp], 8 */
+	b1(e, 8);
+	leave_direct(e, next + (int64_t)i->imm);
+	return true;
+}
+
+static bool emit_ret(struct em *e, const struct sinsn *i)
+{
+	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
+	probe(e, 8, false);
+	ld_host(e, RAX, 8);
+	check_canonical(e);
+	op_c(e, W, 0x81, 0, GPR(R_RSP));         /* add qword [rsp], 8 + imm16 */
+	b4(e, 8 + (uint32_t)(i->imm & 0xffff));
+	leave_chained(e, false, 0);
+	return true;
+}
+
+/* Inline forms that leave the guest's flags alone. */
+static bool flag_neutral(const struct sinsn *i)
+{
+	return i->fl_write == 0 && i->kind != K_UNARY && i->kind != K_SHIFT;
+}
+
+/* Inline forms that end the block themselves. */
+static bool ends_inline(const struct sinsn *i)
+{
+	return i->kind == K_JCC || i->kind == K_JMP || i->kind == K_CALL || i->kind == K_RET;
+}
+
+/* Emit instruction i inline if it is one of the translated forms. */
+static bool emit_inline(struct em *e, const struct sinsn *i)
+{
+	if (i->attr & SI_LOCKED)
+		return false;
+	if (mem_op(i) >= 0 && !ea_ok(i))
+		return false;
+	switch (i->kind) {
+	case K_ALU: return emit_alu(e, i);
+	case K_MOV: return emit_mov(e, i);
+	case K_MOVZX: return emit_movx(e, i, false);
+	case K_MOVSX: return emit_movx(e, i, true);
+	case K_LEA: return emit_lea(e, i);
+	case K_SHIFT: return emit_shift(e, i);
+	case K_UNARY: return emit_unary(e, i);
+	case K_IMUL: return emit_imul(e, i);
+	case K_SETCC: return emit_setcc(e, i);
+	case K_CMOVCC: return emit_cmovcc(e, i);
+	case K_PUSH: return emit_push(e, i);
+	case K_POP: return emit_pop(e, i);
+	case K_JCC: return emit_jcc(e, i);
+	case K_JMP: return emit_jmp(e, i);
+	case K_CALL: return emit_call(e, i);
+	case K_RET: return emit_ret(e, i);
+	case K_NOP: return true;
+	default: return false;
+	}
+}
+
+/* ---- handler calls ---- */
+
+/* Run instruction k through its interpreter handler, as the interpreter loop does:
+ * RIP and next RIP first, a non-OK status or a dropped block leaves. */
+static void emit_call_insn(struct em *e, unsigned k, bool last)
+{
+	const struct sinsn *i = &e->b->ins[k];
+	guest_rip(e, RAX, e->off);
+	op_c(e, W, 0x89, RAX, OFF(rip));
+	guest_rip(e, RAX, (int64_t)e->off + i->len);
+	op_c(e, W, 0x89, RAX, OFF(next_rip));
+	op_r(e, W, 0x89, RBX, RDI);              /* mov rdi, rbx */
+	mov_ri(e, RSI, (uint64_t)(uintptr_t)i);
+	call_abs(e, (const void *)i->fn);
+	b1(e, 0x85);
+	b1(e, 0xc0);                             /* test eax, eax */
+	jump_stub(e, CC_NE, STUB_FAIL, k);
+	if (last) {
+		jump_stub(e, -1, STUB_LEAVE, k);
+		return;
+	}
+	op_c(e, 0, 0x80, 7, OFF(cache.dirty));  /* cmp byte [dirty], 0 */
+	b1(e, 0);
+	jump_stub(e, CC_NE, STUB_LEAVE, k);
+	/* A handler that moved next RIP (none should, short of the block's end) leaves. */
+	guest_rip(e, RAX, (int64_t)e->off + i->len);
+	op_c(e, W, 0x3b, RAX, OFF(next_rip));   /* cmp rax, [next_rip] */
+	jump_stub(e, CC_NE, STUB_LEAVE, k);
+}
+
+static void emit_stubs(struct em *e)
+{
+	const struct sblock *b = e->b;
+	uint32_t off = 0;
+	for (unsigned k = 0; k < b->n; k++) {
+		if (e->need[STUB_SLOW][k]) {
+			e->stub_at[STUB_SLOW][k] = pos(e);
+			e->k = k;
+			e->off = off;
+			emit_call_insn(e, k, k + 1 == b->n);
+			if (k + 1 < b->n) {
+				unsigned sz = b->ins[k].opsz, opc = e->redo_opc[k];
+				if (opc) {
+					op_c(e, W, 0x8b, RDX, OFF(lf_a));
+					op_c(e, W, 0x8b, RCX, OFF(lf_b));
+					op_r(e, size_flags(sz), sz == 1 ? opc - 1u : opc, RCX, RDX);
+				}
+				jump_to(e, e->cont_at[k]);
+			}
+		}
+		off += b->ins[k].len;
+	}
+	for (unsigned k = 0; k < b->n; k++) {
+		if (e->need[STUB_FAIL][k]) { /* eax = status: or in the count */
+			e->stub_at[STUB_FAIL][k] = pos(e);
+			b1(e, 0x0d);             /* or eax, k << 8 */
+			b4(e, k << 8);
+			jump_to(e, e->exit_at);
+		}
+		if (e->need[STUB_LEAVE][k]) { /* after instruction k, at the next RIP it set */
+			e->stub_at[STUB_LEAVE][k] = pos(e);
+			op_c(e, W, 0x8b, RAX, OFF(next_rip));
+			op_c(e, W, 0x89, RAX, OFF(rip));
+			mov_ri(e, RAX, (uint64_t)(k + 1) << 8);
+			jump_to(e, e->exit_at);
+		}
+	}
+	if (e->full)
+		return;
+	for (unsigned f = 0; f < e->nfix; f++) {
+		uint32_t at = e->fix[f].at, to = e->stub_at[e->fix[f].kind][e->fix[f].k];
+		uint32_t rel = to - (at + 4);
+		memcpy(e->base + at, &rel, 4);
+	}
+}
+
+bool soft_jit_cond(const struct soft_cpu *c, unsigned cc)
+{
+	return cond(c, cc);
+}
+
+void soft_jit_save_cf(struct soft_cpu *c)
+{
+	c->rflags = (c->rflags & ~FL_CF) | (get_cf(c) ? FL_CF : 0);
+}
+
+/* ---- the arena ---- */
+
+int soft_jit_init(struct soft_jit *j, size_t size)
+{
+	memset(j, 0, sizeof(*j));
+	int fd = memfd_create("trivisor-jit", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	void *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *rx = rw == MAP_FAILED ? MAP_FAILED : mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	int r = rx == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (r) {
+		if (rw != MAP_FAILED)
+			munmap(rw, size);
+		return r;
+	}
+	j->rw = rw;
+	j->rx = rx;
+	j->size = size;
+
+	/* The shared stubs. enter(c, code) saves the callee-saved registers it uses, pins c
+	 * in rbx and the entry RIP in r12, and jumps to the block; blocks jump back to
+	 * exit with eax set. The others serve chained exits, with rax = the next RIP and
+	 * the block's instructions already retired into jit_left: out returns to soft_run;
+	 * miss too, asking it to link the exit at arena offset ecx to the next block;
+	 * lookup finds the next block in the jump cache, with soft_run's checks (entered
+	 * at this linear address, 64-bit code in one page, and the fetch TLB still maps
+	 * the address to the block at this CPL), else goes out. */
+	struct em e = { .base = j->rw, .p = j->rw, .end = j->rw + 512 };
+	b1(&e, 0x53);                             /* push rbx */
+	b1(&e, 0x41); b1(&e, 0x54);               /* push r12 */
+	b1(&e, 0x41); b1(&e, 0x55);               /* push r13: keeps rsp 16-byte aligned */
+	op_r(&e, W, 0x89, RDI, RBX);              /* mov rbx, rdi */
+	op_c(&e, W, 0x8b, R12, OFF(rip));         /* mov r12, [rbx + rip] */
+	b1(&e, 0xff); b1(&e, 0xe6);               /* jmp rsi */
+	j->exit_off = pos(&e);
+	b1(&e, 0x41); b1(&e, 0x5d);               /* pop r13 */
+	b1(&e, 0x41); b1(&e, 0x5c);               /* pop r12 */
+	b1(&e, 0x5b);                             /* pop rbx */
+	b1(&e, 0xc3);                             /* ret */
+	j->out_off = pos(&e);
+	op_c(&e, W, 0x89, RAX, OFF(rip));
+	b1(&e, 0x31); b1(&e, 0xc0);               /* xor eax, eax: retired already */
+	jump_to(&e, j->exit_off);
+	j->miss_off = pos(&e);
+	op_c(&e, W, 0x89, RAX, OFF(rip));
+	op_c(&e, 0, 0x89, RCX, OFF(jit_link));    /* mov [jit_link], ecx */
+	b1(&e, 0x31); b1(&e, 0xc0);
+	jump_to(&e, j->exit_off);
+	j->lookup_off = pos(&e);
+	/* rdx = jc[(la ^ la >> 12) % SOFT_JC_SIZE] */
+	op_r(&e, W, 0x89, RAX, RDX);
+	op_r(&e, W, 0xc1, 5, RDX);                /* shr rdx, 12 */
+	b1(&e, 12);
+	op_r(&e, W, 0x31, RAX, RDX);              /* xor rdx, rax */
+	op_r(&e, 0, 0x81, 4, RDX);                /* and edx, SOFT_JC_SIZE - 1 */
+	b4(&e, SOFT_JC_SIZE - 1);
+	op_m(&e, W, 0x8b, RDX, RBX, RDX, 3, OFF(cache.jc));
+	op_r(&e, W, 0x85, RDX, RDX);              /* test rdx, rdx */
+	patch(&e, jcc_fwd(&e, CC_E), j->out_off);
+	op_m(&e, W, 0x3b, RAX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, la));
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, 0, 0x80, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, mode));
+	b1(&e, SOFT_MODE64);                      /* cmp byte [rdx + mode], 64 */
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, W, 0x83, 7, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa2));
+	b1(&e, 0xff);                             /* cmp qword [rdx + pa2], -1 */
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, W, 0x8b, RCX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, code));
+	op_r(&e, W, 0x85, RCX, RCX);
+	patch(&e, jcc_fwd(&e, CC_E), j->out_off);
+	op_r(&e, W, 0x89, RAX, RSI);
+	op_r(&e, W, 0xc1, 5, RSI);                /* shr rsi, 7 */
+	b1(&e, 7);
+	op_r(&e, 0, 0x81, 4, RSI);                /* and esi, 0xff << 5 */
+	b4(&e, 0xffu << 5);
+	op_m(&e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x));
+	op_c(&e, W, 0x23, RDI, OFF(tlb.mask));
+	op_r(&e, W, 0x89, RAX, R8);
+	op_r(&e, W, 0x81, 4, R8);                 /* and r8, -4096 */
+	b4(&e, 0xfffff000u);
+	op_r(&e, W, 0x39, R8, RDI);               /* cmp rdi, r8 */
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_m(&e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x) + (int32_t)offsetof(struct soft_tlb_entry, pa));
+	op_r(&e, 0, 0x89, RAX, R8);               /* mov r8d, eax */
+	op_r(&e, 0, 0x81, 4, R8);                 /* and r8d, 0xfff */
+	b4(&e, 0xfff);
+	op_r(&e, W, 0x09, R8, RDI);               /* or rdi, r8 */
+	op_m(&e, W, 0x3b, RDI, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, pa));
+	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
+	op_r(&e, W, 0x89, RAX, R12);              /* mov r12, rax */
+	b1(&e, 0xff); b1(&e, 0xe1);               /* jmp rcx */
+	if (e.full) {
+		soft_jit_destroy(j);
+		return -ENOSPC;
+	}
+	j->start = j->used = pos(&e);
+	j->enter = (uint32_t (*)(struct soft_cpu *, const void *))(void *)j->rx;
+	return 0;
+}
+
+void soft_jit_destroy(struct soft_jit *j)
+{
+	if (j->rw) {
+		munmap(j->rw, j->size);
+		munmap(j->rx, j->size);
+	}
+	j->rw = j->rx = NULL;
+}
+
+/* Room for the largest block: 48 instructions, each at most ~300 bytes inline (a
+ * memory operand's address and TLB probe, the operation, lazy flags) plus a ~150-byte
+ * slow stub, with a wide margin: a block that did not fit would stay interpreted. */
+#define BLOCK_ROOM (SOFT_BLOCK_MAX * 1024)
+
+int soft_jit_has_room(const struct soft_jit *j)
+{
+	return j->size - j->used >= BLOCK_ROOM;
+}
+
+void soft_jit_reset(struct soft_jit *j)
+{
+	j->used = j->start;
+	j->stats.flushes++;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
+{
+	struct soft_jit *j = c->jit;
+	uint64_t t0 = mono_ns();
+	static __thread struct em e; /* ~4 KiB of fixups: not on the vCPU's stack */
+	memset(&e, 0, sizeof(e));
+	e.base = j->rw;
+	e.p = j->rw + j->used;
+	e.end = j->rw + j->size;
+	e.b = b;
+	e.exit_at = j->exit_off;
+	e.jit = j;
+	e.gen = c->cache.share ? &c->cache.share->gen : NULL;
+	bool inl = b->mode == SOFT_MODE64;
+	e.chainable = inl;
+	for (unsigned k = 0; k < b->n; k++)
+		e.chainable = e.chainable && !(b->ins[k].attr & SI_SYS);
+	/* Dead flags: an instruction's flags need not be stored when later ones in the
+	 * block overwrite every flag it wrote before any instruction reads one of them or
+	 * can fault (a fault shows the guest's handler the flags of the moment). */
+	for (unsigned k = 0; k < b->n; k++) {
+		uint16_t pending = b->ins[k].fl_write;
+		for (unsigned l = k + 1; l < b->n && pending; l++) {
+			const struct sinsn *x = &b->ins[l];
+			if ((x->attr & SI_FAULT) || (x->fl_read & pending))
+				break;
+			pending &= (uint16_t)~x->fl_write;
+		}
+		e.dead[k] = b->ins[k].fl_write && !pending;
+	}
+	uint32_t start = pos(&e), off = 0;
+	for (unsigned k = 0; k < b->n && !e.full; k++) {
+		const struct sinsn *i = &b->ins[k];
+		bool last = k + 1 == b->n;
+		e.k = k;
+		e.off = off;
+		bool live = e.flags_live, cf_kept = e.cf_in_rflags;
+		e.flags_live = false;
+		uint8_t *mark = e.p;
+		unsigned nfix = e.nfix;
+		if (inl) {
+			e.flags_live = live;
+			if (emit_inline(&e, i)) {
+				e.cf_in_rflags = flag_neutral(i) ? cf_kept :
+				                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
+				e.cont_at[k] = pos(&e);
+				if (last && !ends_inline(i)) { /* the block ends after it (page end, length) */
+					guest_rip(&e, RAX, (int64_t)off + i->len);
+					leave_direct(&e, (int64_t)off + i->len);
+				}
+				if (i->kind != K_ALU)
+					e.flags_live = false;
+				e.ninline++;
+				off += i->len;
+				continue;
+			}
+			/* not translatable inline after all: undo what it emitted */
+			e.p = mark;
+			e.nfix = nfix;
+			e.need[STUB_SLOW][k] = false;
+			e.redo_opc[k] = 0;
+			e.flags_live = false;
+		}
+		e.cf_in_rflags = false;
+		emit_call_insn(&e, k, last);
+		e.cont_at[k] = pos(&e);
+		e.ncall++;
+		off += i->len;
+	}
+	emit_stubs(&e);
+	if (e.full)
+		return -ENOSPC;
+	b->code = j->rx + start;
+	j->used = pos(&e);
+	j->stats.blocks++;
+	j->stats.bytes += pos(&e) - start;
+	j->stats.inline_insns += e.ninline;
+	j->stats.call_insns += e.ncall;
+	j->stats.ns += mono_ns() - t0;
+	return 0;
+}
+
+int soft_jit_run(struct soft_cpu *c, const struct sblock *b, int64_t budget, uint64_t *done)
+{
+	c->jit_left = budget;
+	c->jit_link = 0;
+	uint32_t r = c->jit->enter(c, b->code);
+	*done = (uint64_t)(budget - c->jit_left) + (r >> 8);
+	return (int)(r & 0xff);
+}
+
+void soft_jit_link(struct soft_cpu *c, const struct sblock *to)
+{
+	struct soft_jit *j = c->jit;
+	uint32_t site = c->jit_link;
+	c->jit_link = 0;
+	if (!site || !to->code || to->pa2 != SOFT_NO_PAGE || to->mode != SOFT_MODE64)
+		return;
+	uint32_t rel = (uint32_t)((const uint8_t *)to->code - (j->rx + site + 4));
+	memcpy(j->rw + site, &rel, 4);
+	j->stats.chained++;
+}
