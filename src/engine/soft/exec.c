@@ -1,5 +1,8 @@
-/* The dispatch loop: find the block at RIP (jump cache, then the physical-address
- * cache, then decode), run its handlers back to back, stop at exceptions. */
+/* The dispatch loop both tiers share: find the block at RIP (jump cache, then the
+ * physical-address cache, then decode and, under the translator, translate), then run
+ * its translation (translate/jit.c; it may chain into further blocks itself) or its
+ * handlers back to back (the interpreter: always for single-stepping, interrupt
+ * shadows and 16-bit code); stop at exceptions, exits, kicks and the budget. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
