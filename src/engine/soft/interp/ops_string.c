@@ -25,89 +25,72 @@ static unsigned tlb_run(const struct soft_cpu *c, const struct soft_tlb_entry *t
 	return (0x1000 - (unsigned)(la & 0xfff)) / sz;
 }
 
-/* REP MOVS/STOS forward in 64-bit mode, a page-sized run at a time where both sides hit
- * the TLB (RAM, writable, not code: the same pages the element loop would store to
- * directly). Each run commits like that many iterations. Returns SOFT_OK (done),
- * SOFT_YIELD with *n iterations done (the element loop continues, from a page edge, a
- * TLB miss or the chunk limit). */
-static int rep_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask, uint64_t src_base,
-                    uint64_t dst_base, unsigned *n)
+/* Elements [0, run) of one page-sized run: MOVS/STOS store them all; CMPS/SCAS compare
+ * until the REP condition stops them, set the last comparison's flags and return how
+ * many were done (*stop: the condition stopped them). */
+static uint64_t run_elements(struct soft_cpu *c, const struct sinsn *i, uint8_t *d,
+                             const uint8_t *src, uint64_t run, bool *stop)
 {
-	unsigned sz = i->opsz, asz = i->adsz;
-	uint64_t v = reg_get(c, R_RAX, sz);
-	while (*n < SOFT_REP_CHUNK) {
-		uint64_t cnt = c->gpr[R_RCX] & amask;
-		if (cnt == 0)
-			return SOFT_OK;
-		uint64_t di = c->gpr[R_RDI] & amask, si = c->gpr[R_RSI] & amask;
-		uint8_t *d = NULL, *src = NULL;
-		uint64_t run = tlb_run(c, c->tlb.w, di + dst_base, sz, &d);
-		if (i->op == STR_MOVS) {
-			uint64_t rs = tlb_run(c, c->tlb.r, si + src_base, sz, &src);
-			run = rs < run ? rs : run;
-		}
-		run = run < cnt ? run : cnt;
-		if (run > SOFT_REP_CHUNK - *n)
-			run = SOFT_REP_CHUNK - *n;
-		if (run == 0)
-			return SOFT_YIELD;
-		uint64_t bytes = run * sz;
-		if (i->op == STR_STOS) {
-			if (sz == 1)
-				memset(d, (int)v, bytes);
-			else
-				for (uint64_t k = 0; k < run; k++)
-					store_n(d + k * sz, sz, v);
-		} else if (d >= src + bytes || d + bytes <= src || d <= src) {
+	unsigned sz = i->opsz;
+	uint64_t acc = reg_get(c, R_RAX, sz), bytes = run * sz, k = 0, a = 0, b = 0;
+	switch (i->op) {
+	case STR_STOS:
+		if (sz == 1)
+			memset(d, (int)acc, bytes);
+		else
+			for (k = 0; k < run; k++)
+				store_n(d + k * sz, sz, acc);
+		return run;
+	case STR_MOVS:
+		if (d >= src + bytes || d + bytes <= src || d <= src)
 			memmove(d, src, bytes);  /* what forward element copies give when d <= src */
-		} else {
-			for (uint64_t k = 0; k < run; k++) /* overlapping ahead: the pattern repeats */
+		else
+			for (k = 0; k < run; k++) /* overlapping ahead: the pattern repeats */
 				store_n(d + k * sz, sz, load_n(src + k * sz, sz));
-		}
-		if (i->op == STR_MOVS)
-			reg_set(c, R_RSI, asz, si + bytes);
-		reg_set(c, R_RDI, asz, di + bytes);
-		reg_set(c, R_RCX, asz, cnt - run);
-		*n += (unsigned)run;
-	}
-	return (c->gpr[R_RCX] & amask) == 0 ? SOFT_OK : SOFT_YIELD;
-}
-
-/* REPE/REPNE CMPS and SCAS forward in 64-bit mode, a page-sized run at a time as
- * rep_bulk: compare element by element over host pointers until the run ends or the
- * REP condition stops it, then commit the iterations done and the flags of the last
- * comparison. */
-static int rep_cmp_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask,
-                        uint64_t src_base, uint64_t dst_base, unsigned *n)
-{
-	unsigned sz = i->opsz, asz = i->adsz;
-	uint64_t m = sz_mask(sz), acc = reg_get(c, R_RAX, sz);
-	while (*n < SOFT_REP_CHUNK) {
-		uint64_t cnt = c->gpr[R_RCX] & amask;
-		if (cnt == 0)
-			return SOFT_OK;
-		uint64_t di = c->gpr[R_RDI] & amask, si = c->gpr[R_RSI] & amask;
-		uint8_t *d = NULL, *src = NULL;
-		uint64_t run = tlb_run(c, c->tlb.r, di + dst_base, sz, &d);
-		if (i->op == STR_CMPS) {
-			uint64_t rs = tlb_run(c, c->tlb.r, si + src_base, sz, &src);
-			run = rs < run ? rs : run;
-		}
-		run = run < cnt ? run : cnt;
-		if (run > SOFT_REP_CHUNK - *n)
-			run = SOFT_REP_CHUNK - *n;
-		if (run == 0)
-			return SOFT_YIELD;
-		uint64_t k = 0, a = 0, b = 0;
-		bool stop = false;
-		while (k < run && !stop) {
+		return run;
+	default: /* CMPS, SCAS */
+		while (k < run && !*stop) {
 			a = i->op == STR_CMPS ? load_n(src + k * sz, sz) : acc;
 			b = load_n(d + k * sz, sz);
 			k++;
-			stop = i->rep == REP_E ? a != b : a == b;
+			*stop = i->rep == REP_E ? a != b : a == b;
 		}
-		flags_lazy(c, LF_SUB, sz, a, b, (a - b) & m);
-		if (i->op == STR_CMPS)
+		flags_lazy(c, LF_SUB, sz, a, b, (a - b) & sz_mask(sz));
+		return k;
+	}
+}
+
+/* REP string instructions going forward in 64-bit mode, a page-sized run at a time
+ * where the operands hit the TLB (RAM; for a destination written, writable and not
+ * code: the same pages the element loop would use directly). Each run commits like
+ * that many iterations. Returns SOFT_OK (done), or SOFT_YIELD with *n iterations done
+ * (the element loop continues: a page edge, a TLB miss, LODS, or the chunk limit). */
+static int rep_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask, uint64_t src_base,
+                    uint64_t dst_base, unsigned *n)
+{
+	unsigned sz = i->opsz, asz = i->adsz, op = i->op;
+	bool has_src = op == STR_MOVS || op == STR_CMPS;
+	if (op == STR_LODS)
+		return SOFT_YIELD;
+	while (*n < SOFT_REP_CHUNK) {
+		uint64_t cnt = c->gpr[R_RCX] & amask;
+		if (cnt == 0)
+			return SOFT_OK;
+		uint64_t di = c->gpr[R_RDI] & amask, si = c->gpr[R_RSI] & amask;
+		uint8_t *d = NULL, *src = NULL;
+		bool writes = op == STR_MOVS || op == STR_STOS, stop = false;
+		uint64_t run = tlb_run(c, writes ? c->tlb.w : c->tlb.r, di + dst_base, sz, &d);
+		if (has_src) {
+			uint64_t rs = tlb_run(c, c->tlb.r, si + src_base, sz, &src);
+			run = rs < run ? rs : run;
+		}
+		run = run < cnt ? run : cnt;
+		if (run > SOFT_REP_CHUNK - *n)
+			run = SOFT_REP_CHUNK - *n;
+		if (run == 0)
+			return SOFT_YIELD;
+		uint64_t k = run_elements(c, i, d, src, run, &stop);
+		if (has_src)
 			reg_set(c, R_RSI, asz, si + k * sz);
 		reg_set(c, R_RDI, asz, di + k * sz);
 		reg_set(c, R_RCX, asz, cnt - k);
@@ -129,9 +112,7 @@ int h_string(struct soft_cpu *c, const struct sinsn *i)
 	unsigned src_mf = i->seg == S_SS ? MF_SS : 0;
 	unsigned n = 0;
 	if (i->rep && step == sz) {
-		int r = op == STR_MOVS || op == STR_STOS ? rep_bulk(c, i, amask, src_base, dst_base, &n)
-		      : op == STR_CMPS || op == STR_SCAS ? rep_cmp_bulk(c, i, amask, src_base, dst_base, &n)
-		      : SOFT_YIELD;
+		int r = rep_bulk(c, i, amask, src_base, dst_base, &n);
 		if (r != SOFT_YIELD)
 			return r;
 	}
