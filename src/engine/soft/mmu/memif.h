@@ -42,7 +42,7 @@ struct soft_mem {
 #define SOFT_XL_GLOBAL 4     /* G = 1 in the leaf entry while CR4.PGE = 1 */
 #define SOFT_XL_SHIFT(xl) (((unsigned)(xl) >> 8) & 0x3f) /* page size: 21, 22, 30; 0 = 4 KiB */
 
-#define SOFT_TLB_SIZE 256
+#define SOFT_TLB_SIZE 1024
 /* Tag bits below the page address. A lookup masks the tag with soft_tlb.mask and
  * compares it with the page address: INVALID never matches, SUPER only at CPL 0-2. */
 #define SOFT_TLB_SUPER 1ull

@@ -36,6 +36,7 @@ enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, 
 #define GPR(r) (OFF(gpr) + 8 * (int32_t)(r))
 
 _Static_assert(sizeof(struct soft_tlb_entry) == 32, "TLB probe indexes entries by << 5");
+_Static_assert((SOFT_TLB_SIZE & (SOFT_TLB_SIZE - 1)) == 0, "TLB probe masks the index");
 _Static_assert(offsetof(struct soft_tlb_entry, tag) == 0 && offsetof(struct soft_tlb_entry, host) == 8,
                "TLB probe reads tag and host at 0 and 8");
 _Static_assert(offsetof(struct soft_cpu, lf_sz) == offsetof(struct soft_cpu, lf_op) + 1,
@@ -328,8 +329,8 @@ static void probe(struct em *e, unsigned sz, bool write)
 	op_r(e, W, 0x89, RSI, RDI);          /* mov rdi, rsi */
 	op_r(e, W, 0xc1, 5, RDI);            /* shr rdi, 7 */
 	b1(e, 7);
-	op_r(e, 0, 0x81, 4, RDI);            /* and edi, 0xff << 5: entry offset */
-	b4(e, 0xffu << 5);
+	op_r(e, 0, 0x81, 4, RDI);            /* and edi, (SOFT_TLB_SIZE - 1) << 5: entry offset */
+	b4(e, (SOFT_TLB_SIZE - 1u) << 5);
 	if (sz == 1)
 		op_r(e, W, 0x89, RSI, R8);   /* mov r8, rsi */
 	else
@@ -1072,8 +1073,8 @@ int soft_jit_init(struct soft_jit *j, size_t size)
 	op_r(&e, W, 0x89, RAX, RSI);
 	op_r(&e, W, 0xc1, 5, RSI);                /* shr rsi, 7 */
 	b1(&e, 7);
-	op_r(&e, 0, 0x81, 4, RSI);                /* and esi, 0xff << 5 */
-	b4(&e, 0xffu << 5);
+	op_r(&e, 0, 0x81, 4, RSI);                /* and esi, (SOFT_TLB_SIZE - 1) << 5 */
+	b4(&e, (SOFT_TLB_SIZE - 1u) << 5);
 	op_m(&e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x));
 	op_c(&e, W, 0x23, RDI, OFF(tlb.mask));
 	op_r(&e, W, 0x89, RAX, R8);
