@@ -175,8 +175,8 @@ static void call_abs(struct em *e, const void *fn)
 	b1(e, 0xd0); /* call rax */
 }
 
-/* A rel32 jump (jcc: 0..15, or -1 for JMP) to stub `kind` of instruction k. */
-static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
+/* A forward rel32 jcc (cc, or -1 for JMP) whose target is set later by patch(). */
+static uint8_t *jcc_fwd(struct em *e, int cc)
 {
 	if (cc < 0) {
 		b1(e, 0xe9);
@@ -184,16 +184,37 @@ static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
 		b1(e, 0x0f);
 		b1(e, 0x80 + (unsigned)cc);
 	}
-	if (e->nfix < MAX_FIX) {
-		e->fix[e->nfix].at = pos(e);
-		e->fix[e->nfix].kind = (uint8_t)kind;
-		e->fix[e->nfix].k = (uint8_t)k;
-		e->nfix++;
-		e->need[kind][k] = true;
-	} else {
-		e->full = true;
-	}
+	uint8_t *at = e->p;
 	b4(e, 0);
+	return e->full ? NULL : at;
+}
+
+static void patch(struct em *e, uint8_t *at, uint32_t target)
+{
+	if (!at || e->full)
+		return;
+	uint32_t rel = target - (uint32_t)(at + 4 - e->base);
+	memcpy(at, &rel, 4);
+}
+
+enum { CC_E = 4, CC_NE = 5, CC_LE = 0xe };
+
+/* A rel32 jump (jcc: 0..15, or -1 for JMP) to stub `kind` of instruction k, patched
+ * once the block's stubs are placed (emit_stubs). */
+static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
+{
+	uint8_t *at = jcc_fwd(e, cc);
+	if (!at)
+		return;
+	if (e->nfix == MAX_FIX) {
+		e->full = true;
+		return;
+	}
+	e->fix[e->nfix].at = (uint32_t)(at - e->base);
+	e->fix[e->nfix].kind = (uint8_t)kind;
+	e->fix[e->nfix].k = (uint8_t)k;
+	e->nfix++;
+	e->need[kind][k] = true;
 }
 
 static void jump_to(struct em *e, uint32_t target)
@@ -201,8 +222,6 @@ static void jump_to(struct em *e, uint32_t target)
 	b1(e, 0xe9);
 	b4(e, target - (pos(e) + 4));
 }
-
-enum { CC_NE = 5 };
 
 /* lea r, [r12 + d]: a guest RIP. */
 static void guest_rip(struct em *e, unsigned r, int64_t d)
@@ -319,6 +338,17 @@ static void emit_ea(struct em *e, const struct sinsn *i, bool with_seg)
 		op_c(e, W, 0x03, RSI, OFF(seg_base[i->seg]));
 }
 
+/* dst = the byte offset, within a TLB array, of the entry for the linear address in
+ * src: ((la >> 12) % SOFT_TLB_SIZE) * 32. */
+static void tlb_index(struct em *e, unsigned dst, unsigned src)
+{
+	op_r(e, W, 0x89, src, dst);          /* mov dst, src */
+	op_r(e, W, 0xc1, 5, dst);            /* shr dst, 7 */
+	b1(e, 7);
+	op_r(e, 0, 0x81, 4, dst);            /* and dst32, (SOFT_TLB_SIZE - 1) << 5 */
+	b4(e, (SOFT_TLB_SIZE - 1u) << 5);
+}
+
 /* Probe the software TLB (tlb.w for writes and read-modify-writes, tlb.r for reads) for
  * sz bytes at the linear address in rsi; rsi = the host address on a hit, else to the
  * instruction's slow stub, which runs its handler. A miss also covers a page-crossing
@@ -326,11 +356,7 @@ static void emit_ea(struct em *e, const struct sinsn *i, bool with_seg)
 static void probe(struct em *e, unsigned sz, bool write)
 {
 	int32_t tlb = write ? OFF(tlb.w) : OFF(tlb.r);
-	op_r(e, W, 0x89, RSI, RDI);          /* mov rdi, rsi */
-	op_r(e, W, 0xc1, 5, RDI);            /* shr rdi, 7 */
-	b1(e, 7);
-	op_r(e, 0, 0x81, 4, RDI);            /* and edi, (SOFT_TLB_SIZE - 1) << 5: entry offset */
-	b4(e, (SOFT_TLB_SIZE - 1u) << 5);
+	tlb_index(e, RDI, RSI);
 	if (sz == 1)
 		op_r(e, W, 0x89, RSI, R8);   /* mov r8, rsi */
 	else
@@ -397,30 +423,6 @@ static void leave_to_rax(struct em *e)
 	mov_ri(e, RAX, (uint64_t)e->b->n << 8);
 	jump_to(e, e->exit_at);
 }
-
-/* A forward rel32 jcc (cc, or -1 for JMP) whose target is set later by patch(). */
-static uint8_t *jcc_fwd(struct em *e, int cc)
-{
-	if (cc < 0) {
-		b1(e, 0xe9);
-	} else {
-		b1(e, 0x0f);
-		b1(e, 0x80 + (unsigned)cc);
-	}
-	uint8_t *at = e->p;
-	b4(e, 0);
-	return e->full ? NULL : at;
-}
-
-static void patch(struct em *e, uint8_t *at, uint32_t target)
-{
-	if (!at || e->full)
-		return;
-	uint32_t rel = target - (uint32_t)(at + 4 - e->base);
-	memcpy(at, &rel, 4);
-}
-
-enum { CC_E = 4, CC_LE = 0xe };
 
 /* Leave for guest RIP rax with every instruction retired. From a chainable block the
  * next block is entered here without going back through soft_run: its instructions are
@@ -798,27 +800,20 @@ static bool emit_jcc(struct em *e, const struct sinsn *i)
 	int64_t next = (int64_t)e->off + i->len;
 	if (!fits32(next + (int64_t)i->imm))
 		return false;
-	uint8_t *taken_fix;
+	uint8_t *taken;
 	if (!e->flags_live) {
 		op_r(e, W, 0x89, RBX, RDI);           /* mov rdi, rbx */
 		mov_ri(e, RSI, i->op);
 		call_abs(e, (const void *)soft_jit_cond);
 		b1(e, 0x84);
 		b1(e, 0xc0);                          /* test al, al: a bool */
-		b1(e, 0x0f);
-		b1(e, 0x85);                          /* jnz taken */
+		taken = jcc_fwd(e, CC_NE);
 	} else {
-		b1(e, 0x0f);
-		b1(e, 0x80 + i->op);                  /* jcc taken */
+		taken = jcc_fwd(e, i->op);            /* the host's flags are the guest's */
 	}
-	taken_fix = e->p;
-	b4(e, 0);
 	guest_rip(e, RAX, next);                  /* not taken */
 	leave_direct(e, next);
-	if (!e->full) {
-		uint32_t rel = (uint32_t)(e->p - (taken_fix + 4));
-		memcpy(taken_fix, &rel, 4);
-	}
+	patch(e, taken, pos(e));
 	guest_rip(e, RAX, next + (int64_t)i->imm);
 	check_canonical(e);
 	leave_direct(e, next + (int64_t)i->imm);
@@ -974,13 +969,8 @@ static void emit_stubs(struct em *e)
 			jump_to(e, e->exit_at);
 		}
 	}
-	if (e->full)
-		return;
-	for (unsigned f = 0; f < e->nfix; f++) {
-		uint32_t at = e->fix[f].at, to = e->stub_at[e->fix[f].kind][e->fix[f].k];
-		uint32_t rel = to - (at + 4);
-		memcpy(e->base + at, &rel, 4);
-	}
+	for (unsigned f = 0; f < e->nfix; f++)
+		patch(e, e->base + e->fix[f].at, e->stub_at[e->fix[f].kind][e->fix[f].k]);
 }
 
 bool soft_jit_cond(const struct soft_cpu *c, unsigned cc)
@@ -1070,11 +1060,7 @@ int soft_jit_init(struct soft_jit *j, size_t size)
 	op_m(&e, W, 0x8b, RCX, RDX, NOIDX, 0, (int32_t)offsetof(struct sblock, code));
 	op_r(&e, W, 0x85, RCX, RCX);
 	patch(&e, jcc_fwd(&e, CC_E), j->out_off);
-	op_r(&e, W, 0x89, RAX, RSI);
-	op_r(&e, W, 0xc1, 5, RSI);                /* shr rsi, 7 */
-	b1(&e, 7);
-	op_r(&e, 0, 0x81, 4, RSI);                /* and esi, (SOFT_TLB_SIZE - 1) << 5 */
-	b4(&e, (SOFT_TLB_SIZE - 1u) << 5);
+	tlb_index(&e, RSI, RAX);
 	op_m(&e, W, 0x8b, RDI, RBX, RSI, 0, OFF(tlb.x));
 	op_c(&e, W, 0x23, RDI, OFF(tlb.mask));
 	op_r(&e, W, 0x89, RAX, R8);
@@ -1168,33 +1154,30 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		bool last = k + 1 == b->n;
 		e.k = k;
 		e.off = off;
-		bool live = e.flags_live, cf_kept = e.cf_in_rflags;
-		e.flags_live = false;
+		bool cf_kept = e.cf_in_rflags;
 		uint8_t *mark = e.p;
 		unsigned nfix = e.nfix;
-		if (inl) {
-			e.flags_live = live;
-			if (emit_inline(&e, i)) {
-				e.cf_in_rflags = flag_neutral(i) ? cf_kept :
-				                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
-				e.cont_at[k] = pos(&e);
-				if (last && !ends_inline(i)) { /* the block ends after it (page end, length) */
-					guest_rip(&e, RAX, (int64_t)off + i->len);
-					leave_direct(&e, (int64_t)off + i->len);
-				}
-				if (i->kind != K_ALU)
-					e.flags_live = false;
-				e.ninline++;
-				off += i->len;
-				continue;
+		if (inl && emit_inline(&e, i)) {
+			e.cf_in_rflags = flag_neutral(i) ? cf_kept :
+			                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
+			e.cont_at[k] = pos(&e);
+			if (last && !ends_inline(i)) { /* the block ends after it (page end, length) */
+				guest_rip(&e, RAX, (int64_t)off + i->len);
+				leave_direct(&e, (int64_t)off + i->len);
 			}
-			/* not translatable inline after all: undo what it emitted */
+			if (i->kind != K_ALU)
+				e.flags_live = false;
+			e.ninline++;
+			off += i->len;
+			continue;
+		}
+		if (inl) { /* not translatable inline after all: undo what it emitted */
 			e.p = mark;
 			e.nfix = nfix;
 			e.need[STUB_SLOW][k] = false;
 			e.redo_opc[k] = 0;
-			e.flags_live = false;
 		}
+		e.flags_live = false;
 		e.cf_in_rflags = false;
 		emit_call_insn(&e, k, last);
 		e.cont_at[k] = pos(&e);
