@@ -54,6 +54,7 @@ import pexpect
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 import mkguest  # noqa: E402  (the guest's prompt, so the two never drift apart)
+from tables import print_table  # noqa: E402
 
 PROMPT = mkguest.DEFAULT_PROMPT
 INIT_LINE = "Run /init as init process"
@@ -444,19 +445,6 @@ def column_state(col):
     if not col.runs:
         return "failed"
     return "ok"
-
-
-def print_table(head, rows):
-    """A plain-text table: the first column left-aligned, the figures right-aligned."""
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    line = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths)))
-    print()
-    print(line(head))
-    print(line(["-" * w for w in widths]))
-    for r in rows:
-        print(line(r))
-    print()
 
 
 def figure_table(title, shown, summaries, ratios, mib, forks, keys=None):

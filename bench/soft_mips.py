@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from tables import print_table
+
 QEMU_ARGS = ['-accel', 'tcg', '-M', 'pc', '-cpu', 'max', '-m', '64', '-no-reboot',
              '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
              '-display', 'none', '-monitor', 'none', '-serial', 'stdio']
@@ -82,18 +84,6 @@ def sha256_of(path):
     """The binary measured (a build from a working tree is named by no commit)."""
     with open(path, 'rb') as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def print_table(head, rows):
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    line = lambda r: '  '.join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths)))
-    print()
-    print(line(head))
-    print(line(['-' * w for w in widths]))
-    for r in rows:
-        print(line(r))
-    print()
 
 
 def main():

@@ -51,8 +51,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 # The console driver, markers and host facts are linux_bench's: one copy of each.
-from linux_bench import (RunFailed, Console, host_info, parse_engines, print_table,  # noqa: E402
+from linux_bench import (RunFailed, Console, host_info, parse_engines,  # noqa: E402
                          secs, tail, trivisor_engines, INTERPRET, TRANSLATE)
+from tables import print_table  # noqa: E402
 
 REPO = REPO.parent
 sys.path.insert(0, str(REPO / "tests" / "nested"))
