@@ -166,10 +166,13 @@ static int sys_access(struct soft_cpu *c, uint64_t la, unsigned sz, uint8_t *buf
 {
 	uint8_t tmp[16];
 	unsigned done = 0;
+	/* The tables' bases are 64-bit in all of IA-32e mode: compatibility-mode code (a
+	 * 32-bit la_mask) taking an interrupt still reaches the IDT and TSS up there. */
+	uint64_t la_mask = long_mode(c) ? ~0ull : 0xffffffffull;
 	if (!write)
 		memset(buf, 0, sz);
 	while (done < sz) {
-		uint64_t a = (la + done) & c->sys.la_mask, pa;
+		uint64_t a = (la + done) & la_mask, pa;
 		unsigned n = 0x1000 - (unsigned)(a & 0xfff);
 		if (n > sz - done)
 			n = sz - done;
