@@ -57,7 +57,9 @@ void cli_usage(FILE *f)
 "                        (default) or virtio-mmio (described in ACPI; at most 8)\n"
 "      --soft-tier TIER  how the soft engine runs guest code: translate (default:\n"
 "                        binary translation to host code, the interpreter for real\n"
-"                        mode, 16-bit code and single-stepping) or interpret\n"
+"                        mode, 16-bit code and single-stepping), interpret, or\n"
+"                        direct (translate, and run the guest's busy 64-bit user\n"
+"                        processes natively in sandboxed helper processes)\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
@@ -439,9 +441,11 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				out->cfg.soft_tier = VM_SOFT_TRANSLATE;
 			else if (strcmp(optarg, "interpret") == 0)
 				out->cfg.soft_tier = VM_SOFT_INTERPRET;
+			else if (strcmp(optarg, "direct") == 0)
+				out->cfg.soft_tier = VM_SOFT_DIRECT;
 			else
-				return err_set(e, EINVAL, "invalid --soft-tier '%s' (translate or interpret)",
-				               optarg);
+				return err_set(e, EINVAL, "invalid --soft-tier '%s' (translate, interpret "
+				               "or direct)", optarg);
 			break;
 		case 's': out->cfg.stats = true; break;
 		case 'J': out->stats_json = optarg; break;

@@ -3,23 +3,26 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PAGE_SIZE 4096ull
 
-static int add_slot(struct guest_mem *m, uint64_t gpa, uint64_t size, struct err *e)
+static int add_slot(struct guest_mem *m, uint64_t gpa, uint64_t size, uint64_t off,
+                    struct err *e)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = !m->shared ?
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) :
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return err_set(e, errno, "cannot map %llu MiB of guest RAM: %s",
 		               (unsigned long long)(size >> 20), strerror(errno));
 	/* Guest RAM is a poor fit for KSM-less huge page merging but benefits from THP. */
 	madvise(p, size, MADV_HUGEPAGE);
-	m->slots[m->nslots++] = (struct mem_slot){ .gpa = gpa, .size = size, .host = p };
+	m->slots[m->nslots++] = (struct mem_slot){ .gpa = gpa, .size = size, .host = p, .fd_off = off };
 	return 0;
 }
 
-int mem_init(struct guest_mem *m, uint64_t ram_size, struct err *e)
+int mem_init(struct guest_mem *m, uint64_t ram_size, bool shared, struct err *e)
 {
 	int r;
 
@@ -27,11 +30,24 @@ int mem_init(struct guest_mem *m, uint64_t ram_size, struct err *e)
 	if (ram_size == 0 || ram_size % PAGE_SIZE)
 		return err_set(e, EINVAL, "guest RAM size must be a non-zero multiple of 4 KiB");
 	m->ram_size = ram_size;
+	if (shared) {
+		/* Sparse like the anonymous mapping: pages are allocated when first touched. */
+		m->fd = memfd_create("trivisor-guest-ram", MFD_CLOEXEC);
+		if (m->fd < 0)
+			return err_set(e, errno, "memfd_create for guest RAM: %s", strerror(errno));
+		m->shared = true;
+		if (ftruncate(m->fd, (off_t)ram_size)) {
+			r = err_set(e, errno, "cannot size the guest RAM memfd to %llu MiB: %s",
+			            (unsigned long long)(ram_size >> 20), strerror(errno));
+			mem_destroy(m);
+			return r;
+		}
+	}
 
 	uint64_t low = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START;
-	r = add_slot(m, 0, low, e);
+	r = add_slot(m, 0, low, 0, e);
 	if (r == 0 && ram_size > low)
-		r = add_slot(m, MEM_4G, ram_size - low, e);
+		r = add_slot(m, MEM_4G, ram_size - low, low, e);
 	if (r)
 		mem_destroy(m);
 	return r;
@@ -42,6 +58,9 @@ void mem_destroy(struct guest_mem *m)
 	for (unsigned i = 0; i < m->nslots; i++)
 		munmap(m->slots[i].host, m->slots[i].size);
 	m->nslots = 0;
+	if (m->shared)
+		close(m->fd);
+	m->shared = false;
 }
 
 void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)

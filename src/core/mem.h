@@ -23,6 +23,7 @@ struct mem_slot {
 	uint64_t gpa;     /* guest physical start, page aligned */
 	uint64_t size;    /* bytes */
 	uint8_t *host;    /* host mapping */
+	uint64_t fd_off;  /* offset of the slot in guest_mem.fd, when there is one */
 };
 
 struct guest_mem;
@@ -32,13 +33,16 @@ struct guest_mem {
 	struct mem_slot slots[MEM_MAX_SLOTS];
 	unsigned nslots;
 	uint64_t ram_size;        /* total RAM bytes */
+	bool shared;              /* mem_init's shared: fd is a memfd holding every slot */
+	int fd;
 	mem_write_hook_fn write_hook;
 	void *write_hook_opaque;
 };
 
 /* Lay out ram_size bytes of RAM below MEM_HOLE_START and the rest above 4 GiB, mmap
- * them (anonymous, private, MAP_NORESERVE). */
-int mem_init(struct guest_mem *m, uint64_t ram_size, struct err *e);
+ * them: anonymous, private, MAP_NORESERVE; or, with shared, from one memfd (m->fd)
+ * that another process may map too (the soft engine's direct-execution helpers). */
+int mem_init(struct guest_mem *m, uint64_t ram_size, bool shared, struct err *e);
 void mem_destroy(struct guest_mem *m);
 
 /* Host pointer for [gpa, gpa+len) if it lies wholly inside one RAM slot, else NULL.

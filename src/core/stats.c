@@ -131,6 +131,7 @@ static void sum_vcpus(const struct vm *vm, struct vcpu_stats *t)
 
 		sum_counters(&t->in_kernel, &s->in_kernel, i == 0);
 		sum_counters(&t->translator, &s->translator, i == 0);
+		sum_counters(&t->direct, &s->direct, i == 0);
 	}
 }
 
@@ -202,6 +203,7 @@ void stats_print(FILE *f, const struct vm *vm)
 	print_pv(f, &t);
 	print_counters(f, "in-kernel", &t.in_kernel);
 	print_counters(f, "binary translation", &t.translator);
+	print_counters(f, "direct execution", &t.direct);
 	print_bus(f, &vm->pio);
 	print_bus(f, &vm->mmio);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
@@ -277,6 +279,8 @@ static void json_cpu(FILE *f, const struct vcpu_stats *s, const char *indent)
 	json_counters(f, &s->in_kernel);
 	fprintf(f, ",\n%s\"translator\": ", indent);
 	json_counters(f, &s->translator);
+	fprintf(f, ",\n%s\"direct\": ", indent);
+	json_counters(f, &s->direct);
 }
 
 static void json_bus(FILE *f, const char *key, const struct bus *b)

@@ -46,6 +46,8 @@ struct vcpu_stats {
 	struct engine_counters in_kernel;
 	/* soft: what its translator tier did and cost (counted_by "translator"). */
 	struct engine_counters translator;
+	/* soft --soft-tier direct: guest user code run natively (counted_by "direct ..."). */
+	struct engine_counters direct;
 };
 
 /* For engines: count one hypercall (any number; VMCALL or VMMCALL alike). */

@@ -168,7 +168,8 @@ int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		log_warn("vm", "--mem %llu MiB is more than this host's %llu MiB of RAM: the "
 		         "guest may be killed when it uses it", (unsigned long long)(cfg->mem_size >> 20),
 		         (unsigned long long)(((uint64_t)pages * (uint64_t)page) >> 20));
-	return mem_init(&vm->mem, cfg->mem_size, e);
+	/* Direct execution maps guest RAM into its helper processes: a memfd. */
+	return mem_init(&vm->mem, cfg->mem_size, cfg->soft_tier == VM_SOFT_DIRECT, e);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)

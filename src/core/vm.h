@@ -60,7 +60,7 @@ enum vm_console { VM_CONSOLE_SERIAL, VM_CONSOLE_VIRTIO };
 enum vm_virtio_transport { VM_VIRTIO_PCI, VM_VIRTIO_MMIO };
 
 /* How the soft engine runs guest code (--soft-tier). */
-enum vm_soft_tier { VM_SOFT_TRANSLATE, VM_SOFT_INTERPRET };
+enum vm_soft_tier { VM_SOFT_TRANSLATE, VM_SOFT_INTERPRET, VM_SOFT_DIRECT };
 
 /* What the front end asks for. */
 struct vm_config {

@@ -98,8 +98,10 @@ int main(void)
 	CHECK_EQ(c.cfg.soft_tier, VM_SOFT_INTERPRET);
 	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--soft-tier=translate"), 0);
 	CHECK_EQ(c.cfg.soft_tier, VM_SOFT_TRANSLATE);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--soft-tier", "direct"), 0);
+	CHECK_EQ(c.cfg.soft_tier, VM_SOFT_DIRECT);
 	CHECK(PARSE(&c, &e, "run", "-k", "k", "--soft-tier", "jit") < 0);
-	CHECK(strstr(e.msg, "translate or interpret") != NULL);
+	CHECK(strstr(e.msg, "translate, interpret or direct") != NULL);
 	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--net", "user", "--mac", "02:00:0a:0B:0c:ff"), 0);
 	CHECK_EQ(c.cfg.net.backend, VM_NET_USER);
 	CHECK_EQ(c.cfg.net.nfwd, 0);

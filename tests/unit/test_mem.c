@@ -13,10 +13,10 @@ int main(void)
 	struct err e;
 	uint8_t buf[16] = { 1, 2, 3 };
 
-	CHECK(mem_init(&m, 0, &e) < 0);
-	CHECK(mem_init(&m, 4097, &e) < 0);
+	CHECK(mem_init(&m, 0, false, &e) < 0);
+	CHECK(mem_init(&m, 4097, false, &e) < 0);
 
-	CHECK_EQ(mem_init(&m, 64 << 20, &e), 0);
+	CHECK_EQ(mem_init(&m, 64 << 20, false, &e), 0);
 	CHECK_EQ(m.nslots, 1);
 	CHECK_EQ(mem_low_end(&m), 64 << 20);
 	CHECK(mem_is_ram(&m, 0, 64 << 20));
@@ -39,7 +39,7 @@ int main(void)
 
 	/* More RAM than fits below the hole: the rest goes above 4 GiB. */
 	uint64_t size = MEM_HOLE_START + (1ull << 30);
-	CHECK_EQ(mem_init(&m, size, &e), 0);
+	CHECK_EQ(mem_init(&m, size, false, &e), 0);
 	CHECK_EQ(m.nslots, 2);
 	CHECK_EQ(m.slots[0].size, MEM_HOLE_START);
 	CHECK_EQ(m.slots[1].gpa, MEM_4G);

@@ -32,9 +32,10 @@ static inline unsigned soft_jc_index(uint64_t la)
 	return (unsigned)((la ^ (la >> 12)) % SOFT_JC_SIZE);
 }
 
-/* Decode a block at linear address la (physical pa) in the CPU's current mode. Returns SOFT_OK
- * with *out, or SOFT_EXC with c->fault set (fetch fault of the first instruction). */
+/* Decode a block of at most max instructions at linear address la (physical pa) in the
+ * CPU's current mode. Returns SOFT_OK with *out, or SOFT_EXC with c->fault set (fetch
+ * fault of the first instruction). */
 int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *host,
-                      struct sblock **out);
+                      unsigned max, struct sblock **out);
 
 #endif

@@ -152,6 +152,16 @@ struct soft_cpu {
 	struct soft_sys sys;     /* system architecture (sys.h) */
 	struct soft_jit *jit;    /* the translator tier (jit.h), NULL: interpret only */
 	int64_t jit_left;        /* instructions chained translated blocks may still run */
+	/* Direct execution (direct/direct.h): soft_run stops with SOFT_RUN_DIRECT when 64-bit
+	 * user code comes up under a CR3 other than the last one it was asked about
+	 * (direct_cr3), or under that one if it answered "hot". */
+	bool direct_on, direct_hot;
+	uint64_t direct_cr3;
+	/* Paging changes the direct-execution mirrors follow: paging_gen counts TLB flushes
+	 * (MOV CR3 among them); invlpg[] are the single pages invalidated since the last one. */
+	uint64_t paging_gen;
+	unsigned ninvlpg;
+	uint64_t invlpg[8];
 	uint32_t jit_link;       /* arena offset of the exit to link to the next block, or 0 */
 	/* A locked instruction (LOCK prefix, XCHG with memory) is running: its read of the
 	 * destination remembers where and what it read, and its write becomes a host

@@ -31,6 +31,7 @@
 #include "core/vm.h"
 #include "engine/engine.h"
 #include "engine/soft/block.h"
+#include "engine/soft/direct/direct.h"
 #include "engine/soft/translate/jit.h"
 #include "engine/soft/sys/ops_sys.h"
 #include "engine/soft/sys/pv.h"
@@ -62,6 +63,7 @@ struct soft_vcpu {
 	struct soft_timers timers;  /* this vCPU's deadlines; used on its own thread only */
 	bool nmi_pending;
 	struct soft_pv pv;          /* para-virtual MSRs, hypercalls, PV EOI (pv.h) */
+	struct soft_direct *direct; /* --soft-tier direct (direct/direct.h), made on its thread */
 };
 
 static struct soft_vcpu *svc(struct vcpu *v) { return v->engine_data; }
@@ -125,6 +127,19 @@ static void code_notify(void *opaque, uint64_t mask, uint64_t gpa, uint64_t len)
 	for (unsigned k = 0; k < vm->ncpus && k < 64; k++)
 		if (mask & (1ull << k))
 			invalidate_code(&vm->vcpus[k], gpa, len);
+}
+
+/* Direct execution made guest page pa writable by native code: drop code decoded from
+ * it, on the vCPUs that decoded some (all of them, when there is no code-page map). */
+static void direct_written(void *opaque, uint64_t pa)
+{
+	struct vcpu *v = opaque;
+	struct vm *vm = v->vm;
+	const struct soft_code_share *sh = &((struct soft_vm *)vm->engine_data)->share;
+	if (!sh->mask)
+		invalidate_code(v, pa, 0x1000);
+	else if (pa >> 12 < sh->npages && __atomic_load_n(&sh->mask[pa >> 12], __ATOMIC_RELAXED))
+		code_notify(vm, __atomic_load_n(&sh->mask[pa >> 12], __ATOMIC_RELAXED), pa, 0x1000);
 }
 
 /* One bit per vCPU and guest page frame (8 bytes per 4 KiB of the guest's physical
@@ -302,6 +317,7 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 	}
 	r = soft_cpu_set_tier(&d->cpu, v->vm->cfg.soft_tier == VM_SOFT_INTERPRET ?
 	                      SOFT_TIER_INTERPRET : SOFT_TIER_TRANSLATE);
+	d->cpu.direct_on = v->vm->cfg.soft_tier == VM_SOFT_DIRECT;
 	if (r) {
 		soft_cpu_destroy(&d->cpu);
 		free(d);
@@ -433,6 +449,8 @@ static int inject(struct soft_vcpu *d)
 	}
 	if (vec < 0)
 		return 0;
+	if (external && d->direct && c->cpl == 3)
+		soft_direct_tick(d->direct, c);
 	y->halted = false;
 	if (soft_deliver(c, (unsigned)vec, false, 0, false) != SOFT_OK)
 		return soft_deliver_fault(c);   /* a fault while delivering it */
@@ -463,6 +481,31 @@ static void wait_halted(struct soft_vcpu *d)
 		soft_timers_run(&d->timers, soft_now_ns());
 }
 
+/* soft_run stopped for direct execution: run the user code natively, and what comes
+ * back on the soft CPU. Returns a soft_run result, -1 with e set, or -errno. */
+static int run_direct(struct soft_vcpu *d, uint64_t deadline, struct err *e)
+{
+	struct soft_cpu *c = &d->cpu;
+	if (!d->direct) {
+		/* On the vCPU's own thread: its helpers are this thread's ptrace children. */
+		if (soft_direct_create(&d->direct, &d->v->vm->mem, d->v->id, direct_written, d->v, e))
+			return -1;
+	}
+	switch (soft_direct_run(d->direct, c, deadline, e)) {
+	case SOFT_DIRECT_DECLINE:
+		return SOFT_RUN_BUDGET;   /* soft_run goes on translating it */
+	case SOFT_DIRECT_STEP:
+		return soft_step(c);
+	case SOFT_DIRECT_KICKED:
+		return SOFT_RUN_BUDGET;   /* the loop looks at the kick, timers and interrupts */
+	case SOFT_DIRECT_DBTRAP:
+		soft_single_step_trap(c);
+		return SOFT_RUN_EXCEPTION;
+	default:
+		return -1;
+	}
+}
+
 static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 {
 	struct soft_vcpu *d = svc(v);
@@ -491,6 +534,11 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 		if (c->sys.halted)
 			return 0;   /* the wake-up went away before it was taken: halt again */
 		int r = soft_run(c, deadline == SOFT_NO_DEADLINE ? RUN_BUDGET : TIMER_BUDGET);
+		if (r == SOFT_RUN_DIRECT) {
+			r = run_direct(d, deadline, e);
+			if (r == -1)
+				return -1;
+		}
 		v->stats.instructions = c->stats.insns; /* the core's --stats reads these */
 		if (r < 0)
 			return err_set(e, -r, "soft engine: vCPU %u: %s", v->id, strerror(-r));
@@ -528,6 +576,8 @@ static void soft_kick(struct vcpu *v)
 	if (!d)
 		return;
 	__atomic_store_n(&d->cpu.sys.kick, 1, __ATOMIC_RELEASE);
+	if (d->direct)
+		soft_direct_kick(d->direct);
 	pthread_mutex_lock(&d->lock);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
@@ -565,6 +615,7 @@ static void soft_vcpu_destroy(struct vcpu *v)
 	if (!d)
 		return;
 	soft_pv_vcpu_destroy(&d->pv);
+	soft_direct_destroy(d->direct);
 	soft_cpu_destroy(&d->cpu);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
@@ -597,6 +648,8 @@ static void soft_vm_destroy(struct vm *vm)
 /* The translator's counters (none under --soft-tier interpret). */
 static void soft_read_stats(struct vcpu *v)
 {
+	if (svc(v)->cpu.direct_on)
+		soft_direct_stats(svc(v)->direct, &v->stats.direct);
 	const struct soft_jit *j = svc(v)->cpu.jit;
 	struct engine_counters *k = &v->stats.translator;
 	k->n = 0;

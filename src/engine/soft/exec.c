@@ -144,7 +144,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 			c->jit_link = 0;  /* its site went with the arena */
 		}
 		soft_code_claim(&c->cache, pa);
-		int r = soft_decode_block(c, rip, pa, host, &b);
+		int r = soft_decode_block(c, rip, pa, host, SOFT_BLOCK_MAX, &b);
 		if (r == 0 && jit && mode != SOFT_MODE16 && soft_jit_translate(c, b) != 0)
 			jit->stats.fallback[JIT_FB_NOSPACE]++;
 		if (r == 0 && (r = soft_cache_insert(&c->cache, b)) != 0)
@@ -169,6 +169,39 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 	return SOFT_OK;
 }
 
+int soft_step(struct soft_cpu *c)
+{
+	uint64_t rip = (c->rip + c->seg_base[S_CS]) & c->sys.la_mask, pa;
+	uint8_t *host;
+	struct sblock *b;
+	if (c->sys.mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit) {
+		raise_exc(c, VEC_GP, true, 0);
+		return SOFT_RUN_EXCEPTION;
+	}
+	if (c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, &pa, &host, &c->fault) < 0)
+		return SOFT_RUN_EXCEPTION;
+	int r = soft_decode_block(c, rip, pa, host, 1, &b);
+	if (r)
+		return r == SOFT_EXC ? SOFT_RUN_EXCEPTION : r;
+	const struct sinsn *i = &b->ins[0];
+	c->next_rip = c->rip + i->len;
+	r = i->fn(c, i);
+	free(b);
+	switch (r) {
+	case SOFT_OK:
+		c->rip = c->next_rip;
+		c->stats.insns++;
+		return SOFT_RUN_BUDGET;
+	case SOFT_YIELD:
+		return SOFT_RUN_BUDGET;
+	case SOFT_EXIT:
+		c->stats.insns++;
+		return SOFT_RUN_EXIT;
+	default:
+		return SOFT_RUN_EXCEPTION;
+	}
+}
+
 int soft_run(struct soft_cpu *c, uint64_t max_insns)
 {
 	uint64_t done = 0, yields = 0;
@@ -182,6 +215,12 @@ int soft_run(struct soft_cpu *c, uint64_t max_insns)
 		if (__atomic_load_n(&c->sys.kick, __ATOMIC_RELAXED) ||
 		    __builtin_expect(c->sys.irq_window && (c->rflags & FL_IF) && !c->sys.shadow, 0)) {
 			ret = SOFT_RUN_KICKED;
+			break;
+		}
+		if (__builtin_expect(c->direct_on, 0) && c->cpl == 3 &&
+		    (c->direct_hot || c->sys.cr3 != c->direct_cr3) && c->sys.mode == SOFT_MODE64 &&
+		    !(c->rflags & FL_TF) && !c->sys.shadow) {
+			ret = SOFT_RUN_DIRECT;
 			break;
 		}
 		if (c->cache.retired)

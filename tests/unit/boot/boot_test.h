@@ -24,7 +24,7 @@ static inline struct vm *test_vm(uint64_t mem)
 {
 	struct err e = { { 0 } };
 	struct vm *vm = calloc(1, sizeof(*vm));
-	if (!vm || mem_init(&vm->mem, mem, &e)) {
+	if (!vm || mem_init(&vm->mem, mem, false, &e)) {
 		fprintf(stderr, "test_vm: %s\n", e.msg);
 		exit(1);
 	}

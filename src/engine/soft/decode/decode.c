@@ -21,7 +21,7 @@ static void copy_code(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint
 }
 
 int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *host,
-                      struct sblock **out)
+                      unsigned max, struct sblock **out)
 {
 	struct sinsn tmp[SOFT_BLOCK_MAX];
 	unsigned n = 0, mode = c->sys.mode;
@@ -29,7 +29,9 @@ int soft_decode_block(struct soft_cpu *c, uint64_t la, uint64_t pa, uint8_t *hos
 	                        : mode == SOFT_MODE32 ? &c->cache.dec32 : &c->cache.dec16;
 	uint64_t pa2 = SOFT_NO_PAGE, off = 0;
 
-	while (n < SOFT_BLOCK_MAX) {
+	if (max > SOFT_BLOCK_MAX)
+		max = SOFT_BLOCK_MAX;
+	while (n < max) {
 		uint64_t cur = la + off;
 		unsigned in_page = 0x1000 - (unsigned)(cur & 0xfff);
 		unsigned nb = in_page < ZYDIS_MAX_INSTRUCTION_LENGTH ? in_page : ZYDIS_MAX_INSTRUCTION_LENGTH;

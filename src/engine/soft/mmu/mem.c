@@ -198,6 +198,8 @@ int soft_locked(struct soft_cpu *c, const struct sinsn *i, soft_fn fn)
  * the block's linear address to its physical address (exec.c). */
 void soft_tlb_flush(struct soft_cpu *c)
 {
+	c->paging_gen++;
+	c->ninvlpg = 0;
 	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
 		c->tlb.r[k].tag = SOFT_TLB_INVALID;
 		c->tlb.w[k].tag = SOFT_TLB_INVALID;
@@ -209,6 +211,8 @@ void soft_tlb_flush(struct soft_cpu *c)
 
 void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 {
+	c->paging_gen++;
+	c->ninvlpg = 0;
 	if (!c->tlb.global) {
 		soft_tlb_flush(c);
 		return;
@@ -235,6 +239,12 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 {
 	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
 	la &= ~0xfffull;
+	if (c->ninvlpg < sizeof(c->invlpg) / sizeof(c->invlpg[0])) {
+		c->invlpg[c->ninvlpg++] = la;
+	} else {
+		c->paging_gen++;   /* too many to list: as good as a flush */
+		c->ninvlpg = 0;
+	}
 	if (!c->tlb.large) {
 		/* Only 4 KiB pages: la can only be in its own slot. */
 		unsigned k = (la >> 12) % SOFT_TLB_SIZE;

@@ -72,24 +72,17 @@ static int pf(struct soft_fault *f, uint64_t la, uint32_t err)
 	return -1;
 }
 
-static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
-                     uint64_t *pa_out, uint8_t **host, struct soft_fault *f)
+/* The walk of la through the paging structures of the current mode: the leaf entry,
+ * the rights every level grants, NX and the page's size. 0, or -1 with f set (#PF with
+ * err's access bits, for a not-present or reserved-bit entry). No A/D updates. */
+struct leaf {
+	uint64_t e, allow, nx, page_mask;
+};
+
+static int walk(const struct soft_sys *y, struct walk *w, uint64_t la, uint32_t err,
+                struct leaf *out, struct soft_fault *f)
 {
-	struct soft_mmu_ctx *x = opaque;
-	struct soft_cpu *c = x->cpu;
-	const struct soft_sys *y = &c->sys;
-	struct walk w = { .m = &x->vm->mem };
-	uint64_t pa;
-
-	int xl = 0;
-	if (!(y->cr0 & CR0_PG)) {
-		pa = la & y->la_mask;
-		goto phys;
-	}
-
-	bool user = cpl == 3, write = acc == SOFT_ACC_WRITE, fetch = acc == SOFT_ACC_FETCH;
 	bool nxe = y->efer & EFER_NXE;
-	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && nxe ? PF_I : 0);
 	uint64_t nx_rsvd = nxe ? 0 : PTE_NX;
 	uint64_t allow = PTE_RW | PTE_US, nx = 0, e, page_mask;
 
@@ -98,7 +91,7 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 		static const unsigned shift[4] = { 39, 30, 21, 12 };
 		unsigned lvl;
 		for (lvl = 0; lvl < 4; lvl++) {
-			read_entry(&w, table + ((la >> shift[lvl]) & 511) * 8, true, &e);
+			read_entry(w, table + ((la >> shift[lvl]) & 511) * 8, true, &e);
 			if (!(e & PTE_P))
 				return pf(f, la, err);
 			uint64_t rsvd = RSVD_HIGH | nx_rsvd;
@@ -125,7 +118,7 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 		if (pdpte & (RSVD_HIGH | PTE_NX | 0x1e6ull))
 			return pf(f, la, err | PF_P | PF_RSVD);
 		uint64_t table = pdpte & PHYS_MASK;
-		read_entry(&w, table + ((la >> 21) & 511) * 8, true, &e);
+		read_entry(w, table + ((la >> 21) & 511) * 8, true, &e);
 		if (!(e & PTE_P))
 			return pf(f, la, err);
 		if (e & (RSVD_HIGH | nx_rsvd | ((e & PTE_PS) ? 0x1fe000ull : 0)))
@@ -134,7 +127,7 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 		nx |= e & PTE_NX;
 		page_mask = 0x1fffff;
 		if (!(e & PTE_PS)) {
-			read_entry(&w, (e & PHYS_MASK) + ((la >> 12) & 511) * 8, true, &e);
+			read_entry(w, (e & PHYS_MASK) + ((la >> 12) & 511) * 8, true, &e);
 			if (!(e & PTE_P))
 				return pf(f, la, err);
 			if (e & (RSVD_HIGH | nx_rsvd))
@@ -144,7 +137,7 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 			page_mask = 0xfff;
 		}
 	} else {
-		read_entry(&w, (y->cr3 & 0xfffff000u) + ((la >> 22) & 1023) * 4, false, &e);
+		read_entry(w, (y->cr3 & 0xfffff000u) + ((la >> 22) & 1023) * 4, false, &e);
 		if (!(e & PTE_P))
 			return pf(f, la, err);
 		allow &= e;
@@ -154,33 +147,64 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 				return pf(f, la, err | PF_P | PF_RSVD);
 			e &= 0xffc00000ull | 0xfff;
 		} else {
-			read_entry(&w, (e & 0xfffff000u) + ((la >> 12) & 1023) * 4, false, &e);
+			read_entry(w, (e & 0xfffff000u) + ((la >> 12) & 1023) * 4, false, &e);
 			if (!(e & PTE_P))
 				return pf(f, la, err);
 			allow &= e;
 			page_mask = 0xfff;
 		}
 	}
+	*out = (struct leaf){ e, allow, nxe ? nx : 0, page_mask };
+	return 0;
+}
+
+static uint64_t leaf_pa(const struct soft_sys *y, const struct leaf *l, uint64_t la)
+{
+	uint64_t pa = ((l->e & PHYS_MASK) & ~l->page_mask) | (la & l->page_mask);
+	if (!(y->efer & EFER_LMA) && !(y->cr4 & CR4_PAE))
+		pa &= 0xffffffffull;
+	return pa;
+}
+
+static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
+                     uint64_t *pa_out, uint8_t **host, struct soft_fault *f)
+{
+	struct soft_mmu_ctx *x = opaque;
+	struct soft_cpu *c = x->cpu;
+	const struct soft_sys *y = &c->sys;
+	struct walk w = { .m = &x->vm->mem };
+	uint64_t pa;
+
+	int xl = 0;
+	if (!(y->cr0 & CR0_PG)) {
+		pa = la & y->la_mask;
+		goto phys;
+	}
+
+	bool user = cpl == 3, write = acc == SOFT_ACC_WRITE, fetch = acc == SOFT_ACC_FETCH;
+	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) |
+	               (fetch && (y->efer & EFER_NXE) ? PF_I : 0);
+	struct leaf l;
+	if (walk(y, &w, la, err, &l, f))
+		return -1;
 
 	/* Access rights (SDM vol. 3A 4.6): no SMEP/SMAP on this CPU. */
-	if (user && !(allow & PTE_US))
+	if (user && !(l.allow & PTE_US))
 		return pf(f, la, err | PF_P);
-	if (write && !(allow & PTE_RW) && (user || (y->cr0 & CR0_WP)))
+	if (write && !(l.allow & PTE_RW) && (user || (y->cr0 & CR0_WP)))
 		return pf(f, la, err | PF_P);
-	if (fetch && nxe && nx)
+	if (fetch && l.nx)
 		return pf(f, la, err | PF_P);
 
 	for (unsigned k = 0; k < w.n; k++)
 		set_bits(&w, k, (k == w.n - 1 && write) ? PTE_A | PTE_D : PTE_A);
 	/* What the TLB keeps (SDM vol. 3A 4.10.2.2): the combined rights, G of the leaf. */
-	xl = (allow & PTE_US ? 0 : SOFT_XL_SUPER) | (allow & PTE_RW ? 0 : SOFT_XL_RO);
-	if ((e & PTE_G) && (y->cr4 & CR4_PGE))
+	xl = (l.allow & PTE_US ? 0 : SOFT_XL_SUPER) | (l.allow & PTE_RW ? 0 : SOFT_XL_RO);
+	if ((l.e & PTE_G) && (y->cr4 & CR4_PGE))
 		xl |= SOFT_XL_GLOBAL;
-	if (page_mask != 0xfff)
-		xl |= (__builtin_ctzll(page_mask + 1)) << 8;
-	pa = ((e & PHYS_MASK) & ~page_mask) | (la & page_mask);
-	if (!(y->efer & EFER_LMA) && !(y->cr4 & CR4_PAE))
-		pa &= 0xffffffffull;
+	if (l.page_mask != 0xfff)
+		xl |= (__builtin_ctzll(l.page_mask + 1)) << 8;
+	pa = leaf_pa(y, &l, la);
 
 phys:
 	*pa_out = pa;
@@ -188,6 +212,24 @@ phys:
 	if (*host)
 		*host += pa & 0xfff;
 	return xl;
+}
+
+int soft_mmu_query(void *opaque, uint64_t la, uint64_t *pa, unsigned *rights)
+{
+	struct soft_mmu_ctx *x = opaque;
+	const struct soft_sys *y = &x->cpu->sys;
+	struct walk w = { .m = &x->vm->mem };
+	struct soft_fault f;
+	struct leaf l;
+	if (!(y->cr0 & CR0_PG) || walk(y, &w, la, 0, &l, &f))
+		return -1;
+	/* What hardware does when it caches a translation: accessed, at every level. */
+	for (unsigned k = 0; k < w.n; k++)
+		set_bits(&w, k, PTE_A);
+	*pa = leaf_pa(y, &l, la);
+	*rights = (l.allow & PTE_US ? SOFT_Q_USER : 0) | (l.allow & PTE_RW ? SOFT_Q_WRITE : 0) |
+	          (l.nx ? 0 : SOFT_Q_EXEC) | (l.e & PTE_D ? SOFT_Q_DIRTY : 0);
+	return 0;
 }
 
 static void mmio(struct soft_mmu_ctx *x, uint64_t pa, uint8_t *buf, unsigned len, bool write)

@@ -207,6 +207,14 @@ struct soft_mmu_ctx {
 	struct vcpu *vcpu;
 };
 extern const struct soft_mem_ops soft_mmu_ops;
+/* The translation of la in the current paging mode as a TLB fill would see it: its
+ * physical address and SOFT_Q_* rights (combined over every level; DIRTY: the leaf's D).
+ * Sets the accessed flags. 0, or -1 if la is not mapped (opaque: a soft_mmu_ctx). */
+#define SOFT_Q_USER 1u
+#define SOFT_Q_WRITE 2u
+#define SOFT_Q_EXEC 4u
+#define SOFT_Q_DIRTY 8u
+int soft_mmu_query(void *opaque, uint64_t la, uint64_t *pa, unsigned *rights);
 /* Read RAM at a physical address (opaque: a struct soft_mmu_ctx); -1 if not RAM. */
 int soft_mmu_read_phys(void *opaque, uint64_t pa, void *dst, unsigned len);
 
