@@ -34,8 +34,9 @@ $(FUZZ_BUILD)/build.ninja:
 fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 
-guest: deps
-	@scripts/mkguest.sh --out $(GUEST)
+# After build: the default initramfs carries the guest user programs built in $(BUILD).
+guest: deps build
+	@scripts/mkguest.sh --out $(GUEST) --build $(BUILD)
 
 run: build guest
 	@scripts/run-default.sh $(BUILD)

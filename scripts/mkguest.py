@@ -9,7 +9,10 @@ initramfs images. Nothing it makes is committed: everything goes under the build
 Outputs (in --out, default $TRIVISOR_BUILD/guest or build/guest):
     bzImage            the kernel of the package linux-image-amd64 depends on
     kernel.version     its `uname -r`, for tests
-    initramfs.cpio.gz  the default guest: busybox shell on the console, no modules
+    initramfs.cpio.gz  the default guest: busybox shell on the console, no modules, and
+                       the guest user programs (tests/guests/user: utest, hostile,
+                       vecregs in /bin) built by meson in the build tree (--build,
+                       default OUT's parent)
     debs/, kernel/, busybox/   downloaded packages and their extracted trees (cache)
 
 The guest's init (see INIT below) mounts proc, sys and devtmpfs, loads the requested
@@ -512,6 +515,32 @@ def build_initramfs(base: Base, dest: Path, modules=(), script=None, rc=None, fi
     return True
 
 
+# The guest user programs (tests/guests/user/meson.build) the default initramfs carries.
+USER_PROGRAMS = ("utest", "hostile", "vecregs")
+
+
+def user_program_files(build: Path, log=print):
+    """(built program, /bin/NAME) pairs for the default initramfs. Missing programs (a
+    build tree not built yet) are left out with a note, not an error: the shell guest
+    works without them, and the tests that run them say what is missing."""
+    d = Path(build) / "tests" / "guests" / "user"
+    found = [(d / n, f"/bin/{n}") for n in USER_PROGRAMS if (d / n).is_file()]
+    if len(found) < len(USER_PROGRAMS):
+        missing = [n for n in USER_PROGRAMS if not (d / n).is_file()]
+        log(f"mkguest: note: {', '.join(missing)} not built in {d} (ninja -C {build}); "
+            f"the default initramfs goes without")
+    return found
+
+
+def build_default_initramfs(base: Base, build: Path = None, log=print) -> Path:
+    """OUT/initramfs.cpio.gz, the default guest: what `mkguest.sh` with no options
+    makes, user programs from `build` (default: OUT's parent) included."""
+    dest = base.out / "initramfs.cpio.gz"
+    files = user_program_files(build or base.out.parent, log)
+    build_initramfs(base, dest, files=files, log=log)
+    return dest
+
+
 def _shquote(s: str) -> str:
     return "'" + s.replace("'", "'\\''") + "'"
 
@@ -526,7 +555,11 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=None,
                     help="output and cache dir (default: $TRIVISOR_BUILD/guest, else build/guest)")
     ap.add_argument("--initramfs", type=Path, default=None,
-                    help="initramfs to build (default: OUT/initramfs.cpio.gz)")
+                    help="initramfs to build (default: OUT/initramfs.cpio.gz, with the "
+                         "guest user programs)")
+    ap.add_argument("--build", type=Path, default=None,
+                    help="build tree whose guest user programs the default initramfs "
+                         "carries (default: OUT's parent)")
     ap.add_argument("--modules", action="extend", nargs="+", default=[], metavar="MOD",
                     help="kernel modules to load at boot, dependencies included "
                          "(e.g. --modules irqbypass kvm ccp kvm-amd)")
@@ -547,6 +580,8 @@ def main(argv=None):
             if not sep or not path:
                 ap.error(f"--file wants SRC:DEST, got {spec!r}")
             (trees if Path(src).is_dir() else files).append((src, path))
+        if args.initramfs is None:
+            files = user_program_files(args.build or base.out.parent) + files
         build_initramfs(base, args.initramfs or base.out / "initramfs.cpio.gz",
                         modules=args.modules, script=args.script,
                         rc=args.rc.read_text() if args.rc else None,

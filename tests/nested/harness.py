@@ -241,8 +241,9 @@ def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path
     out = build / "nested"
     out.mkdir(parents=True, exist_ok=True)
     base = mkguest.ensure_base(build / "guest", log=log)
-    inner_initrd = base.out / "initramfs.cpio.gz"
-    mkguest.build_initramfs(base, inner_initrd, log=log)
+    # The same default guest `make guest` builds, user programs included: built any
+    # other way, the two would replace each other's archive.
+    inner_initrd = mkguest.build_default_initramfs(base, build, log=log)
 
     files = [(base.bzimage, f"{GUEST_DIR}/bzImage"),
              (inner_initrd, f"{GUEST_DIR}/initramfs.cpio.gz"),
