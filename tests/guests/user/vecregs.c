@@ -6,20 +6,23 @@
  * save (everything above xmm0-15's 128 bits when the guest CPU has no AVX): never the
  * other process's.
  *
- *   vecregs [--width 512|256|128] [--rounds N] [--spin N]
+ *   vecregs [--width 512|256|128] [--rounds N] [--spin N] [--warmup MS]
  *
  * Without --width, the widest the CPU reports (CPUID and XGETBV: AVX-512 zmm0-31 and
  * k0-7, AVX ymm0-15, else xmm0-15). A guest's CPUID may describe the guest CPU model
  * rather than the host, so --width asks for a width regardless; when its instructions
  * raise SIGILL the program says "vecregs: width N not available (SIGILL)" and exits 0.
  * Otherwise it prints "vecregs: width W, N rounds, leaks L" and exits 0 only when no
- * register ever held anything but its own pattern or zero. */
+ * register ever held anything but its own pattern or zero. --warmup MS spins in user
+ * mode for MS milliseconds before the probe and before each process's rounds: the
+ * direct tier moves an address space to native execution only once it has been busy. */
 #define _GNU_SOURCE   /* REG_RIP, sched_setaffinity, strsignal */
 #include <cpuid.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -175,6 +178,23 @@ static int pin_one_cpu(void)
 	return -1;
 }
 
+/* A user-mode busy loop of about ms milliseconds. The clock is read rarely: under the
+ * direct tier each read (RDTSC) is an exit, and frequent exits keep a process off it. */
+static void warm_up(unsigned long ms)
+{
+	if (!ms)
+		return;
+	struct timespec t0, t;
+	long elapsed_ms;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (volatile int i = 0; i < (1 << 22); i++)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed_ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+	} while ((unsigned long)elapsed_ms < ms);
+}
+
 static void probe(void *fn)
 {
 	((void (*)(void))fn)();
@@ -183,7 +203,7 @@ static void probe(void *fn)
 int main(int argc, char **argv)
 {
 	int bits = 0;
-	unsigned long rounds = 2000, spin = 2000;
+	unsigned long rounds = 2000, spin = 2000, warmup = 0;
 	for (int i = 1; i < argc; i++) {
 		if (i + 1 < argc && !strcmp(argv[i], "--width"))
 			bits = atoi(argv[++i]);
@@ -191,6 +211,8 @@ int main(int argc, char **argv)
 			rounds = strtoul(argv[++i], NULL, 0);
 		else if (i + 1 < argc && !strcmp(argv[i], "--spin"))
 			spin = strtoul(argv[++i], NULL, 0);
+		else if (i + 1 < argc && !strcmp(argv[i], "--warmup"))
+			warmup = strtoul(argv[++i], NULL, 0);
 		else
 			bits = -1;
 	}
@@ -202,12 +224,14 @@ int main(int argc, char **argv)
 		if (widths[i].bits == bits)
 			w = &widths[i];
 	if (!w || !rounds) {
-		fprintf(stderr, "usage: vecregs [--width 512|256|128] [--rounds N] [--spin N]\n");
+		fprintf(stderr, "usage: vecregs [--width 512|256|128] [--rounds N] [--spin N] "
+		        "[--warmup MS]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("info vecregs: the CPU reports width %d\n", cpuw);
 
+	warm_up(warmup);
 	struct caught c;
 	if (run_trapped(probe, (void *)w->probe, &c, 5000) == SIGILL) {
 		printf("vecregs: width %d not available (SIGILL)\n", bits);
@@ -229,6 +253,7 @@ int main(int argc, char **argv)
 		kids[p] = fork();
 		if (kids[p] == 0) {
 			close(fd[0]);
+			warm_up(warmup);
 			run_process(w, p, rounds, spin, fd[1]);
 		}
 		if (kids[p] < 0) {
