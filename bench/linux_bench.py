@@ -8,6 +8,8 @@ scripts/mkguest.sh) with the same RAM and vCPUs, and is driven on its serial con
     soft-interp  build/trivisor run --engine soft --soft-tier interpret ...  (interpreter)
     soft    build/trivisor run --engine soft --soft-tier translate ...  (binary translator,
             the soft engine's default tier)
+    soft-direct  build/trivisor run --engine soft --soft-tier direct ...  (the translator,
+            and busy 64-bit user processes run natively in helper processes)
     kvm     build/trivisor run --engine kvm ...   (only where `trivisor engines` says so)
     soft-full, kvm-full   the same with --guest full: no para-virtual interface
     qemu    qemu-system-x86_64 -M microvm -accel tcg ...
@@ -31,7 +33,7 @@ less than wall time. The columns take turns (run 1 of every column, then run 2, 
 so a change in the host's load touches them alike; every ratio is between two columns
 of the same invocation.
 
-    bench/linux_bench.py [--engines soft-interp,soft,kvm,qemu,native] [--runs N] [--timeout S]
+    bench/linux_bench.py [--engines soft-interp,soft,soft-direct,kvm,qemu,native] [--runs N] [--timeout S]
                          [--json PATH] [--quick] [--build DIR] [--trivisor PATH]
 """
 import argparse
@@ -64,22 +66,27 @@ INIT_LINE = "Run /init as init process"
 # to the initramfs's /init, and the shell's prompt (the /init prints nothing itself).
 MILESTONES = [("boot_kernel", "Linux version "), ("boot_init", INIT_LINE),
               ("boot_prompt", PROMPT)]
-ALL_ENGINES = ["soft-interp", "soft", "soft-full", "kvm", "kvm-full", "qemu", "native"]
-DEFAULT_ENGINES = "soft-interp,soft,kvm,qemu,native"
+ALL_ENGINES = ["soft-interp", "soft", "soft-direct", "soft-full", "kvm", "kvm-full", "qemu",
+               "native"]
+DEFAULT_ENGINES = "soft-interp,soft,soft-direct,kvm,qemu,native"
 # trivisor's columns: the engine, under the para guest interface (the default) or, for
 # the -full columns, the full one (issue 6: the same guest para-virtualized or not);
 # the soft engine's tier named, so a column keeps its meaning if the default changes.
 TRANSLATE, INTERPRET = ["--soft-tier", "translate"], ["--soft-tier", "interpret"]
+DIRECT = ["--soft-tier", "direct"]
 TRIVISOR_COLUMNS = {"soft-interp": ["--engine", "soft", *INTERPRET],
                     "soft": ["--engine", "soft", *TRANSLATE],
+                    "soft-direct": ["--engine", "soft", *DIRECT],
                     "soft-full": ["--engine", "soft", *TRANSLATE, "--guest", "full"],
                     "kvm": ["--engine", "kvm"], "kvm-full": ["--engine", "kvm", "--guest", "full"]}
 LABELS = {"soft-interp": "soft interpret", "soft": "soft translate",
+          "soft-direct": "soft direct",
           "soft-full": "soft translate, --guest full",
           "kvm": "trivisor kvm", "kvm-full": "trivisor kvm, --guest full", "qemu": "QEMU TCG",
           "native": "native"}
 # The columns' names in the ratio headings (the JSON keeps the --engines names).
-SHORT = {"soft-interp": "interp", "soft": "translate", "soft-full": "translate-full",
+SHORT = {"soft-interp": "interp", "soft": "translate", "soft-direct": "direct",
+         "soft-full": "translate-full",
          "kvm": "kvm", "kvm-full": "kvm-full", "qemu": "qemu", "native": "native"}
 
 # The microvm machine with the legacy devices a stock distribution kernel needs for a
@@ -119,6 +126,7 @@ FIGURES = [  # (key, label)
     ("forkexec", "{forks} fork+exec"),
 ]
 RATIOS = [("soft-interp", "soft"), ("soft-interp", "native"), ("soft", "native"),
+          ("soft-direct", "native"), ("soft-direct", "soft"), ("soft-direct", "qemu"),
           ("kvm", "native"), ("qemu", "native"), ("soft-interp", "qemu"), ("soft", "qemu"),
           ("soft", "kvm"), ("soft-full", "soft"), ("kvm-full", "kvm")]
 
@@ -487,7 +495,8 @@ def report(cols, a, cfg, meta):
     ratios = [(x, y) for x, y in RATIOS
               if any(c.name == x for c in shown) and any(c.name == y for c in shown)]
     figure_table("figure (seconds)", shown, summaries, ratios, mib, cfg.forks)
-    names = [n for n in ("soft-interp", "soft", "soft-full") if any(c.name == n for c in shown)]
+    names = [n for n in ("soft-interp", "soft", "soft-direct", "soft-full")
+             if any(c.name == n for c in shown)]
     print("median of the runs, (min-max) when more than one; ratios of the medians"
           + (" (" + ", ".join(f"{SHORT[n]}: {LABELS[n]}" for n in names) + ")"
              if ratios and names else ""))

@@ -76,7 +76,8 @@
 #define AS_MAX 64           /* address spaces a vCPU keeps heat for */
 #define TICKS_HOT 3         /* user-mode interrupts before an address space goes direct */
 #define TICKS_MAX 48        /* ... at most, however often it was demoted */
-#define SHORT_RUN_NS 40000  /* native runs shorter than this on average: demote */
+#define SLOWDOWN 5          /* about how much slower the translator runs user code */
+#define AROUND 8            /* pages mapped around a faulting one (an aligned group) */
 #define MIRROR_MAX 32768    /* pages one helper mirrors before it starts afresh */
 #define IDX_BITS 16         /* mirror hash: 2^16 slots, at most half full */
 #define USER_BOTTOM 0x10000ull           /* the host's mmap_min_addr */
@@ -103,6 +104,7 @@ struct mpage {
 
 struct helper {
 	pid_t pid;               /* 0: not started */
+	int cpu;                 /* the host CPU it may run on, -1: any */
 	uint64_t base;           /* its code page; the command page follows */
 	uint64_t *cmd;           /* the command page, as the VMM writes it */
 	unsigned ncmd;
@@ -120,7 +122,8 @@ struct aspace {
 	uint32_t ticks, need;    /* user-mode interrupts seen, needed to go direct */
 	bool hot;
 	uint32_t exits;          /* since it went direct */
-	uint64_t avg_run_ns;     /* moving average of native run lengths */
+	uint64_t avg_native_ns;  /* moving averages, per exit: time its code ran natively, */
+	uint64_t avg_cost_ns;    /* ... and what the exit cost beyond (round trips, mirror) */
 	uint64_t used;
 };
 
@@ -132,6 +135,10 @@ struct soft_direct {
 	struct aspace as[AS_MAX];
 	struct aspace *cur;      /* the address space of soft_cpu.direct_cr3 */
 	uint64_t clock;          /* LRU stamps */
+	uint64_t rt_ns;          /* a round trip's cost: about the shortest run seen lately */
+	uint8_t fx[512];         /* the x87/SSE image helper fx_pid has (fx_valid) */
+	bool fx_valid;
+	pid_t fx_pid;
 	pid_t running;           /* atomic: the helper running guest code, 0: none */
 	bool pending;            /* map pending_la once back at CPL 3 under pending_cr3 */
 	uint64_t pending_la, pending_cr3;
@@ -147,7 +154,7 @@ struct soft_direct {
 		uint64_t entries, native_ns;
 		uint64_t syscalls, page_faults, mapped, unmapped, other_faults, interrupts;
 		uint64_t dbtraps, stub_runs, flush_walks, helpers, resets, promoted, demoted;
-		uint64_t declined, unmappable;
+		uint64_t declined, unmappable, start_ns;
 	} st;
 };
 
@@ -397,6 +404,7 @@ static void helper_kill(struct helper *h)
 
 static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 {
+	uint64_t t0 = soft_now_ns();
 	uint64_t rnd = 0;
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = (uint64_t)soft_now_ns() * 0x9e3779b97f4a7c15ull;
@@ -429,6 +437,7 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	if (pid == 0)
 		child(d, h, parent);
 	h->pid = pid;
+	h->cpu = -1;
 	int st;
 	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
 		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
@@ -452,6 +461,7 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 		               code > 0 && code <= 10 ? ": " : "", code > 0 && code <= 10 ? child_fail[code] : "");
 	}
 	d->st.helpers++;
+	d->st.start_ns += soft_now_ns() - t0;
 	return 0;
 }
 
@@ -467,6 +477,7 @@ static int helper_assign(struct soft_direct *d, struct helper *h, uint64_t key, 
 	h->key = key;
 	h->gen_seen = ~0ull;
 	h->inv_seen = 0;
+	d->fx_valid = false;   /* the reset below changes it */
 	if (!d->xinit) {
 		/* The kernel takes only whole XSAVE images: learn its size from one. */
 		size_t max = 1 << 16;
@@ -537,7 +548,7 @@ void soft_direct_tick(struct soft_direct *d, struct soft_cpu *c)
 	if (!a->hot && ++a->ticks >= a->need) {
 		a->hot = true;
 		a->exits = 0;
-		a->avg_run_ns = SHORT_RUN_NS * 4;   /* a fair start */
+		a->avg_native_ns = a->avg_cost_ns = 0;
 		c->direct_hot = true;
 		d->st.promoted++;
 	}
@@ -634,6 +645,28 @@ static int mirror_fill(struct soft_direct *d, struct helper *h, struct soft_cpu 
 	d->st.mapped++;
 	return cmd_add(d, h, e, __NR_mmap, la, 4096, prot, MAP_SHARED | MAP_FIXED, RAM_FD,
 	               (uint64_t)off);
+}
+
+/* Map la's page, and the other pages of its aligned group of AROUND that the guest
+ * mapped for user mode and the mirror lacks (fault-around: a page fault's round trip
+ * is dear, and programs touch their neighbouring pages soon). */
+static int mirror_fill_around(struct soft_direct *d, struct helper *h, struct soft_cpu *c,
+                              uint64_t la, struct err *e)
+{
+	la &= ~0xfffull;
+	if (mirror_fill(d, h, c, la, e))
+		return -1;
+	uint64_t first = la & ~(AROUND * 4096ull - 1);
+	for (uint64_t p = first; p < first + AROUND * 4096ull; p += 4096) {
+		int64_t off;
+		uint64_t pa;
+		if (p == la || p < USER_BOTTOM || p >= USER_TOP || in_helper(h, p) ||
+		    h->idx[m_slot(h, p)] || !mirror_prot(d, c, p, &pa, &off))
+			continue;
+		if (mirror_fill(d, h, c, p, e))
+			return -1;
+	}
+	return 0;
 }
 
 /* Before entering: follow the flushes and INVLPGs the soft CPU saw since last time. */
@@ -746,6 +779,7 @@ static int ptrace_err(struct err *e)
 
 int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline, struct err *e)
 {
+	uint64_t t_call = soft_now_ns();
 	if (c->sys.cr3 != c->direct_cr3 || !d->cur)
 		select_as(d, c);
 	struct aspace *a = d->cur;
@@ -772,16 +806,35 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 	}
 	if (mirror_sync(d, h, c, e))
 		return -1;
-	if (d->pending && d->pending_cr3 == c->sys.cr3 && mirror_fill(d, h, c, d->pending_la, e))
+	if (d->pending && d->pending_cr3 == c->sys.cr3 && mirror_fill_around(d, h, c, d->pending_la, e))
 		return -1;
 	d->pending = false;
 	if (cmd_flush(d, h, e))
 		return -1;
 
+	/* The x87/SSE state goes over only when the soft CPU changed it (the guest kernel
+	 * switched tasks, delivered a signal...) since the helper last had it. */
 	uint8_t fx[512];
 	soft_fpu_fxsave(&c->fpu, fx, true);
-	if (ptrace(PTRACE_SETREGS, h->pid, 0, &r) || ptrace(PTRACE_SETFPREGS, h->pid, 0, fx))
+	if (ptrace(PTRACE_SETREGS, h->pid, 0, &r))
 		return ptrace_err(e);
+	if (!d->fx_valid || d->fx_pid != h->pid || memcmp(fx, d->fx, sizeof(fx))) {
+		if (ptrace(PTRACE_SETFPREGS, h->pid, 0, fx))
+			return ptrace_err(e);
+	}
+	/* The vCPU thread and the helper hand the CPU to each other at every event: on one
+	 * host CPU that is a context switch (2-4 us), across two a wake-up of an idle CPU
+	 * (~60 us measured, bench/direct_trap). So the helper runs where the vCPU thread
+	 * is now (the thread itself stays free to move: pinning it made the translator
+	 * ~40% slower here, sharing its CPU with whatever else the host had there). */
+	int cpu = sched_getcpu();
+	if (cpu >= 0 && cpu != h->cpu) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(h->pid, sizeof(one), &one) == 0)
+			h->cpu = cpu;
+	}
 	arm_timer(d, deadline);
 	__atomic_store_n(&d->running, h->pid, __ATOMIC_RELEASE);
 	if (__atomic_load_n(&c->sys.kick, __ATOMIC_ACQUIRE)) {
@@ -803,15 +856,18 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		h->key = 0;
 		return dead(h, st, e);
 	}
-	if (ptrace(PTRACE_GETREGS, h->pid, 0, &r) || ptrace(PTRACE_GETFPREGS, h->pid, 0, fx))
+	if (ptrace(PTRACE_GETREGS, h->pid, 0, &r) || ptrace(PTRACE_GETFPREGS, h->pid, 0, d->fx))
 		return ptrace_err(e);
+	d->fx_valid = true;
+	d->fx_pid = h->pid;
 	if (r.cs != HOST_USER_CS || r.ss != HOST_USER_SS)
 		/* A far transfer to one of the host's own segments: the soft CPU cannot follow
 		 * into a mode the guest never set up. The process gets a #GP. */
 		return err_set(e, EPROTO, "direct execution: guest code switched to host segment "
 		               "%#llx", (unsigned long long)r.cs);
 	regs_from_host(c, &r);
-	soft_fpu_fxrstor(&c->fpu, fx, true);
+	soft_fpu_fxrstor(&c->fpu, d->fx, true);
+	soft_fpu_fxsave(&c->fpu, d->fx, true);   /* as the soft CPU keeps it, for the compare */
 
 	int sig = WSTOPSIG(st), ret = SOFT_DIRECT_STEP;
 	siginfo_t si = {0};
@@ -849,9 +905,19 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		fprintf(stderr, "direct: pid %d sig %d code %d rip %#llx addr %p ran %llu ns ret %d rax %#llx\r\n",
 		        h->pid, sig, si.si_code, (unsigned long long)c->rip, si.si_addr,
 		        (unsigned long long)ran, ret, (unsigned long long)c->gpr[0]);
-	/* Demote address spaces whose native runs are too short to pay for the trips. */
-	a->avg_run_ns = (a->avg_run_ns * 15 + ran) / 16;
-	if (++a->exits > 64 && a->avg_run_ns < SHORT_RUN_NS) {
+	/* Demote address spaces whose native runs are too short to pay for their exits:
+	 * where the translator would have run them SLOWDOWN times slower, but with no
+	 * round trips. A run's wait includes one round trip, about the shortest wait seen
+	 * (which creeps up slowly, so a loaded host's dearer trips count too); the rest of
+	 * this call (mirror upkeep, the stub, register moves) is cost as well. */
+	if (ran < d->rt_ns)
+		d->rt_ns = ran;
+	else
+		d->rt_ns += (ran - d->rt_ns) >> 10;
+	uint64_t native = ran - d->rt_ns, cost = soft_now_ns() - t_call - native;
+	a->avg_native_ns = (a->avg_native_ns * 15 + native) / 16;
+	a->avg_cost_ns = (a->avg_cost_ns * 15 + cost) / 16;
+	if (++a->exits > 64 && a->avg_native_ns * (SLOWDOWN - 1) < a->avg_cost_ns) {
 		a->hot = c->direct_hot = false;
 		a->ticks = 0;
 		a->need = a->need * 2 > TICKS_MAX ? TICKS_MAX : a->need * 2;
@@ -876,7 +942,7 @@ static void install_handler(void)
 }
 
 
-int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned vcpu_id,
+int soft_direct_create(struct soft_direct **out, struct guest_mem *mem,
                        soft_direct_written_fn written, void *opaque, struct err *e)
 {
 	if (!mem->shared)
@@ -896,31 +962,13 @@ int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned
 		d->cpuid_faulting = true;
 		syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1);
 	}
-	/* The vCPU thread and its helpers hand the CPU to each other at every event: on one
-	 * host CPU that is a context switch (2-4 us), across two a wake-up of an idle CPU
-	 * (~60 us measured, bench/direct_trap). So they share one CPU, fixed per vCPU (the
-	 * helpers inherit the affinity). */
-	cpu_set_t allowed;
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 1) {
-		unsigned want = vcpu_id % (unsigned)CPU_COUNT(&allowed), seen = 0;
-		for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-			if (!CPU_ISSET(cpu, &allowed))
-				continue;
-			if (seen++ == want) {
-				cpu_set_t one;
-				CPU_ZERO(&one);
-				CPU_SET(cpu, &one);
-				sched_setaffinity(0, sizeof(one), &one);
-				break;
-			}
-		}
-	}
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, install_handler);
 	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = KICK_SIG };
 	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);   /* sigev_notify_thread_id */
 	d->have_timer = timer_create(CLOCK_MONOTONIC, &sev, &d->timer) == 0;
 	d->armed = UINT64_MAX;
+	d->rt_ns = 20000;
 	d->trace = getenv("TRIVISOR_DIRECT_TRACE") != NULL;
 	tls_direct = d;
 	*out = d;
@@ -967,6 +1015,7 @@ void soft_direct_stats(const struct soft_direct *d, struct engine_counters *k)
 		{ "stub_runs", d->st.stub_runs },
 		{ "helpers_started", d->st.helpers },
 		{ "helpers_reused", d->st.resets },
+		{ "helper_start_us", d->st.start_ns / 1000 },
 		{ "address_spaces_promoted", d->st.promoted },
 		{ "address_spaces_demoted", d->st.demoted },
 		{ "declined", d->st.declined },
