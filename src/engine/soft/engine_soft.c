@@ -488,7 +488,7 @@ static int run_direct(struct soft_vcpu *d, uint64_t deadline, struct err *e)
 	struct soft_cpu *c = &d->cpu;
 	if (!d->direct) {
 		/* On the vCPU's own thread: its helpers are this thread's ptrace children. */
-		if (soft_direct_create(&d->direct, &d->v->vm->mem, direct_written, d->v, e))
+		if (soft_direct_create(&d->direct, &d->v->vm->mem, d->v->id, direct_written, d->v, e))
 			return -1;
 	}
 	switch (soft_direct_run(d->direct, c, deadline, e)) {

@@ -104,7 +104,6 @@ struct mpage {
 
 struct helper {
 	pid_t pid;               /* 0: not started */
-	int cpu;                 /* the host CPU it may run on, -1: any */
 	uint64_t base;           /* its code page; the command page follows */
 	uint64_t *cmd;           /* the command page, as the VMM writes it */
 	unsigned ncmd;
@@ -147,6 +146,8 @@ struct soft_direct {
 	uint64_t armed;          /* the deadline the timer is set to */
 	bool cpuid_faulting;     /* the helpers' CPUID faults (else they see the host's) */
 	bool trace;              /* TRIVISOR_DIRECT_TRACE: one line per exit on stderr */
+	bool pinned;             /* the vCPU thread was given its one host CPU */
+	unsigned vcpu_id;
 	struct sock_fprog filter;
 	uint8_t *xinit;          /* an XSAVE image of the init state, xsize bytes */
 	size_t xsize;
@@ -437,7 +438,6 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	if (pid == 0)
 		child(d, h, parent);
 	h->pid = pid;
-	h->cpu = -1;
 	int st;
 	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
 		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
@@ -824,16 +824,27 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 	}
 	/* The vCPU thread and the helper hand the CPU to each other at every event: on one
 	 * host CPU that is a context switch (2-4 us), across two a wake-up of an idle CPU
-	 * (~60 us measured, bench/direct_trap). So the helper runs where the vCPU thread
-	 * is now (the thread itself stays free to move: pinning it made the translator
-	 * ~40% slower here, sharing its CPU with whatever else the host had there). */
-	int cpu = sched_getcpu();
-	if (cpu >= 0 && cpu != h->cpu) {
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		if (sched_setaffinity(h->pid, sizeof(one), &one) == 0)
-			h->cpu = cpu;
+	 * (~60 us measured, bench/direct_trap). So once it runs user code natively, the vCPU
+	 * thread stays on one CPU (its vCPU number modulo the CPUs it may use), and its
+	 * helpers with it (they inherit the affinity). */
+	if (!d->pinned) {
+		d->pinned = true;
+		cpu_set_t allowed;
+		if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 1) {
+			unsigned want = d->vcpu_id % (unsigned)CPU_COUNT(&allowed), seen = 0;
+			for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+				if (!CPU_ISSET(cpu, &allowed) || seen++ != want)
+					continue;
+				cpu_set_t one;
+				CPU_ZERO(&one);
+				CPU_SET(cpu, &one);
+				sched_setaffinity(0, sizeof(one), &one);
+				for (unsigned k = 0; k < POOL; k++)
+					if (d->pool[k].pid)
+						sched_setaffinity(d->pool[k].pid, sizeof(one), &one);
+				break;
+			}
+		}
 	}
 	arm_timer(d, deadline);
 	__atomic_store_n(&d->running, h->pid, __ATOMIC_RELEASE);
@@ -922,6 +933,10 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		a->ticks = 0;
 		a->need = a->need * 2 > TICKS_MAX ? TICKS_MAX : a->need * 2;
 		d->st.demoted++;
+		if (d->trace)
+			fprintf(stderr, "direct: demote: native %llu ns, cost %llu ns per exit, rt %llu\r\n",
+			        (unsigned long long)a->avg_native_ns, (unsigned long long)a->avg_cost_ns,
+			        (unsigned long long)d->rt_ns);
 		/* Its pages were writable natively: the translator must not trust code it
 		 * decoded from them before, so the helper starts afresh next time. */
 		if (unmap_all(d, h, e))
@@ -942,7 +957,7 @@ static void install_handler(void)
 }
 
 
-int soft_direct_create(struct soft_direct **out, struct guest_mem *mem,
+int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned vcpu_id,
                        soft_direct_written_fn written, void *opaque, struct err *e)
 {
 	if (!mem->shared)
@@ -951,6 +966,7 @@ int soft_direct_create(struct soft_direct **out, struct guest_mem *mem,
 	if (!d)
 		return err_set(e, ENOMEM, "out of memory");
 	d->mem = mem;
+	d->vcpu_id = vcpu_id;
 	d->written = written;
 	d->opaque = opaque;
 	d->filter.len = sizeof(filter_code) / sizeof(filter_code[0]);

@@ -30,8 +30,10 @@ enum {
 typedef void (*soft_direct_written_fn)(void *opaque, uint64_t pa);
 
 /* One per vCPU, created and used on that vCPU's thread only (the helpers are its ptrace
- * children), but for soft_direct_kick. mem must have been made with mem_init(shared). */
-int soft_direct_create(struct soft_direct **out, struct guest_mem *mem,
+ * children), but for soft_direct_kick. mem must have been made with mem_init(shared).
+ * Once user code runs natively, the calling thread is pinned to one host CPU (vcpu_id
+ * modulo the CPUs it may use). */
+int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned vcpu_id,
                        soft_direct_written_fn written, void *opaque, struct err *e);
 void soft_direct_destroy(struct soft_direct *d);
 
