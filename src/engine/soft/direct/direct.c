@@ -147,6 +147,7 @@ struct soft_direct {
 	bool cpuid_faulting;     /* the helpers' CPUID faults (else they see the host's) */
 	bool trace;              /* TRIVISOR_DIRECT_TRACE: one line per exit on stderr */
 	bool pinned;             /* the vCPU thread was given its one host CPU */
+	uint64_t fixed_base;     /* TRIVISOR_DIRECT_BASE: where every helper's pages go (tests) */
 	unsigned vcpu_id;
 	struct sock_fprog filter;
 	uint8_t *xinit;          /* an XSAVE image of the init state, xsize bytes */
@@ -155,7 +156,7 @@ struct soft_direct {
 		uint64_t entries, native_ns;
 		uint64_t syscalls, page_faults, mapped, unmapped, other_faults, interrupts;
 		uint64_t dbtraps, stub_runs, flush_walks, helpers, resets, promoted, demoted;
-		uint64_t declined, unmappable, start_ns;
+		uint64_t declined, unmappable, start_ns, pre_ns, post_ns;
 	} st;
 };
 
@@ -409,7 +410,7 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	uint64_t rnd = 0;
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = (uint64_t)soft_now_ns() * 0x9e3779b97f4a7c15ull;
-	h->base = BASE_LO + ((rnd % (BASE_HI - BASE_LO - 8192)) & ~0xfffull);
+	h->base = d->fixed_base ? d->fixed_base : BASE_LO + ((rnd % (BASE_HI - BASE_LO - 8192)) & ~0xfffull);
 	if (!h->cmd) {
 		int fd = memfd_create("trivisor-direct-cmd", MFD_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, 4096))
@@ -855,6 +856,7 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 	uint64_t t0 = soft_now_ns();
 	int st;
 	d->st.entries++;
+	d->st.pre_ns += t0 - t_call;
 	if (ptrace(PTRACE_SYSEMU, h->pid, 0, 0))
 		return ptrace_err(e);
 	int w = wait_stop(h->pid, &st);
@@ -925,7 +927,9 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		d->rt_ns = ran;
 	else
 		d->rt_ns += (ran - d->rt_ns) >> 10;
-	uint64_t native = ran - d->rt_ns, cost = soft_now_ns() - t_call - native;
+	uint64_t t_end = soft_now_ns();
+	d->st.post_ns += t_end - t0 - ran;
+	uint64_t native = ran - d->rt_ns, cost = t_end - t_call - native;
 	a->avg_native_ns = (a->avg_native_ns * 15 + native) / 16;
 	a->avg_cost_ns = (a->avg_cost_ns * 15 + cost) / 16;
 	if (++a->exits > 64 && a->avg_native_ns * (SLOWDOWN - 1) < a->avg_cost_ns) {
@@ -986,6 +990,18 @@ int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned
 	d->armed = UINT64_MAX;
 	d->rt_ns = 20000;
 	d->trace = getenv("TRIVISOR_DIRECT_TRACE") != NULL;
+	/* Tests aim guest code at the helper's own pages: let them say where those are. */
+	const char *fb = getenv("TRIVISOR_DIRECT_BASE");
+	if (fb) {
+		char *end;
+		uint64_t v = strtoull(fb, &end, 0);
+		if (*end || v < BASE_LO || v > BASE_HI - 8192 || (v & 0xfff)) {
+			free(d);
+			return err_set(e, EINVAL, "TRIVISOR_DIRECT_BASE=%s: want a page address in "
+			               "[%#llx, %#llx)", fb, BASE_LO, BASE_HI - 8192);
+		}
+		d->fixed_base = v;
+	}
 	tls_direct = d;
 	*out = d;
 	return 0;
@@ -1019,6 +1035,8 @@ void soft_direct_stats(const struct soft_direct *d, struct engine_counters *k)
 	const struct { const char *name; uint64_t value; } c[] = {
 		{ "native_entries", d->st.entries },
 		{ "native_us", d->st.native_ns / 1000 },
+		{ "entry_us", d->st.pre_ns / 1000 },
+		{ "exit_us", d->st.post_ns / 1000 },
 		{ "exits_syscall", d->st.syscalls },
 		{ "exits_page_fault", d->st.page_faults },
 		{ "exits_other_fault", d->st.other_faults },
