@@ -488,8 +488,10 @@ static int run_direct(struct soft_vcpu *d, uint64_t deadline, struct err *e)
 	struct soft_cpu *c = &d->cpu;
 	if (!d->direct) {
 		/* On the vCPU's own thread: its helpers are this thread's ptrace children. */
-		if (soft_direct_create(&d->direct, &d->v->vm->mem, d->v->id, direct_written, d->v, e))
+		struct soft_direct *dx;
+		if (soft_direct_create(&dx, &d->v->vm->mem, d->v->id, direct_written, d->v, e))
 			return -1;
+		__atomic_store_n(&d->direct, dx, __ATOMIC_RELEASE);   /* soft_kick reads it */
 	}
 	switch (soft_direct_run(d->direct, c, deadline, e)) {
 	case SOFT_DIRECT_DECLINE:
@@ -500,6 +502,8 @@ static int run_direct(struct soft_vcpu *d, uint64_t deadline, struct err *e)
 		return SOFT_RUN_BUDGET;   /* the loop looks at the kick, timers and interrupts */
 	case SOFT_DIRECT_DBTRAP:
 		soft_single_step_trap(c);
+		return SOFT_RUN_EXCEPTION;
+	case SOFT_DIRECT_FAULT:
 		return SOFT_RUN_EXCEPTION;
 	default:
 		return -1;
@@ -576,8 +580,9 @@ static void soft_kick(struct vcpu *v)
 	if (!d)
 		return;
 	__atomic_store_n(&d->cpu.sys.kick, 1, __ATOMIC_RELEASE);
-	if (d->direct)
-		soft_direct_kick(d->direct);
+	struct soft_direct *dx = __atomic_load_n(&d->direct, __ATOMIC_ACQUIRE);
+	if (dx)
+		soft_direct_kick(dx);
 	pthread_mutex_lock(&d->lock);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);

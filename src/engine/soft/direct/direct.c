@@ -404,6 +404,15 @@ static void helper_kill(struct helper *h)
 	h->pid = 0;
 }
 
+static int start_failed(struct helper *h, int status, struct err *e)
+{
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	bool known = code > 0 && code < (int)(sizeof(child_fail) / sizeof(child_fail[0]));
+	helper_kill(h);
+	return err_set(e, ECHILD, "direct execution: the helper process did not start%s%s",
+	               known ? ": " : "", known ? child_fail[code] : "");
+}
+
 static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 {
 	uint64_t t0 = soft_now_ns();
@@ -433,19 +442,15 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	h->cmd[h->ncmd * CMD_WORDS] = ~0ull;
 	h->ncmd = 0;
 
+	int st = 0;
 	pid_t parent = getpid(), pid = fork();
 	if (pid < 0)
 		return err_set(e, errno, "direct execution: fork: %s", strerror(errno));
 	if (pid == 0)
 		child(d, h, parent);
 	h->pid = pid;
-	int st;
-	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
-		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-		helper_kill(h);
-		return err_set(e, ECHILD, "direct execution: the helper process did not start%s%s",
-		               code > 0 && code <= 10 ? ": " : "", code > 0 && code <= 10 ? child_fail[code] : "");
-	}
+	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+		return start_failed(h, st, e);
 	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) ||
 	    ptrace(PTRACE_CONT, pid, 0, 0)) {
 		helper_kill(h);
@@ -455,12 +460,8 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	const uint64_t done = h->base + (uint64_t)(soft_direct_stub_done - soft_direct_stub) + 1;
 	struct user_regs_struct r;
 	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP ||
-	    ptrace(PTRACE_GETREGS, pid, 0, &r) || r.rip != done) {
-		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-		helper_kill(h);
-		return err_set(e, ECHILD, "direct execution: the helper process did not start%s%s",
-		               code > 0 && code <= 10 ? ": " : "", code > 0 && code <= 10 ? child_fail[code] : "");
-	}
+	    ptrace(PTRACE_GETREGS, pid, 0, &r) || r.rip != done)
+		return start_failed(h, st, e);
 	d->st.helpers++;
 	d->st.start_ns += soft_now_ns() - t0;
 	return 0;
@@ -873,12 +874,15 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		return ptrace_err(e);
 	d->fx_valid = true;
 	d->fx_pid = h->pid;
-	if (r.cs != HOST_USER_CS || r.ss != HOST_USER_SS)
-		/* A far transfer to one of the host's own segments: the soft CPU cannot follow
-		 * into a mode the guest never set up. The process gets a #GP. */
-		return err_set(e, EPROTO, "direct execution: guest code switched to host segment "
-		               "%#llx", (unsigned long long)r.cs);
 	regs_from_host(c, &r);
+	if (r.cs != HOST_USER_CS || r.ss != HOST_USER_SS) {
+		/* A far transfer loaded one of the host's own segments: the soft CPU cannot
+		 * follow into a mode the guest's tables never described. The process gets a
+		 * #GP where it arrived (its kernel's answer: a SIGSEGV). */
+		d->st.other_faults++;
+		c->fault = (struct soft_fault){ .vector = VEC_GP, .has_err = true, .err = 0 };
+		return SOFT_DIRECT_FAULT;
+	}
 	soft_fpu_fxrstor(&c->fpu, d->fx, true);
 	soft_fpu_fxsave(&c->fpu, d->fx, true);   /* as the soft CPU keeps it, for the compare */
 

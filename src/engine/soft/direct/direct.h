@@ -23,6 +23,7 @@ enum {
 	                       * fault, CPUID, RDTSC...): soft_step it, then come back */
 	SOFT_DIRECT_KICKED,   /* an interrupt, a timer or a stop wants the engine */
 	SOFT_DIRECT_DBTRAP,   /* a single-step trap (the program set TF) after RIP's insn */
+	SOFT_DIRECT_FAULT,    /* deliver the exception in soft_cpu.fault */
 };
 
 /* Called when a guest page becomes writable by native code: decoded code of that
