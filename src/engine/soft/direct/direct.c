@@ -979,13 +979,13 @@ int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned
 	d->opaque = opaque;
 	d->filter.len = sizeof(filter_code) / sizeof(filter_code[0]);
 	d->filter.filter = (struct sock_filter *)filter_code;
-	/* CPUID faulting: helpers then see the guest's CPU model, not the host's. Probe it
-	 * on this thread and put it back. */
+	/* CPUID faulting: helpers then see the guest's CPU model, not the host's. The vCPU
+	 * thread keeps it on too (trivisor never executes CPUID once running): Linux writes
+	 * the MSR behind it at every switch between threads that differ, and under a
+	 * hypervisor that write is dear (round trips 18 us with it, 2.7 us without, here). */
 	if (syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 1 &&
-	    syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0) {
+	    syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0)
 		d->cpuid_faulting = true;
-		syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1);
-	}
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, install_handler);
 	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = KICK_SIG };
