@@ -147,6 +147,7 @@ struct soft_direct {
 	bool cpuid_faulting;     /* the helpers' CPUID faults (else they see the host's) */
 	bool trace;              /* TRIVISOR_DIRECT_TRACE: one line per exit on stderr */
 	bool pinned;             /* the vCPU thread was given its one host CPU */
+	bool start_warned;       /* a helper could not start: said once */
 	uint64_t fixed_base;     /* TRIVISOR_DIRECT_BASE: where every helper's pages go (tests) */
 	unsigned vcpu_id;
 	struct sock_fprog filter;
@@ -416,10 +417,23 @@ static int start_failed(struct helper *h, int status, struct err *e)
 static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 {
 	uint64_t t0 = soft_now_ns();
-	uint64_t rnd = 0;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint64_t)soft_now_ns() * 0x9e3779b97f4a7c15ull;
-	h->base = d->fixed_base ? d->fixed_base : BASE_LO + ((rnd % (BASE_HI - BASE_LO - 8192)) & ~0xfffull);
+	/* A random place that is free here, hence in the fork (sanitizer shadows, say,
+	 * take terabytes of this range). */
+	h->base = d->fixed_base;
+	for (unsigned tries = 0; !h->base && tries < 64; tries++) {
+		uint64_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (soft_now_ns() + tries) * 0x9e3779b97f4a7c15ull;
+		uint64_t at = BASE_LO + ((rnd % (BASE_HI - BASE_LO - 8192)) & ~0xfffull);
+		void *p = mmap((void *)(uintptr_t)at, 8192, PROT_NONE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == (void *)(uintptr_t)at)
+			h->base = at;
+		if (p != MAP_FAILED)
+			munmap(p, 8192);
+	}
+	if (!h->base)
+		return err_set(e, ENOMEM, "direct execution: no free place for a helper's pages");
 	if (!h->cmd) {
 		int fd = memfd_create("trivisor-direct-cmd", MFD_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, 4096))
@@ -794,8 +808,17 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		return SOFT_DIRECT_DECLINE;
 	}
 	struct helper *h = helper_of(d, a->key);
-	if (h->key != a->key && helper_assign(d, h, a->key, e))
-		return -1;
+	if (h->key != a->key && helper_assign(d, h, a->key, e)) {
+		/* No helper (no memory, no process): this address space stays translated. */
+		if (!d->start_warned)
+			log_warn("soft", "%s; running that guest process translated", e->msg);
+		d->start_warned = true;
+		helper_kill(h);
+		h->key = 0;
+		d->st.declined++;
+		c->direct_hot = a->hot = false;
+		return SOFT_DIRECT_DECLINE;
+	}
 	/* The guest may have mapped the very pages the helper's own live at: then this
 	 * process stays on the translator. */
 	uint64_t pa;
