@@ -261,14 +261,26 @@ static int dead(struct helper *h, int status, struct err *e)
 	               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+static int run_stub(struct helper *h, struct err *e);
+
 /* Run the queued commands in the helper (stopped): 0, or -errno. */
 static int cmd_flush(struct soft_direct *d, struct helper *h, struct err *e)
 {
 	if (!h->ncmd)
 		return 0;
 	h->cmd[h->ncmd * CMD_WORDS] = ~0ull;
+	size_t used = (h->ncmd * CMD_WORDS + 1) * sizeof(uint64_t);
 	h->ncmd = 0;
 	d->st.stub_runs++;
+	int r = run_stub(h, e);
+	/* Guest code can read the page (at an address it would have to guess): leave it
+	 * nothing, not even where its own pages are in guest-physical memory. */
+	memset(h->cmd, 0, used);
+	return r;
+}
+
+static int run_stub(struct helper *h, struct err *e)
+{
 	struct user_regs_struct r = {
 		.rip = h->base, .rbx = h->base + 4096, .cs = HOST_USER_CS, .ss = HOST_USER_SS,
 		.eflags = FL_IF | FL_1, .orig_rax = ~0ull,
@@ -283,7 +295,11 @@ static int cmd_flush(struct soft_direct *d, struct helper *h, struct err *e)
 			return err_set(e, -rr, "direct execution: waitpid: %s", strerror(-rr));
 		if (!WIFSTOPPED(st))
 			return dead(h, st, e);
-		if (WSTOPSIG(st) != SIGTRAP) {
+		int sig = WSTOPSIG(st);
+		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGSYS)
+			return err_set(e, EPROTO, "direct execution: the helper's stub took signal %s",
+			               strsignal(sig));
+		if (sig != SIGTRAP) {
 			/* A kick (seen through the kick flag) or a stray signal: not the stub's. */
 			if (ptrace(PTRACE_CONT, h->pid, 0, 0))
 				return err_set(e, errno, "direct execution: ptrace: %s", strerror(errno));
@@ -476,6 +492,7 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP ||
 	    ptrace(PTRACE_GETREGS, pid, 0, &r) || r.rip != done)
 		return start_failed(h, st, e);
+	memset(h->cmd, 0, 4096);   /* see cmd_flush */
 	d->st.helpers++;
 	d->st.start_ns += soft_now_ns() - t0;
 	return 0;
