@@ -1,12 +1,15 @@
 /* Direct execution of guest user code (direct.h).
  *
  * The helper. A child of the vCPU thread, forked lazily, that keeps nothing of the VMM:
- * the first thing it runs is stub.S at a random address in [2^40, 2^46), which unmaps
- * every other page it has. It keeps the guest-RAM memfd (its only descriptor), one code
- * page and one read-only command page, no capabilities, no_new_privs, a new session,
- * CPUID faulting where the host has it, RDTSC faulting, and a seccomp filter allowing
- * only mmap of that memfd, munmap and exit_group (anything else raises SIGSYS, which the
- * VMM catches). It dies with the vCPU thread (PR_SET_PDEATHSIG, PTRACE_O_EXITKILL).
+ * the first thing it runs is stub.S, on two pages of its own at a random free address in
+ * [2^40, 2^46), which unmaps every other page it has. It keeps the guest-RAM memfd (its
+ * only descriptor), no capabilities, no_new_privs, a new session, CPUID faulting where
+ * the host has it, RDTSC faulting, and a seccomp filter allowing only mmap of that
+ * memfd, munmap, madvise and exit_group (anything else raises SIGSYS, which the VMM
+ * catches). Its two pages are empty whenever guest code runs: a userfaultfd (its
+ * SIGBUS mode) lets the VMM fill them before each run of the stub, whose last command
+ * empties them again, so guest code touching them gets the guest's own #PF. It dies
+ * with the vCPU thread (PR_SET_PDEATHSIG, PTRACE_O_EXITKILL).
  *
  * Entering guest user code: PTRACE_SETREGS/SETFPREGS from the soft CPU (general
  * registers, RIP, the arithmetic flags, FS/GS base, x87/SSE state), then PTRACE_SYSEMU:
@@ -52,6 +55,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -85,9 +91,10 @@
 #define BASE_LO (1ull << 40)             /* where a helper's own two pages may go */
 #define BASE_HI (1ull << 46)
 #define RAM_FD 3                         /* the guest-RAM memfd, in the helper */
+#define UFFD_FD 4                        /* its userfaultfd, until the VMM took it */
 #define KICK_SIG SIGUSR2
 #define CMD_WORDS 7
-#define CMD_MAX (4096 / (CMD_WORDS * 8) - 1)
+#define CMD_MAX (4096 / (CMD_WORDS * 8) - 2)   /* room for the MADV_DONTNEED and the end */
 #define HOST_USER_CS 0x33                /* Linux's 64-bit user code and stack segments */
 #define HOST_USER_SS 0x2b
 #define PHYS_MASK 0x000ffffffffff000ull
@@ -105,7 +112,10 @@ struct mpage {
 struct helper {
 	pid_t pid;               /* 0: not started */
 	uint64_t base;           /* its code page; the command page follows */
-	uint64_t *cmd;           /* the command page, as the VMM writes it */
+	uint8_t *img;            /* what the VMM puts there: the stub, then the commands */
+	uint64_t *cmd;           /* = img + 4096 */
+	int uffd;                /* its userfaultfd over the two pages (they are empty while
+	                          * guest code runs: a touch is a SIGBUS), -1: none */
 	unsigned ncmd;
 	uint64_t key;            /* the address space it mirrors (as_key), 0: none */
 	uint64_t gen_seen;       /* soft_cpu.paging_gen it is in step with */
@@ -177,6 +187,8 @@ static const struct sock_filter filter_code[] = {
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_munmap, 0, 1),
 	RET(SECCOMP_RET_ALLOW),
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 0, 1),
+	RET(SECCOMP_RET_ALLOW),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 1),
 	RET(SECCOMP_RET_ALLOW),
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
 	/* mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, RAM_FD, off) only */
@@ -268,19 +280,46 @@ static int cmd_flush(struct soft_direct *d, struct helper *h, struct err *e)
 {
 	if (!h->ncmd)
 		return 0;
-	h->cmd[h->ncmd * CMD_WORDS] = ~0ull;
-	size_t used = (h->ncmd * CMD_WORDS + 1) * sizeof(uint64_t);
-	h->ncmd = 0;
 	d->st.stub_runs++;
-	int r = run_stub(h, e);
-	/* Guest code can read the page (at an address it would have to guess): leave it
-	 * nothing, not even where its own pages are in guest-physical memory. */
-	memset(h->cmd, 0, used);
-	return r;
+	return run_stub(h, e);
+}
+
+/* The helper's own two pages exist only while its stub runs: the VMM fills them
+ * (UFFDIO_COPY: the stub's code, the commands) and the last command empties them again
+ * (MADV_DONTNEED), so that guest code touching them takes a SIGBUS (the userfaultfd's
+ * UFFD_FEATURE_SIGBUS) and then the guest's own #PF, as if they were not there. */
+static int fill_pages(struct helper *h, struct err *e)
+{
+	h->cmd[h->ncmd * CMD_WORDS] = __NR_madvise;
+	h->cmd[h->ncmd * CMD_WORDS + 1] = h->base;
+	h->cmd[h->ncmd * CMD_WORDS + 2] = 8192;
+	h->cmd[h->ncmd * CMD_WORDS + 3] = MADV_DONTNEED;
+	h->cmd[(h->ncmd + 1) * CMD_WORDS] = ~0ull;
+	h->ncmd = 0;
+	for (unsigned k = 0; k < 2; k++) {   /* one page at a time: two mappings */
+		struct uffdio_copy cp = { .dst = h->base + k * 4096,
+		                          .src = (uint64_t)(uintptr_t)(h->img + k * 4096), .len = 4096 };
+		if (ioctl(h->uffd, UFFDIO_COPY, &cp) || cp.copy != 4096)
+			return err_set(e, errno ? errno : EIO, "direct execution: cannot fill the "
+			               "helper's pages (UFFDIO_COPY): %s", strerror(errno ? errno : EIO));
+	}
+	return 0;
+}
+
+/* The helper's stub emptied its own pages: it stopped with a SIGBUS in them. */
+static bool stub_done(struct helper *h, int status)
+{
+	siginfo_t si;
+	if (WSTOPSIG(status) != SIGBUS || ptrace(PTRACE_GETSIGINFO, h->pid, 0, &si))
+		return false;
+	uint64_t a = (uint64_t)(uintptr_t)si.si_addr;
+	return a >= h->base && a < h->base + 8192;
 }
 
 static int run_stub(struct helper *h, struct err *e)
 {
+	if (fill_pages(h, e))
+		return -1;
 	struct user_regs_struct r = {
 		.rip = h->base, .rbx = h->base + 4096, .cs = HOST_USER_CS, .ss = HOST_USER_SS,
 		.eflags = FL_IF | FL_1, .orig_rax = ~0ull,
@@ -288,13 +327,14 @@ static int run_stub(struct helper *h, struct err *e)
 	if (ptrace(PTRACE_SETREGS, h->pid, 0, &r) || ptrace(PTRACE_CONT, h->pid, 0, 0))
 		return err_set(e, errno, "direct execution: ptrace: %s", strerror(errno));
 	const uint64_t fail = h->base + (uint64_t)(soft_direct_stub_fail - soft_direct_stub) + 1;
-	const uint64_t done = h->base + (uint64_t)(soft_direct_stub_done - soft_direct_stub) + 1;
 	for (;;) {
 		int st, rr = wait_stop(h->pid, &st);
 		if (rr)
 			return err_set(e, -rr, "direct execution: waitpid: %s", strerror(-rr));
 		if (!WIFSTOPPED(st))
 			return dead(h, st, e);
+		if (stub_done(h, st))
+			return 0;
 		int sig = WSTOPSIG(st);
 		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGSYS)
 			return err_set(e, EPROTO, "direct execution: the helper's stub took signal %s",
@@ -307,8 +347,6 @@ static int run_stub(struct helper *h, struct err *e)
 		}
 		if (ptrace(PTRACE_GETREGS, h->pid, 0, &r))
 			return err_set(e, errno, "direct execution: ptrace: %s", strerror(errno));
-		if (r.rip == done)
-			return 0;
 		if (r.rip == fail)
 			return err_set(e, (int)-(int64_t)r.rax, "direct execution: the helper's system call "
 			               "%llu failed: %s", (unsigned long long)h->cmd[(r.rbx - h->base - 4096) / 8],
@@ -366,21 +404,21 @@ static void __attribute__((noreturn)) child(const struct soft_direct *d, const s
 		    syscall(SYS_rseq, rs, __rseq_size, 1, RSEQ_SIG))
 			_exit(10);
 	}
-	void *code = mmap((void *)(uintptr_t)h->base, 4096, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	/* The command page: the VMM's shared mapping, inherited, moved, made read-only. */
-	void *cmd = mremap(h->cmd, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED,
-	                   (void *)(uintptr_t)(h->base + 4096));
-	if (code != (void *)(uintptr_t)h->base || cmd != (void *)(uintptr_t)(h->base + 4096) ||
-	    mprotect(cmd, 4096, PROT_READ))
+	/* Its two pages, empty (the VMM fills them through the userfaultfd). */
+	void *own = mmap((void *)(uintptr_t)h->base, 8192, PROT_READ | PROT_EXEC,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (own != (void *)(uintptr_t)h->base || mprotect((char *)own + 4096, 4096, PROT_READ))
 		_exit(2);
-	memcpy(code, soft_direct_stub, (size_t)(soft_direct_stub_end - soft_direct_stub));
-	if (mprotect(code, 4096, PROT_READ | PROT_EXEC))
-		_exit(3);
 	if (dup2(d->mem->fd, RAM_FD) != RAM_FD)
 		_exit(4);
 	syscall(SYS_close_range, 0, RAM_FD - 1, 0);
 	syscall(SYS_close_range, RAM_FD + 1, ~0u, 0);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS };
+	struct uffdio_register reg = { .range = { h->base, 8192 }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+	    dup2(uffd, UFFD_FD) != UFFD_FD)
+		_exit(3);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -396,7 +434,8 @@ static void __attribute__((noreturn)) child(const struct soft_direct *d, const s
 		_exit(7);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0))
 		_exit(8);
-	raise(SIGSTOP);   /* the VMM sets its ptrace options */
+	raise(SIGSTOP);   /* the VMM sets its ptrace options, takes the userfaultfd, fills */
+	close(UFFD_FD);   /* the VMM's copy keeps it alive */
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &d->filter, 0, 0))
 		_exit(9);
 	/* The stub unmaps everything else (the first commands) and stops. */
@@ -406,7 +445,7 @@ static void __attribute__((noreturn)) child(const struct soft_direct *d, const s
 
 static const char *const child_fail[] = {
 	[1] = "its parent went away", [2] = "cannot map its own pages",
-	[3] = "mprotect", [4] = "cannot keep the guest-RAM memfd", [5] = "no_new_privs",
+	[3] = "no userfaultfd over its own pages", [4] = "cannot keep the guest-RAM memfd", [5] = "no_new_privs",
 	[6] = "CPUID faulting", [7] = "RDTSC faulting", [8] = "PTRACE_TRACEME",
 	[9] = "cannot install its seccomp filter", [10] = "cannot unregister rseq",
 };
@@ -419,6 +458,9 @@ static void helper_kill(struct helper *h)
 		waitpid(h->pid, &st, __WALL);
 	}
 	h->pid = 0;
+	if (h->uffd >= 0)
+		close(h->uffd);
+	h->uffd = -1;
 }
 
 static int start_failed(struct helper *h, int status, struct err *e)
@@ -450,27 +492,21 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	}
 	if (!h->base)
 		return err_set(e, ENOMEM, "direct execution: no free place for a helper's pages");
-	if (!h->cmd) {
-		int fd = memfd_create("trivisor-direct-cmd", MFD_CLOEXEC);
-		if (fd < 0 || ftruncate(fd, 4096))
-			return err_set(e, errno, "direct execution: memfd: %s", strerror(errno));
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-		if (p == MAP_FAILED)
-			return err_set(e, errno, "direct execution: mmap: %s", strerror(errno));
-		h->cmd = p;
+	if (!h->img) {
+		h->img = aligned_alloc(4096, 8192);
+		if (!h->img)
+			return err_set(e, ENOMEM, "direct execution: out of memory");
+		memset(h->img, 0xcc, 4096);   /* INT3 around the stub */
+		memcpy(h->img, soft_direct_stub, (size_t)(soft_direct_stub_end - soft_direct_stub));
+		h->cmd = (uint64_t *)(h->img + 4096);
 		h->pages = calloc(MIRROR_MAX, sizeof(*h->pages));
 		h->idx = calloc(1u << IDX_BITS, sizeof(uint32_t));
 		if (!h->pages || !h->idx)
 			return err_set(e, ENOMEM, "direct execution: out of memory");
 	}
-	/* The stub's first commands: unmap everything the fork brought along. */
 	h->ncmd = 0;
+	h->uffd = -1;
 	m_clear(h);
-	cmd_add(d, h, e, __NR_munmap, 0, h->base, 0, 0, 0, 0);
-	cmd_add(d, h, e, __NR_munmap, h->base + 8192, USER_TOP - h->base - 8192, 0, 0, 0, 0);
-	h->cmd[h->ncmd * CMD_WORDS] = ~0ull;
-	h->ncmd = 0;
 
 	int st = 0;
 	pid_t parent = getpid(), pid = fork();
@@ -481,18 +517,29 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	h->pid = pid;
 	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
 		return start_failed(h, st, e);
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) ||
-	    ptrace(PTRACE_CONT, pid, 0, 0)) {
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	h->uffd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, UFFD_FD, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (h->uffd < 0) {
+		int err = errno;
 		helper_kill(h);
-		return err_set(e, errno, "direct execution: ptrace: %s", strerror(errno));
+		return err_set(e, err, "direct execution: cannot take the helper's userfaultfd: %s",
+		               strerror(err));
 	}
-	/* Run the stub's first commands: it stops at its "done" INT3. */
-	const uint64_t done = h->base + (uint64_t)(soft_direct_stub_done - soft_direct_stub) + 1;
-	struct user_regs_struct r;
-	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP ||
-	    ptrace(PTRACE_GETREGS, pid, 0, &r) || r.rip != done)
+	/* The stub's first commands: unmap everything the fork brought along. */
+	cmd_add(d, h, e, __NR_munmap, 0, h->base, 0, 0, 0, 0);
+	cmd_add(d, h, e, __NR_munmap, h->base + 8192, USER_TOP - h->base - 8192, 0, 0, 0, 0);
+	if (fill_pages(h, e) ||
+	    ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) ||
+	    ptrace(PTRACE_CONT, pid, 0, 0)) {
+		int err = errno;
+		helper_kill(h);
+		return err_set(e, err, "direct execution: cannot start the helper: %s", strerror(err));
+	}
+	/* It runs them and empties its pages: a SIGBUS there. */
+	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || !stub_done(h, st))
 		return start_failed(h, st, e);
-	memset(h->cmd, 0, 4096);   /* see cmd_flush */
 	d->st.helpers++;
 	d->st.start_ns += soft_now_ns() - t0;
 	return 0;
@@ -1014,6 +1061,8 @@ int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned
 	if (!d)
 		return err_set(e, ENOMEM, "out of memory");
 	d->mem = mem;
+	for (unsigned k = 0; k < POOL; k++)
+		d->pool[k].uffd = -1;
 	d->vcpu_id = vcpu_id;
 	d->written = written;
 	d->opaque = opaque;
@@ -1057,8 +1106,7 @@ void soft_direct_destroy(struct soft_direct *d)
 		return;
 	for (unsigned k = 0; k < POOL; k++) {
 		helper_kill(&d->pool[k]);
-		if (d->pool[k].cmd)
-			munmap(d->pool[k].cmd, 4096);
+		free(d->pool[k].img);
 		free(d->pool[k].pages);
 		free(d->pool[k].idx);
 	}

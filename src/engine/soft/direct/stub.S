@@ -1,14 +1,11 @@
-/* The only code of its own a direct-execution helper process keeps (direct.c copies it
- * to the helper's code page). The VMM runs it, with PTRACE_CONT, to change the helper's
- * address space: it makes the system calls listed on the command page (read-only to
- * the helper), 7 quadwords each (number, six arguments), ended by number -1; then it
- * stops on an INT3. A failed call stops at the other INT3 with RAX = -errno and RBX
- * pointing at the command.
- *
- * Guest code may jump here too: it gains nothing. Its SYSCALL instructions are the
- * guest's system calls (the helper runs under PTRACE_SYSEMU then: never executed on the
- * host), and every INT3 or fault stops the helper for the VMM, which sees an RIP the
- * guest never mapped. */
+/* The only code of its own a direct-execution helper process has (direct.c puts it on
+ * the helper's code page, through a userfaultfd, before each run). The VMM runs it,
+ * with PTRACE_CONT, to change the helper's address space: it makes the system calls
+ * listed on the command page (read-only to the helper), 7 quadwords each (number, six
+ * arguments), ended by number -1. The last one empties both pages (MADV_DONTNEED), so
+ * the stub ends with a SIGBUS fetching its next instruction; guest code never finds the
+ * pages filled. A failed call stops at the first INT3 with RAX = -errno and RBX pointing
+ * at the command; the list's end without that, at the second. */
 	.section .rodata, "a"
 	.globl soft_direct_stub, soft_direct_stub_fail, soft_direct_stub_done, soft_direct_stub_end
 	.p2align 4
