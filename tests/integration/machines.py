@@ -4,8 +4,9 @@ interface:
 
     m.kernel, m.initrd, m.guests      guest file paths as trivisor sees them
     m.log                             the console transcript of this machine
-    p = m.spawn(args)                 trivisor ARGS on a terminal: p.expect(...),
-                                      p.sendline(...), p.wait(timeout) -> status, p.output
+    p = m.spawn(args, env=None)       trivisor ARGS on a terminal (env: variables to set
+                                      for it): p.expect(...), p.sendline(...),
+                                      p.wait(timeout) -> status, p.output
     r = m.run(args, timeout)          trivisor ARGS with no terminal: r.status, r.output
 """
 import contextlib
@@ -48,19 +49,25 @@ def host_has_kvm(trivisor_bin) -> bool:
     return any(line.split()[:2] == ["kvm", "available"] for line in out.splitlines())
 
 
+def env_prefix(env) -> str:
+    """Variable assignments as a shell command line starts with them ("" for none)."""
+    return "".join(f"{k}={shlex.quote(str(v))} " for k, v in (env or {}).items())
+
+
 class HostProcess:
     """trivisor on a pseudo-terminal of this host (it puts the terminal in raw mode
     and makes it the guest's serial console, as for a person at a terminal)."""
 
-    def __init__(self, argv, log_path: Path):
+    def __init__(self, argv, log_path: Path, env=None):
         self.argv = argv
         self.status = None
         self.start_time = time.monotonic()
         self.transcript = harness.Transcript(log_path)
-        self.transcript.write(f"\n==== {shlex.join(map(str, argv))} ====\n")
+        self.transcript.write(f"\n==== {env_prefix(env)}{shlex.join(map(str, argv))} ====\n")
         self._offset = self.transcript.size
         self.child = pexpect.spawn(str(argv[0]), [str(a) for a in argv[1:]], encoding="utf-8",
-                                   codec_errors="replace", dimensions=(50, 1000))
+                                   codec_errors="replace", dimensions=(50, 1000),
+                                   env={**os.environ, **env} if env else None)
         self.child.logfile_read = self.transcript
 
     def expect(self, pattern, timeout=-1):
@@ -124,8 +131,8 @@ class HostMachine:
         self.log = build / "integration-console.log"
         self.procs = []
 
-    def spawn(self, args) -> HostProcess:
-        p = HostProcess([self.trivisor, *args], self.log)
+    def spawn(self, args, env=None) -> HostProcess:
+        p = HostProcess([self.trivisor, *args], self.log, env)
         self.procs.append(p)
         return p
 
@@ -152,11 +159,11 @@ class NestedMachine:
         self.procs = []
 
     @staticmethod
-    def _cmd(args):
-        return shlex.join(["trivisor", *map(str, args)])
+    def _cmd(args, env=None):
+        return env_prefix(env) + shlex.join(["trivisor", *map(str, args)])
 
-    def spawn(self, args) -> harness.InnerProcess:
-        p = self.outer.spawn_inner(self._cmd(args))
+    def spawn(self, args, env=None) -> harness.InnerProcess:
+        p = self.outer.spawn_inner(self._cmd(args, env))
         self.procs.append(p)
         return p
 

@@ -17,11 +17,13 @@ CMD_TIMEOUT = 120
 END_TIMEOUT = 180
 
 
-def boot(machine, engine, cpus=1, extra=(), append="console=ttyS0", prompt=GUEST_PROMPT):
-    """trivisor booting the guest, and the guest's shell once it is up."""
+def boot(machine, engine, cpus=1, extra=(), append="console=ttyS0", prompt=GUEST_PROMPT,
+         env=None):
+    """trivisor booting the guest (env: variables to set for trivisor), and the
+    guest's shell once it is up."""
     p = machine.spawn(["run", "--engine", engine, "--kernel", machine.kernel,
                        "--initrd", machine.initrd, "--append", append,
-                       "--cpus", cpus, *extra])
+                       "--cpus", cpus, *extra], env=env)
     with step(p, "booting to the shell prompt"):
         p.expect_exact(prompt, timeout=BOOT_TIMEOUT)
     TIMINGS.append((f"{engine} on {machine.name}: Linux boot to its shell, --cpus {cpus}",

@@ -1,6 +1,8 @@
-/* What the guest user programs (utest, hostile) share: one line per check ("ok NAME",
- * "FAIL NAME: why"), a summary line, and running a piece of code with the fault signals
- * caught, so that a check expecting a fault gets the signal's details back. */
+/* What the guest user programs (utest, hostile, vecregs) share: one line per check
+ * ("ok NAME", "FAIL NAME: why"), a summary line, running a piece of code with the fault
+ * signals caught, so that a check expecting a fault gets the signal's details back, and
+ * a user-mode busy loop (--warmup) that gets a process moved to native execution under
+ * the direct tier. */
 #ifndef USER_CHECK_H
 #define USER_CHECK_H
 
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -100,6 +103,25 @@ static inline int run_trapped(void (*fn)(void *), void *arg, struct caught *out,
 	if (out)
 		*out = trap_got_;
 	return got;
+}
+
+/* A user-mode busy loop of about ms milliseconds: the direct tier moves an address
+ * space to native execution only once timer ticks keep finding it in user mode. The
+ * clock is read rarely: under the direct tier each read (RDTSC) is an exit, and
+ * frequent exits keep a process off it. */
+static inline void warm_up(unsigned long ms)
+{
+	if (!ms)
+		return;
+	struct timespec t0, t;
+	long elapsed_ms;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (volatile int i = 0; i < (1 << 22); i++)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed_ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+	} while ((unsigned long)elapsed_ms < ms);
 }
 
 #endif

@@ -4,11 +4,16 @@
  * the tier runs user code (tests/integration/test_direct.py), none of it may reach the
  * host, stop the VM or give an answer the guest kernel would not.
  *
- *   hostile [--jump ADDR]...
+ *   hostile [--warmup MS] [--jump ADDR]... [--read ADDR]...
  *
- * --jump ADDR (repeatable) also checks that jumping to ADDR gives SIGSEGV there (the
- * direct tier passes its helper's code address). Output like utest's: "ok NAME" /
- * "FAIL NAME: why" lines, "info ..." lines for what the kernel chose where it may
+ * --jump ADDR (repeatable) also checks that jumping to ADDR gives SIGSEGV there, and
+ * --read ADDR (repeatable) that reading a byte at ADDR, which the guest never mapped,
+ * gives SIGSEGV (SEGV_MAPERR) there: the direct tier passes its helper's own pages.
+ * --warmup MS first spins in user mode for MS milliseconds, so that under the direct
+ * tier the checks run natively. The --jump and --read checks come first, and after
+ * --warmup each after a short spin of its own (a run of system calls, as the checks
+ * make, can send the process back to the translator). Output like utest's: "ok NAME"
+ * / "FAIL NAME: why" lines, "info ..." lines for what the kernel chose where it may
  * choose, then "hostile: N passed, M failed"; exit status 0 only when all pass. */
 #define _GNU_SOURCE   /* REG_RIP, sched_setaffinity, strsignal */
 #include <errno.h>
@@ -276,25 +281,43 @@ static void check_kernel_memory(void)
 	expect_segv("jump_noncanonical", call_fn, NONCANON, SI_KERNEL, NULL, 0);
 }
 
-static void check_jump_arg(const char *arg)
+/* Calls fn with RBX pointing at readable memory, all ones (-1 in every qword): code at
+ * fn that reads through RBX, as the direct tier's helper stub does, would not fault
+ * there and run on, instead of stopping at its first instruction. */
+asm(".text\n"
+    "hostile_call_rbx: push %rbx\n mov %rsi, %rbx\n call *%rdi\n pop %rbx\n ret\n");
+void hostile_call_rbx(void *fn, const void *rbx);
+
+static void call_fn_rbx(void *fn)
 {
+	static const unsigned long ones[64] = {
+		[0 ... 63] = ~0ul,
+	};
+	hostile_call_rbx(fn, ones);
+}
+
+/* --jump ADDR and --read ADDR: a SIGSEGV at ADDR. Unmapped: a page fault (MAPERR);
+ * mapped but not executable: ACCERR. A read must find ADDR unmapped. */
+static void check_addr_arg(const char *opt, const char *arg)
+{
+	int jump = !strcmp(opt, "--jump");
 	char name[64];
 	char *end;
 	errno = 0;
 	unsigned long addr = strtoul(arg, &end, 0);
-	snprintf(name, sizeof(name), "jump_%s", arg);
+	snprintf(name, sizeof(name), "%s_%s", jump ? "jump" : "read", arg);
 	if (errno || *end || !*arg) {
 		fail(name, "not an address");
 		return;
 	}
-	/* Unmapped: a page fault (MAPERR); mapped but not executable: ACCERR. Either way at
-	 * the address itself. */
 	struct caught c;
-	int got = run_trapped(call_fn, (void *)addr, &c, 5000);
+	int got = run_trapped(jump ? call_fn_rbx : read_byte, (void *)addr, &c, 5000);
 	if (got != SIGSEGV)
 		fail(name, "got signal %d (%s), expected SIGSEGV", got, got ? strsignal(got) : "none");
 	else if (c.addr != (void *)addr)
 		fail(name, "si_addr %p, expected %#lx", c.addr, addr);
+	else if (!jump && c.code != SEGV_MAPERR)
+		fail(name, "si_code %d, expected SEGV_MAPERR (%d)", c.code, SEGV_MAPERR);
 	else
 		ok(name);
 }
@@ -381,15 +404,37 @@ static void check_privileged(void)
 	}
 }
 
+/* A spin before each --jump or --read check, under --warmup: long enough to outweigh
+ * the previous check's system calls in the direct tier's reckoning. */
+#define REWARM_MS 20
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: hostile [--warmup MS] [--jump ADDR]... [--read ADDR]...\n");
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
+	unsigned long warmup = 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--jump") || i + 1 == argc) {
-			fprintf(stderr, "usage: hostile [--jump ADDR]...\n");
-			return 2;
-		} else {
-			i++;
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 == argc)
+			usage();
+		if (!strcmp(argv[i], "--warmup")) {
+			char *end;
+			warmup = strtoul(argv[i + 1], &end, 0);
+			if (*end || !*argv[i + 1])
+				usage();
+		} else if (strcmp(argv[i], "--jump") && strcmp(argv[i], "--read")) {
+			usage();
+		}
+	}
+	warm_up(warmup);
+	for (int i = 1; i < argc; i += 2)
+		if (strcmp(argv[i], "--warmup")) {
+			warm_up(warmup ? REWARM_MS : 0);
+			check_addr_arg(argv[i], argv[i + 1]);
 		}
 	struct utsname u;
 	check_uname(&u);
@@ -398,8 +443,6 @@ int main(int argc, char **argv)
 	check_int80();
 	check_sysenter();
 	check_kernel_memory();
-	for (int i = 2; i < argc; i += 2)
-		check_jump_arg(argv[i]);
 	check_nx();
 	check_privileged();
 	return summary("hostile");

@@ -22,7 +22,6 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "check.h"
 
@@ -176,23 +175,6 @@ static int pin_one_cpu(void)
 			return sched_setaffinity(0, sizeof(set), &set) ? -1 : c;
 		}
 	return -1;
-}
-
-/* A user-mode busy loop of about ms milliseconds. The clock is read rarely: under the
- * direct tier each read (RDTSC) is an exit, and frequent exits keep a process off it. */
-static void warm_up(unsigned long ms)
-{
-	if (!ms)
-		return;
-	struct timespec t0, t;
-	long elapsed_ms;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		for (volatile int i = 0; i < (1 << 22); i++)
-			;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		elapsed_ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-	} while ((unsigned long)elapsed_ms < ms);
 }
 
 static void probe(void *fn)
