@@ -11,9 +11,11 @@ the last tier also boots with 2 vCPUs. Under `direct`, the helper processes keep
 own two pages at a fixed address (TRIVISOR_DIRECT_BASE), at which hostile aims its
 stray jumps and reads while it runs natively, and --stats must show that something did
 run natively."""
+import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,6 +127,35 @@ def test_native_reference(native):
     assert status == 0 and f"vecregs: width {width}, 200 rounds, leaks 0" in output, output
 
 
+def check_helpers(vmm_pid):
+    """The helper processes trivisor made (its children) hold nothing of the VMM: a
+    seccomp filter, no_new_privs, no capabilities, no file but the guest-RAM memfd,
+    and no mapping but that memfd's pages and their own two (the host's [vsyscall]
+    page is no mapping of theirs)."""
+    helpers = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == vmm_pid:
+            helpers.append(d)
+    assert helpers, f"no helper processes under trivisor (pid {vmm_pid})"
+    for h in helpers:
+        status = dict(l.split(":", 1) for l in (h / "status").read_text().splitlines() if ":" in l)
+        assert status["Seccomp"].strip() == "2", (h, status["Seccomp"])
+        assert status["NoNewPrivs"].strip() == "1", (h, status["NoNewPrivs"])
+        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, (h, status)
+        fds = sorted(os.listdir(h / "fd"))
+        assert fds == ["3"] and "trivisor-guest-ram" in os.readlink(h / "fd" / "3"), (h, fds)
+        for line in (h / "maps").read_text().splitlines():
+            f = line.split()
+            start = int(f[0].split("-")[0], 16)
+            what = f[5] if len(f) > 5 else ""
+            own = DIRECT_BASE <= start < DIRECT_BASE + 0x2000 and what == ""
+            assert own or "trivisor-guest-ram" in what or what == "[vsyscall]", (h, line)
+
+
 def run_prog(p, sh, cmd, tier, cpus):
     t0 = time.monotonic()
     r = run(p, sh, cmd)
@@ -161,6 +192,8 @@ def test_user_programs(machine, engine, native, tier, cpus):
     args = " ".join(hostile_args(tier))
     r = run_prog(p, sh, f"hostile {args}".strip(), tier, cpus)
     check_suite("hostile", r, native["hostile"][2][0])
+    if direct and hasattr(p, "child"):
+        check_helpers(p.child.pid)
     info = [l for l in r.output.splitlines() if SAME_INFO.match(l)]
     for (t, c), seen in INFO_SEEN.items():
         assert info == seen, f"hostile under {tier} ({cpus} vCPUs) and {t} ({c}): {info} != {seen}"
