@@ -419,7 +419,8 @@ static void __attribute__((noreturn)) child(const struct soft_direct *d, const s
 	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
 	    dup2(uffd, UFFD_FD) != UFFD_FD)
 		_exit(3);
-	close(uffd);   /* the lowest free number: 0 */
+	if (uffd != UFFD_FD)
+		close(uffd);   /* the lowest free number: 0 */
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
