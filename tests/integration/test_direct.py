@@ -186,7 +186,7 @@ def test_user_programs(machine, engine, native, tier, cpus):
     assert r.status == 0, (f"the guest's initramfs lacks the user programs: rebuild it "
                            f"(ninja -C BUILD && scripts/mkguest.sh --out BUILD/guest)\n{r.output}")
 
-    r = run_prog(p, sh, "utest", tier, cpus)
+    r = run_prog(p, sh, f"utest --warmup {WARMUP_MS}" if direct else "utest", tier, cpus)
     check_suite("utest", r, native["utest"][2][0])
 
     args = " ".join(hostile_args(tier))

@@ -742,12 +742,19 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "exec-child"))
 		return exec_child(argc, argv);
-	if (argc > 1 && !strcmp(argv[1], "full"))
-		scale = 10;
-	else if (argc > 1 && strcmp(argv[1], "quick")) {
-		fprintf(stderr, "usage: utest [quick|full]\n");
-		return 2;
+	unsigned long warmup = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "full")) {
+			scale = 10;
+		} else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) {
+			warmup = strtoul(argv[++i], NULL, 0);
+		} else if (strcmp(argv[i], "quick")) {
+			fprintf(stderr, "usage: utest [quick|full] [--warmup MS]\n");
+			return 2;
+		}
 	}
+	/* Under the direct tier: run the checks natively (see warm_up). */
+	warm_up(warmup);
 	/* Line-buffered even into a pipe: each check's line is out before the next fork. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	info_cpuid();
