@@ -11,8 +11,8 @@ Outputs (in --out, default $TRIVISOR_BUILD/guest or build/guest):
     kernel.version     its `uname -r`, for tests
     initramfs.cpio.gz  the default guest: busybox shell on the console, no modules, and
                        the guest user programs (tests/guests/user: utest, hostile,
-                       vecregs in /bin) built by meson in the build tree (--build,
-                       default OUT's parent)
+                       vecregs, ubench in /bin) built by meson in the build tree
+                       (--build, default OUT's parent)
     debs/, kernel/, busybox/   downloaded packages and their extracted trees (cache)
 
 The guest's init (see INIT below) mounts proc, sys and devtmpfs, loads the requested
@@ -516,7 +516,7 @@ def build_initramfs(base: Base, dest: Path, modules=(), script=None, rc=None, fi
 
 
 # The guest user programs (tests/guests/user/meson.build) the default initramfs carries.
-USER_PROGRAMS = ("utest", "hostile", "vecregs")
+USER_PROGRAMS = ("utest", "hostile", "vecregs", "ubench")
 
 
 def user_program_files(build: Path, log=print):
