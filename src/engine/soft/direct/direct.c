@@ -83,7 +83,7 @@
 #define TICKS_HOT 3         /* user-mode interrupts before an address space goes direct */
 #define TICKS_MAX 48        /* ... at most, however often it was demoted */
 #define SLOWDOWN 5          /* about how much slower the translator runs user code */
-#define AROUND 8            /* pages mapped around a faulting one (an aligned group) */
+#define AROUND 16           /* pages mapped around a faulting one (an aligned group) */
 #define MIRROR_MAX 32768    /* pages one helper mirrors before it starts afresh */
 #define IDX_BITS 16         /* mirror hash: 2^16 slots, at most half full */
 #define USER_BOTTOM 0x10000ull           /* the host's mmap_min_addr */
@@ -130,6 +130,8 @@ struct aspace {
 	uint64_t key;
 	uint32_t ticks, need;    /* user-mode interrupts seen, needed to go direct */
 	bool hot;
+	bool fresh;              /* just promoted: its mirror's writable pages may hold code
+	                          * the translator decoded meanwhile */
 	uint32_t exits;          /* since it went direct */
 	uint64_t avg_native_ns;  /* moving averages, per exit: time its code ran natively, */
 	uint64_t avg_cost_ns;    /* ... and what the exit cost beyond (round trips, mirror) */
@@ -144,7 +146,7 @@ struct soft_direct {
 	struct aspace as[AS_MAX];
 	struct aspace *cur;      /* the address space of soft_cpu.direct_cr3 */
 	uint64_t clock;          /* LRU stamps */
-	uint64_t rt_ns;          /* a round trip's cost: about the shortest run seen lately */
+	uint64_t rt_ns;          /* a round trip's cost, as the last helper started measured it */
 	uint8_t fx[512];         /* the x87/SSE image helper fx_pid has (fx_valid) */
 	bool fx_valid;
 	pid_t fx_pid;
@@ -542,6 +544,21 @@ static int helper_start(struct soft_direct *d, struct helper *h, struct err *e)
 	/* It runs them and empties its pages: a SIGBUS there. */
 	if (wait_stop(pid, &st) || !WIFSTOPPED(st) || !stub_done(h, st))
 		return start_failed(h, st, e);
+	/* What a round trip costs here: entries that stop at once (a fetch from a
+	 * non-canonical RIP), the shortest of a few. */
+	uint64_t best = UINT64_MAX;
+	for (unsigned k = 0; k < 8; k++) {
+		struct user_regs_struct z = { .rip = 1ull << 63, .cs = HOST_USER_CS,
+		                              .ss = HOST_USER_SS, .eflags = FL_IF | FL_1,
+		                              .orig_rax = ~0ull };
+		uint64_t t1 = soft_now_ns();
+		if (ptrace(PTRACE_SETREGS, pid, 0, &z) || ptrace(PTRACE_SYSEMU, pid, 0, 0) ||
+		    wait_stop(pid, &st) || !WIFSTOPPED(st))
+			return start_failed(h, st, e);
+		uint64_t t2 = soft_now_ns() - t1;
+		best = t2 < best ? t2 : best;
+	}
+	d->rt_ns = best;
 	d->st.helpers++;
 	d->st.start_ns += soft_now_ns() - t0;
 	return 0;
@@ -629,6 +646,7 @@ void soft_direct_tick(struct soft_direct *d, struct soft_cpu *c)
 	struct aspace *a = d->cur;
 	if (!a->hot && ++a->ticks >= a->need) {
 		a->hot = true;
+		a->fresh = true;
 		a->exits = 0;
 		a->avg_native_ns = a->avg_cost_ns = 0;
 		c->direct_hot = true;
@@ -664,6 +682,15 @@ static int64_t ram_offset(const struct guest_mem *m, uint64_t pa)
 		if (pa >= m->slots[k].gpa && pa - m->slots[k].gpa < m->slots[k].size)
 			return (int64_t)(m->slots[k].fd_off + (pa - m->slots[k].gpa));
 	return -1;
+}
+
+/* The guest-physical address of an offset in the RAM memfd. */
+static uint64_t ram_pa(const struct guest_mem *m, uint64_t off)
+{
+	for (unsigned k = 0; k < m->nslots; k++)
+		if (off >= m->slots[k].fd_off && off - m->slots[k].fd_off < m->slots[k].size)
+			return m->slots[k].gpa + (off - m->slots[k].fd_off);
+	return off;
 }
 
 /* The PROT_* the mirror gives la's page now, its physical address and its offset in
@@ -854,6 +881,29 @@ static int guest_byte(struct soft_cpu *c, uint64_t la)
 	return *host;
 }
 
+/* The vCPU thread and the helper hand the CPU to each other at every event: on one
+ * host CPU that is a context switch (2-4 us), across two a wake-up of an idle CPU (~60
+ * us measured, bench/direct_trap). So once it runs user code natively, the vCPU thread
+ * stays on one CPU (its vCPU number modulo the CPUs it may use), and its helpers with
+ * it (they inherit the affinity). */
+static void pin(struct soft_direct *d)
+{
+	d->pinned = true;
+	cpu_set_t allowed;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) || CPU_COUNT(&allowed) < 2)
+		return;
+	unsigned want = d->vcpu_id % (unsigned)CPU_COUNT(&allowed), seen = 0;
+	for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed) || seen++ != want)
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		sched_setaffinity(0, sizeof(one), &one);
+		return;
+	}
+}
+
 static int ptrace_err(struct err *e)
 {
 	return err_set(e, errno, "direct execution: ptrace: %s", strerror(errno));
@@ -873,6 +923,8 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		d->st.declined++;   /* the host cannot give its processes such a base */
 		return SOFT_DIRECT_DECLINE;
 	}
+	if (!d->pinned)
+		pin(d);   /* before any helper starts: they inherit it */
 	struct helper *h = helper_of(d, a->key);
 	if (h->key != a->key && helper_assign(d, h, a->key, e)) {
 		/* No helper (no memory, no process): this address space stays translated. */
@@ -897,6 +949,14 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 	}
 	if (mirror_sync(d, h, c, e))
 		return -1;
+	if (a->fresh) {
+		/* Back from the translator with a mirror: native stores to its writable pages
+		 * must not leave decoded code behind (the translator's tracking sees none). */
+		a->fresh = false;
+		for (uint32_t k = 0; k < h->npages && d->written; k++)
+			if (h->pages[k].la & PROT_WRITE)
+				d->written(d->opaque, ram_pa(d->mem, h->pages[k].pa));
+	}
 	if (d->pending && d->pending_cr3 == c->sys.cr3 && mirror_fill_around(d, h, c, d->pending_la, e))
 		return -1;
 	d->pending = false;
@@ -912,30 +972,6 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 	if (!d->fx_valid || d->fx_pid != h->pid || memcmp(fx, d->fx, sizeof(fx))) {
 		if (ptrace(PTRACE_SETFPREGS, h->pid, 0, fx))
 			return ptrace_err(e);
-	}
-	/* The vCPU thread and the helper hand the CPU to each other at every event: on one
-	 * host CPU that is a context switch (2-4 us), across two a wake-up of an idle CPU
-	 * (~60 us measured, bench/direct_trap). So once it runs user code natively, the vCPU
-	 * thread stays on one CPU (its vCPU number modulo the CPUs it may use), and its
-	 * helpers with it (they inherit the affinity). */
-	if (!d->pinned) {
-		d->pinned = true;
-		cpu_set_t allowed;
-		if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 1) {
-			unsigned want = d->vcpu_id % (unsigned)CPU_COUNT(&allowed), seen = 0;
-			for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-				if (!CPU_ISSET(cpu, &allowed) || seen++ != want)
-					continue;
-				cpu_set_t one;
-				CPU_ZERO(&one);
-				CPU_SET(cpu, &one);
-				sched_setaffinity(0, sizeof(one), &one);
-				for (unsigned k = 0; k < POOL; k++)
-					if (d->pool[k].pid)
-						sched_setaffinity(d->pool[k].pid, sizeof(one), &one);
-				break;
-			}
-		}
 	}
 	arm_timer(d, deadline);
 	__atomic_store_n(&d->running, h->pid, __ATOMIC_RELEASE);
@@ -976,6 +1012,7 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 	soft_fpu_fxsave(&c->fpu, d->fx, true);   /* as the soft CPU keeps it, for the compare */
 
 	int sig = WSTOPSIG(st), ret = SOFT_DIRECT_STEP;
+	bool first_touch = false;
 	siginfo_t si = {0};
 	if (sig == (SIGTRAP | 0x80)) {
 		/* A system call, skipped by the host: the soft CPU makes it the guest's. RAX
@@ -995,6 +1032,13 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 			d->pending_la = (uint64_t)(uintptr_t)si.si_addr;
 			d->pending_cr3 = c->sys.cr3;
 			d->st.page_faults++;
+			/* A page the guest maps but the mirror lacks: filling it is paid once,
+			 * not a sign that the process exits too often (a big array's first pass
+			 * makes thousands). A fault of the guest's own counts. */
+			uint64_t gpa;
+			int64_t off;
+			first_touch = !h->idx[m_slot(h, d->pending_la & ~0xfffull)] &&
+			              mirror_prot(d, c, d->pending_la & ~0xfffull, &gpa, &off);
 		} else if (sig == SIGTRAP && si.si_code == TRAP_TRACE) {
 			d->st.dbtraps++;
 			ret = SOFT_DIRECT_DBTRAP;
@@ -1013,16 +1057,14 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 		        (unsigned long long)ran, ret, (unsigned long long)c->gpr[0]);
 	/* Demote address spaces whose native runs are too short to pay for their exits:
 	 * where the translator would have run them SLOWDOWN times slower, but with no
-	 * round trips. A run's wait includes one round trip, about the shortest wait seen
-	 * (which creeps up slowly, so a loaded host's dearer trips count too); the rest of
-	 * this call (mirror upkeep, the stub, register moves) is cost as well. */
-	if (ran < d->rt_ns)
-		d->rt_ns = ran;
-	else
-		d->rt_ns += (ran - d->rt_ns) >> 10;
+	 * round trips. A run's wait includes one round trip (rt_ns, measured when a helper
+	 * starts); the rest of this call (mirror upkeep, the stub, register moves) is cost
+	 * as well. */
+	if (first_touch)
+		return ret;
 	uint64_t t_end = soft_now_ns();
 	d->st.post_ns += t_end - t0 - ran;
-	uint64_t native = ran - d->rt_ns, cost = t_end - t_call - native;
+	uint64_t native = ran > d->rt_ns ? ran - d->rt_ns : 0, cost = t_end - t_call - native;
 	a->avg_native_ns = (a->avg_native_ns * 15 + native) / 16;
 	a->avg_cost_ns = (a->avg_cost_ns * 15 + cost) / 16;
 	if (++a->exits > 64 && a->avg_native_ns * (SLOWDOWN - 1) < a->avg_cost_ns) {
@@ -1034,11 +1076,7 @@ int soft_direct_run(struct soft_direct *d, struct soft_cpu *c, uint64_t deadline
 			fprintf(stderr, "direct: demote: native %llu ns, cost %llu ns per exit, rt %llu\r\n",
 			        (unsigned long long)a->avg_native_ns, (unsigned long long)a->avg_cost_ns,
 			        (unsigned long long)d->rt_ns);
-		/* Its pages were writable natively: the translator must not trust code it
-		 * decoded from them before, so the helper starts afresh next time. */
-		if (unmap_all(d, h, e))
-			return -1;
-		h->key = 0;
+		/* The helper keeps its mirror for when the process comes back (see fresh). */
 	}
 	return ret;
 }
@@ -1083,7 +1121,7 @@ int soft_direct_create(struct soft_direct **out, struct guest_mem *mem, unsigned
 	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);   /* sigev_notify_thread_id */
 	d->have_timer = timer_create(CLOCK_MONOTONIC, &sev, &d->timer) == 0;
 	d->armed = UINT64_MAX;
-	d->rt_ns = 20000;
+	d->rt_ns = 5000;   /* until a helper measures it */
 	d->trace = getenv("TRIVISOR_DIRECT_TRACE") != NULL;
 	/* Tests aim guest code at the helper's own pages: let them say where those are. */
 	const char *fb = getenv("TRIVISOR_DIRECT_BASE");
@@ -1144,6 +1182,7 @@ void soft_direct_stats(const struct soft_direct *d, struct engine_counters *k)
 		{ "helpers_started", d->st.helpers },
 		{ "helpers_reused", d->st.resets },
 		{ "helper_start_us", d->st.start_ns / 1000 },
+		{ "round_trip_ns", d->rt_ns },
 		{ "address_spaces_promoted", d->st.promoted },
 		{ "address_spaces_demoted", d->st.demoted },
 		{ "declined", d->st.declined },
