@@ -136,10 +136,14 @@ static void direct_written(void *opaque, uint64_t pa)
 	struct vcpu *v = opaque;
 	struct vm *vm = v->vm;
 	const struct soft_code_share *sh = &((struct soft_vm *)vm->engine_data)->share;
-	if (!sh->mask)
+	if (!sh->mask) {
 		invalidate_code(v, pa, 0x1000);
-	else if (pa >> 12 < sh->npages && __atomic_load_n(&sh->mask[pa >> 12], __ATOMIC_RELAXED))
-		code_notify(vm, __atomic_load_n(&sh->mask[pa >> 12], __ATOMIC_RELAXED), pa, 0x1000);
+		return;
+	}
+	uint64_t who = pa >> 12 < sh->npages ?
+	               __atomic_load_n(&sh->mask[pa >> 12], __ATOMIC_RELAXED) : 0;
+	if (who)
+		code_notify(vm, who, pa, 0x1000);
 }
 
 /* One bit per vCPU and guest page frame (8 bytes per 4 KiB of the guest's physical

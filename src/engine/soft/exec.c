@@ -92,6 +92,27 @@ static bool fits_cs(const struct soft_cpu *c, const struct sblock *b)
 	return c->sys.mode == SOFT_MODE64 || c->rip + b->bytes - 1 <= c->sys.seg[S_CS].limit;
 }
 
+/* The physical address and host pointer of linear rip for a fetch at the CPU's CPL,
+ * through the fetch TLB (filled on a miss). SOFT_OK, or SOFT_EXC with c->fault. */
+static int fetch_at(struct soft_cpu *c, uint64_t rip, uint64_t *pa, uint8_t **host)
+{
+	if (c->sys.mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit)
+		return raise_exc(c, VEC_GP, true, 0);
+	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
+	if ((e->tag & c->tlb.mask) == (rip & ~0xfffull)) {
+		*pa = e->pa | (rip & 0xfff);
+		*host = e->host + (rip & 0xfff);
+		return SOFT_OK;
+	}
+	int xl = c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, pa, host,
+	                               &c->fault);
+	if (xl < 0)
+		return SOFT_EXC;
+	if (*host)
+		soft_tlb_fill(c, e, rip, *pa, *host, xl, false);
+	return SOFT_OK;
+}
+
 static int fetch_block(struct soft_cpu *c, struct sblock **out)
 {
 	/* rip: the linear address of the next instruction (CS.base + RIP). */
@@ -109,22 +130,11 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 		*out = b;
 		return SOFT_OK;
 	}
-	if (mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit)
-		return raise_exc(c, VEC_GP, true, 0);
-
 	uint64_t pa;
 	uint8_t *host;
-	if (tlb_hit) {
-		pa = e->pa | (rip & 0xfff);
-		host = e->host + (rip & 0xfff);
-	} else {
-		int xl = c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, &pa, &host,
-		                               &c->fault);
-		if (xl < 0)
-			return SOFT_EXC;
-		if (host)
-			soft_tlb_fill(c, e, rip, pa, host, xl, false);
-	}
+	int r = fetch_at(c, rip, &pa, &host);
+	if (r)
+		return r;
 
 	b = soft_cache_lookup(&c->cache, pa, mode);
 	if (b && ((b->pa2 != SOFT_NO_PAGE && !second_page_ok(c, b, rip)) || !fits_cs(c, b))) {
@@ -144,7 +154,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 			c->jit_link = 0;  /* its site went with the arena */
 		}
 		soft_code_claim(&c->cache, pa);
-		int r = soft_decode_block(c, rip, pa, host, SOFT_BLOCK_MAX, &b);
+		r = soft_decode_block(c, rip, pa, host, SOFT_BLOCK_MAX, &b);
 		if (r == 0 && jit && mode != SOFT_MODE16 && soft_jit_translate(c, b) != 0)
 			jit->stats.fallback[JIT_FB_NOSPACE]++;
 		if (r == 0 && (r = soft_cache_insert(&c->cache, b)) != 0)
@@ -174,11 +184,7 @@ int soft_step(struct soft_cpu *c)
 	uint64_t rip = (c->rip + c->seg_base[S_CS]) & c->sys.la_mask, pa;
 	uint8_t *host;
 	struct sblock *b;
-	if (c->sys.mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit) {
-		raise_exc(c, VEC_GP, true, 0);
-		return SOFT_RUN_EXCEPTION;
-	}
-	if (c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, &pa, &host, &c->fault) < 0)
+	if (fetch_at(c, rip, &pa, &host))
 		return SOFT_RUN_EXCEPTION;
 	int r = soft_decode_block(c, rip, pa, host, 1, &b);
 	if (r)

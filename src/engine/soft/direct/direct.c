@@ -101,8 +101,7 @@
 /* RFLAGS bits user code owns (the rest are the guest kernel's, or the host's). */
 #define USER_FLAGS (FL_ARITH | FL_DF | FL_AC | FL_ID)
 
-extern const uint8_t soft_direct_stub[], soft_direct_stub_fail[], soft_direct_stub_done[],
-	soft_direct_stub_end[];
+extern const uint8_t soft_direct_stub[], soft_direct_stub_fail[], soft_direct_stub_end[];
 
 struct mpage {
 	uint64_t la;       /* page address | mirrored PROT_* bits */
@@ -275,17 +274,6 @@ static int dead(struct helper *h, int status, struct err *e)
 	               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-static int run_stub(struct helper *h, struct err *e);
-
-/* Run the queued commands in the helper (stopped): 0, or -errno. */
-static int cmd_flush(struct soft_direct *d, struct helper *h, struct err *e)
-{
-	if (!h->ncmd)
-		return 0;
-	d->st.stub_runs++;
-	return run_stub(h, e);
-}
-
 /* The helper's own two pages exist only while its stub runs: the VMM fills them
  * (UFFDIO_COPY: the stub's code, the commands) and the last command empties them again
  * (MADV_DONTNEED), so that guest code touching them takes a SIGBUS (the userfaultfd's
@@ -318,8 +306,12 @@ static bool stub_done(struct helper *h, int status)
 	return a >= h->base && a < h->base + 8192;
 }
 
-static int run_stub(struct helper *h, struct err *e)
+/* Run the queued commands in the helper (stopped): 0, or -errno. */
+static int cmd_flush(struct soft_direct *d, struct helper *h, struct err *e)
 {
+	if (!h->ncmd)
+		return 0;
+	d->st.stub_runs++;
 	if (fill_pages(h, e))
 		return -1;
 	struct user_regs_struct r = {
@@ -720,19 +712,16 @@ static int mirror_drop(struct soft_direct *d, struct helper *h, uint64_t la, str
 	return cmd_add(d, h, e, __NR_munmap, la, 4096, 0, 0, 0, 0);
 }
 
-/* Map la's page as the guest's tables say now (after the soft CPU ran the access). */
-static int mirror_fill(struct soft_direct *d, struct helper *h, struct soft_cpu *c,
-                       uint64_t la, struct err *e)
+/* Pages the mirror may hold: inside the host's user range, outside the helper's own. */
+static bool mirrorable(const struct helper *h, uint64_t la)
 {
-	la &= ~0xfffull;
-	int64_t off = 0;
-	uint64_t pa = 0;
-	unsigned prot;
-	if (la < USER_BOTTOM || la >= USER_TOP || in_helper(h, la) ||
-	    !(prot = mirror_prot(d, c, la, &pa, &off))) {
-		d->st.unmappable++;
-		return mirror_drop(d, h, la, e);
-	}
+	return la >= USER_BOTTOM && la < USER_TOP && !in_helper(h, la);
+}
+
+/* Put page la into the mirror with prot, at RAM offset off (guest-physical pa). */
+static int mirror_map(struct soft_direct *d, struct helper *h, uint64_t la, unsigned prot,
+                      uint64_t pa, int64_t off, struct err *e)
+{
 	uint32_t s = m_slot(h, la);
 	if (h->idx[s]) {
 		struct mpage *p = &h->pages[h->idx[s] - 1];
@@ -756,6 +745,21 @@ static int mirror_fill(struct soft_direct *d, struct helper *h, struct soft_cpu 
 	               (uint64_t)off);
 }
 
+/* Map la's page as the guest's tables say now (after the soft CPU ran the access). */
+static int mirror_fill(struct soft_direct *d, struct helper *h, struct soft_cpu *c,
+                       uint64_t la, struct err *e)
+{
+	la &= ~0xfffull;
+	int64_t off = 0;
+	uint64_t pa = 0;
+	unsigned prot;
+	if (!mirrorable(h, la) || !(prot = mirror_prot(d, c, la, &pa, &off))) {
+		d->st.unmappable++;
+		return mirror_drop(d, h, la, e);
+	}
+	return mirror_map(d, h, la, prot, pa, off, e);
+}
+
 /* Map la's page, and the other pages of its aligned group of AROUND that the guest
  * mapped for user mode and the mirror lacks (fault-around: a page fault's round trip
  * is dear, and programs touch their neighbouring pages soon). */
@@ -769,10 +773,11 @@ static int mirror_fill_around(struct soft_direct *d, struct helper *h, struct so
 	for (uint64_t p = first; p < first + AROUND * 4096ull; p += 4096) {
 		int64_t off;
 		uint64_t pa;
-		if (p == la || p < USER_BOTTOM || p >= USER_TOP || in_helper(h, p) ||
-		    h->idx[m_slot(h, p)] || !mirror_prot(d, c, p, &pa, &off))
+		unsigned prot;
+		if (p == la || !mirrorable(h, p) || h->idx[m_slot(h, p)] ||
+		    !(prot = mirror_prot(d, c, p, &pa, &off)))
 			continue;
-		if (mirror_fill(d, h, c, p, e))
+		if (mirror_map(d, h, p, prot, pa, off, e))
 			return -1;
 	}
 	return 0;

@@ -7,12 +7,12 @@
  * pages filled. A failed call stops at the first INT3 with RAX = -errno and RBX pointing
  * at the command; the list's end without that, at the second. */
 	.section .rodata, "a"
-	.globl soft_direct_stub, soft_direct_stub_fail, soft_direct_stub_done, soft_direct_stub_end
+	.globl soft_direct_stub, soft_direct_stub_fail, soft_direct_stub_end
 	.p2align 4
 soft_direct_stub:
 1:	movq (%rbx), %rax
 	cmpq $-1, %rax
-	je soft_direct_stub_done
+	je 2f
 	movq 8(%rbx), %rdi
 	movq 16(%rbx), %rsi
 	movq 24(%rbx), %rdx
@@ -26,8 +26,7 @@ soft_direct_stub:
 	jmp 1b
 soft_direct_stub_fail:
 	int3
-soft_direct_stub_done:
-	int3
+2:	int3
 soft_direct_stub_end:
 
 	.section .note.GNU-stack, "", @progbits

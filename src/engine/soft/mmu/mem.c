@@ -211,12 +211,12 @@ void soft_tlb_flush(struct soft_cpu *c)
 
 void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 {
-	c->paging_gen++;
-	c->ninvlpg = 0;
 	if (!c->tlb.global) {
 		soft_tlb_flush(c);
 		return;
 	}
+	c->paging_gen++;
+	c->ninvlpg = 0;
 	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
 	bool large = false, global = false;
 	for (unsigned a = 0; a < 3; a++)
