@@ -138,6 +138,40 @@ static void bar_access(void *opaque, uint64_t off, uint8_t *data, unsigned size,
 	pthread_mutex_unlock(&b->dev->lock);
 }
 
+/* The line d's pin reaches (PCI_INTX_GSI_BASE + line). */
+static unsigned intx_line(const struct pci_dev *d)
+{
+	unsigned pin = d->cfg[PCI_INT_PIN];
+	return (d->slot + (pin ? pin - 1 : 0)) % PCI_INTX_LINES;
+}
+
+/* Drive the line from what the device wants and INTX_OFF; the device lock is held. The
+ * count is per line, so the host's lock would do, but that lock is taken before the
+ * device's: an atomic count needs neither. */
+static void update_intx(struct pci_dev *d)
+{
+	bool drive = d->intx_want && !(pci_get16(d, PCI_COMMAND) & PCI_CMD_INTX_OFF) &&
+	             d->cfg[PCI_INT_PIN] && d->host;
+	if (drive == d->intx_driven)
+		return;
+	d->intx_driven = drive;
+	unsigned line = intx_line(d);
+	unsigned n = drive ? atomic_fetch_add(&d->host->intx_count[line], 1) + 1 :
+	                     atomic_fetch_sub(&d->host->intx_count[line], 1) - 1;
+	if ((drive && n == 1) || (!drive && n == 0))
+		vm_set_irq(d->host->vm, PCI_INTX_GSI_BASE + line, drive);
+}
+
+void pci_set_irq(struct pci_dev *d, bool level)
+{
+	d->intx_want = level;
+	if (level)
+		d->cfg[PCI_STATUS] |= PCI_STATUS_INTX;
+	else
+		d->cfg[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTX;
+	update_intx(d);
+}
+
 /* Map each BAR where the guest put it, if the command register enables its space;
  * unmap it otherwise. A BAR the bus refuses (overlap, e.g. halfway through sizing with
  * decoding left on) stays unmapped until the guest moves it again. */
@@ -209,6 +243,8 @@ void pci_cfg_write_locked(struct pci_dev *d, unsigned off, unsigned len, uint32_
 	if (overlaps(off, len, PCI_COMMAND, PCI_COMMAND + 2) ||
 	    overlaps(off, len, PCI_BAR0, PCI_BAR0 + 4 * PCI_NUM_BARS))
 		update_bars(d);
+	if (overlaps(off, len, PCI_COMMAND + 1, PCI_COMMAND + 2))
+		update_intx(d);
 	if (d->cfg_write_hook)
 		d->cfg_write_hook(d, off, len);
 }
@@ -218,7 +254,7 @@ void pci_cfg_write_locked(struct pci_dev *d, unsigned off, unsigned len, uint32_
 static void cfg_access(struct pci_host *h, unsigned bus, unsigned slot, unsigned fn,
                        unsigned reg, uint8_t *data, unsigned size, bool is_write)
 {
-	struct pci_dev *d = bus == 0 && fn == 0 && slot < PCI_SLOTS ? h->devs[slot] : NULL;
+	struct pci_dev *d = bus == 0 && slot < PCI_SLOTS && fn < PCI_FUNCS ? h->devs[slot][fn] : NULL;
 	if (!d) {
 		if (!is_write)
 			memset(data, 0xff, size);
@@ -291,15 +327,8 @@ static void ecam_io(void *opaque, uint64_t off, uint8_t *data, unsigned size, bo
 	pthread_mutex_unlock(&h->lock);
 }
 
-int pci_host_add(struct pci_host *h, struct pci_dev *d, int slot, struct err *e)
+static int add(struct pci_host *h, struct pci_dev *d, unsigned slot, unsigned fn, struct err *e)
 {
-	if (slot < 0) {
-		for (slot = 0; slot < PCI_SLOTS && h->devs[slot]; slot++)
-			;
-	}
-	if (slot >= PCI_SLOTS || h->devs[slot])
-		return err_set(e, ENOSPC, "%s: no free PCI slot", d->name);
-
 	/* Firmware's job: addresses for the BARs, biggest first so that each one's natural
 	 * alignment wastes nothing. */
 	for (unsigned done = 0; done < PCI_NUM_BARS; done++) {
@@ -337,13 +366,38 @@ int pci_host_add(struct pci_host *h, struct pci_dev *d, int slot, struct err *e)
 	pthread_mutex_lock(&d->lock);
 	d->host = h;
 	d->slot = (uint8_t)slot;
-	h->devs[slot] = d;
+	d->fn = (uint8_t)fn;
+	h->devs[slot][fn] = d;
 	pci_set16(d, PCI_COMMAND, pci_get16(d, PCI_COMMAND) | (has_io ? PCI_CMD_IO : 0) |
 	                          (has_mem ? PCI_CMD_MEM : 0));
 	update_bars(d);
 	pthread_mutex_unlock(&d->lock);
 	pthread_mutex_unlock(&h->lock);
 	return 0;
+}
+
+int pci_host_add(struct pci_host *h, struct pci_dev *d, int slot, struct err *e)
+{
+	if (slot < 0) {
+		for (slot = 0; slot < PCI_SLOTS && h->devs[slot][0]; slot++)
+			;
+	}
+	if (slot >= PCI_SLOTS || h->devs[slot][0])
+		return err_set(e, ENOSPC, "%s: no free PCI slot", d->name);
+	return add(h, d, (unsigned)slot, 0, e);
+}
+
+int pci_host_add_fn(struct pci_host *h, struct pci_dev *d, unsigned slot, unsigned fn,
+                    struct err *e)
+{
+	if (slot >= PCI_SLOTS || fn == 0 || fn >= PCI_FUNCS || !h->devs[slot][0] || h->devs[slot][fn])
+		return err_set(e, EINVAL, "%s: PCI %02x.%u is taken or has no function 0", d->name,
+		               slot, fn);
+	struct pci_dev *f0 = h->devs[slot][0];
+	pthread_mutex_lock(&f0->lock);
+	f0->cfg[PCI_HEADER_TYPE] |= PCI_HEADER_MULTIFN;
+	pthread_mutex_unlock(&f0->lock);
+	return add(h, d, slot, fn, e);
 }
 
 static void host_destroy(void *opaque)

@@ -28,6 +28,7 @@
 struct vm;
 
 #define PCI_SLOTS         32
+#define PCI_FUNCS         8
 #define PCI_NUM_BARS      6
 #define PCI_CFG_SIZE      256     /* what a device stores; ECAM's 4 KiB beyond reads 0 */
 #define PCI_ECAM_FN_SIZE  4096
@@ -56,7 +57,15 @@ struct vm;
 #define PCI_CMD_PARITY    (1u << 6)
 #define PCI_CMD_SERR      (1u << 8)
 #define PCI_CMD_INTX_OFF  (1u << 10)
+#define PCI_STATUS_INTX   (1u << 3)
 #define PCI_STATUS_CAPS   (1u << 4)
+#define PCI_HEADER_MULTIFN 0x80
+
+/* INTx: the four PCI interrupt lines (PIRQA-D) reach IOAPIC pins 16-19, the usual
+ * rotation by slot (PCI-to-PCI Bridge 1.2, 9.1): INTA of slot s is line s % 4. The
+ * DSDT's _PRT says so to the guest. */
+#define PCI_INTX_GSI_BASE 16
+#define PCI_INTX_LINES    4
 
 #define PCI_BAR_F_IO      0x1u
 #define PCI_BAR_F_MEM64   0x4u
@@ -87,7 +96,7 @@ typedef void (*pci_cfg_hook_fn)(struct pci_dev *d, unsigned off, unsigned len);
 struct pci_dev {
 	const char *name;
 	struct pci_host *host;    /* set by pci_host_add */
-	uint8_t slot;
+	uint8_t slot, fn;
 	pthread_mutex_t lock;
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];  /* bits the guest may write */
@@ -96,6 +105,8 @@ struct pci_dev {
 	uint16_t cap_end;         /* first free byte for the next capability */
 	uint8_t cap_last;         /* offset of the last capability, 0 if none */
 	pci_cfg_hook_fn cfg_read_hook, cfg_write_hook;
+	bool intx_want;           /* the device asserts its pin (pci_set_irq) */
+	bool intx_driven;         /* and the line sees it (not masked by INTX_OFF) */
 	void *opaque;             /* the device's own state */
 };
 
@@ -103,7 +114,8 @@ struct pci_host {
 	struct vm *vm;
 	pthread_mutex_t lock;
 	uint32_t cf8;             /* configuration address latch */
-	struct pci_dev *devs[PCI_SLOTS];
+	struct pci_dev *devs[PCI_SLOTS][PCI_FUNCS];
+	atomic_uint intx_count[PCI_INTX_LINES]; /* devices driving each line (wire-OR) */
 	struct pci_dev bridge;    /* 00:00.0, the host bridge itself */
 	uint64_t mem32_next;      /* firmware-style BAR allocation in PC_PCI_MEM32 */
 	uint64_t io_next;         /* and in the I/O window */
@@ -126,9 +138,19 @@ int pci_dev_set_bar(struct pci_dev *d, unsigned i, enum pci_bar_type type, uint6
  * configuration space, or 0 when it does not fit. */
 unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len);
 
-/* Put d in the first free slot (or slot if >= 0), give its BARs addresses and enable
- * memory/I/O decoding, as firmware would. */
+/* Put d in the first free slot (or slot if >= 0) as function 0, give its BARs
+ * addresses and enable memory/I/O decoding, as firmware would. */
 int pci_host_add(struct pci_host *h, struct pci_dev *d, int slot, struct err *e);
+/* The same for function fn (1..7) of a slot whose function 0 is already there (its
+ * header then says multi-function). */
+int pci_host_add_fn(struct pci_host *h, struct pci_dev *d, unsigned slot, unsigned fn,
+                    struct err *e);
+
+/* Assert (level true) or deassert the device's INTx pin (the header's interrupt pin,
+ * which the device sets to 1..4 before it is added). Level-triggered and shared: the
+ * line stays up while any device on it asserts. Honours COMMAND.INTX_OFF and keeps
+ * STATUS.INTX. Called with the device lock held (BAR handlers and hooks have it). */
+void pci_set_irq(struct pci_dev *d, bool level);
 
 /* Configuration space access to one device: little-endian val of len (1, 2, 4) bytes at
  * off. Callers hold the device lock (the host's config paths do). */
