@@ -235,7 +235,7 @@ int boot_load(struct vm *vm, struct cpu_state *bsp, struct err *e)
 
 	if (!path)
 		return err_set(e, EINVAL, "no kernel given");
-	if (!mem_is_ram(&vm->mem, 0, FIRMWARE_END))
+	if (mem_low_end(&vm->mem) < FIRMWARE_END)
 		return err_set(e, ENOMEM, "guest RAM too small: booting needs at least 1 MiB");
 	r = boot_read_file(path, KERNEL_MAX_FILE, &img, e);
 	if (r)

@@ -44,8 +44,12 @@ int mem_init(struct guest_mem *m, uint64_t ram_size, bool shared, struct err *e)
 		}
 	}
 
+	/* The memfd keeps the guest-physical layout below 4 GiB (the VGA window's 128 KiB
+	 * in it stay unused), so a slot's file offset is its address there. */
 	uint64_t low = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START;
-	r = add_slot(m, 0, low, 0, e);
+	r = add_slot(m, 0, low < MEM_VGA_START ? low : MEM_VGA_START, 0, e);
+	if (r == 0 && low > MEM_VGA_END)
+		r = add_slot(m, MEM_VGA_END, low - MEM_VGA_END, MEM_VGA_END, e);
 	if (r == 0 && ram_size > low)
 		r = add_slot(m, MEM_4G, ram_size - low, low, e);
 	if (r)
@@ -63,15 +67,40 @@ void mem_destroy(struct guest_mem *m)
 	m->shared = false;
 }
 
-void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+int mem_add_rom(struct guest_mem *m, uint64_t gpa, const void *data, uint64_t size,
+                struct err *e)
+{
+	if (m->nslots == MEM_MAX_SLOTS || size == 0 || size % PAGE_SIZE || gpa % PAGE_SIZE)
+		return err_set(e, EINVAL, "cannot map a %llu-byte ROM at 0x%llx",
+		               (unsigned long long)size, (unsigned long long)gpa);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return err_set(e, errno, "cannot map the ROM: %s", strerror(errno));
+	memcpy(p, data, size);
+	mprotect(p, size, PROT_READ);   /* a stray host write faults instead of patching it */
+	m->slots[m->nslots++] = (struct mem_slot){ .gpa = gpa, .size = size, .host = p, .rom = true };
+	return 0;
+}
+
+static void *lookup(const struct guest_mem *m, uint64_t gpa, uint64_t len, bool rom_too)
 {
 	for (unsigned i = 0; i < m->nslots; i++) {
 		const struct mem_slot *s = &m->slots[i];
 		/* Written to avoid overflow: gpa + len may wrap for hostile inputs. */
 		if (gpa >= s->gpa && len <= s->size && gpa - s->gpa <= s->size - len)
-			return s->host + (gpa - s->gpa);
+			return !s->rom || rom_too ? s->host + (gpa - s->gpa) : NULL;
 	}
 	return NULL;
+}
+
+void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	return lookup(m, gpa, len, false);
+}
+
+const void *mem_ptr_ro(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	return lookup(m, gpa, len, true);
 }
 
 bool mem_is_ram(const struct guest_mem *m, uint64_t gpa, uint64_t len)
@@ -81,7 +110,7 @@ bool mem_is_ram(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)
 {
-	const void *p = mem_ptr(m, gpa, len);
+	const void *p = mem_ptr_ro(m, gpa, len);
 	if (!p)
 		return -EFAULT;
 	memcpy(dst, p, len);
@@ -101,5 +130,11 @@ int mem_write(struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
 
 uint64_t mem_low_end(const struct guest_mem *m)
 {
-	return m->nslots ? m->slots[0].size : 0;
+	uint64_t end = 0;
+	for (unsigned i = 0; i < m->nslots; i++) {
+		const struct mem_slot *s = &m->slots[i];
+		if (!s->rom && s->gpa < MEM_4G && s->gpa + s->size > end)
+			end = s->gpa + s->size;
+	}
+	return end;
 }

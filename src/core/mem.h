@@ -1,4 +1,5 @@
-/* Guest physical memory: one map of RAM slots (below and above the 32-bit PCI hole).
+/* Guest physical memory: one map of RAM slots (below the legacy VGA window, from its
+ * end to the 32-bit PCI hole, above 4 GiB) and read-only slots (firmware ROM).
  *
  * Devices and loaders never keep raw pointers into guest RAM across calls: they go
  * through the checked accessors below, which refuse any range not wholly inside one
@@ -13,17 +14,21 @@
 
 #include "err.h"
 
-#define MEM_MAX_SLOTS 4
+#define MEM_MAX_SLOTS 6
 
 /* Start of the 32-bit hole (PCI MMIO, LAPIC, IOAPIC, firmware): RAM above this moves to 4 GiB. */
 #define MEM_HOLE_START 0xC0000000ull
 #define MEM_4G         0x100000000ull
+/* The legacy VGA window (0xA0000-0xBFFFF) is a hole in low RAM on every PC: MMIO. */
+#define MEM_VGA_START  0xA0000ull
+#define MEM_VGA_END    0xC0000ull
 
 struct mem_slot {
 	uint64_t gpa;     /* guest physical start, page aligned */
 	uint64_t size;    /* bytes */
 	uint8_t *host;    /* host mapping */
 	uint64_t fd_off;  /* offset of the slot in guest_mem.fd, when there is one */
+	bool rom;         /* read-only (firmware): not RAM, not in fd; writes are dropped */
 };
 
 struct guest_mem;
@@ -48,9 +53,16 @@ void mem_destroy(struct guest_mem *m);
 /* Host pointer for [gpa, gpa+len) if it lies wholly inside one RAM slot, else NULL.
  * The pointer is valid only until the caller returns to its caller (no caching). */
 void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* The same for reading only: ROM slots count too. */
+const void *mem_ptr_ro(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
-/* Copy into / out of guest RAM. Return 0, or -EFAULT if any byte is outside RAM
- * (in which case nothing is copied). mem_write reports the range to the write hook. */
+/* Map size bytes of data (a multiple of 4 KiB) read-only at gpa: firmware ROM. */
+int mem_add_rom(struct guest_mem *m, uint64_t gpa, const void *data, uint64_t size,
+                struct err *e);
+
+/* Copy into / out of guest RAM (mem_read: or ROM). Return 0, or -EFAULT if any byte
+ * is outside (in which case nothing is copied). mem_write reports the range to the
+ * write hook. */
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
 int mem_write(struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 

@@ -1,4 +1,5 @@
-/* Guest memory: layout around the 32-bit hole and the checked accessor. */
+/* Guest memory: layout around the VGA window and the 32-bit hole, ROM, and the
+ * checked accessors. */
 #include "check.h"
 #include <errno.h>
 
@@ -17,10 +18,13 @@ int main(void)
 	CHECK(mem_init(&m, 4097, false, &e) < 0);
 
 	CHECK_EQ(mem_init(&m, 64 << 20, false, &e), 0);
-	CHECK_EQ(m.nslots, 1);
+	CHECK_EQ(m.nslots, 2);
 	CHECK_EQ(mem_low_end(&m), 64 << 20);
-	CHECK(mem_is_ram(&m, 0, 64 << 20));
-	CHECK(!mem_is_ram(&m, 0, (64 << 20) + 1));
+	CHECK(mem_is_ram(&m, 0, MEM_VGA_START));
+	CHECK(!mem_is_ram(&m, MEM_VGA_START - 4, 8));  /* the VGA window is not RAM */
+	CHECK(!mem_is_ram(&m, 0xb8000, 2));
+	CHECK(mem_is_ram(&m, MEM_VGA_END, (64 << 20) - MEM_VGA_END));
+	CHECK(!mem_is_ram(&m, MEM_VGA_END, (64 << 20) - MEM_VGA_END + 1));
 	CHECK(!mem_is_ram(&m, (64 << 20) - 4, 8));     /* straddles the end */
 	CHECK(!mem_is_ram(&m, UINT64_MAX - 3, 8));      /* wraps */
 	CHECK(!mem_is_ram(&m, 16, UINT64_MAX));         /* huge length */
@@ -35,15 +39,27 @@ int main(void)
 	CHECK(memcmp(out, buf, 3) == 0);
 	CHECK_EQ(mem_write(&m, (64 << 20) - 1, buf, 2), -EFAULT);
 	CHECK_EQ(mem_read(&m, 1ull << 40, out, 1), -EFAULT);
+
+	/* ROM: readable through mem_read and mem_ptr_ro, never written nor RAM. */
+	static uint8_t rom[8192] = { 0xea, 0x5b, 0xe0 };
+	CHECK(mem_add_rom(&m, 0x1000, rom, 100, &e) < 0);  /* not whole pages */
+	CHECK_EQ(mem_add_rom(&m, MEM_4G - sizeof(rom), rom, sizeof(rom), &e), 0);
+	CHECK_EQ(mem_read(&m, MEM_4G - sizeof(rom), out, 3), 0);
+	CHECK(memcmp(out, rom, 3) == 0);
+	CHECK(mem_ptr_ro(&m, MEM_4G - 16, 16) != NULL);
+	CHECK(mem_ptr(&m, MEM_4G - 16, 16) == NULL);
+	CHECK(!mem_is_ram(&m, MEM_4G - 16, 16));
+	CHECK_EQ(mem_write(&m, MEM_4G - 16, buf, 1), -EFAULT);
+	CHECK_EQ(mem_low_end(&m), 64 << 20);
 	mem_destroy(&m);
 
 	/* More RAM than fits below the hole: the rest goes above 4 GiB. */
 	uint64_t size = MEM_HOLE_START + (1ull << 30);
 	CHECK_EQ(mem_init(&m, size, false, &e), 0);
-	CHECK_EQ(m.nslots, 2);
-	CHECK_EQ(m.slots[0].size, MEM_HOLE_START);
-	CHECK_EQ(m.slots[1].gpa, MEM_4G);
-	CHECK_EQ(m.slots[1].size, 1ull << 30);
+	CHECK_EQ(m.nslots, 3);
+	CHECK_EQ(m.slots[1].gpa + m.slots[1].size, MEM_HOLE_START);
+	CHECK_EQ(m.slots[2].gpa, MEM_4G);
+	CHECK_EQ(m.slots[2].size, 1ull << 30);
 	CHECK_EQ(m.ram_size, size);
 	CHECK(!mem_is_ram(&m, MEM_HOLE_START, 1));      /* the hole is not RAM */
 	CHECK(!mem_is_ram(&m, MEM_HOLE_START - 4, 8));  /* nor are ranges spanning it */

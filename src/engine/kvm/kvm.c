@@ -181,6 +181,7 @@ static int kvm_map_ram(struct vm *vm, unsigned slot_id, const struct mem_slot *s
 		.guest_phys_addr = slot->gpa,
 		.memory_size = slot->size,
 		.userspace_addr = (uintptr_t)slot->host,
+		.flags = slot->rom ? KVM_MEM_READONLY : 0,   /* writes exit as MMIO: dropped */
 	};
 	if (ioctl(vmd(vm)->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return err_set(e, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB): %s",

@@ -7,7 +7,7 @@
 
 #define RAM  (4 * MiB)
 #define RING 0x10000
-#define BUF  0x20000
+#define BUF  0x100000   /* 1 MiB of RAM after it: the huge request below */
 
 static struct vm *vm;
 

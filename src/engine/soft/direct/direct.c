@@ -671,7 +671,7 @@ static bool in_helper(const struct helper *h, uint64_t la)
 static int64_t ram_offset(const struct guest_mem *m, uint64_t pa)
 {
 	for (unsigned k = 0; k < m->nslots; k++)
-		if (pa >= m->slots[k].gpa && pa - m->slots[k].gpa < m->slots[k].size)
+		if (!m->slots[k].rom && pa >= m->slots[k].gpa && pa - m->slots[k].gpa < m->slots[k].size)
 			return (int64_t)(m->slots[k].fd_off + (pa - m->slots[k].gpa));
 	return -1;
 }
@@ -680,7 +680,7 @@ static int64_t ram_offset(const struct guest_mem *m, uint64_t pa)
 static uint64_t ram_pa(const struct guest_mem *m, uint64_t off)
 {
 	for (unsigned k = 0; k < m->nslots; k++)
-		if (off >= m->slots[k].fd_off && off - m->slots[k].fd_off < m->slots[k].size)
+		if (!m->slots[k].rom && off >= m->slots[k].fd_off && off - m->slots[k].fd_off < m->slots[k].size)
 			return m->slots[k].gpa + (off - m->slots[k].fd_off);
 	return off;
 }

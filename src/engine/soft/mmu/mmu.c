@@ -208,7 +208,9 @@ static int translate(void *opaque, uint64_t la, enum soft_acc acc, unsigned cpl,
 
 phys:
 	*pa_out = pa;
-	*host = mem_ptr(w.m, pa & ~0xfffull, 0x1000);
+	/* ROM is readable and executable; a write to it goes to the bus, which drops it. */
+	*host = acc == SOFT_ACC_WRITE ? mem_ptr(w.m, pa & ~0xfffull, 0x1000) :
+	                                (uint8_t *)mem_ptr_ro(w.m, pa & ~0xfffull, 0x1000);
 	if (*host)
 		*host += pa & 0xfff;
 	return xl;
@@ -266,7 +268,7 @@ static void io_write(void *opaque, uint64_t pa, const void *src, unsigned len)
 int soft_mmu_read_phys(void *opaque, uint64_t pa, void *dst, unsigned len)
 {
 	struct soft_mmu_ctx *x = opaque;
-	const void *p = mem_ptr(&x->vm->mem, pa, len);
+	const void *p = mem_ptr_ro(&x->vm->mem, pa, len);
 	if (!p)
 		return -1;
 	memcpy(dst, p, len);
