@@ -7,7 +7,6 @@
 #include <string.h>
 
 #define RTE_DELIVS (1ull << 12)
-#define RTE_POLARITY_LOW (1ull << 13)
 #define RTE_REMOTE_IRR (1ull << 14)
 #define RTE_LEVEL (1ull << 15)
 #define RTE_MASK (1ull << 16)
@@ -20,12 +19,14 @@ struct ioapic {
 	uint32_t id;             /* bits 24-27 */
 	uint8_t sel;
 	uint64_t rte[IOAPIC_PINS];
-	bool pin[IOAPIC_PINS];   /* raw input level */
+	bool pin[IOAPIC_PINS];   /* input asserted */
 };
 
+/* Devices say "asserted", not the electrical level (vm_set_irq has KVM_IRQ_LINE's
+ * contract): the polarity bit is kept for the guest to read back, nothing more. */
 static bool asserted(const struct ioapic *io, unsigned p)
 {
-	return io->pin[p] != ((io->rte[p] & RTE_POLARITY_LOW) != 0);
+	return io->pin[p];
 }
 
 static void deliver(struct ioapic *io, unsigned p)

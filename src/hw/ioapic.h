@@ -28,7 +28,7 @@ void ioapic_destroy(struct ioapic *io);
 /* The register window: IOREGSEL at 0x00, IOWIN at 0x10 (32-bit accesses; others ignored). */
 void ioapic_mmio(struct ioapic *io, uint64_t off, uint8_t *data, unsigned size, bool is_write);
 
-/* Input pin level (as the device drives it; the polarity bit decides what is asserted). */
+/* Assert (level true) or deassert an input pin, whatever its polarity. */
 void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level);
 
 /* EOI broadcast for vector: clears remote IRR of level pins with that vector and

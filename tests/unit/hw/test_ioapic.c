@@ -1,5 +1,5 @@
 /* I/O APIC: ID/version, redirection entries, masking, edge delivery, level delivery with
- * remote IRR, EOI and re-assertion, active-low polarity, and delivery into LAPICs. */
+ * remote IRR, EOI and re-assertion, active-low pins, and delivery into LAPICs. */
 #include "../check.h"
 #include "hw/ioapic.h"
 
@@ -89,11 +89,14 @@ int main(void)
 	wr(io, 0x10 + 18, 0x0c941);           /* remote IRR is read-only */
 	CHECK_EQ(rd(io, 0x10 + 18) >> 14 & 1, 1);
 
-	/* active-low level pin 11: asserted when the line is low */
+	/* active-low level pin 11 (a PCI INTx line): ioapic_set_irq's level means asserted,
+	 * whatever the polarity (KVM_IRQ_LINE's contract), so an idle line stays quiet */
 	nsent = 0;
 	wr(io, 0x10 + 22, 0xa000 | 0x51);
-	CHECK_EQ(nsent, 1);                    /* the line rests low = asserted */
+	CHECK_EQ(nsent, 0);
 	ioapic_set_irq(io, 11, true);
+	CHECK_EQ(nsent, 1);
+	ioapic_set_irq(io, 11, false);
 	ioapic_eoi(io, 0x51);
 	CHECK_EQ(nsent, 1);
 
