@@ -14,6 +14,9 @@ packages=(
 	python3 python3-pytest python3-pexpect
 	# guest images (scripts/mkguest.sh) and the nested kvm harness (tests/nested/)
 	qemu-system-x86 busybox-static kmod cpio e2fsprogs xz-utils gzip
+	# firmware boot: SeaBIOS and its VGA BIOS; bootable disk and CD images built from
+	# Debian's boot loaders (scripts/mkguest.sh --disk-image/--iso)
+	seabios syslinux syslinux-common isolinux mtools dosfstools fdisk xorriso
 )
 
 check_only=0

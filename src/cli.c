@@ -15,7 +15,7 @@
 void cli_usage(FILE *f)
 {
 	fputs(
-"Usage: trivisor run --kernel PATH [options]\n"
+"Usage: trivisor run [--kernel PATH] [options]\n"
 "       trivisor engines        list the engines and whether each can run here\n"
 "       trivisor --help | --version\n"
 "\n"
@@ -23,8 +23,13 @@ void cli_usage(FILE *f)
 "on a terminal, Ctrl-A x quits, Ctrl-A r shows the vCPUs' registers, Ctrl-A s the\n"
 "--stats report so far, and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
+"Without --kernel the VM boots like a PC: the firmware (SeaBIOS) boots the first\n"
+"disk or CD-ROM with a boot loader on it.\n"
+"\n"
 "Options for 'run':\n"
-"  -k, --kernel PATH     kernel to boot: Linux bzImage, ELF vmlinux or multiboot (required)\n"
+"  -k, --kernel PATH     kernel to boot directly: Linux bzImage, ELF vmlinux or multiboot\n"
+"      --bios PATH       firmware for a boot without --kernel\n"
+"                        (default /usr/share/seabios/bios.bin)\n"
 "  -i, --initrd PATH     initial ramdisk (Linux) or the single module (multiboot)\n"
 "  -a, --append STR      kernel command line\n"
 "  -m, --mem SIZE        guest RAM; suffix K, M, G or T, a bare number is MiB (default 512M)\n"
@@ -33,16 +38,23 @@ void cli_usage(FILE *f)
 "  -g, --guest IFACE     para (hypervisor CPUID leaves, KVM para-virtual ABI; default)\n"
 "                        or full (the guest sees a plain PC)\n"
 "      --mode MODE       a preset for one virtualization technique:\n"
-"                        full: soft engine, --guest full, emulated devices only\n"
-"                          (no virtio: --disk, --net, --rng, --console virtio refused)\n"
-"                        para: soft engine, --guest para, virtio devices allowed\n"
+"                        full: soft engine, --guest full, emulated devices (disks on\n"
+"                          AHCI, an e1000 NIC; --rng and --console virtio refused)\n"
+"                        para: soft engine, --guest para, virtio devices\n"
 "                        hw:   kvm engine, --guest para (--guest full allowed)\n"
 "                        --engine/--guest that contradict the mode are refused\n"
-"  -d, --disk PATH[,ro]  a virtio block device on a raw image file or block device;\n"
-"                        ro: read-only. Repeat for more disks (Linux: vda, vdb, ...)\n"
+"  -d, --disk PATH[,ro][,if=virtio|ahci]\n"
+"                        a disk on a raw image file or block device; ro: read-only;\n"
+"                        if: virtio-blk (default; Linux: vda, vdb, ...) or a SATA\n"
+"                        port of the emulated AHCI controller (default under --mode\n"
+"                        full; Linux: sda, sdb, ...). Repeatable\n"
+"      --cdrom ISO       an ATAPI CD-ROM drive (AHCI) holding the image ISO\n"
+"      --boot disk|cdrom which the firmware tries first (default disk, then CD-ROM)\n"
 "      --rng             a virtio entropy device fed by the host's getrandom\n"
 "      --net user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT][,mac=MAC]\n"
-"                        a virtio network device on user-mode networking (libslirp,\n"
+"          [,model=virtio|e1000]\n"
+"                        a network device (virtio-net by default, an Intel e1000\n"
+"                        under --mode full) on user-mode networking (libslirp,\n"
 "                        no privileges): network 10.0.2.0/24, DHCP gives the guest\n"
 "                        10.0.2.15, the host is 10.0.2.2, DNS 10.0.2.3; hostfwd\n"
 "                        forwards a host port to the guest (repeatable)\n"
@@ -60,6 +72,11 @@ void cli_usage(FILE *f)
 "                        mode, 16-bit code and single-stepping), interpret, or\n"
 "                        direct (translate, and run the guest's busy 64-bit user\n"
 "                        processes natively in sandboxed helper processes)\n"
+"      --display KIND    none (default) or text: the VGA's text screen drawn in this\n"
+"                        terminal, whose keys go to the PS/2 keyboard (Ctrl-A x quits)\n"
+"      --screen-dump PATH\n"
+"                        keep the VGA's 80x25 text in PATH as plain text (updated as\n"
+"                        it changes, a few times a second, and at exit)\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
@@ -101,9 +118,10 @@ int cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* --disk PATH[,OPT...]: OPT is ro or rw. */
-static int parse_disk(const char *arg, struct vm_config *cfg, struct err *e)
+/* --disk PATH[,OPT...]: OPT is ro, rw or if=virtio|ahci. */
+static int parse_disk(const char *arg, struct cli *c, struct err *e)
 {
+	struct vm_config *cfg = &c->cfg;
 	if (cfg->ndisks == VM_MAX_DISKS)
 		return err_set(e, EINVAL, "too many --disk options (at most %d)", VM_MAX_DISKS);
 	struct vm_disk_config *d = &cfg->disks[cfg->ndisks];
@@ -122,9 +140,13 @@ static int parse_disk(const char *arg, struct vm_config *cfg, struct err *e)
 			d->read_only = true;
 		else if (m == 2 && strncmp(o, "rw", 2) == 0)
 			d->read_only = false;
+		else if (m == 9 && strncmp(o, "if=virtio", 9) == 0)
+			d->kind = VM_DEV_VIRTIO, c->kind_given |= 1u << cfg->ndisks;
+		else if (m == 7 && strncmp(o, "if=ahci", 7) == 0)
+			d->kind = VM_DEV_EMULATED, c->kind_given |= 1u << cfg->ndisks;
 		else
-			return err_set(e, EINVAL, "--disk '%s': unknown option '%.*s' (ro or rw)", arg,
-			               (int)m, o);
+			return err_set(e, EINVAL, "--disk '%s': unknown option '%.*s' (ro, rw, "
+			               "if=virtio or if=ahci)", arg, (int)m, o);
 		o += m;
 	}
 	cfg->ndisks++;
@@ -206,10 +228,26 @@ int cli_parse_hostfwd(const char *s, size_t n, struct vm_hostfwd *f)
 	return 0;
 }
 
-/* --net user[,hostfwd=...][,mac=...] | tap,ifname=NAME[,mac=...] */
-static int parse_net(const char *arg, struct vm_config *cfg, struct err *e)
+/* --cdrom ISO: a read-only ATAPI drive on the AHCI controller. */
+static int parse_cdrom(const char *arg, struct vm_config *cfg, struct err *e)
 {
-	struct vm_net_config *net = &cfg->net;
+	if (cfg->ndisks == VM_MAX_DISKS)
+		return err_set(e, EINVAL, "too many --disk and --cdrom options (at most %d)",
+		               VM_MAX_DISKS);
+	struct vm_disk_config *d = &cfg->disks[cfg->ndisks];
+	if (!*arg || strlen(arg) >= sizeof(d->path))
+		return err_set(e, EINVAL, "--cdrom: missing or too long image path");
+	strcpy(d->path, arg);
+	d->read_only = d->cdrom = true;
+	d->kind = VM_DEV_EMULATED;
+	cfg->ndisks++;
+	return 0;
+}
+
+/* --net user[,hostfwd=...][,mac=...][,model=...] | tap,ifname=NAME[,mac=...][,model=...] */
+static int parse_net(const char *arg, struct cli *c, struct err *e)
+{
+	struct vm_net_config *net = &c->cfg.net;
 	if (net->backend != VM_NET_NONE)
 		return err_set(e, EINVAL, "--net: only one network device is supported");
 	size_t n = strcspn(arg, ",");
@@ -237,6 +275,12 @@ static int parse_net(const char *arg, struct vm_config *cfg, struct err *e)
 			mac[m - 4] = '\0';
 			if (cli_parse_mac(mac, net->mac))
 				return err_set(e, EINVAL, "--net: invalid MAC address '%s' (e.g. 52:54:00:12:34:56)", mac);
+		} else if (m == 12 && strncmp(o, "model=virtio", 12) == 0) {
+			net->kind = VM_DEV_VIRTIO;
+			c->kind_given |= 1u << 31;
+		} else if (m == 11 && strncmp(o, "model=e1000", 11) == 0) {
+			net->kind = VM_DEV_EMULATED;
+			c->kind_given |= 1u << 31;
 		} else if (m > 7 && strncmp(o, "ifname=", 7) == 0 && net->backend == VM_NET_TAP) {
 			if (m - 7 >= VM_IFNAME_MAX)
 				return err_set(e, EINVAL, "--net: interface name too long");
@@ -278,12 +322,17 @@ static int apply_mode(struct cli *c, bool engine_given, bool guest_given, struct
 		               cfg->iface == GUEST_FULL ? "full" : "para",
 		               c->mode == CLI_MODE_PARA ? ", or use --mode hw --guest full" : "");
 	if (!m->virtio) {
-		const char *opt = cfg->ndisks ? "--disk" : cfg->net.backend != VM_NET_NONE ? "--net"
-		                : cfg->rng ? "--rng" : cfg->console == VM_CONSOLE_VIRTIO
+		const char *opt = cfg->rng ? "--rng" : cfg->console == VM_CONSOLE_VIRTIO
 		                ? "--console virtio" : NULL;
 		if (opt)
-			return err_set(e, EINVAL, "--mode full has only emulated PC devices, and %s is a "
-			               "virtio (para-virtual) device: use --mode para or --mode hw", opt);
+			return err_set(e, EINVAL, "--mode full shows the guest emulated PC devices, and %s "
+			               "is only para-virtual (virtio): use --mode para or --mode hw", opt);
+		/* Disks and the NIC become emulated hardware unless if=/model= said otherwise. */
+		for (unsigned i = 0; i < cfg->ndisks; i++)
+			if (!(c->kind_given & (1u << i)))
+				c->cfg.disks[i].kind = VM_DEV_EMULATED;
+		if (!(c->kind_given & (1u << 31)))
+			c->cfg.net.kind = VM_DEV_EMULATED;
 	}
 	c->engine_name = m->engine;
 	if (!guest_given)
@@ -322,6 +371,11 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "console", required_argument, NULL, 'C' }, /* long only */
 		{ "virtio-transport", required_argument, NULL, 'T' }, /* long only */
 		{ "soft-tier", required_argument, NULL, 'S' }, /* long only */
+		{ "bios", required_argument, NULL, 'B' },  /* long only */
+		{ "cdrom", required_argument, NULL, 'D' }, /* long only */
+		{ "boot", required_argument, NULL, 'b' },  /* long only */
+		{ "display", required_argument, NULL, 'Y' }, /* long only */
+		{ "screen-dump", required_argument, NULL, 'P' }, /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
 		{ "verbose", no_argument, NULL, 'v' },
@@ -408,12 +462,34 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				return err_set(e, EINVAL, "invalid --mode '%s' (full, para or hw)", optarg);
 			break;
 		case 'd':
-			if (parse_disk(optarg, &out->cfg, e))
+			if (parse_disk(optarg, out, e))
 				return -EINVAL;
 			break;
+		case 'D':
+			if (parse_cdrom(optarg, &out->cfg, e))
+				return -EINVAL;
+			break;
+		case 'B': out->cfg.bios_path = optarg; break;
+		case 'b':
+			if (strcmp(optarg, "disk") == 0)
+				out->cfg.boot = VM_BOOT_DISK;
+			else if (strcmp(optarg, "cdrom") == 0)
+				out->cfg.boot = VM_BOOT_CDROM;
+			else
+				return err_set(e, EINVAL, "invalid --boot '%s' (disk or cdrom)", optarg);
+			break;
+		case 'Y':
+			if (strcmp(optarg, "none") == 0)
+				out->cfg.display = VM_DISPLAY_NONE;
+			else if (strcmp(optarg, "text") == 0)
+				out->cfg.display = VM_DISPLAY_TEXT;
+			else
+				return err_set(e, EINVAL, "invalid --display '%s' (none or text)", optarg);
+			break;
+		case 'P': out->cfg.screen_dump = optarg; break;
 		case 'R': out->cfg.rng = true; break;
 		case 'N':
-			if (parse_net(optarg, &out->cfg, e))
+			if (parse_net(optarg, out, e))
 				return -EINVAL;
 			break;
 		case 'M':
@@ -460,10 +536,19 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	}
 	if (optind < argc - 1)
 		return err_set(e, EINVAL, "unexpected argument '%s'", argv[optind + 1]);
-	if (!out->cfg.kernel_path)
-		return err_set(e, EINVAL, "run: --kernel PATH is required");
+	if (!out->cfg.kernel_path && (out->cfg.initrd_path || out->cfg.append))
+		return err_set(e, EINVAL, "--initrd and --append need --kernel (without it the "
+		               "firmware boots the disk's own boot loader)");
+	if (out->cfg.kernel_path && out->cfg.bios_path)
+		return err_set(e, EINVAL, "--bios is for a firmware boot: drop --kernel or --bios");
 	if (out->mode != CLI_MODE_NONE && apply_mode(out, engine_given, guest_given, e))
 		return -EINVAL;
+	if (!out->cfg.kernel_path && out->cfg.virtio_transport == VM_VIRTIO_MMIO)
+		return err_set(e, EINVAL, "--virtio-transport mmio needs --kernel: the firmware "
+		               "finds devices on PCI");
+	if (out->cfg.display == VM_DISPLAY_TEXT && out->cfg.console == VM_CONSOLE_VIRTIO)
+		return err_set(e, EINVAL, "--display text takes this terminal's keys for the "
+		               "keyboard: it cannot go with --console virtio");
 	if (out->cfg.virtio_transport == VM_VIRTIO_MMIO &&
 	    virtio_device_count(&out->cfg) > VIRTIO_MMIO_SLOTS)
 		return err_set(e, EINVAL, "--virtio-transport mmio: %u virtio devices asked for, at "

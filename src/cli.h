@@ -13,7 +13,7 @@ enum cli_command { CLI_RUN, CLI_ENGINES, CLI_HELP, CLI_VERSION };
 /* --mode: a preset of engine, guest interface and devices, one per technique. */
 enum cli_mode {
 	CLI_MODE_NONE,   /* no preset: --engine and --guest alone decide */
-	CLI_MODE_FULL,   /* full virtualization: soft engine, guest full, emulated devices only */
+	CLI_MODE_FULL,   /* full virtualization: soft engine, guest full, emulated devices */
 	CLI_MODE_PARA,   /* para-virtualization: soft engine, guest para, virtio allowed */
 	CLI_MODE_HW,     /* hardware-assisted: kvm engine, guest para unless --guest full */
 };
@@ -25,6 +25,7 @@ struct cli {
 	enum cli_mode mode;        /* --mode, after it set engine_name and cfg.iface */
 	int verbosity;             /* number of -v */
 	const char *stats_json;    /* --stats-json PATH ("-": stderr), or NULL */
+	uint32_t kind_given;       /* disks whose if= was given (bit i), bit 31: the net's model= */
 };
 
 #define CLI_DEFAULT_MEM   (512ull << 20)

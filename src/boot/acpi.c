@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hw/pc.h"
+#include "hw/pci.h"
 #include "hw/rtc.h"
 #include "hw/virtio/virtio_mmio.h"
 
@@ -140,7 +141,14 @@ static void virtio_mmio_device(struct aml *a, unsigned i)
 	aml_close(a, dev);
 }
 
-size_t acpi_dsdt_aml(uint8_t *out, size_t cap, unsigned nvirtio_mmio)
+struct acpi_board acpi_board_default(unsigned ncpus, unsigned nvirtio_mmio)
+{
+	return (struct acpi_board){ .ncpus = ncpus, .nvirtio_mmio = nvirtio_mmio,
+	                            .mem32_start = PC_PCI_MEM32_ADDR,
+	                            .mem32_end = PC_PCI_MEM32_ADDR + PC_PCI_MEM32_SIZE - 1 };
+}
+
+size_t acpi_dsdt_aml(uint8_t *out, size_t cap, const struct acpi_board *b)
 {
 	struct aml a;
 	uint8_t s5[32];
@@ -154,9 +162,13 @@ size_t acpi_dsdt_aml(uint8_t *out, size_t cap, unsigned nvirtio_mmio)
 	 * configuration mechanism's, the 32-bit window the BARs are placed in. */
 	size_t pci = aml_device(&a, "PCI0");
 	aml_name(&a, "_HID");
-	aml_eisaid(&a, "PNP0A08");            /* PCI Express root bridge */
-	aml_name(&a, "_CID");
-	aml_eisaid(&a, "PNP0A03");            /* PCI root bridge */
+	if (b->legacy_pci) {
+		aml_eisaid(&a, "PNP0A03");        /* PCI root bridge */
+	} else {
+		aml_eisaid(&a, "PNP0A08");        /* PCI Express root bridge */
+		aml_name(&a, "_CID");
+		aml_eisaid(&a, "PNP0A03");
+	}
 	aml_name(&a, "_SEG");
 	aml_int(&a, 0);
 	aml_name(&a, "_BBN");
@@ -169,29 +181,58 @@ size_t acpi_dsdt_aml(uint8_t *out, size_t cap, unsigned nvirtio_mmio)
 	aml_res_io(&a, PC_PCI_CONF_ADDR, PC_PCI_CONF_ADDR, 1, 8);
 	aml_res_io_window(&a, 0x0000, PC_PCI_CONF_ADDR - 1);
 	aml_res_io_window(&a, PC_PCI_CONF_ADDR + 8, 0xffff);
-	aml_res_mem32_window(&a, PC_PCI_MEM32_ADDR, PC_PCI_MEM32_ADDR + PC_PCI_MEM32_SIZE - 1);
+	aml_res_mem32_window(&a, b->mem32_start, b->mem32_end);
 	aml_res_end(&a);
 	aml_buffer_close(&a, crs);
 	aml_close(&a, pci);
 
 	/* The ECAM window as a motherboard resource: Linux uses MCFG's window only if
 	 * firmware reserves it (here or in the e820 map). */
-	size_t res = aml_device(&a, "PCIR");
-	aml_name(&a, "_HID");
-	aml_eisaid(&a, "PNP0C02");
-	aml_name(&a, "_UID");
-	aml_int(&a, 1);
-	aml_name(&a, "_CRS");
-	crs = aml_buffer(&a);
-	aml_res_mem32_fixed(&a, PC_PCI_ECAM_ADDR, PC_PCI_ECAM_SIZE);
-	aml_res_end(&a);
-	aml_buffer_close(&a, crs);
-	aml_close(&a, res);
+	if (!b->legacy_pci) {
+		size_t res = aml_device(&a, "PCIR");
+		aml_name(&a, "_HID");
+		aml_eisaid(&a, "PNP0C02");
+		aml_name(&a, "_UID");
+		aml_int(&a, 1);
+		aml_name(&a, "_CRS");
+		crs = aml_buffer(&a);
+		aml_res_mem32_fixed(&a, PC_PCI_ECAM_ADDR, PC_PCI_ECAM_SIZE);
+		aml_res_end(&a);
+		aml_buffer_close(&a, crs);
+		aml_close(&a, res);
+	}
 
-	for (unsigned i = 0; i < nvirtio_mmio; i++)
+	for (unsigned i = 0; i < b->nvirtio_mmio; i++)
 		virtio_mmio_device(&a, i);
 
 	aml_close(&a, sb);
+	return a.overflow ? 0 : a.len;
+}
+
+/* The SSDT's body: Scope(\_SB.PCI0) { Name(_PRT, Package() { one entry per slot 1-31
+ * and pin INTA-INTD: Package() { slot << 16 | 0xFFFF, pin, Zero, GSI } }) }, the routing
+ * pci.h gives INTx (PCI_INTX_GSI_BASE + (slot + pin) % 4). Linux takes a GSI routed
+ * without a link device as level-triggered, active-low: what PCI INTx is. */
+static size_t prt_aml(uint8_t *out, size_t cap)
+{
+	struct aml a;
+	aml_init(&a, out, cap);
+	size_t sc = aml_scope(&a, "\\_SB_.PCI0");
+	aml_name(&a, "_PRT");
+	size_t prt = aml_package(&a, (PCI_SLOTS - 1) * 4);
+	for (unsigned slot = 1; slot < PCI_SLOTS; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			size_t p = aml_package(&a, 4);
+			aml_le(&a, 0x0c, 1);                         /* DWordPrefix */
+			aml_le(&a, slot << 16 | 0xffff, 4);
+			aml_int(&a, pin);
+			aml_int(&a, 0);
+			aml_int(&a, PCI_INTX_GSI_BASE + (slot + pin) % PCI_INTX_LINES);
+			aml_close(&a, p);
+		}
+	}
+	aml_close(&a, prt);
+	aml_close(&a, sc);
 	return a.overflow ? 0 : a.len;
 }
 
@@ -243,7 +284,7 @@ static size_t build_madt(uint8_t *t, unsigned ncpus)
 	return o;
 }
 
-static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
+static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt, bool vga)
 {
 	header(t, "FACP", ACPI_FADT_LEN, 6);
 	put32(t + FADT_FIRMWARE_CTRL, facs);
@@ -259,7 +300,8 @@ static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
 	put16(t + FADT_P_LVL2_LAT, 101);          /* > 100: no C2 */
 	put16(t + FADT_P_LVL3_LAT, 1001);         /* > 1000: no C3 */
 	t[FADT_CENTURY] = RTC_CENTURY_REG;
-	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT);
+	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_LEGACY_DEVICES | IAPC_8042 |
+	                               (vga ? 0 : IAPC_VGA_NOT_PRESENT));
 	put32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON |
 	                      FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
 	                      (PC_ACPI_PM_TMR_BITS == 32 ? FADT_F_TMR_VAL_EXT : 0));
@@ -272,7 +314,14 @@ static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
 	checksum(t, ACPI_FADT_LEN, 9);
 }
 
-size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus, unsigned nvirtio_mmio)
+size_t acpi_ssdt_off(const uint8_t *buf)
+{
+	const uint8_t *d = buf + ACPI_DSDT_OFF;
+	uint32_t len = d[4] | d[5] << 8 | d[6] << 16 | (uint32_t)d[7] << 24;
+	return (ACPI_DSDT_OFF + len + 15) & ~(size_t)15;
+}
+
+size_t acpi_build(uint8_t *buf, uint32_t base, const struct acpi_board *b)
 {
 	uint8_t *t;
 
@@ -284,17 +333,27 @@ size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus, unsigned nvirtio_
 
 	/* DSDT: header + AML. */
 	t = buf + ACPI_DSDT_OFF;
-	size_t dsdt_len = HDR_LEN + acpi_dsdt_aml(t + HDR_LEN, ACPI_DSDT_MAX - HDR_LEN, nvirtio_mmio);
+	size_t dsdt_len = HDR_LEN + acpi_dsdt_aml(t + HDR_LEN, ACPI_DSDT_MAX - HDR_LEN, b);
 	header(t, "DSDT", (uint32_t)dsdt_len, 2);
 	checksum(t, dsdt_len, 9);
 
-	build_fadt(buf + ACPI_FADT_OFF, base + ACPI_FACS_OFF, base + ACPI_DSDT_OFF);
-	build_madt(buf + ACPI_MADT_OFF, ncpus);
-	build_mcfg(buf + ACPI_MCFG_OFF);
+	size_t ssdt = acpi_ssdt_off(buf);
+	t = buf + ssdt;
+	size_t ssdt_len = HDR_LEN + prt_aml(t + HDR_LEN, PC_ACPI_SIZE - ssdt - HDR_LEN);
+	header(t, "SSDT", (uint32_t)ssdt_len, 2);
+	checksum(t, ssdt_len, 9);
 
-	/* RSDT (32-bit pointers) and XSDT (64-bit): FADT, MADT, MCFG. */
-	const uint32_t tables[] = { base + ACPI_FADT_OFF, base + ACPI_MADT_OFF, base + ACPI_MCFG_OFF };
-	const unsigned nt = sizeof(tables) / sizeof(tables[0]);
+	build_fadt(buf + ACPI_FADT_OFF, base + ACPI_FACS_OFF, base + ACPI_DSDT_OFF, b->vga);
+	build_madt(buf + ACPI_MADT_OFF, b->ncpus);
+
+	/* RSDT (32-bit pointers) and XSDT (64-bit): FADT, MADT, MCFG (ECAM only), SSDT. */
+	uint32_t tables[4] = { base + ACPI_FADT_OFF, base + ACPI_MADT_OFF };
+	unsigned nt = 2;
+	if (!b->legacy_pci) {
+		build_mcfg(buf + ACPI_MCFG_OFF);
+		tables[nt++] = base + ACPI_MCFG_OFF;
+	}
+	tables[nt++] = base + (uint32_t)ssdt;
 	t = buf + ACPI_RSDT_OFF;
 	header(t, "RSDT", HDR_LEN + 4 * nt, 1);
 	for (unsigned i = 0; i < nt; i++)
@@ -317,7 +376,7 @@ size_t acpi_build(uint8_t *buf, uint32_t base, unsigned ncpus, unsigned nvirtio_
 	checksum(t, 20, 8);
 	checksum(t, 36, 32);
 
-	return ACPI_DSDT_OFF + dsdt_len;
+	return ssdt + ssdt_len;
 }
 
 int acpi_install(struct guest_mem *m, unsigned ncpus, unsigned nvirtio_mmio, struct err *e)
@@ -331,7 +390,8 @@ int acpi_install(struct guest_mem *m, unsigned ncpus, unsigned nvirtio_mmio, str
 	uint8_t *buf = calloc(1, PC_ACPI_SIZE);
 	if (!buf)
 		return err_set(e, ENOMEM, "out of memory");
-	size_t len = acpi_build(buf, PC_ACPI_ADDR, ncpus, nvirtio_mmio);
+	struct acpi_board b = acpi_board_default(ncpus, nvirtio_mmio);
+	size_t len = acpi_build(buf, PC_ACPI_ADDR, &b);
 	int r = mem_write(m, PC_ACPI_ADDR, buf, len);
 	free(buf);
 	if (r)

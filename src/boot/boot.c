@@ -10,6 +10,7 @@
 #include "boot/acpi.h"
 #include "boot/boot.h"
 #include "boot/elf.h"
+#include "boot/firmware.h"
 #include "boot/loader.h"
 #include "boot/multiboot.h"
 #include "core/mem.h"
@@ -56,24 +57,25 @@ static int read_full(int fd, uint8_t *buf, size_t len, const char *path, struct 
 	return 0;
 }
 
-int boot_read_file(const char *path, size_t max, struct boot_image *img, struct err *e)
+int boot_read_file(const char *what, const char *path, size_t max, struct boot_image *img,
+                   struct err *e)
 {
 	struct stat st;
-	int fd = open_regular("kernel", path, &st, e);
+	int fd = open_regular(what, path, &st, e);
 	if (fd < 0)
 		return fd;
 	memset(img, 0, sizeof(*img));
 	img->path = path;
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
-		return err_set(e, EFBIG, "kernel %s: file too large (%lld bytes)", path,
+		return err_set(e, EFBIG, "%s %s: file too large (%lld bytes)", what, path,
 		               (long long)st.st_size);
 	}
 	img->size = (size_t)st.st_size;
 	img->data = malloc(img->size ? img->size : 1);
 	if (!img->data) {
 		close(fd);
-		return err_set(e, ENOMEM, "kernel %s: out of memory", path);
+		return err_set(e, ENOMEM, "%s %s: out of memory", what, path);
 	}
 	int r = read_full(fd, img->data, img->size, path, e);
 	close(fd);
@@ -234,10 +236,10 @@ int boot_load(struct vm *vm, struct cpu_state *bsp, struct err *e)
 	int r;
 
 	if (!path)
-		return err_set(e, EINVAL, "no kernel given");
+		return firmware_load(vm, bsp, e);
 	if (mem_low_end(&vm->mem) < FIRMWARE_END)
 		return err_set(e, ENOMEM, "guest RAM too small: booting needs at least 1 MiB");
-	r = boot_read_file(path, KERNEL_MAX_FILE, &img, e);
+	r = boot_read_file("kernel", path, KERNEL_MAX_FILE, &img, e);
 	if (r)
 		return r;
 	r = acpi_install(&vm->mem, vm->ncpus, virtio_mmio_device_count(&vm->cfg), e);

@@ -21,7 +21,8 @@ struct boot_image {
 };
 
 /* Read a whole regular file of at most max bytes. -ENOENT/-EACCES/... name the path. */
-int boot_read_file(const char *path, size_t max, struct boot_image *img, struct err *e);
+int boot_read_file(const char *what, const char *path, size_t max, struct boot_image *img,
+                   struct err *e);
 void boot_image_free(struct boot_image *img);
 
 /* Little-endian field readers; the caller has checked the bounds. */

@@ -25,10 +25,17 @@
 struct engine_ops;
 struct uart;
 
-/* A virtio block device on a raw image file or block device (--disk PATH[,ro]). */
+/* What kind of device the guest is shown for a disk or the network card: para-virtual
+ * (virtio) or emulated hardware (AHCI SATA, Intel e1000). --disk ...,if= and --net
+ * ...,model= pick one; by default --mode full gives emulated ones, the others virtio. */
+enum vm_dev_kind { VM_DEV_VIRTIO, VM_DEV_EMULATED };
+
+/* A disk on a raw image file or block device (--disk PATH[,ro], --cdrom ISO). */
 struct vm_disk_config {
 	char path[VM_DISK_PATH_MAX];
 	bool read_only;
+	enum vm_dev_kind kind;
+	bool cdrom;                   /* an ATAPI CD-ROM (emulated only, read-only) */
 };
 
 #define VM_MAX_HOSTFWD 8
@@ -47,6 +54,7 @@ struct vm_hostfwd {
 
 struct vm_net_config {
 	enum vm_net_backend backend;
+	enum vm_dev_kind kind;
 	uint8_t mac[6];
 	struct vm_hostfwd fwd[VM_MAX_HOSTFWD];
 	unsigned nfwd;
@@ -62,9 +70,17 @@ enum vm_virtio_transport { VM_VIRTIO_PCI, VM_VIRTIO_MMIO };
 /* How the soft engine runs guest code (--soft-tier). */
 enum vm_soft_tier { VM_SOFT_TRANSLATE, VM_SOFT_INTERPRET, VM_SOFT_DIRECT };
 
+/* The screen (--display): none (serial only), or the VGA's text screen rendered in
+ * this terminal. */
+enum vm_display { VM_DISPLAY_NONE, VM_DISPLAY_TEXT };
+
+/* Which device the firmware tries first (--boot): a disk, or a CD-ROM. */
+enum vm_boot { VM_BOOT_DISK, VM_BOOT_CDROM };
+
 /* What the front end asks for. */
 struct vm_config {
-	const char *kernel_path;
+	const char *kernel_path;      /* NULL: boot through the firmware */
+	const char *bios_path;        /* firmware boot: the BIOS image (NULL: SeaBIOS) */
 	const char *initrd_path;      /* NULL if none */
 	const char *append;           /* extra command line, NULL if none */
 	uint64_t mem_size;            /* bytes */
@@ -80,6 +96,9 @@ struct vm_config {
 	enum vm_console console;      /* --console */
 	enum vm_virtio_transport virtio_transport; /* --virtio-transport */
 	enum vm_soft_tier soft_tier;  /* --soft-tier */
+	enum vm_display display;      /* --display */
+	const char *screen_dump;      /* --screen-dump PATH, NULL for none */
+	enum vm_boot boot;            /* --boot */
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of

@@ -2,6 +2,8 @@
 #include "pc.h"
 
 #include "acpi_pm.h"
+#include "boot/firmware.h"
+#include "chipset.h"
 #include "core/vm.h"
 #include "debug_exit.h"
 #include "engine/engine.h"
@@ -16,21 +18,28 @@
 
 #define PCI_CLASS_STORAGE_OTHER 0x018000
 
-/* PCI: the host bridge, then one virtio-blk per --disk, in order (on PCI, 00:01.0 is
- * the first disk, which Linux names vda), then the other virtio devices; each on the
- * transport --virtio-transport picks. */
-static int pci_devices_init(struct vm *vm, struct err *e)
+/* PCI: the host bridge (and on the firmware board the PIIX functions at 00:01), then
+ * one virtio-blk per virtio --disk, in order (with --kernel, 00:01.0 is the first disk,
+ * which Linux names vda), then the other virtio devices, each on the transport
+ * --virtio-transport picks. */
+static int pci_devices_init(struct vm *vm, bool firmware, struct firmware_board *fb,
+                            struct err *e)
 {
 	struct pci_host *pci;
 	int r = pci_host_create(vm, &pci, e);
-	for (unsigned i = 0; r == 0 && i < vm->cfg.ndisks; i++) {
+	if (r == 0)
+		r = firmware ? chipset_create(vm, pci, e) : pci_host_add_ecam(pci, e);
+	for (unsigned i = 0, n = 0; r == 0 && i < vm->cfg.ndisks; i++) {
 		struct virtio_blk *b;
-		r = virtio_blk_create(vm, &vm->cfg.disks[i], i, &b, e);
+		if (vm->cfg.disks[i].kind != VM_DEV_VIRTIO)
+			continue;
+		r = virtio_blk_create(vm, &vm->cfg.disks[i], n++, &b, e);
 		if (r == 0)
 			r = virtio_attach(vm, pci, &b->vdev, PCI_CLASS_STORAGE_OTHER, NULL, e);
 	}
 	if (r == 0)
 		r = virtio_devices_create(vm, pci, e);   /* --rng, --net, --console virtio */
+	(void)fb;
 	return r;
 }
 
@@ -42,6 +51,9 @@ static int pci_devices_init(struct vm *vm, struct err *e)
  * engine creates KVM's PIT with KVM_PIT_SPEAKER_DUMMY, which serves 0x61 too. */
 int pc_board_init(struct vm *vm, struct err *e)
 {
+	bool firmware = vm->cfg.kernel_path == NULL;
+	struct firmware_board fb = { 0 };
+	struct fw_cfg *fw;
 	int r;
 
 	r = uart_create(vm, PC_COM1_PORT, PC_COM1_IRQ, &vm->com1, e);
@@ -54,12 +66,14 @@ int pc_board_init(struct vm *vm, struct err *e)
 	if (r == 0)
 		r = debug_exit_create(vm, PC_DEBUG_EXIT_PORT, e);
 	if (r == 0)
-		r = fw_cfg_create(vm, e);
+		r = fw_cfg_create(vm, &fw, e);
 	if (r == 0)
 		r = acpi_pm_create(vm, NULL, e);
 	if (r == 0 && !(vm->engine && vm->engine->pit_in_engine))
 		r = pit_create(vm, NULL, NULL, e);
 	if (r == 0)
-		r = pci_devices_init(vm, e);
+		r = pci_devices_init(vm, firmware, &fb, e);
+	if (r == 0 && firmware)
+		r = firmware_fw_cfg(vm, fw, &fb, e);
 	return r;
 }

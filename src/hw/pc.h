@@ -19,6 +19,7 @@ struct vm;
 #define PC_POST_PORT        0x80    /* POST diagnostic port: writes ignored */
 #define PC_DEBUG_EXIT_PORT  0xf4    /* isa-debug-exit compatible */
 #define PC_FW_CFG_PORT      0x510   /* 0x510 selector (16-bit), 0x511 data */
+#define PC_FW_CFG_DMA_PORT  0x514   /* 0x514 high, 0x518 low half of the DMA address (BE) */
 
 /* ACPI fixed hardware (PM1a event/control blocks and PM timer), described by the FADT. */
 #define PC_ACPI_PM1A_EVT    0x600   /* 4 bytes: status (2) + enable (2) */

@@ -274,11 +274,19 @@ static void cfg_access(struct pci_host *h, unsigned bus, unsigned slot, unsigned
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* 0xCF8: the address latch, dword accesses only (byte accesses to 0xCF8-0xCFB are other
- * registers on real chipsets, e.g. the reset control at 0xCF9: ignored here). */
+/* 0xCF8: the address latch, dword accesses only. Byte accesses to 0xCF8-0xCFB are other
+ * registers on real chipsets: the reset control at 0xCF9 (PIIX3 RCR, ICH9 RST_CNT),
+ * whose bit 2 resets the machine (how firmware and Linux's reboot=pci reboot); the
+ * rest read all ones. */
+#define RCR_PORT_OFF 1
+#define RCR_RST_CPU  0x04
 static void conf_addr_io(void *opaque, uint64_t off, uint8_t *data, unsigned size, bool is_write)
 {
 	struct pci_host *h = opaque;
+	if (off == RCR_PORT_OFF && size == 1 && is_write && (data[0] & RCR_RST_CPU)) {
+		vm_request_stop(h->vm, VM_STOP_RESET, VM_STATUS_OK, "the guest reset the machine");
+		return;
+	}
 	if (off != 0 || size != 4) {
 		if (!is_write)
 			memset(data, 0xff, size);
@@ -426,9 +434,14 @@ int pci_host_create(struct vm *vm, struct pci_host **out, struct err *e)
 	}
 	if ((r = bus_register(&vm->pio, PC_PCI_CONF_ADDR, 4, conf_addr_io, h, "PCI config address", e)) ||
 	    (r = bus_register(&vm->pio, PC_PCI_CONF_DATA, 4, conf_data_io, h, "PCI config data", e)) ||
-	    (r = bus_register(&vm->mmio, PC_PCI_ECAM_ADDR, PC_PCI_ECAM_SIZE, ecam_io, h, "PCI ECAM", e)) ||
 	    (r = pci_host_add(h, &h->bridge, 0, e)))
 		return r;
 	*out = h;
 	return 0;
+}
+
+int pci_host_add_ecam(struct pci_host *h, struct err *e)
+{
+	return bus_register(&h->vm->mmio, PC_PCI_ECAM_ADDR, PC_PCI_ECAM_SIZE, ecam_io, h,
+	                    "PCI ECAM", e);
 }

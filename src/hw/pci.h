@@ -122,9 +122,12 @@ struct pci_host {
 	atomic_ulong bad_accesses; /* unaligned or misplaced configuration accesses */
 };
 
-/* Create the host bridge: ports 0xCF8-0xCFF, the ECAM window, device 00:00.0. Owned by
- * the VM (vm_add_device). */
+/* Create the host bridge: ports 0xCF8-0xCFF, device 00:00.0. Owned by the VM
+ * (vm_add_device). */
 int pci_host_create(struct vm *vm, struct pci_host **out, struct err *e);
+/* Open the ECAM window at PC_PCI_ECAM_ADDR (the kernel-boot board; the firmware board's
+ * 440FX has none). */
+int pci_host_add_ecam(struct pci_host *h, struct err *e);
 
 /* Set up a device's header: IDs, class code (base << 16 | sub << 8 | prog-if),
  * revision; command/status/BARs/capabilities are added afterwards. */

@@ -219,6 +219,11 @@ static void fill_nvram(struct rtc *r, const struct vm *vm)
 	c[0x5c] = (uint8_t)(above4g >> 8);
 	c[0x5d] = (uint8_t)(above4g >> 16);
 	c[0x5f] = (uint8_t)(vm->ncpus ? vm->ncpus - 1 : 0); /* QEMU's "CPUs - 1" byte */
+	/* The boot order as QEMU keeps it for SeaBIOS: a nibble per device, first in the
+	 * low nibble of 0x3d (1 floppy, 2 disk, 3 CD-ROM); 0x38 bit 0: skip the floppy
+	 * boot signature check. No floppy here. */
+	c[0x3d] = vm->cfg.boot == VM_BOOT_CDROM ? 0x23 : 0x32;
+	c[0x38] = 0x01;
 
 	unsigned sum = 0;                   /* standard checksum over 0x10..0x2d */
 	for (unsigned i = 0x10; i <= 0x2d; i++)

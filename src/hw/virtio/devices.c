@@ -17,8 +17,11 @@
 
 unsigned virtio_device_count(const struct vm_config *cfg)
 {
-	return cfg->ndisks + cfg->rng + (cfg->net.backend != VM_NET_NONE) +
-	       (cfg->console == VM_CONSOLE_VIRTIO);
+	unsigned n = cfg->rng + (cfg->console == VM_CONSOLE_VIRTIO) +
+	             (cfg->net.backend != VM_NET_NONE && cfg->net.kind == VM_DEV_VIRTIO);
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		n += cfg->disks[i].kind == VM_DEV_VIRTIO;
+	return n;
 }
 
 unsigned virtio_mmio_device_count(const struct vm_config *cfg)
@@ -75,7 +78,8 @@ int virtio_devices_create(struct vm *vm, struct pci_host *pci, struct err *e)
 		    (r = virtio_attach(vm, pci, &rng->vdev, PCI_CLASS_OTHER, NULL, e)))
 			return r;
 	}
-	if (vm->cfg.net.backend != VM_NET_NONE && (r = net_create(vm, pci, e)))
+	if (vm->cfg.net.backend != VM_NET_NONE && vm->cfg.net.kind == VM_DEV_VIRTIO &&
+	    (r = net_create(vm, pci, e)))
 		return r;
 	if (vm->cfg.console == VM_CONSOLE_VIRTIO) {
 		struct virtio_console *con;

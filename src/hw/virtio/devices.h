@@ -19,8 +19,8 @@ int virtio_devices_create(struct vm *vm, struct pci_host *pci, struct err *e);
 int virtio_attach(struct vm *vm, struct pci_host *pci, struct virtio_dev *vdev,
                   uint32_t pci_class, pthread_mutex_t **lock, struct err *e);
 
-/* How many virtio devices cfg asks for (disks, rng, net, console), in the order they
- * are created: with --virtio-transport mmio, device i takes virtio-mmio slot i. */
+/* How many virtio devices cfg asks for (virtio disks, rng, virtio net, console), in the
+ * order they are created: with --virtio-transport mmio, device i takes virtio-mmio slot i. */
 unsigned virtio_device_count(const struct vm_config *cfg);
 /* The virtio-mmio slots cfg fills (what the ACPI DSDT describes): the above with
  * --virtio-transport mmio, else 0. */

@@ -10,6 +10,13 @@
 
 #define MiB (1ull << 20)
 
+/* The kernel-boot board's DSDT body with nmmio virtio-mmio devices. */
+static size_t dsdt_body(uint8_t *out, size_t cap, unsigned nmmio)
+{
+	struct acpi_board b = acpi_board_default(1, nmmio);
+	return acpi_dsdt_aml(out, cap, &b);
+}
+
 /* The DSDT body. `iasl -d` (acpica-tools) gives, besides Name(\_S5, Package(0x04)
  * {5, 5, 0, 0}):
  *   Scope (\_SB) {
@@ -67,7 +74,7 @@ static const uint8_t vr_aml[] = {
 static void test_dsdt_virtio_mmio(void)
 {
 	uint8_t b[4096];
-	CHECK_EQ(acpi_dsdt_aml(b, sizeof(b), 2), sizeof(dsdt_aml) + sizeof(vr_aml));
+	CHECK_EQ(dsdt_body(b, sizeof(b), 2), sizeof(dsdt_aml) + sizeof(vr_aml));
 	CHECK(memcmp(b, dsdt_aml, SCOPE_PKGLEN) == 0);
 	CHECK_EQ(b[SCOPE_PKGLEN], 0x4d);
 	CHECK_EQ(b[SCOPE_PKGLEN + 1], 0x13);
@@ -77,7 +84,7 @@ static void test_dsdt_virtio_mmio(void)
 
 	/* Every slot: device i at its window and GSI, and the DSDT still fits. */
 	static const uint8_t mem32[] = { 0x86, 0x09, 0x00, 0x01 }, irq[] = { 0x89, 0x06, 0x00, 0x01, 0x01 };
-	size_t n = acpi_dsdt_aml(b, sizeof(b), VIRTIO_MMIO_SLOTS);
+	size_t n = dsdt_body(b, sizeof(b), VIRTIO_MMIO_SLOTS);
 	CHECK(36 + n <= ACPI_DSDT_MAX);
 	for (unsigned i = 0; i < VIRTIO_MMIO_SLOTS; i++) {
 		char name[5];
@@ -182,8 +189,8 @@ static void test_aml(void)
 	CHECK(a.overflow);
 	CHECK_EQ(a.len, 4);
 	CHECK_EQ(small[4], 0xee);
-	CHECK_EQ(acpi_dsdt_aml(b, 100, 0), 0);
-	CHECK_EQ(acpi_dsdt_aml(b, sizeof(b), 0), sizeof(dsdt_aml));
+	CHECK_EQ(dsdt_body(b, 100, 0), 0);
+	CHECK_EQ(dsdt_body(b, sizeof(b), 0), sizeof(dsdt_aml));
 
 	/* Extended Interrupt descriptors: level/edge, high/low. */
 	static const uint8_t irqs[] = { 0x89, 0x06, 0x00, 0x01, 0x01, 0x10, 0x00, 0x00, 0x00,
@@ -235,11 +242,18 @@ static void test_tables(unsigned ncpus, unsigned nmmio)
 
 	const uint8_t *rsdt = table_at(vm, peek32(rsdp + 16), "RSDT");
 	const uint8_t *xsdt = table_at(vm, peek64(rsdp + 24), "XSDT");
-	CHECK_EQ(peek32(xsdt + 4), 36 + 3 * 8);
-	CHECK_EQ(peek32(rsdt + 4), 36 + 3 * 4);
+	CHECK_EQ(peek32(xsdt + 4), 36 + 4 * 8);   /* FADT, MADT, MCFG, SSDT */
+	CHECK_EQ(peek32(rsdt + 4), 36 + 4 * 4);
 	CHECK_EQ(peek32(rsdt + 36), peek64(xsdt + 36));
 	CHECK_EQ(peek32(rsdt + 40), peek64(xsdt + 44));
 	CHECK_EQ(peek32(rsdt + 44), peek64(xsdt + 52));
+	CHECK_EQ(peek32(rsdt + 48), peek64(xsdt + 60));
+
+	/* SSDT: \_SB.PCI0._PRT, one entry per slot 1-31 and pin: INTA of slot 1 on GSI 17. */
+	const uint8_t *ssdt = table_at(vm, peek64(xsdt + 60), "SSDT");
+	static const uint8_t prt_first[] = { 0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x01, 0x00,
+	                                     0x00, 0x00, 0x0a, 0x11 };
+	CHECK(memmem(ssdt + 36, peek32(ssdt + 4) - 36, prt_first, sizeof(prt_first)) != NULL);
 
 	/* MCFG: one ECAM allocation, segment 0, bus 0..0, at the window the host serves. */
 	const uint8_t *mcfg = table_at(vm, peek64(xsdt + 52), "MCFG");
@@ -280,7 +294,7 @@ static void test_tables(unsigned ncpus, unsigned nmmio)
 
 	const uint8_t *dsdt = table_at(vm, peek64(fadt + 140), "DSDT");
 	uint8_t body[4096];
-	size_t body_len = acpi_dsdt_aml(body, sizeof(body), nmmio);
+	size_t body_len = dsdt_body(body, sizeof(body), nmmio);
 	CHECK(body_len >= sizeof(dsdt_aml) + nmmio * sizeof(vr_aml) / 2);
 	CHECK_EQ(peek32(dsdt + 4), 36 + body_len);
 	CHECK(memcmp(dsdt + 36, body, body_len) == 0);

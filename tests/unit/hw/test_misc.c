@@ -60,8 +60,9 @@ static void test_fw_cfg(void)
 	struct err e;
 	char sig[5] = { 0 };
 
+	struct fw_cfg *f;
 	new_vm(&vm);
-	CHECK_EQ(fw_cfg_create(&vm, &e), 0);
+	CHECK_EQ(fw_cfg_create(&vm, &f, &e), 0);
 	fw_select(&vm, FW_CFG_SIGNATURE);
 	for (int i = 0; i < 4; i++)
 		sig[i] = (char)inb(&vm, PC_FW_CFG_PORT + 1);
@@ -70,7 +71,7 @@ static void test_fw_cfg(void)
 	fw_select(&vm, FW_CFG_SIGNATURE);              /* re-selecting rewinds */
 	CHECK_EQ(inb(&vm, PC_FW_CFG_PORT + 1), 'Q');
 	fw_select(&vm, FW_CFG_ID);
-	CHECK_EQ(fw_read(&vm, 4), 1);
+	CHECK_EQ(fw_read(&vm, 4), 3);                  /* traditional and DMA */
 	fw_select(&vm, FW_CFG_RAM_SIZE);
 	CHECK_EQ(fw_read(&vm, 8), 256ull << 20);
 	fw_select(&vm, FW_CFG_NB_CPUS);
@@ -81,8 +82,48 @@ static void test_fw_cfg(void)
 	CHECK_EQ(fw_read(&vm, 4), 0);                  /* no files */
 	fw_select(&vm, 0x8003);
 	CHECK_EQ(fw_read(&vm, 8), 0);                  /* unknown: empty */
-	/* 16-bit reads of the data port straddle the range: not dispatched */
-	CHECK_EQ(io_in(&vm, PC_FW_CFG_PORT + 1, 2), 0xffff);
+
+	/* Files: the directory lists them (big-endian size, key, name). */
+	CHECK_EQ(fw_cfg_add_file(f, "etc/one", "abc", 3, &e), 0);
+	CHECK_EQ(fw_cfg_add_file(f, "etc/two", "0123456789", 10, &e), 0);
+	CHECK(fw_cfg_add_file(f, "", "x", 1, &e) < 0);
+	uint8_t dir[4 + 2 * 64];
+	fw_select(&vm, FW_CFG_FILE_DIR);
+	for (unsigned i = 0; i < sizeof(dir); i++)
+		dir[i] = (uint8_t)inb(&vm, PC_FW_CFG_PORT + 1);
+	CHECK_EQ(dir[3], 2);
+	CHECK_EQ(dir[4 + 64 + 3], 10);                 /* second file's size */
+	CHECK_EQ(dir[4 + 64 + 4] << 8 | dir[4 + 64 + 5], FW_CFG_FILE_FIRST + 1);
+	CHECK_STR((char *)dir + 4 + 8, "etc/one");
+	CHECK_STR((char *)dir + 4 + 64 + 8, "etc/two");
+
+	/* DMA: select the second file, skip 2 bytes, read 4 into RAM at 0x2000. */
+	uint8_t desc[16] = { 0, FW_CFG_FILE_FIRST + 1, 0, FW_CFG_DMA_SELECT | FW_CFG_DMA_SKIP,
+	                     0, 0, 0, 2 };
+	mem_write(&vm.mem, 0x1000, desc, 16);
+	io_out(&vm, PC_FW_CFG_DMA_PORT, 4, 0);
+	io_out(&vm, PC_FW_CFG_DMA_PORT + 4, 4, 0x00100000);   /* 0x1000, big-endian */
+	uint8_t back[16];
+	mem_read(&vm.mem, 0x1000, back, 4);
+	CHECK_EQ(back[0] | back[1] | back[2] | back[3], 0);    /* done, no error */
+	uint8_t rd[16] = { 0, 0, 0, FW_CFG_DMA_READ, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0x20, 0 };
+	mem_write(&vm.mem, 0x1000, rd, 16);
+	io_out(&vm, PC_FW_CFG_DMA_PORT + 4, 4, 0x00100000);
+	char got[5] = { 0 };
+	mem_read(&vm.mem, 0x2000, got, 4);
+	CHECK_STR(got, "2345");
+	/* A read aimed outside RAM fails with the error bit and copies nothing. */
+	rd[8] = 0xff;
+	mem_write(&vm.mem, 0x1000, rd, 16);
+	io_out(&vm, PC_FW_CFG_DMA_PORT + 4, 4, 0x00100000);
+	mem_read(&vm.mem, 0x1000, back, 4);
+	CHECK_EQ(back[3], FW_CFG_DMA_ERROR);
+	struct fw_cfg_stats st;
+	fw_cfg_get_stats(f, &st);
+	CHECK_EQ(st.dma_ops, 3);
+	CHECK_EQ(st.dma_errors, 1);
+	/* The DMA port reads back its signature. */
+	CHECK_EQ(io_in(&vm, PC_FW_CFG_DMA_PORT, 4), 0x554d4551);  /* "QEMU" */
 	vm_destroy(&vm);
 }
 

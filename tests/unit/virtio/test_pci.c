@@ -260,6 +260,7 @@ int main(void)
 	vm = vt_vm(16 * MiB);
 
 	CHECK_EQ(pci_host_create(vm, &h, &e), 0);
+	CHECK_EQ(pci_host_add_ecam(h, &e), 0);
 	struct tdev *t = calloc(1, sizeof(*t));
 	pci_dev_init(&t->pci, "test", 0x1af4, 0x1234, 0xff0000, 1);
 	t->pci.opaque = t;
