@@ -541,6 +541,100 @@ def build_default_initramfs(base: Base, build: Path = None, log=print) -> Path:
     return dest
 
 
+# ---------------------------------------------------------------------------------------
+# Bootable images for a firmware boot (no --kernel): Debian's SYSLINUX on a FAT partition
+# of an MBR disk, ISOLINUX on an El Torito CD. Built without mounting anything (mtools,
+# the installers' offset options), so no loop devices or privileges are needed.
+
+SYSLINUX_MBR = Path("/usr/lib/syslinux/mbr/mbr.bin")
+ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
+ISOLINUX_LDLINUX = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
+BOOT_PART_START = 1 << 20          # the FAT partition: from 1 MiB to the end
+BOOT_DISK_SIZE = 64 << 20
+
+
+def _boot_config(append: str) -> str:
+    """The boot loader's configuration (SYSLINUX and ISOLINUX read the same syntax):
+    boot at once, the boot loader's own console on COM1 too."""
+    return ("SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\n"
+            f"LABEL linux\n  KERNEL /bzImage\n  INITRD /initrd.gz\n  APPEND {append}\n")
+
+
+def _image_key(base: Base, initramfs: Path, append: str, kind: str) -> str:
+    h = hashlib.sha256()
+    for part in (kind, base.version, append, Path(__file__).read_bytes(),
+                 Path(initramfs).read_bytes(), base.bzimage.read_bytes()):
+        h.update(part if isinstance(part, bytes) else part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _cached(dest: Path, key: str) -> bool:
+    keyfile = dest.with_name(dest.name + ".key")
+    return dest.exists() and keyfile.exists() and keyfile.read_text().strip() == key
+
+
+def build_boot_disk(base: Base, dest: Path, initramfs: Path, append: str, log=print) -> bool:
+    """A raw MBR disk image: SYSLINUX's MBR, one bootable FAT16 partition holding
+    SYSLINUX, the kernel (bzImage) and initramfs (initrd.gz). Returns True when rebuilt."""
+    dest = Path(dest)
+    key = _image_key(base, initramfs, append, "disk")
+    if _cached(dest, key):
+        return False
+    for f in (SYSLINUX_MBR,):
+        if not f.is_file():
+            raise GuestError(f"{f} missing: install syslinux-common (scripts/deps.sh)")
+    tmp = dest.with_name(dest.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.truncate(BOOT_DISK_SIZE)
+    subprocess.run(["sfdisk", "--quiet", str(tmp)], check=True, text=True,
+                   input=f"label: dos\nstart={BOOT_PART_START // 512}, type=6, bootable\n",
+                   stdout=subprocess.DEVNULL)
+    kib = (BOOT_DISK_SIZE - BOOT_PART_START) // 1024
+    _run(["mkfs.fat", "-F", "16", "-n", "TRIVBOOT", "--offset", str(BOOT_PART_START // 512),
+          str(tmp), str(kib)], "mkfs.fat")
+    img = f"{tmp}@@{BOOT_PART_START}"
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "syslinux.cfg"
+        cfg.write_text(_boot_config(append))
+        for src, name in ((base.bzimage, "bzImage"), (initramfs, "initrd.gz"), (cfg, "syslinux.cfg")):
+            _run(["mcopy", "-i", img, str(src), f"::/{name}"], f"mcopy {name}")
+    _run(["syslinux", "--offset", str(BOOT_PART_START), "--install", str(tmp)], "syslinux")
+    with open(tmp, "r+b") as f:
+        f.write(SYSLINUX_MBR.read_bytes()[:440])     # the code, not the partition table
+    tmp.rename(dest)
+    dest.with_name(dest.name + ".key").write_text(key + "\n")
+    log(f"mkguest: {dest} (bootable disk, SYSLINUX)")
+    return True
+
+
+def build_boot_iso(base: Base, dest: Path, initramfs: Path, append: str, log=print) -> bool:
+    """An El Torito CD image: ISOLINUX (no emulation), the kernel and initramfs."""
+    dest = Path(dest)
+    key = _image_key(base, initramfs, append, "iso")
+    if _cached(dest, key):
+        return False
+    for f in (ISOLINUX_BIN, ISOLINUX_LDLINUX):
+        if not f.is_file():
+            raise GuestError(f"{f} missing: install isolinux and syslinux-common (scripts/deps.sh)")
+    tmp = dest.with_name(dest.name + ".tmp")
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "root"
+        (root / "isolinux").mkdir(parents=True)
+        shutil.copy(ISOLINUX_BIN, root / "isolinux" / "isolinux.bin")
+        shutil.copy(ISOLINUX_LDLINUX, root / "isolinux" / "ldlinux.c32")
+        (root / "isolinux" / "isolinux.cfg").write_text(_boot_config(append))
+        shutil.copy(base.bzimage, root / "bzImage")
+        shutil.copy(initramfs, root / "initrd.gz")
+        _run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(tmp), "-V", "TRIVISOR",
+              "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat", "-no-emul-boot",
+              "-boot-load-size", "4", "-boot-info-table", str(root)], "xorriso")
+    tmp.rename(dest)
+    dest.with_name(dest.name + ".key").write_text(key + "\n")
+    log(f"mkguest: {dest} (bootable CD, ISOLINUX)")
+    return True
+
+
 def _shquote(s: str) -> str:
     return "'" + s.replace("'", "'\\''") + "'"
 
@@ -568,6 +662,13 @@ def main(argv=None):
     ap.add_argument("--file", action="append", default=[], metavar="SRC:DEST",
                     help="add a file (or a directory) at DEST in the guest")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"shell prompt (default {DEFAULT_PROMPT!r})")
+    ap.add_argument("--disk-image", type=Path, metavar="PATH",
+                    help="also write a bootable disk image (SYSLINUX) with the kernel and "
+                         "this initramfs, for a firmware boot")
+    ap.add_argument("--iso", type=Path, metavar="PATH",
+                    help="also write a bootable CD image (ISOLINUX) likewise")
+    ap.add_argument("--append", default="console=ttyS0",
+                    help="kernel command line in those images (default: console=ttyS0)")
     ap.add_argument("--refresh", action="store_true",
                     help="download and extract the packages again (picks up a new kernel)")
     args = ap.parse_args(argv)
@@ -582,10 +683,15 @@ def main(argv=None):
             (trees if Path(src).is_dir() else files).append((src, path))
         if args.initramfs is None:
             files = user_program_files(args.build or base.out.parent) + files
-        build_initramfs(base, args.initramfs or base.out / "initramfs.cpio.gz",
+        initramfs = args.initramfs or base.out / "initramfs.cpio.gz"
+        build_initramfs(base, initramfs,
                         modules=args.modules, script=args.script,
                         rc=args.rc.read_text() if args.rc else None,
                         files=files, trees=trees, prompt=args.prompt)
+        if args.disk_image:
+            build_boot_disk(base, args.disk_image, initramfs, args.append)
+        if args.iso:
+            build_boot_iso(base, args.iso, initramfs, args.append)
     except GuestError as e:
         print(f"mkguest: error: {e}", file=sys.stderr)
         return 1
