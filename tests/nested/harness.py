@@ -54,6 +54,8 @@ OUTER_PROMPT = "outer# "
 CTL_PROMPT = "ctl# "
 GUEST_PROMPT = mkguest.DEFAULT_PROMPT
 GUEST_DIR = "/guest"
+FIRMWARE_BIOS = "/usr/share/seabios/bios.bin"
+FIRMWARE_VGA = "/usr/share/seabios/vgabios-stdvga.bin"
 KVM_READY = "trivisor-nested: /dev/kvm ready"
 KVM_MISSING = "trivisor-nested: /dev/kvm MISSING"
 OUTER_MODULES = ["irqbypass", "kvm", "ccp", "kvm-amd",
@@ -227,6 +229,26 @@ fi
 """
 
 
+# The firmware-booted PC's guest (tests/integration/test_firmware.py): a bootable disk
+# (SYSLINUX) and CD (ISOLINUX) image holding the kernel and an initramfs with the
+# drivers of both device models: emulated (AHCI, e1000, ATAPI CD) and virtio.
+PC_MODULES = VIRTIO_MODULES + ["ahci", "sd_mod", "sr_mod", "e1000"]
+PC_INITRD = "initramfs-pc.cpio.gz"
+PC_DISK = "boot.img"
+PC_ISO = "boot.iso"
+
+
+def build_firmware_images(build: Path, log=print):
+    """BUILD/guest/boot.img and boot.iso (cached like the initramfs they carry)."""
+    base = mkguest.ensure_base(build / "guest", log=log)
+    initrd = base.out / PC_INITRD
+    mkguest.build_initramfs(base, initrd, modules=PC_MODULES, log=log)
+    disk, iso = base.out / PC_DISK, base.out / PC_ISO
+    mkguest.build_boot_disk(base, disk, initrd, "console=ttyS0", log=log)
+    mkguest.build_boot_iso(base, iso, initrd, "console=ttyS0", log=log)
+    return disk, iso
+
+
 def build_virtio_initramfs(build: Path, log=print) -> Path:
     """BUILD/guest/initramfs-virtio.cpio.gz: the default guest with the virtio block
     driver and ext4 (cached like every initramfs)."""
@@ -250,6 +272,8 @@ def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path
              (build_virtio_initramfs(build, log=log), f"{GUEST_DIR}/{VIRTIO_INITRD}"),
              (base.out / "kernel.version", f"{GUEST_DIR}/kernel.version"),
              (build_kvm_smoke(out), "/bin/kvm-smoke")]
+    # The firmware for boots without --kernel, where trivisor looks for it by default.
+    files += [(f, f) for f in (FIRMWARE_BIOS, FIRMWARE_VGA) if Path(f).is_file()]
     trees = []
     if trivisor is not None:
         files.append((trivisor, "/bin/trivisor"))

