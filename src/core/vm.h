@@ -23,6 +23,7 @@
 #define VM_DISK_PATH_MAX 4096
 
 struct engine_ops;
+struct i8042;
 struct uart;
 
 /* What kind of device the guest is shown for a disk or the network card: para-virtual
@@ -152,6 +153,7 @@ struct vm {
 	int stop_fd;                  /* eventfd, readable once a stop was requested */
 
 	struct uart *com1;            /* the serial console, fed by the host console */
+	struct i8042 *kbd;            /* the keyboard controller (--display text types into it) */
 	/* When set, the host console feeds this instead of com1 (--console virtio):
 	 * returns how many of the n bytes the device took. Any thread. */
 	size_t (*console_receive)(void *dev, const uint8_t *buf, size_t n);

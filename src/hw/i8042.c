@@ -1,10 +1,13 @@
 /* Intel 8042 keyboard controller, written from the 8042/PS2 controller documentation.
  *
- * No keyboard or mouse is attached: bytes sent to either device are answered at once
- * with 0xFE (what a PS/2 host reads as "resend/NAK") and the controller's time-out status
- * bit, so drivers give up quickly instead of waiting for a time-out. Controller
- * commands are answered as a working controller would. Output is queued (a real
- * controller has one output byte; a short queue keeps multi-byte answers simple). */
+ * No mouse is attached, and a keyboard only when asked for: bytes sent to an absent
+ * device are answered at once with 0xFE (what a PS/2 host reads as "resend/NAK") and
+ * the controller's time-out status bit, so drivers give up quickly instead of waiting
+ * for a time-out. The keyboard answers the PS/2 keyboard commands (reset, identify,
+ * LEDs, scan code set, typematic, enable/disable) and sends what i8042_kbd_input
+ * types. Controller commands are answered as a working controller would. Output is
+ * queued (a real controller has one output byte; a queue keeps multi-byte answers and
+ * typed keys simple). */
 #include "i8042.h"
 
 #include <errno.h>
@@ -34,7 +37,12 @@
 #define OUT_RESET  0x01 /* output port bit 0: 0 holds the CPU in reset */
 #define OUT_A20    0x02
 
-#define QUEUE_LEN  16
+#define QUEUE_LEN  64
+
+/* PS/2 keyboard commands and answers */
+#define KBD_ACK     0xfa
+#define KBD_RESEND  0xfe
+#define KBD_BAT_OK  0xaa
 
 struct out_byte {
 	uint8_t data;
@@ -52,6 +60,9 @@ struct i8042 {
 	struct out_byte q[QUEUE_LEN];
 	unsigned qhead, qcount;
 	bool kbd_irq, aux_irq;
+	bool kbd;             /* a keyboard is attached */
+	bool kbd_scanning;    /* it sends keys (0xF4 enable / 0xF5 disable) */
+	uint8_t kbd_pending;  /* keyboard command waiting for its argument, 0 if none */
 };
 
 static void push(struct i8042 *k, uint8_t data, uint8_t status)
@@ -135,6 +146,61 @@ static bool command(struct i8042 *k, uint8_t cmd)
 	return false;
 }
 
+/* A byte for the keyboard. */
+static void kbd_write(struct i8042 *k, uint8_t v)
+{
+	uint8_t cmd = k->kbd_pending;
+	k->kbd_pending = 0;
+	if (cmd == 0xf0 && v == 0) {       /* which scan code set: 2 (translated to 1) */
+		push(k, KBD_ACK, 0);
+		push(k, 0x02, 0);
+		return;
+	}
+	if (cmd) {                          /* LEDs, set, typematic: the argument */
+		push(k, KBD_ACK, 0);
+		return;
+	}
+	switch (v) {
+	case 0xed: case 0xf0: case 0xf3:    /* argument follows */
+		k->kbd_pending = v;
+		push(k, KBD_ACK, 0);
+		break;
+	case 0xee: push(k, 0xee, 0); break; /* echo */
+	case 0xf2:                          /* identify: an MF2 keyboard */
+		push(k, KBD_ACK, 0);
+		push(k, 0xab, 0);
+		push(k, 0x83, 0);
+		break;
+	case 0xf4: k->kbd_scanning = true; push(k, KBD_ACK, 0); break;
+	case 0xf5: case 0xf6:               /* disable / set defaults (disable too) */
+		k->kbd_scanning = v == 0xf6;
+		push(k, KBD_ACK, 0);
+		break;
+	case 0xff:                          /* reset: self-test passed, scanning */
+		k->kbd_scanning = true;
+		push(k, KBD_ACK, 0);
+		push(k, KBD_BAT_OK, 0);
+		break;
+	default:
+		if (v >= 0xf7 && v <= 0xfd)     /* per-key typematic settings: accepted */
+			push(k, KBD_ACK, 0);
+		else
+			push(k, KBD_RESEND, 0);
+		break;
+	}
+}
+
+void i8042_kbd_input(struct i8042 *k, const uint8_t *scancodes, size_t n)
+{
+	pthread_mutex_lock(&k->lock);
+	if (k->kbd && k->kbd_scanning && !(k->ram[0] & CTR_KBDDIS)) {
+		for (size_t i = 0; i < n && k->qcount < QUEUE_LEN; i++)
+			push(k, scancodes[i], 0);
+		update_irqs(k, false);
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
 /* A byte written to port 0x60. Returns true if the guest asked for a CPU reset. */
 static bool data_write(struct i8042 *k, uint8_t v)
 {
@@ -142,8 +208,11 @@ static bool data_write(struct i8042 *k, uint8_t v)
 
 	k->pending = 0;
 	switch (cmd) {
-	case 0:    /* to the keyboard, which is absent */
-		push(k, 0xfe, STS_TIMEOUT);
+	case 0:    /* to the keyboard */
+		if (k->kbd)
+			kbd_write(k, v);
+		else
+			push(k, 0xfe, STS_TIMEOUT);
 		break;
 	case 0xd1: /* write output port: bit 0 low resets the CPU */
 		k->outport = v;
@@ -215,7 +284,7 @@ static void i8042_destroy(void *opaque)
 	free(k);
 }
 
-int i8042_create(struct vm *vm, struct err *e)
+int i8042_create(struct vm *vm, bool keyboard, struct i8042 **out, struct err *e)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
 	int r;
@@ -228,6 +297,7 @@ int i8042_create(struct vm *vm, struct err *e)
 		return err_set(e, r, "i8042: cannot create its lock");
 	}
 	k->vm = vm;
+	k->kbd = k->kbd_scanning = keyboard;
 	/* As firmware leaves it: keyboard interrupt, POST passed, scancode translation. */
 	k->ram[0] = CTR_KBDINT | CTR_SYS | CTR_XLATE;
 	k->outport = OUT_RESET | OUT_A20;
@@ -237,6 +307,8 @@ int i8042_create(struct vm *vm, struct err *e)
 		i8042_destroy(k);
 		return r;
 	}
+	if (out)
+		*out = k;
 	r = bus_register(&vm->pio, PC_I8042_DATA_PORT, 1, data_io, k, "i8042 data", e);
 	if (r == 0)
 		r = bus_register(&vm->pio, PC_I8042_CMD_PORT, 1, cmd_io, k, "i8042 status/command", e);

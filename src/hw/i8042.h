@@ -1,13 +1,26 @@
-/* Intel 8042 keyboard controller with no keyboard or mouse attached: enough for Linux's
- * probe, and its reset line (Linux's default reboot path). */
+/* Intel 8042 keyboard controller: no mouse, and a PS/2 keyboard only when something
+ * types into it (--display text); enough for Linux's probe, its keyboard driver, and
+ * its reset line (Linux's default reboot path). */
 #ifndef TRIVISOR_HW_I8042_H
 #define TRIVISOR_HW_I8042_H
 
 #include "core/err.h"
 
-struct vm;
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* Claim PC_I8042_DATA_PORT and PC_I8042_CMD_PORT (not port 0x61: see pc.c). */
-int i8042_create(struct vm *vm, struct err *e);
+struct vm;
+struct i8042;
+
+/* Claim PC_I8042_DATA_PORT and PC_I8042_CMD_PORT (not port 0x61: see pc.c). With
+ * keyboard, a PS/2 keyboard answers on the first port. *out may be NULL. */
+int i8042_create(struct vm *vm, bool keyboard, struct i8042 **out, struct err *e);
+
+/* Keys pressed and released on the keyboard: scan code set 1 bytes (make, break, 0xE0
+ * prefixes), what the guest reads with the controller's translation on (as firmware
+ * and Linux leave it). Dropped while the keyboard is disabled or its buffer is full.
+ * Any thread. */
+void i8042_kbd_input(struct i8042 *k, const uint8_t *scancodes, size_t n);
 
 #endif

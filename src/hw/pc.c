@@ -58,7 +58,7 @@ int pc_board_init(struct vm *vm, struct err *e)
 
 	r = uart_create(vm, PC_COM1_PORT, PC_COM1_IRQ, &vm->com1, e);
 	if (r == 0)
-		r = i8042_create(vm, e);
+		r = i8042_create(vm, vm->cfg.display == VM_DISPLAY_TEXT, &vm->kbd, e);
 	if (r == 0)
 		r = rtc_create(vm, e);
 	if (r == 0)

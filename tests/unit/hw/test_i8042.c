@@ -117,10 +117,44 @@ static void test_reset_via_output_port(void)
 	struct err e;
 
 	test_vm_init(&v2, 0, 1, -1);
-	CHECK_EQ(i8042_create(&v2, &e), 0);
+	CHECK_EQ(i8042_create(&v2, false, NULL, &e), 0);
 	outb(&v2, CMD, 0xd1);
 	outb(&v2, DATA, 0x02);           /* bit 0 low: reset */
 	CHECK_EQ(v2.stop_reason, VM_STOP_RESET);
+	vm_destroy(&v2);
+}
+
+/* An attached keyboard: the commands Linux's atkbd and SeaBIOS send, then typed keys
+ * raising IRQ 1, none while the keyboard is disabled. */
+static void test_keyboard(void)
+{
+	struct vm v2;
+	struct err e;
+	struct i8042 *k;
+
+	test_vm_init(&v2, 0, 1, -1);
+	CHECK_EQ(i8042_create(&v2, true, &k, &e), 0);
+	outb(&v2, DATA, 0xff);                         /* reset */
+	CHECK_EQ(inb(&v2, DATA), 0xfa);
+	CHECK_EQ(inb(&v2, DATA), 0xaa);
+	outb(&v2, DATA, 0xf2);                         /* identify */
+	CHECK_EQ(inb(&v2, DATA), 0xfa);
+	CHECK_EQ(inb(&v2, DATA), 0xab);
+	CHECK_EQ(inb(&v2, DATA), 0x83);
+	outb(&v2, DATA, 0xed);                         /* LEDs, then their byte */
+	CHECK_EQ(inb(&v2, DATA), 0xfa);
+	outb(&v2, DATA, 0x02);
+	CHECK_EQ(inb(&v2, DATA), 0xfa);
+	CHECK_EQ(inb(&v2, CMD) & 1, 0);                /* nothing more */
+	static const uint8_t a[] = { 0x1e, 0x9e };    /* 'a' pressed and released */
+	i8042_kbd_input(k, a, 2);
+	CHECK(v2.irq_lines & (1u << PC_I8042_KBD_IRQ));
+	CHECK_EQ(inb(&v2, DATA), 0x1e);
+	CHECK_EQ(inb(&v2, DATA), 0x9e);
+	outb(&v2, DATA, 0xf5);                         /* disable scanning */
+	CHECK_EQ(inb(&v2, DATA), 0xfa);
+	i8042_kbd_input(k, a, 2);
+	CHECK_EQ(inb(&v2, CMD) & 1, 0);                /* dropped */
 	vm_destroy(&v2);
 }
 
@@ -129,7 +163,7 @@ int main(void)
 	struct err e;
 
 	test_vm_init(&vm, 0, 1, -1);
-	if (i8042_create(&vm, &e)) {
+	if (i8042_create(&vm, false, NULL, &e)) {
 		fprintf(stderr, "i8042_create: %s\n", e.msg);
 		return 1;
 	}
@@ -137,6 +171,7 @@ int main(void)
 	test_no_devices();
 	test_reset();
 	test_reset_via_output_port();
+	test_keyboard();
 	vm_destroy(&vm);
 	return check_done();
 }
