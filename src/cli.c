@@ -546,6 +546,14 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	if (!out->cfg.kernel_path && out->cfg.virtio_transport == VM_VIRTIO_MMIO)
 		return err_set(e, EINVAL, "--virtio-transport mmio needs --kernel: the firmware "
 		               "finds devices on PCI");
+	bool emulated = out->cfg.net.backend != VM_NET_NONE && out->cfg.net.kind == VM_DEV_EMULATED;
+	for (unsigned i = 0; i < out->cfg.ndisks; i++)
+		emulated |= out->cfg.disks[i].kind == VM_DEV_EMULATED;
+	/* virtio-mmio devices take GSIs 16-23 alone; PCI INTx shares 16-19. */
+	if (emulated && out->cfg.virtio_transport == VM_VIRTIO_MMIO)
+		return err_set(e, EINVAL, "--virtio-transport mmio cannot go with emulated devices "
+		               "(AHCI, e1000: --mode full, if=ahci, model=e1000, --cdrom), whose "
+		               "PCI interrupt lines its devices would share");
 	if (out->cfg.display == VM_DISPLAY_TEXT && out->cfg.console == VM_CONSOLE_VIRTIO)
 		return err_set(e, EINVAL, "--display text takes this terminal's keys for the "
 		               "keyboard: it cannot go with --console virtio");

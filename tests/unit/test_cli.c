@@ -207,6 +207,8 @@ int main(void)
 	CHECK(strstr(e.msg, "--kernel") != NULL);
 	CHECK(PARSE(&c, &e, "run", "-k", "k", "--bios", "b.bin") < 0);
 	CHECK(PARSE(&c, &e, "run", "--virtio-transport", "mmio") < 0);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--virtio-transport", "mmio", "--cdrom", "x.iso") < 0);
+	CHECK(strstr(e.msg, "emulated") != NULL);
 	CHECK_EQ(PARSE(&c, &e, "run", "--display", "text", "--screen-dump", "s.txt"), 0);
 	CHECK_EQ(c.cfg.display, VM_DISPLAY_TEXT);
 	CHECK_STR(c.cfg.screen_dump, "s.txt");
