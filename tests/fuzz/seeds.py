@@ -375,6 +375,181 @@ def translate_seeds():
     ]
 
 
+def fw_select(key):
+    return bytes([0]) + struct.pack("<H", key)
+
+
+def fw_read(n):
+    return bytes([1, n])
+
+
+def fw_dma(gpa, control, length, addr):
+    return bytes([2]) + struct.pack("<I", gpa) + struct.pack(">IIQ", control, length, addr)
+
+
+FW_FILE0, FW_DMA_READ, FW_DMA_SKIP, FW_DMA_SELECT, FW_DMA_WRITE = 0x20, 2, 4, 8, 0x10
+
+
+def fw_cfg_seeds():
+    """The firmware's own sequence (signature, ID, directory, a file by DMA), then DMA
+    refusals: a write, a target outside RAM, a descriptor outside RAM."""
+    boot = (fw_select(0) + fw_read(4) + fw_select(1) + fw_read(4) + fw_select(0x19) +
+            fw_read(200) + fw_dma(0x100, (FW_FILE0 + 1) << 16 | FW_DMA_SELECT | FW_DMA_READ,
+                                  5000, 0x2000) +
+            fw_dma(0x100, (FW_FILE0) << 16 | FW_DMA_SELECT | FW_DMA_SKIP, 1, 0) +
+            fw_dma(0x100, FW_DMA_READ, 8, 0x3000) + fw_select(FW_FILE0 + 2) + fw_read(4))
+    bad = (fw_dma(0x200, FW_DMA_WRITE, 4, 0x1000) + fw_dma(0x200, FW_DMA_READ, 64, 1 << 40) +
+           fw_dma(0x1fff8, FW_DMA_READ, 64, 0x1000) +
+           bytes([3, 4, 2]) + struct.pack("<I", 0) + b"\x01" + bytes([3, 8, 2]) +
+           struct.pack("<I", 0x00100000) + b"\x01")
+    return [boot, bad]
+
+
+# -- e1000 ---------------------------------------------------------------------------
+
+# fuzz_e1000.c: op byte, then its operands; registers by raw offset (bit 15 of the u16).
+E_TXR, E_RXR, E_TXD, E_RXB = 0x1000, 0x2000, 0x4000, 0x8000   # rings, data, 2 KiB buffers
+E_MAC = bytes.fromhex("525400123456")
+E_PEER = bytes.fromhex("525500000202")
+E_REG = dict(CTRL=0x0, STATUS=0x8, EECD=0x10, EERD=0x14, MDIC=0x20, ICR=0xc0, ICS=0xc8,
+             IMS=0xd0, IMC=0xd8, RCTL=0x100, TCTL=0x400, RDBAL=0x2800, RDLEN=0x2808,
+             RDH=0x2810, RDT=0x2818, TDBAL=0x3800, TDLEN=0x3808, TDH=0x3810, TDT=0x3818,
+             MTA=0x5200, RA=0x5400, VFTA=0x5600, GPRC=0x4074, GORCH=0x408c, GPTC=0x4080,
+             MPC=0x4010)
+
+
+def ew(reg, val):
+    off = E_REG[reg] if isinstance(reg, str) else reg
+    return bytes([0]) + struct.pack("<HI", 0x8000 | off // 4, val)
+
+
+def er(reg):
+    off = E_REG[reg] if isinstance(reg, str) else reg
+    return bytes([1]) + struct.pack("<H", 0x8000 | off // 4)
+
+
+def eram(gpa, data):
+    out = b""
+    for i in range(0, len(data), 64):
+        chunk = data[i:i + 64]
+        out += bytes([2]) + struct.pack("<IB", gpa + i, len(chunk)) + chunk
+    return out
+
+
+def edesc(rx, idx, d):
+    return bytes([3, idx << 1 | rx]) + d
+
+
+def eframe(data, length=None):
+    length = len(data) if length is None else length
+    return bytes([4]) + struct.pack("<H", length) + data[:min(length, 256)].ljust(min(length, 256), b"\0")
+
+
+def elegacy(addr, length, cmd, cso=0, css=0, special=0):
+    return struct.pack("<QHBBBBH", addr, length, cso, cmd, 0, css, special)
+
+
+def ectx(ipcss, ipcso, ipcse, tucss, tucso, paylen, tucmd, hdrlen, mss):
+    return struct.pack("<BBHBBHIBBH", ipcss, ipcso, ipcse, tucss, tucso, 0,
+                       paylen | (tucmd | 0x20) << 24, 0, hdrlen, mss)
+
+
+def edata(addr, length, dcmd, popts):
+    return struct.pack("<QIBBH", addr, length | 1 << 20 | (dcmd | 0x20) << 24, 0, popts, 0)
+
+
+EOP, IFCS, IC, TSE, RS, VLE = 0x01, 0x02, 0x04, 0x04, 0x08, 0x40
+
+
+def e_ip(proto, payload, tot=None):
+    """Ethernet + IPv4 + TCP (6) or UDP (17) from the guest to the peer."""
+    l4 = 20 if proto == 6 else 8
+    body = bytes(i * 7 & 0xff for i in range(payload))
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + l4 + payload if tot is None else tot,
+                     0x1234, 0x4000, 64, proto, 0, bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2]))
+    if proto == 6:
+        th = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 0, 5 << 4, 0x19, 0xffff, 0, 0)
+    else:
+        th = struct.pack(">HHHH", 40000, 53, 8 + payload, 0)
+    return E_PEER + E_MAC + b"\x08\x00" + ip + th + body
+
+
+def e_up(rctl=0x04008002):   # EN, BAM, SECRC
+    """Reset, interrupts on, both rings (8 descriptors), receive buffers given."""
+    s = ew("CTRL", 1 << 26) + ew("IMS", 0x9f)
+    s += ew("TDBAL", E_TXR) + ew("TDLEN", 128) + ew("TDH", 0) + ew("TDT", 0) + ew("TCTL", 0x0a)
+    s += ew("RDBAL", E_RXR) + ew("RDLEN", 128) + ew("RDH", 0) + ew("RDT", 0)
+    s += b"".join(edesc(1, i, struct.pack("<QQ", E_RXB + 2048 * i, 0)) for i in range(8))
+    return s + ew("RCTL", rctl) + ew("RDT", 7)
+
+
+def e1000_seeds():
+    udp = e_ip(17, 40)
+    plain = (e_up() + eram(E_TXD, udp) + edesc(0, 0, elegacy(E_TXD, 20, 0)) +
+             edesc(0, 1, elegacy(E_TXD + 20, len(udp) - 20, EOP | IFCS | RS)) + ew("TDT", 2) +
+             er("ICR") + eframe(E_MAC + E_PEER + b"\x08\x06" + bytes(46)) +
+             eframe(b"\xff" * 6 + E_PEER + b"\x08\x06" + bytes(28)) + er("ICR") +
+             er("GPRC") + er("GPTC") + er("GORCH") + er("STATUS"))
+    # checksum offload (TCP and UDP), then TSO: 1200 bytes in MSS 500
+    tcp = e_ip(6, 300)
+    tso = e_ip(6, 1200, tot=0)
+    offload = (e_up() + eram(E_TXD, tcp) + edesc(0, 0, ectx(0, 0, 0, 34, 50, 0, 1, 0, 0)) +
+               edesc(0, 1, edata(E_TXD, len(tcp), EOP | RS, 2)) + ew("TDT", 2) +
+               eram(E_TXD + 0x800, udp) + edesc(0, 2, ectx(14, 24, 33, 34, 40, 0, 2, 0, 0)) +
+               edesc(0, 3, edata(E_TXD + 0x800, len(udp), EOP | RS, 3)) + ew("TDT", 4) +
+               eram(E_TXD + 0x1000, tso) +
+               edesc(0, 4, ectx(14, 24, 33, 34, 50, 1200, 7, 54, 500)) +
+               edesc(0, 5, edata(E_TXD + 0x1000, 54, TSE, 3)) +
+               edesc(0, 6, edata(E_TXD + 0x1000 + 54, 1200, TSE | EOP | RS, 3)) + ew("TDT", 7) +
+               er("ICR"))
+    # the ring full: frames wait, then overflow; RDT moves; filters and multicast
+    ring_full = e_up(0x04008102)   # RDMTS 1/4
+    for i in range(12):
+        ring_full += eframe(E_MAC + E_PEER + b"\x08\x00" + bytes([i]) * 50)
+    ring_full += (er("ICR") + er("MPC") + ew("RDT", 3) +
+                  eframe(bytes.fromhex("525400999999") + E_PEER + bytes(50)) +
+                  ew(E_REG["MTA"] + 4 * 0x7d, 1 << 16) +
+                  eframe(bytes.fromhex("01005e0000fb") + E_PEER + bytes(50)) +
+                  ew("RCTL", 0x0400801a) + eframe(bytes.fromhex("020000000001") + E_PEER + bytes(50)))
+    # hostile: rings and buffers outside RAM, a tail past the ring, bus mastering off,
+    # runts and giants, unknown registers, odd widths, the I/O window, the EEPROM and PHY
+    hostile = (e_up() + ew("TDBAL", 0xc0000000) + ew("TDT", 1) + ew("TDBAL", E_TXR) +
+               edesc(0, 0, elegacy(0xc0000000, 64, EOP | RS)) + ew("TDT", 1) +
+               ew("TDT", 300) + ew("TDT", 1) +
+               edesc(0, 1, elegacy(E_TXD, 0xffff, 0)) + edesc(0, 2, elegacy(E_TXD, 0xffff, 0)) +
+               edesc(0, 3, elegacy(E_TXD, 4, EOP)) + ew("TDT", 4) +
+               edesc(1, 0, struct.pack("<QQ", 0xc0000000, 0)) + eframe(E_MAC + E_PEER + bytes(50)) +
+               eframe(E_MAC, 9000) + eframe(E_MAC[:4]) +
+               bytes([7, 0]) + edesc(0, 4, elegacy(E_TXD, 60, EOP)) + ew("TDT", 5) + bytes([7, 1]) +
+               er(0x4) + ew(0x1ff00, 5) + bytes([6, 0x81]) + struct.pack("<IQ", 0x100, 0xff) +
+               bytes([6, 0x01]) + struct.pack("<IQ", 0xc1, 0) +
+               bytes([5, 0xa0]) + struct.pack("<I", 0x8) + bytes([5, 0x24]) + struct.pack("<I", 0) +
+               bytes([5, 0xa0]) + struct.pack("<I", 0xfffffff0) + bytes([5, 0x24]) + struct.pack("<I", 0) +
+               ew("EERD", 0x0301) + er("EERD") + ew("MDIC", 0x08220000) + er("MDIC") +
+               ew("MDIC", 0x04000140 | 1 << 21 | 1 << 29) + er("ICR") +
+               bytes([8, 0]) + er("STATUS") + bytes([8, 1]) + bytes([9, 1, 3]) + bytes([9, 0, 9]))
+    # the EEPROM bit-banged: READ word 0 and 1, with standby in between
+    ee = ew("EECD", 0x40) + ew("EECD", 0x42)
+    for word in (0, 1):
+        for bit in [1, 1, 0] + [(word >> (5 - i)) & 1 for i in range(6)]:
+            di = 4 if bit else 0
+            ee += ew("EECD", 0x42 | di) + ew("EECD", 0x43 | di) + ew("EECD", 0x42 | di)
+        for _ in range(16):
+            ee += ew("EECD", 0x43) + er("EECD") + ew("EECD", 0x42)
+        ee += ew("EECD", 0x40) + ew("EECD", 0x41) + ew("EECD", 0x43) + ew("EECD", 0x42)
+    ee += ew("EECD", 0)
+    # frames spanning 256-byte buffers, VLAN stripping and filtering, jumbo with LPE
+    multi = (e_up(0x04038002) + ew("CTRL", 0x40000061) +
+             eframe(E_MAC + E_PEER + b"\x81\x00\x00\x07\x08\x00" + bytes(250), 600) +
+             ew("RCTL", 0x0407802a) + eframe(E_MAC + E_PEER + b"\x08\x00", 4000) +
+             ew(E_REG["VFTA"], 0x80) + ew("RCTL", 0x04058002) +
+             eframe(E_MAC + E_PEER + b"\x81\x00\x00\x07\x08\x00" + bytes(50)) +
+             eframe(E_MAC + E_PEER + b"\x81\x00\x00\x08\x08\x00" + bytes(50)) +
+             eram(E_TXD, udp) + edesc(0, 0, elegacy(E_TXD, len(udp), EOP | VLE | RS, special=5)) +
+             ew("TDT", 1))
+    return [plain, offload, ring_full, hostile, ee, multi]
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -383,6 +558,7 @@ SEEDS = {
     "rng": rng_seeds,
     "mmio": mmio_seeds,
     "translate": translate_seeds,
+    "fw_cfg": fw_cfg_seeds,
 }
 
 

@@ -31,6 +31,8 @@ SECONDS = int(os.environ.get("TRIVISOR_FUZZ_SECONDS", "12"))
 
 # What the seeds alone must reach: counters printed by each target at exit.
 SEED_FLOOR = {
+    # fw_cfg: items and files through the ports and by DMA, refused descriptors
+    "fw_cfg": {"selects": 3, "bytes": 200, "dma_ops": 5, "dma_errors": 2},
     "virtqueue": {"chains": 4, "indirect_chains": 1, "iovecs": 4},
     "blk": {"reads": 1, "writes": 1, "flushes": 1, "get_ids": 1, "discards": 1,
             "write_zeroes": 1, "unsupp": 1},
