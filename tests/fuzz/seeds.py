@@ -550,6 +550,121 @@ def e1000_seeds():
     return [plain, offload, ring_full, hostile, ee, multi]
 
 
+
+# -- VGA -------------------------------------------------------------------------------
+
+# fuzz_vga.c: op byte, then its operands; sizes 1, 2, 4, 8 are flags 0..3, write is 4.
+def _vsz(size, write):
+    return {1: 0, 2: 1, 4: 2, 8: 3}[size] | (4 if write else 0)
+
+
+def vport(port, val=0, size=1, write=True):
+    return bytes([0, port - 0x3b0, _vsz(size, write)]) + struct.pack("<Q", val)
+
+
+def vdispi(off, val=0, size=2, write=True):
+    return bytes([1, off, _vsz(size, write)]) + struct.pack("<Q", val)
+
+
+def vmem(off, val=0, size=1, write=True):   # off from 0xA0000
+    return (bytes([2 | (off >> 16 & 1) << 3]) + struct.pack("<H", off & 0xffff) +
+            bytes([_vsz(size, write)]) + struct.pack("<Q", val))
+
+
+def vfb(off, val=0, size=4, write=True):
+    return bytes([3]) + struct.pack("<I", off) + bytes([_vsz(size, write)]) + struct.pack("<Q", val)
+
+
+def vmmio(off, val=0, size=2, write=True):
+    return bytes([4]) + struct.pack("<H", off) + bytes([_vsz(size, write)]) + struct.pack("<Q", val)
+
+
+VSNAP = bytes([5])
+
+
+def vtype(data):
+    return bytes([6, len(data)]) + data
+
+
+def vfill(off, val, n):                   # n (1..32) byte writes from off
+    return bytes([7 | (n - 1) << 3]) + struct.pack("<I", off) + bytes([val])
+
+
+def vseq(i, v):
+    return vport(0x3c4, v << 8 | i, 2)
+
+
+def vgc(i, v):
+    return vport(0x3ce, v << 8 | i, 2)
+
+
+def vcrtc(i, v):
+    return vport(0x3d4, i) + vport(0x3d5, v)
+
+
+def vattr(i, v):
+    return vport(0x3da, write=False) + vport(0x3c0, i) + vport(0x3c0, v)
+
+
+def vtext(row, col, s, attr=0x07):
+    return b"".join(vmem(0x18000 + 2 * (row * 80 + col + i), attr << 8 | c, 2)
+                    for i, c in enumerate(s.encode("latin-1")))
+
+
+MODE3_CRTC = bytes.fromhex("5f4f5082558 1bf1f004f0d0e000000009c8e8f281f96b9a3ff".replace(" ", ""))
+MODE3_ATTR = bytes.fromhex("000102030405140738393a3b3c3d3e3f0c000f0800")
+MODE3_GC = bytes.fromhex("000000000010 0e00ff".replace(" ", ""))
+
+
+def vga_seeds():
+    hello = (vtext(0, 0, "Hello, world", 0x1f) + vtext(1, 0, "\xc9\xcd\xbb\x01", 0x4e) +
+             vcrtc(0x0e, 0) + vcrtc(0x0f, 85) + VSNAP + vcrtc(0x0c, 0) + vcrtc(0x0d, 80) +
+             VSNAP + vport(0x3da, write=False) * 4 + vmem(0x18000, size=4, write=False) +
+             vmem(0x10000, 0x41) + vmem(0x0, write=False) + vcrtc(0x01, 0x27))
+    # A BIOS mode set: sequencer, misc, unlocked CRTC, attributes, graphics, DAC,
+    # cleared text, the font into plane 2, back to text.
+    modeset = vseq(0, 1) + b"".join(vseq(i, v) for i, v in enumerate([1, 0, 3, 0, 2]) if i)
+    modeset += vport(0x3c2, 0x67) + vseq(0, 3) + vcrtc(0x11, 0x0e)
+    modeset += b"".join(vcrtc(i, v) for i, v in enumerate(MODE3_CRTC))
+    modeset += b"".join(vattr(i, v) for i, v in enumerate(MODE3_ATTR)) + vport(0x3c0, 0x20)
+    modeset += b"".join(vgc(i, v) for i, v in enumerate(MODE3_GC))
+    modeset += vport(0x3c8, 0) + b"".join(vport(0x3c9, v) for v in (0, 0, 0, 0, 0, 0x2a))
+    modeset += vport(0x3c7, 0) + vport(0x3c9, write=False) * 3
+    modeset += vfill(0x18000, 0x20, 32) + vfill(0x18020, 0x07, 32)
+    font = (vseq(0, 1) + vseq(2, 4) + vseq(4, 7) + vseq(0, 3) + vgc(4, 2) + vgc(5, 0) +
+            vgc(6, 4) + b"".join(vfill(c * 32, 0x5a ^ c, 16) for c in range(0x40, 0x48)) +
+            vmem(0x41 * 32, write=False) + vseq(0, 1) + vseq(2, 3) + vseq(4, 3) + vseq(0, 3) +
+            vgc(4, 0) + vgc(5, 0x10) + vgc(6, 0x0e))
+    modeset += font + vtext(0, 0, "C:\\>", 0x07) + vcrtc(0x0f, 3) + VSNAP
+    # The VBE probe and a 1024x768x32 mode, a banked write, the framebuffer, back to text.
+    vbe = (vdispi(0, 0) + vdispi(1, 0xb0c0) + vdispi(1, write=False) + vdispi(1, 0xb0c5) +
+           vdispi(0, 0xa) + vdispi(1, write=False) + vdispi(0, 4) + vdispi(1, 2) +
+           vdispi(0, 1) + vdispi(1, write=False) + vdispi(0, 4) + vdispi(1, 0) +
+           vdispi(0, 3) + vdispi(1, 32) + vdispi(0, 1) + vdispi(1, 1024) + vdispi(0, 2) +
+           vdispi(1, 768) + vdispi(0, 4) + vdispi(1, 0xc1) + VSNAP + vdispi(0, 5) +
+           vdispi(1, 2) + vmem(0x10, 0xdeadbeef, 4) + vfb(0x20010, write=False) +
+           vfb(0, 0x11223344) + vfb(0xfffff8, 0x55, 8) + vdispi(0, 6) + vdispi(1, 2048) +
+           vdispi(0, 4) + vdispi(1, 0) + VSNAP)
+    # Planar graphics: write modes 0-3, set/reset, bit mask, XOR, read modes 0-1, chain 4.
+    planar = (vseq(4, 6) + vseq(2, 0xf) + vgc(6, 5) + vattr(0x30, 1) + vmem(0x8000, 0x3c) +
+              vgc(1, 5) + vgc(0, 1) + vmem(0x8001, 0x3c) + vgc(1, 0) + vgc(8, 0x0f) +
+              vmem(0x8000, write=False) + vmem(0x8000, 0) + vgc(8, 0xff) + vgc(3, 0x18) +
+              vmem(0x8000, 0xff) + vgc(3, 0) + vgc(5, 2) + vmem(0x8002, 0x0a) + vgc(5, 1) +
+              vmem(0x8003, 0) + vgc(0, 0xf) + vgc(5, 3) + vmem(0x8004, 0xf0) + vgc(5, 8) +
+              vgc(7, 0xf) + vgc(2, 0xa) + vmem(0x8002, write=False) + vseq(4, 0xe) +
+              vmem(0x101, 0x77) + vmem(0x101, write=False) + VSNAP + vattr(0x30, 0x0c) +
+              vseq(4, 2) + vseq(2, 3) + vgc(5, 0x10) + vgc(6, 0xe) + VSNAP)
+    keys = (vtype(b"ls -l\r") + vtype(b"\x1b[A\x1b[1;5C\x1bOP\x1b[24~\x03\x1bx") +
+            vtype(b"\x1b") + vtype(b"\x1b[\x01Q~!"))
+    # BAR2: ports (index and data in one access), DISPI registers, the extension block.
+    mmio = (vmmio(0x404, 0x0302) + vmmio(0x414, 0x0f0e) + vmmio(0x415, 0x50, 1) +
+            vmmio(0x500, write=False) + vmmio(0x514, write=False) + vmmio(0x600, size=8,
+                                                                         write=False) +
+            vmmio(0x508, 0x41) + vmmio(0x508, 0x00) + vmmio(0x41a, size=1, write=False) +
+            vtext(24, 70, "bottom") + VSNAP)
+    return [hello, modeset, vbe, planar, keys + hello, mmio]
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -558,6 +673,7 @@ SEEDS = {
     "rng": rng_seeds,
     "mmio": mmio_seeds,
     "translate": translate_seeds,
+    "vga": vga_seeds,
     "fw_cfg": fw_cfg_seeds,
 }
 

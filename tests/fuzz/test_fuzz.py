@@ -1,6 +1,7 @@
 """Short libFuzzer runs of the fuzz targets (tests/fuzz/fuzz_*.c): the virtqueue, the
 virtio-blk, -net, -console and -rng request parsing, the virtio-mmio registers, and the
-soft CPU's translator against its interpreter on arbitrary code.
+soft CPU's translator against its interpreter on arbitrary code, and the VGA's
+registers, memory and text screen.
 
 Each target first runs its seeds alone (tests/fuzz/seeds.py), which must get the device
 past its parsing into real work (the counters it prints at exit), then fuzzes for
@@ -45,6 +46,11 @@ SEED_FLOOR = {
     "translate": {"insns": 2000, "blocks": 20, "inline": 100, "handlers": 20, "chained": 5,
                   "flushes": 1, "smc": 1, "delivered": 3, "user": 1, "compat": 1, "io": 2,
                   "hlt": 1},
+    # the VGA: text and graphics screens, the cursor, VBE, both BARs, typed keys
+    "vga": {"port_writes": 100, "mem_writes": 50, "fb_writes": 2, "mmio": 8, "unmapped": 2,
+            "ignored": 1,
+            "snapshots": 8, "text_screens": 6, "graphics_screens": 2, "cursors": 2,
+            "chars": 20, "scancodes": 30},
 }
 
 
