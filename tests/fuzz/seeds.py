@@ -665,6 +665,298 @@ def vga_seeds():
     return [hello, modeset, vbe, planar, keys + hello, mmio]
 
 
+# -- AHCI --------------------------------------------------------------------------------
+
+# fuzz_ahci.c: ops 0 ABAR write, 1 ABAR read, 2 RAM fill, 3 command, 4 port up, 5 PCI
+# configuration write; RAM layout and ports as there.
+A_BUF = 0x10000
+A_RAM = 0x20000
+A_DISK, A_CD, A_RO, A_EMPTY, A_NOMEDIA = range(5)
+A_SZ = {1: 0, 2: 1, 4: 2, 8: 3}
+
+
+def a_px(port, reg):
+    return 0x100 + 0x80 * port + reg
+
+
+def a_wr(off, val, size=4):
+    return struct.pack("<BHBQ", 0, off, A_SZ[size], val)
+
+
+def a_rd(off, size=4):
+    return struct.pack("<BHB", 1, off, A_SZ[size])
+
+
+def a_fill(gpa, data):
+    return struct.pack("<BIB", 2, gpa, len(data)) + data
+
+
+def a_up(port):
+    return bytes([4, port])
+
+
+def a_cfg(reg, val, size=4):
+    return struct.pack("<BBBI", 5, reg, A_SZ[size], val)
+
+
+def a_recover(port):
+    """AHCI 6.2.2.1 after an error: ST off, clear PxIS, ST on."""
+    return (a_wr(a_px(port, 0x18), 0x10) + a_wr(a_px(port, 0x10), 0xffffffff) +
+            a_wr(a_px(port, 0x18), 0x11))
+
+
+def h2d(cmd, lba=0, count=0, feature=0, control=0, c=True):
+    return bytes([0x27, 0x80 if c else 0, cmd, feature, lba & 0xff, lba >> 8 & 0xff,
+                  lba >> 16 & 0xff, 0x40 | (lba >> 24 & 0xf), lba >> 24 & 0xff, lba >> 32 & 0xff,
+                  lba >> 40 & 0xff, 0, count & 0xff, count >> 8 & 0xff, 0, control, 0, 0, 0, 0])
+
+
+def a_cmd(port, fis, prds=(), slot=0, write=False, packet=b"", cfl=5):
+    dw0 = cfl | (1 << 5 if packet else 0) | (1 << 6 if write else 0) | len(prds) << 16
+    prd = b"".join(struct.pack("<QII", addr, 0, length - 1) for addr, length in prds)
+    return (struct.pack("<BBBI", 3, port, slot, dw0) + fis + packet.ljust(16, b"\0") +
+            bytes([len(prds)]) + prd)
+
+
+def a_packet(cdb, length=0, port=A_CD):
+    return a_cmd(port, h2d(0xa0, feature=1), [(A_BUF, length or 2)], packet=bytes(cdb))
+
+
+def ahci_seeds():
+    buf = [(A_BUF, 512)]
+    disk = (a_rd(0) + a_rd(0x0c) + a_up(A_DISK) + a_cmd(A_DISK, h2d(0xec), buf) +
+            a_fill(A_BUF, bytes(range(200))) +
+            a_cmd(A_DISK, h2d(0x35, 3, 2), [(A_BUF, 200), (A_BUF + 0x800, 824)], write=True) +
+            a_cmd(A_DISK, h2d(0x25, 3, 2), [(A_BUF + 0x1000, 1024)], slot=1) +
+            a_cmd(A_DISK, h2d(0xc8, 127, 1), buf, slot=2) +
+            a_cmd(A_DISK, h2d(0xea)) + a_cmd(A_DISK, h2d(0x24, 5, 1), buf) +
+            a_cmd(A_DISK, h2d(0x30, 6, 1), buf, write=True) +
+            a_cmd(A_DISK, h2d(0xef, feature=0x82)) +
+            a_cmd(A_DISK, h2d(0xca, 9, 1), buf, write=True) +
+            a_cmd(A_DISK, h2d(0xef, count=0x45, feature=0x03)) +
+            a_cmd(A_DISK, h2d(0xc6, count=8)) + a_cmd(A_DISK, h2d(0xc4, 0, 8), [(A_BUF, 4096)]) +
+            a_cmd(A_DISK, h2d(0x42, 0, 16)) + a_cmd(A_DISK, h2d(0xe5)) +
+            a_cmd(A_DISK, h2d(0xe0)) + a_cmd(A_DISK, h2d(0x90)) +
+            a_fill(A_BUF + 0x2000, struct.pack("<Q", 10 | 4 << 48)) +
+            a_cmd(A_DISK, h2d(0x06, count=1, feature=1), [(A_BUF + 0x2000, 512)], write=True) +
+            a_cmd(A_DISK, h2d(0, control=4, c=False)) + a_cmd(A_DISK, h2d(0, c=False)) +
+            a_rd(a_px(A_DISK, 0x20)) + a_rd(8) + a_wr(8, 1))
+    cd = (a_up(A_CD) + a_cmd(A_CD, h2d(0xa1), buf) +
+          a_packet([0x12, 0, 0, 0, 36], 36) + a_packet([0]) +
+          a_packet([0x25], 8) + a_packet([0x28, 0, 0, 0, 0, 1, 0, 0, 2], 4096) +
+          a_packet([0xa8, 0, 0, 0, 0, 3, 0, 0, 0, 1], 2048) +
+          a_packet([0x43, 2, 0, 0, 0, 0, 0, 0, 20], 20) +
+          a_packet([0x43, 0, 1, 0, 0, 0, 0, 0, 12], 12) +
+          a_packet([0x46, 0, 0, 0, 0, 0, 0, 0, 80], 80) +
+          a_packet([0x4a, 1, 0, 0, 0x10, 0, 0, 0, 8], 8) +
+          a_packet([0x5a, 0, 0x3f, 0, 0, 0, 0, 0, 64], 64) +
+          a_packet([0x1a, 0, 0x2a, 0, 32], 32) +
+          a_packet([0xbd, 0, 0, 0, 0, 0, 0, 0, 0, 8], 8) +
+          a_packet([0x1e, 0, 0, 0, 1]) + a_packet([0x1b, 0, 0, 0, 2]) + a_recover(A_CD) +
+          a_packet([0x1e]) + a_packet([0x1b, 0, 0, 0, 2]) +
+          a_packet([0xee]) + a_recover(A_CD) + a_packet([0x03, 0, 0, 0, 18], 18) +
+          a_packet([0x28, 0, 0, 0, 0, 15, 0, 0, 2], 4096) + a_recover(A_CD) +
+          a_packet([0x03, 0, 0, 0, 18], 18) + a_packet([0x12, 1, 0x80, 0, 64], 64) +
+          a_cmd(A_CD, h2d(0x08)) + a_cmd(A_CD, h2d(0xec), buf) + a_recover(A_CD))
+    errors = (a_up(A_DISK) + a_cmd(A_DISK, h2d(0x25, 0, 8), [(0xd0000000, 4096)]) +
+              a_recover(A_DISK) + a_cmd(A_DISK, h2d(0x25, 0, 8), [(A_RAM - 512, 4096)]) +
+              a_recover(A_DISK) + a_cmd(A_DISK, h2d(0x25, 0, 8), [(A_BUF, 2048)]) +
+              a_recover(A_DISK) + a_cmd(A_DISK, h2d(0xec), buf, cfl=1) + a_recover(A_DISK) +
+              a_cmd(A_DISK, b"\x34" + h2d(0xec)[1:], buf) + a_recover(A_DISK) +
+              a_cmd(A_DISK, h2d(0x25, 126, 8), [(A_BUF, 4096)]) + a_recover(A_DISK) +
+              a_cmd(A_DISK, h2d(0xa0), buf) + a_recover(A_DISK) +
+              a_wr(a_px(A_DISK, 0x2c), 0x301) + a_wr(a_px(A_DISK, 0x2c), 0x300) +
+              a_wr(a_px(A_DISK, 0x18), 0x10) + a_wr(a_px(A_DISK, 0x38), 1) +
+              a_up(A_RO) + a_cmd(A_RO, h2d(0x35, 0, 1), buf, write=True) + a_recover(A_RO) +
+              a_cmd(A_RO, h2d(0x25, 0, 1), buf) +
+              a_up(A_NOMEDIA) + a_packet([0], port=A_NOMEDIA) + a_recover(A_NOMEDIA) +
+              a_up(A_EMPTY) + a_cmd(A_EMPTY, h2d(0xec), buf) +
+              a_wr(4, 0x80000001) + a_up(A_DISK) + a_cmd(A_DISK, h2d(0xe7)))
+    irq = (a_cfg(0x44, 0xfee00000) + a_cfg(0x48, 0) + a_cfg(0x4c, 0x41, 2) + a_cfg(0x42, 1, 2) +
+           a_up(A_DISK) + a_cmd(A_DISK, h2d(0xe7)) + a_rd(8) + a_wr(a_px(A_DISK, 0x10), 0xffffffff) +
+           a_wr(8, 0xffffffff) + a_cmd(A_DISK, h2d(0xe7)) + a_cfg(0x42, 0, 2) +
+           a_cfg(4, 2, 2) + a_cmd(A_DISK, h2d(0xe7), slot=3) + a_cfg(4, 6, 2) +
+           a_wr(a_px(A_DISK, 0x38), 8) + a_wr(a_px(A_DISK, 0x14), 0, 1) + a_rd(a_px(A_DISK, 0x10), 2))
+    return [disk, cd, errors, irq]
+
+
+def fw_select(key):
+    return bytes([0]) + struct.pack("<H", key)
+
+
+def fw_read(n):
+    return bytes([1, n])
+
+
+def fw_dma(gpa, control, length, addr):
+    return bytes([2]) + struct.pack("<I", gpa) + struct.pack(">IIQ", control, length, addr)
+
+
+FW_FILE0, FW_DMA_READ, FW_DMA_SKIP, FW_DMA_SELECT, FW_DMA_WRITE = 0x20, 2, 4, 8, 0x10
+
+
+def fw_cfg_seeds():
+    """The firmware's own sequence (signature, ID, directory, a file by DMA), then DMA
+    refusals: a write, a target outside RAM, a descriptor outside RAM."""
+    boot = (fw_select(0) + fw_read(4) + fw_select(1) + fw_read(4) + fw_select(0x19) +
+            fw_read(200) + fw_dma(0x100, (FW_FILE0 + 1) << 16 | FW_DMA_SELECT | FW_DMA_READ,
+                                  5000, 0x2000) +
+            fw_dma(0x100, (FW_FILE0) << 16 | FW_DMA_SELECT | FW_DMA_SKIP, 1, 0) +
+            fw_dma(0x100, FW_DMA_READ, 8, 0x3000) + fw_select(FW_FILE0 + 2) + fw_read(4))
+    bad = (fw_dma(0x200, FW_DMA_WRITE, 4, 0x1000) + fw_dma(0x200, FW_DMA_READ, 64, 1 << 40) +
+           fw_dma(0x1fff8, FW_DMA_READ, 64, 0x1000) +
+           bytes([3, 4, 2]) + struct.pack("<I", 0) + b"\x01" + bytes([3, 8, 2]) +
+           struct.pack("<I", 0x00100000) + b"\x01")
+    return [boot, bad]
+
+
+# -- e1000 ---------------------------------------------------------------------------
+
+# fuzz_e1000.c: op byte, then its operands; registers by raw offset (bit 15 of the u16).
+E_TXR, E_RXR, E_TXD, E_RXB = 0x1000, 0x2000, 0x4000, 0x8000   # rings, data, 2 KiB buffers
+E_MAC = bytes.fromhex("525400123456")
+E_PEER = bytes.fromhex("525500000202")
+E_REG = dict(CTRL=0x0, STATUS=0x8, EECD=0x10, EERD=0x14, MDIC=0x20, ICR=0xc0, ICS=0xc8,
+             IMS=0xd0, IMC=0xd8, RCTL=0x100, TCTL=0x400, RDBAL=0x2800, RDLEN=0x2808,
+             RDH=0x2810, RDT=0x2818, TDBAL=0x3800, TDLEN=0x3808, TDH=0x3810, TDT=0x3818,
+             MTA=0x5200, RA=0x5400, VFTA=0x5600, GPRC=0x4074, GORCH=0x408c, GPTC=0x4080,
+             MPC=0x4010)
+
+
+def ew(reg, val):
+    off = E_REG[reg] if isinstance(reg, str) else reg
+    return bytes([0]) + struct.pack("<HI", 0x8000 | off // 4, val)
+
+
+def er(reg):
+    off = E_REG[reg] if isinstance(reg, str) else reg
+    return bytes([1]) + struct.pack("<H", 0x8000 | off // 4)
+
+
+def eram(gpa, data):
+    out = b""
+    for i in range(0, len(data), 64):
+        chunk = data[i:i + 64]
+        out += bytes([2]) + struct.pack("<IB", gpa + i, len(chunk)) + chunk
+    return out
+
+
+def edesc(rx, idx, d):
+    return bytes([3, idx << 1 | rx]) + d
+
+
+def eframe(data, length=None):
+    length = len(data) if length is None else length
+    n = length if length < 2048 else 0x8000 | (length - 1)
+    return bytes([4]) + struct.pack("<H", n) + data[:min(length, 256)].ljust(min(length, 256), b"\0")
+
+
+def elegacy(addr, length, cmd, cso=0, css=0, special=0):
+    return struct.pack("<QHBBBBH", addr, length, cso, cmd, 0, css, special)
+
+
+def ectx(ipcss, ipcso, ipcse, tucss, tucso, paylen, tucmd, hdrlen, mss):
+    return struct.pack("<BBHBBHIBBH", ipcss, ipcso, ipcse, tucss, tucso, 0,
+                       paylen | (tucmd | 0x20) << 24, 0, hdrlen, mss)
+
+
+def edata(addr, length, dcmd, popts):
+    return struct.pack("<QIBBH", addr, length | 1 << 20 | (dcmd | 0x20) << 24, 0, popts, 0)
+
+
+EOP, IFCS, IC, TSE, RS, VLE = 0x01, 0x02, 0x04, 0x04, 0x08, 0x40
+
+
+def e_ip(proto, payload, tot=None):
+    """Ethernet + IPv4 + TCP (6) or UDP (17) from the guest to the peer."""
+    l4 = 20 if proto == 6 else 8
+    body = bytes(i * 7 & 0xff for i in range(payload))
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + l4 + payload if tot is None else tot,
+                     0x1234, 0x4000, 64, proto, 0, bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2]))
+    if proto == 6:
+        th = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 0, 5 << 4, 0x19, 0xffff, 0, 0)
+    else:
+        th = struct.pack(">HHHH", 40000, 53, 8 + payload, 0)
+    return E_PEER + E_MAC + b"\x08\x00" + ip + th + body
+
+
+def e_up(rctl=0x04008002):   # EN, BAM, SECRC
+    """Reset, interrupts on, both rings (8 descriptors), receive buffers given."""
+    s = ew("CTRL", 1 << 26) + ew("IMS", 0x9f)
+    s += ew("TDBAL", E_TXR) + ew("TDLEN", 128) + ew("TDH", 0) + ew("TDT", 0) + ew("TCTL", 0x0a)
+    s += ew("RDBAL", E_RXR) + ew("RDLEN", 128) + ew("RDH", 0) + ew("RDT", 0)
+    s += b"".join(edesc(1, i, struct.pack("<QQ", E_RXB + 2048 * i, 0)) for i in range(8))
+    return s + ew("RCTL", rctl) + ew("RDT", 7)
+
+
+def e1000_seeds():
+    udp = e_ip(17, 40)
+    plain = (e_up() + eram(E_TXD, udp) + edesc(0, 0, elegacy(E_TXD, 20, 0)) +
+             edesc(0, 1, elegacy(E_TXD + 20, len(udp) - 20, EOP | IFCS | RS)) + ew("TDT", 2) +
+             er("ICR") + eframe(E_MAC + E_PEER + b"\x08\x06" + bytes(46)) +
+             eframe(b"\xff" * 6 + E_PEER + b"\x08\x06" + bytes(28)) + er("ICR") +
+             er("GPRC") + er("GPTC") + er("GORCH") + er("STATUS"))
+    # checksum offload (TCP and UDP), then TSO: 1200 bytes in MSS 500
+    tcp = e_ip(6, 300)
+    tso = e_ip(6, 1200, tot=0)
+    offload = (e_up() + eram(E_TXD, tcp) + edesc(0, 0, ectx(0, 0, 0, 34, 50, 0, 1, 0, 0)) +
+               edesc(0, 1, edata(E_TXD, len(tcp), EOP | RS, 2)) + ew("TDT", 2) +
+               eram(E_TXD + 0x800, udp) + edesc(0, 2, ectx(14, 24, 33, 34, 40, 0, 2, 0, 0)) +
+               edesc(0, 3, edata(E_TXD + 0x800, len(udp), EOP | RS, 3)) + ew("TDT", 4) +
+               eram(E_TXD + 0x1000, tso) +
+               edesc(0, 4, ectx(14, 24, 33, 34, 50, 1200, 7, 54, 500)) +
+               edesc(0, 5, edata(E_TXD + 0x1000, 54, TSE, 3)) +
+               edesc(0, 6, edata(E_TXD + 0x1000 + 54, 1200, TSE | EOP | RS, 3)) + ew("TDT", 7) +
+               er("ICR"))
+    # the ring full: frames wait, then overflow; RDT moves; filters and multicast
+    ring_full = e_up(0x04008102)   # RDMTS 1/4
+    for i in range(12):
+        ring_full += eframe(E_MAC + E_PEER + b"\x08\x00" + bytes([i]) * 50)
+    ring_full += eframe(E_MAC + E_PEER + b"\x08\x00") * 30   # past the FIFO
+    ring_full += (er("ICR") + er("MPC") + ew("RDT", 3) +
+                  eframe(bytes.fromhex("525400999999") + E_PEER + bytes(50)) +
+                  ew(E_REG["MTA"] + 4 * 0x7d, 1 << 16) +
+                  eframe(bytes.fromhex("01005e0000fb") + E_PEER + bytes(50)) +
+                  ew("RCTL", 0x0400801a) + eframe(bytes.fromhex("020000000001") + E_PEER + bytes(50)))
+    # hostile: rings and buffers outside RAM, a tail past the ring, bus mastering off,
+    # runts and giants, unknown registers, odd widths, the I/O window, the EEPROM and PHY
+    hostile = (e_up() + ew("TDBAL", 0xc0000000) + ew("TDT", 1) + ew("TDBAL", E_TXR) +
+               edesc(0, 0, elegacy(0xc0000000, 64, EOP | RS)) + ew("TDT", 1) +
+               ew("TDT", 300) + ew("TDT", 1) +
+               edesc(0, 1, elegacy(E_TXD, 0xffff, 0)) + edesc(0, 2, elegacy(E_TXD, 0xffff, 0)) +
+               edesc(0, 3, elegacy(E_TXD, 4, EOP)) + ew("TDT", 4) +
+               edesc(1, 0, struct.pack("<QQ", 0xc0000000, 0)) + eframe(E_MAC + E_PEER + bytes(50)) +
+               eframe(E_MAC, 9000) + eframe(E_MAC[:4]) +
+               bytes([7, 0]) + edesc(0, 4, elegacy(E_TXD, 60, EOP)) + ew("TDT", 5) + bytes([7, 1]) +
+               er(0x4) + ew(0x1ff00, 5) + bytes([6, 0x81]) + struct.pack("<IQ", 0x100, 0xff) +
+               bytes([6, 0x01]) + struct.pack("<IQ", 0xc1, 0) +
+               bytes([5, 0xa0]) + struct.pack("<I", 0x8) + bytes([5, 0x24]) + struct.pack("<I", 0) +
+               bytes([5, 0xa0]) + struct.pack("<I", 0xfffffff0) + bytes([5, 0x24]) + struct.pack("<I", 0) +
+               ew("EERD", 0x0301) + er("EERD") + ew("MDIC", 0x08220000) + er("MDIC") +
+               ew("MDIC", 0x04000140 | 1 << 21 | 1 << 29) + er("ICR") +
+               bytes([8, 0]) + er("STATUS") + bytes([8, 1]) + bytes([9, 1, 3]) + bytes([9, 0, 9]))
+    # the EEPROM bit-banged: READ word 0 and 1, with standby in between
+    ee = ew("EECD", 0x40) + ew("EECD", 0x42)
+    for word in (0, 1):
+        for bit in [1, 1, 0] + [(word >> (5 - i)) & 1 for i in range(6)]:
+            di = 4 if bit else 0
+            ee += ew("EECD", 0x42 | di) + ew("EECD", 0x43 | di) + ew("EECD", 0x42 | di)
+        for _ in range(16):
+            ee += ew("EECD", 0x43) + er("EECD") + ew("EECD", 0x42)
+        ee += ew("EECD", 0x40) + ew("EECD", 0x41) + ew("EECD", 0x43) + ew("EECD", 0x42)
+    ee += ew("EECD", 0)
+    # frames spanning 256-byte buffers, VLAN stripping and filtering, jumbo with LPE
+    multi = (e_up(0x04038002) + ew("CTRL", 0x40000061) +
+             eframe(E_MAC + E_PEER + b"\x81\x00\x00\x07\x08\x00" + bytes(250), 600) +
+             ew("RCTL", 0x06018022) + eframe(E_MAC + E_PEER + b"\x08\x00", 4000) +
+             ew(E_REG["VFTA"], 0x80) + ew("RCTL", 0x04058002) +
+             eframe(E_MAC + E_PEER + b"\x81\x00\x00\x07\x08\x00" + bytes(50)) +
+             eframe(E_MAC + E_PEER + b"\x81\x00\x00\x08\x08\x00" + bytes(50)) +
+             eram(E_TXD, udp) + edesc(0, 0, elegacy(E_TXD, len(udp), EOP | VLE | RS, special=5)) +
+             ew("TDT", 1))
+    return [plain, offload, ring_full, hostile, ee, multi]
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -675,6 +967,7 @@ SEEDS = {
     "translate": translate_seeds,
     "vga": vga_seeds,
     "fw_cfg": fw_cfg_seeds,
+    "ahci": ahci_seeds,
 }
 
 

@@ -51,6 +51,10 @@ SEED_FLOOR = {
             "ignored": 1,
             "snapshots": 8, "text_screens": 6, "graphics_screens": 2, "cursors": 2,
             "chars": 20, "scancodes": 30},
+    # AHCI: disk reads and writes, ATAPI packets and CD reads, refused commands
+    "ahci": {"commands": 40, "packets": 20, "sectors_read": 10, "sectors_written": 3,
+             "cd_read": 3, "flushes": 2, "errors": 10, "malformed": 4, "resets": 2,
+             "ignored": 2},
 }
 
 
