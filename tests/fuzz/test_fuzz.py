@@ -46,6 +46,10 @@ SEED_FLOOR = {
     "translate": {"insns": 2000, "blocks": 20, "inline": 100, "handlers": 20, "chained": 5,
                   "flushes": 1, "smc": 1, "delivered": 3, "user": 1, "compat": 1, "io": 2,
                   "hlt": 1},
+    # the e1000: frames both ways (TSO too), a full ring, the filter, refused DMA
+    "e1000": {"tx_frames": 6, "rx_frames": 6, "tx_tso": 1, "tx_malformed": 1, "rx_filtered": 1,
+              "rx_queued": 4, "rx_no_desc": 1, "bad_dma": 3, "dma_disabled": 1,
+              "rx_bad_size": 2, "unknown_regs": 3},
     # the VGA: text and graphics screens, the cursor, VBE, both BARs, typed keys
     "vga": {"port_writes": 100, "mem_writes": 50, "fb_writes": 2, "mmio": 8, "unmapped": 2,
             "ignored": 1,
