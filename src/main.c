@@ -14,6 +14,8 @@
 #include "core/vm.h"
 #include "engine/engine.h"
 #include "host/console.h"
+#include "host/display.h"
+#include "hw/i8042.h"
 
 static int fail(int status, const char *msg)
 {
@@ -72,6 +74,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* --display text: the terminal shows the screen and types on the keyboard; the
+	 * serial console is then not on it. */
+	bool text = cli.cfg.display == VM_DISPLAY_TEXT;
+	if (text)
+		cli.cfg.console_in = cli.cfg.console_out = -1;
+
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return fail(VM_STATUS_ERROR, "out of memory");
@@ -85,13 +93,24 @@ int main(int argc, char **argv)
 		free(vm);
 		return fail(VM_STATUS_NO_ENGINE, e.msg);
 	}
-	if (vm_attach_engine(vm, engine, &e) || vm_start(vm, &e)) {
+	struct display *display = NULL;
+	struct display_config dc = { .text = text, .in_fd = text ? STDIN_FILENO : -1,
+	                             .out_fd = STDOUT_FILENO, .dump_path = cli.cfg.screen_dump,
+	                             .kbd_input = i8042_kbd_input };
+	if (vm_attach_engine(vm, engine, &e) ||
+	    (vm->vga && (text || dc.dump_path) &&
+	     (dc.kbd = vm->kbd, display_start(vm, vm->vga, &dc, &display, &e))) ||
+	    vm_start(vm, &e)) {
+		if (display)
+			display_stop(display);
 		vm_destroy(vm);
 		free(vm);
 		return fail(VM_STATUS_ERROR, e.msg);
 	}
 	console_run(vm);
 	int status = vm_wait(vm);
+	if (display)
+		display_stop(display);
 
 	switch (vm->stop_reason) {
 	case VM_STOP_ERROR:

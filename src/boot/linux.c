@@ -88,6 +88,18 @@ static int write_zero_page(struct vm *vm, struct boot_params *bp, uint64_t initr
 	bp->ext_ramdisk_size = (uint32_t)(initrd_size >> 32);
 	if (bp->hdr.version >= PROTOCOL_RSDP)
 		bp->acpi_rsdp_addr = PC_ACPI_ADDR;
+	if (pc_has_vga(&vm->cfg)) {
+		/* What a BIOS leaves in screen_info (Linux's uapi screen_info.h): 80x25 colour
+		 * text, mode 3, an EGA/VGA (EGA BX != 0x10), 16-line font, cursor at 0,0.
+		 * vgacon takes the screen only when it finds this. */
+		uint8_t *si = bp->screen_info;
+		si[0x06] = 3;             /* orig_video_mode */
+		si[0x07] = 80;            /* orig_video_cols */
+		si[0x0a] = 0x03;          /* orig_video_ega_bx: colour, 256 KiB */
+		si[0x0e] = 25;            /* orig_video_lines */
+		si[0x0f] = 1;             /* orig_video_isVGA */
+		si[0x10] = 16;            /* orig_video_points */
+	}
 	unsigned n = e820_build(&vm->mem, map, E820_MAX_ZEROPAGE);
 	memcpy(bp->e820_table, map, n * sizeof(map[0]));
 	bp->e820_entries = (uint8_t)n;

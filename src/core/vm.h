@@ -25,6 +25,7 @@
 struct engine_ops;
 struct i8042;
 struct uart;
+struct vga;
 
 /* What kind of device the guest is shown for a disk or the network card: para-virtual
  * (virtio) or emulated hardware (AHCI SATA, Intel e1000). --disk ...,if= and --net
@@ -154,6 +155,7 @@ struct vm {
 
 	struct uart *com1;            /* the serial console, fed by the host console */
 	struct i8042 *kbd;            /* the keyboard controller (--display text types into it) */
+	struct vga *vga;              /* the screen, NULL without one */
 	/* When set, the host console feeds this instead of com1 (--console virtio):
 	 * returns how many of the n bytes the device took. Any thread. */
 	size_t (*console_receive)(void *dev, const uint8_t *buf, size_t n);

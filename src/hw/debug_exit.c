@@ -1,10 +1,15 @@
-/* isa-debug-exit and the POST port. Both are stateless: the opaque is the VM. */
+/* isa-debug-exit and the POST port, stateless (the opaque is the VM), and the debug
+ * console, which keeps the line being written. */
 #include "debug_exit.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/vm.h"
 
 static void debug_exit_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size,
@@ -40,4 +45,56 @@ int debug_exit_create(struct vm *vm, uint16_t port, struct err *e)
 int post_port_create(struct vm *vm, uint16_t port, struct err *e)
 {
 	return bus_register(&vm->pio, port, 1, post_io, vm, "POST", e);
+}
+
+#define DEBUGCON_READBACK 0xe9
+#define DEBUGCON_LINE     200
+
+struct debugcon {
+	pthread_mutex_t lock;
+	char line[DEBUGCON_LINE + 1];
+	unsigned len;
+};
+
+static void debugcon_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size,
+                        bool is_write)
+{
+	struct debugcon *d = opaque;
+	if (!is_write) {
+		memset(data, DEBUGCON_READBACK, size);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < size; i++) {
+		char c = (char)data[i];
+		if (c != '\n' && c != '\r' && d->len < DEBUGCON_LINE)
+			d->line[d->len++] = c >= ' ' && c < 0x7f ? c : '?';
+		if (c == '\n' || d->len == DEBUGCON_LINE) {
+			d->line[d->len] = '\0';
+			log_info("firmware", "%s", d->line);
+			d->len = 0;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void debugcon_destroy(void *opaque)
+{
+	struct debugcon *d = opaque;
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+int debugcon_create(struct vm *vm, uint16_t port, struct err *e)
+{
+	struct debugcon *d = calloc(1, sizeof(*d));
+	if (!d)
+		return err_set(e, ENOMEM, "out of memory");
+	pthread_mutex_init(&d->lock, NULL);
+	int r = vm_add_device(vm, d, debugcon_destroy, e);
+	if (r) {
+		debugcon_destroy(d);
+		return r;
+	}
+	return bus_register(&vm->pio, port, 1, debugcon_io, d, "debugcon", e);
 }

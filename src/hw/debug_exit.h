@@ -1,4 +1,5 @@
-/* Ports that exist for guests' and tests' convenience: isa-debug-exit and POST. */
+/* Ports that exist for guests' and tests' convenience: isa-debug-exit, POST, and the
+ * firmware's debug console. */
 #ifndef TRIVISOR_HW_DEBUG_EXIT_H
 #define TRIVISOR_HW_DEBUG_EXIT_H
 
@@ -19,5 +20,10 @@ int debug_exit_create(struct vm *vm, uint16_t port, struct err *e);
 /* The POST diagnostic port (0x80): writes ignored, reads return 0xff. Registered so
  * that firmware and Linux's I/O delay writes are not counted as unclaimed. */
 int post_port_create(struct vm *vm, uint16_t port, struct err *e);
+
+/* QEMU's isa-debugcon at port (SeaBIOS writes its debug messages to 0x402): reads
+ * return 0xe9, which tells firmware it is there; the bytes written are logged line by
+ * line as "[firmware]" messages (shown with -v). Owned by the VM. */
+int debugcon_create(struct vm *vm, uint16_t port, struct err *e);
 
 #endif

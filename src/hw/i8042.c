@@ -190,15 +190,18 @@ static void kbd_write(struct i8042 *k, uint8_t v)
 	}
 }
 
-void i8042_kbd_input(struct i8042 *k, const uint8_t *scancodes, size_t n)
+size_t i8042_kbd_input(void *opaque, const uint8_t *scancodes, size_t n)
 {
+	struct i8042 *k = opaque;
+	size_t taken = n;
 	pthread_mutex_lock(&k->lock);
 	if (k->kbd && k->kbd_scanning && !(k->ram[0] & CTR_KBDDIS)) {
-		for (size_t i = 0; i < n && k->qcount < QUEUE_LEN; i++)
-			push(k, scancodes[i], 0);
+		for (taken = 0; taken < n && k->qcount < QUEUE_LEN; taken++)
+			push(k, scancodes[taken], 0);
 		update_irqs(k, false);
 	}
 	pthread_mutex_unlock(&k->lock);
+	return taken;
 }
 
 /* A byte written to port 0x60. Returns true if the guest asked for a CPU reset. */

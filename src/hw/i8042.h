@@ -19,8 +19,9 @@ int i8042_create(struct vm *vm, bool keyboard, struct i8042 **out, struct err *e
 
 /* Keys pressed and released on the keyboard: scan code set 1 bytes (make, break, 0xE0
  * prefixes), what the guest reads with the controller's translation on (as firmware
- * and Linux leave it). Dropped while the keyboard is disabled or its buffer is full.
- * Any thread. */
-void i8042_kbd_input(struct i8042 *k, const uint8_t *scancodes, size_t n);
+ * and Linux leave it). Returns how many it took: all of them while the keyboard is
+ * disabled (dropped, as a disabled keyboard does), fewer when its buffer is full (the
+ * caller offers the rest again later). Any thread. */
+size_t i8042_kbd_input(void *k, const uint8_t *scancodes, size_t n);
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef TRIVISOR_PC_H
 #define TRIVISOR_PC_H
 
+#include <stdbool.h>
+
 #include "core/err.h"
 
 struct vm;
@@ -18,6 +20,7 @@ struct vm;
 #define PC_RTC_IRQ          8
 #define PC_POST_PORT        0x80    /* POST diagnostic port: writes ignored */
 #define PC_DEBUG_EXIT_PORT  0xf4    /* isa-debug-exit compatible */
+#define PC_DEBUGCON_PORT    0x402   /* the firmware's debug console (isa-debugcon) */
 #define PC_FW_CFG_PORT      0x510   /* 0x510 selector (16-bit), 0x511 data */
 #define PC_FW_CFG_DMA_PORT  0x514   /* 0x514 high, 0x518 low half of the DMA address (BE) */
 
@@ -52,6 +55,11 @@ struct vm;
 #define PC_ACPI_SIZE        0x10000u
 
 struct uart;
+struct vm_config;
+
+/* The board has a VGA: booted through the firmware (a PC), or something shows its
+ * screen (--display, --screen-dump). */
+bool pc_has_vga(const struct vm_config *cfg);
 
 /* Create the legacy PC devices on vm's buses (COM1, i8042, RTC, port 0x80, debug exit,
  * fw_cfg, ACPI PM). Registers their teardown with vm_add_device. */

@@ -72,7 +72,9 @@ int pci_dev_set_bar(struct pci_dev *d, unsigned i, enum pci_bar_type type, uint6
 	switch (type) {
 	case PCI_BAR_IO:
 		pci_set32(d, reg, PCI_BAR_F_IO);
-		pci_set_wmask32(d, reg, (uint32_t)~(b->size - 1) & 0xfffcu);
+		/* All 32 address bits are writable, as firmware sizing a BAR expects (it reads
+		 * back ~(size - 1) | 1); one above 64 KiB is simply never mapped. */
+		pci_set_wmask32(d, reg, (uint32_t)~(b->size - 1) & ~0x3u);
 		break;
 	case PCI_BAR_MEM32:
 		pci_set32(d, reg, 0);

@@ -11,11 +11,13 @@ and an HTTP fetch through slirp, and, after a synced write, SIGKILL: the data is
 the image and the file system is clean."""
 import hashlib
 import re
+import time
 
 import pytest
 
 import harness
-from test_linux import run, step
+from harness import GUEST_PROMPT
+from test_linux import BOOT_TIMEOUT, CMD_TIMEOUT, END_TIMEOUT, end, run, step
 from test_virtio_blk import Disks, HELLO, cat, fsck, make_ext4, sigkill, spawn_killable, wait_boot
 from test_virtio_net import HTTP_PORT, PAGE, http_server  # noqa: F401 (fixture)
 
@@ -38,7 +40,7 @@ def test_no_bootable_device(machine, engine):
         assert p.wait(FW_TIMEOUT) == 0
 
 
-@pytest.mark.parametrize("devices", ["virtio"])
+@pytest.mark.parametrize("devices", ["emulated", "virtio"])
 def test_boot_disk(machine, engine, firmware_images, http_server, tmp_path, devices):
     boot_img, _ = firmware_images
     data = make_ext4(tmp_path / "data.img", {"hello.txt": HELLO})
@@ -93,3 +95,49 @@ def test_boot_disk(machine, engine, firmware_images, http_server, tmp_path, devi
     r = fsck(data)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     assert hashlib.md5(cat(data, "blob")).hexdigest() == m.group(1)
+
+
+def test_boot_cdrom(machine, engine, firmware_images):
+    """An El Torito CD (ISOLINUX) on the AHCI controller's ATAPI drive, booted first
+    (--boot cdrom) past an empty disk: Linux finds the drive (sr0) and reads the ISO."""
+    _, iso = firmware_images
+    disks = Disks(machine)
+    p = machine.spawn(["run", "--engine", engine, "--mem", "256M", "--guest", "full",
+                       "--cdrom", disks.attach(iso), "--boot", "cdrom"])
+    with step(p, "waiting for the firmware and the boot loader"):
+        p.expect_exact("Booting from DVD/CD", timeout=FW_TIMEOUT)
+        p.expect_exact("ISOLINUX", timeout=FW_TIMEOUT)
+    sh = wait_boot(p, engine, machine, "firmware boot from an ATAPI CD-ROM")
+    r = run(p, sh, "cat /sys/block/sr0/device/model; "
+                   "dd if=/dev/sr0 bs=2048 skip=16 count=1 2>/dev/null | grep -c CD001")
+    assert r.status == 0 and "CD-ROM" in r.output and "1" in r.output.split(), r
+    assert end(p, "poweroff") == 0
+
+
+def test_text_display_and_keyboard(machine, engine, guest_images, tmp_path):
+    """--display text with the kernel's console on the VGA (console=tty0): the shell
+    that busybox starts there is drawn in this terminal, and what is typed reaches it
+    through the emulated PS/2 keyboard (Linux's own vgacon, i8042 and atkbd drivers);
+    --screen-dump keeps the same screen as text in a file."""
+    if machine.name == "nested":
+        pytest.skip("the screen dump is a file of the machine trivisor runs on; the VGA "
+                    "and keyboard models are the same code under both engines")
+    dump = tmp_path / "screen.txt"
+    p = machine.spawn(["run", "--engine", engine, "--kernel", machine.kernel,
+                       "--initrd", machine.initrd, "--append", "console=tty0",
+                       "--display", "text", "--screen-dump", str(dump)])
+    with step(p, "waiting for the shell on the screen"):
+        p.expect_exact(GUEST_PROMPT.strip(), timeout=BOOT_TIMEOUT)
+    # Typed keys: they echo on the screen, and the shell's answer shows below them.
+    p.send("echo typed-$((6 * 7))\r")
+    with step(p, "waiting for the answer on the screen"):
+        p.expect_exact("typed-42", timeout=CMD_TIMEOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "typed-42" not in (dump.read_text() if dump.exists() else ""):
+        time.sleep(0.2)
+    text = dump.read_text()
+    assert "echo typed-$((6 * 7))" in text and "\ntyped-42" in text, text
+    assert len(text.splitlines()) <= 25 and all(len(l) <= 80 for l in text.splitlines()), text
+    p.send("poweroff\r")
+    with step(p, "waiting for trivisor to exit"):
+        assert p.wait(END_TIMEOUT) == 0

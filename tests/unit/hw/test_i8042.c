@@ -147,14 +147,18 @@ static void test_keyboard(void)
 	CHECK_EQ(inb(&v2, DATA), 0xfa);
 	CHECK_EQ(inb(&v2, CMD) & 1, 0);                /* nothing more */
 	static const uint8_t a[] = { 0x1e, 0x9e };    /* 'a' pressed and released */
-	i8042_kbd_input(k, a, 2);
+	CHECK_EQ(i8042_kbd_input(k, a, 2), 2);
 	CHECK(v2.irq_lines & (1u << PC_I8042_KBD_IRQ));
 	CHECK_EQ(inb(&v2, DATA), 0x1e);
 	CHECK_EQ(inb(&v2, DATA), 0x9e);
 	outb(&v2, DATA, 0xf5);                         /* disable scanning */
 	CHECK_EQ(inb(&v2, DATA), 0xfa);
-	i8042_kbd_input(k, a, 2);
-	CHECK_EQ(inb(&v2, CMD) & 1, 0);                /* dropped */
+	CHECK_EQ(i8042_kbd_input(k, a, 2), 2);         /* taken, and dropped */
+	CHECK_EQ(inb(&v2, CMD) & 1, 0);
+	outb(&v2, DATA, 0xf4);                         /* enable: a full buffer takes less */
+	CHECK_EQ(inb(&v2, DATA), 0xfa);
+	uint8_t many[100] = { 0 };
+	CHECK_EQ(i8042_kbd_input(k, many, 100), 64);
 	vm_destroy(&v2);
 }
 
