@@ -60,18 +60,25 @@ def test_boot_disk(machine, engine, firmware_images, http_server, tmp_path, devi
     sh = wait_boot(p, engine, machine, f"firmware boot, {devices} disks and NIC")
 
     # The drivers the guest's own kernel picked.
-    disk, part_dev = ("sda", "sdb") if devices == "emulated" else ("vda", "vdb")
     drivers = ["ahci", "e1000"] if devices == "emulated" else ["virtio-pci"]
     r = run(p, sh, "ls /sys/block; readlink /sys/class/net/eth0/device/driver; " +
             "; ".join(f"echo {d}: $(ls /sys/bus/pci/drivers/{d} | grep -c 0000:)" for d in drivers))
-    assert r.status == 0 and disk in r.output and part_dev in r.output, r
+    assert r.status == 0, r
     if devices == "emulated":
         assert "ahci: 1" in r.output and "e1000: 1" in r.output, r
+        # SATA disks are named as their probes finish: find the data disk by its port
+        # (the second: ata2).
+        r = run(p, sh, "for d in /sys/block/sd*; do case $(readlink -f $d/device) in "
+                       "*/ata2/*) echo data=${d##*/};; esac; done")
+        m = re.search(r"data=(sd[a-z])", r.output)
+        assert r.status == 0 and m, r
+        data_dev = m.group(1)
     else:
-        assert "virtio-pci: 3" in r.output, r
+        assert "virtio-pci: 3" in r.output and "vdb" in r.output, r
+        data_dev = "vdb"
 
     # The data disk: mounted, read, written and synced.
-    r = run(p, sh, f"mount /dev/{part_dev} /mnt && cat /mnt/hello.txt")
+    r = run(p, sh, f"mount /dev/{data_dev} /mnt && cat /mnt/hello.txt")
     assert r.status == 0 and HELLO.decode().strip() in r.output, r
     r = run(p, sh, "dd if=/dev/urandom of=/mnt/blob bs=64k count=16 2>/dev/null && sync && "
                    "md5sum /mnt/blob")
