@@ -89,3 +89,18 @@ def test_mem_too_small(trivisor, guest_images):
     p = trivisor("run", "--mem", "1", "--kernel", guest_images["kernel"])
     assert p.returncode != 0
     assert "mem" in p.stderr.lower(), p.stderr
+
+
+def test_firmware_boot_refusals(trivisor, tmp_path):
+    """A firmware boot refuses what cannot boot, naming the file: a BIOS image of the
+    wrong size, a missing one, a missing CD image, a disk image another VM holds."""
+    bad = tmp_path / "bios.bin"
+    bad.write_bytes(b"\0" * 1000)
+    p = trivisor("run", "--engine", "soft", "--bios", bad)
+    assert p.returncode == 1 and f"firmware {bad}: 1000 bytes is not a BIOS image" in p.stderr, p
+    p = trivisor("run", "--engine", "soft", "--bios", tmp_path / "none.bin")
+    assert p.returncode == 1 and "none.bin" in p.stderr, p
+    p = trivisor("run", "--engine", "soft", "--cdrom", tmp_path / "none.iso")
+    assert p.returncode == 1 and "none.iso" in p.stderr, p
+    p = trivisor("run", "--engine", "soft", "--mem", "512K")
+    assert p.returncode == 2, p
