@@ -206,6 +206,9 @@ void stats_print(FILE *f, const struct vm *vm)
 	print_counters(f, "direct execution", &t.direct);
 	print_bus(f, &vm->pio);
 	print_bus(f, &vm->mmio);
+	for (unsigned i = 0; i < vm->ndevices; i++)
+		if (vm->devices[i].print_stats)
+			vm->devices[i].print_stats(vm->devices[i].opaque, f);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
 	        atomic_load(&vm->pio.unclaimed_reads), atomic_load(&vm->pio.unclaimed_writes),
 	        atomic_load(&vm->mmio.unclaimed_reads), atomic_load(&vm->mmio.unclaimed_writes));

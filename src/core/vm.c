@@ -17,8 +17,15 @@ int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct e
 {
 	if (vm->ndevices == VM_MAX_DEVICES)
 		return err_set(e, ENOSPC, "too many devices (at most %d)", VM_MAX_DEVICES);
-	vm->devices[vm->ndevices++] = (struct vm_device){ opaque, destroy };
+	vm->devices[vm->ndevices++] = (struct vm_device){ opaque, destroy, NULL };
 	return 0;
+}
+
+void vm_set_device_stats(struct vm *vm, void *opaque, void (*print)(void *, FILE *))
+{
+	for (unsigned i = 0; i < vm->ndevices; i++)
+		if (vm->devices[i].opaque == opaque)
+			vm->devices[i].print_stats = print;
 }
 
 void vm_set_irq(struct vm *vm, unsigned gsi, int level)

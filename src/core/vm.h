@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bus.h"
 #include "cpu_state.h"
@@ -124,10 +125,12 @@ enum vm_stop_reason {
 	VM_STOP_USER,       /* escape sequence or signal */
 };
 
-/* Something to tear down with the VM (devices, backends), destroyed in reverse order. */
+/* Something to tear down with the VM (devices, backends), destroyed in reverse order;
+ * print_stats (optional) adds the device's own counters to --stats. */
 struct vm_device {
 	void *opaque;
 	void (*destroy)(void *opaque);
+	void (*print_stats)(void *opaque, FILE *f);
 };
 
 struct vm {
@@ -195,6 +198,8 @@ bool vm_stopping(struct vm *vm);
 
 /* Register a teardown callback, run by vm_destroy in reverse order. */
 int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct err *e);
+/* Give the device registered with opaque a --stats printer (one or more lines). */
+void vm_set_device_stats(struct vm *vm, void *opaque, void (*print)(void *, FILE *));
 
 /* Raise/lower an interrupt line (GSI); routed by the engine. */
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);

@@ -984,6 +984,11 @@ static void make_serial(struct ahci_port *p, const char *path)
 	snprintf(p->serial, sizeof(p->serial), "TRV%u-%08X", p->index, h);
 }
 
+static void print_stats(void *a, FILE *f)
+{
+	ahci_print_stats(a, f);
+}
+
 int ahci_create(struct vm *vm, struct pci_host *pci, const struct ahci_port_config *ports,
                 unsigned nports, struct ahci **out, struct err *e)
 {
@@ -995,7 +1000,9 @@ int ahci_create(struct vm *vm, struct pci_host *pci, const struct ahci_port_conf
 		return err_set(e, ENOMEM, "out of memory");
 	struct pci_dev *d = &a->pci;
 	pci_dev_init(d, "ahci", AHCI_VENDOR, AHCI_DEVICE, AHCI_CLASS, 2);
-	if ((r = vm_add_device(vm, a, destroy, e))) {
+	if ((r = vm_add_device(vm, a, destroy, e)) == 0)
+		vm_set_device_stats(vm, a, print_stats);
+	if (r) {
 		destroy(a);
 		return r;
 	}

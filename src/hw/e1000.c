@@ -1016,17 +1016,25 @@ void e1000_set_link(struct e1000 *d, bool up)
 	pthread_mutex_unlock(&d->pci.lock);
 }
 
+/* --stats: what went where, and what was refused. */
+static void print_stats(void *opaque, FILE *f)
+{
+	struct e1000 *d = opaque;
+	pthread_mutex_lock(&d->pci.lock);
+	const struct e1000_stats s = d->st;
+	pthread_mutex_unlock(&d->pci.lock);
+	fprintf(f, "e1000: tx %lu frames (%llu bytes, %lu TSO packets), rx %lu frames (%llu bytes);"
+	        " dropped: tx malformed %lu, backend %lu; rx disabled %lu, filtered %lu, bad size"
+	        " %lu, no descriptor %lu (held %lu); bad DMA %lu, DMA off %lu; unknown registers %lu\n",
+	        s.tx_frames, (unsigned long long)s.tx_bytes, s.tx_tso, s.rx_frames,
+	        (unsigned long long)s.rx_bytes, s.tx_malformed, s.tx_backend_drops,
+	        s.rx_disabled, s.rx_filtered, s.rx_bad_size, s.rx_no_desc, s.rx_queued,
+	        s.bad_dma, s.dma_disabled, s.unknown_regs);
+}
+
 static void destroy(void *opaque)
 {
 	struct e1000 *d = opaque;
-	const struct e1000_stats *s = &d->st;
-	log_info("e1000", "tx %lu frames (%llu bytes, %lu TSO packets), rx %lu frames (%llu bytes);"
-	         " dropped: tx malformed %lu, backend %lu; rx disabled %lu, filtered %lu, bad size"
-	         " %lu, no descriptor %lu (held %lu); bad DMA %lu, DMA off %lu; unknown registers %lu",
-	         s->tx_frames, (unsigned long long)s->tx_bytes, s->tx_tso, s->rx_frames,
-	         (unsigned long long)s->rx_bytes, s->tx_malformed, s->tx_backend_drops,
-	         s->rx_disabled, s->rx_filtered, s->rx_bad_size, s->rx_no_desc, s->rx_queued,
-	         s->bad_dma, s->dma_disabled, s->unknown_regs);
 	fifo_clear(d);
 	pci_dev_destroy(&d->pci);
 	free(d);
@@ -1041,7 +1049,9 @@ int e1000_create(struct vm *vm, struct pci_host *pci, const uint8_t mac[6], stru
 	if (!d)
 		return err_set(e, ENOMEM, "out of memory");
 	pci_dev_init(&d->pci, "e1000", E1000_VENDOR, E1000_DEVICE, 0x020000, 0x02);
-	if ((r = vm_add_device(vm, d, destroy, e))) {
+	if ((r = vm_add_device(vm, d, destroy, e)) == 0)
+		vm_set_device_stats(vm, d, print_stats);
+	if (r) {
 		destroy(d);
 		return r;
 	}

@@ -757,6 +757,19 @@ static void vga_destroy(void *opaque)
 	free(v);
 }
 
+static void print_stats(void *v, FILE *f)
+{
+	struct vga_stats s;
+	vga_get_stats(v, &s);
+	fprintf(f, "vga: ports %llu reads, %llu writes; window %llu reads, %llu writes; "
+	        "framebuffer %llu reads, %llu writes; %llu outside the mapped window, "
+	        "%llu ignored writes\n", (unsigned long long)s.port_reads,
+	        (unsigned long long)s.port_writes, (unsigned long long)s.mem_reads,
+	        (unsigned long long)s.mem_writes, (unsigned long long)s.fb_reads,
+	        (unsigned long long)s.fb_writes, (unsigned long long)s.unmapped,
+	        (unsigned long long)s.ignored_writes);
+}
+
 int vga_create(struct vm *vm, struct pci_host *pci, struct vga **out, struct err *e)
 {
 	struct vga *v = calloc(1, sizeof(*v));
@@ -776,7 +789,9 @@ int vga_create(struct vm *vm, struct pci_host *pci, struct vga **out, struct err
 	pci_set16(&v->pci, PCI_SUBSYS_VENDOR, 0x1af4);
 	pci_set16(&v->pci, PCI_SUBSYS_ID, 0x1100);
 	reset(v);
-	if ((r = vm_add_device(vm, v, vga_destroy, e))) {
+	if ((r = vm_add_device(vm, v, vga_destroy, e)) == 0)
+		vm_set_device_stats(vm, v, print_stats);
+	if (r) {
 		vga_destroy(v);
 		return r;
 	}
