@@ -57,6 +57,11 @@ typedef void (*fuzz_host_fn)(void *ctx, struct fz *f);
 void fuzz_virtio_dev(struct virtio_dev *v, const uint8_t *data, size_t size, fuzz_host_fn host,
                      void *ctx);
 
+/* A network backend's send() for the fuzz targets: fails the run unless the frame is
+ * min..max bytes long, reads every byte of it (ASan), and refuses about half of the
+ * frames (-ENOBUFS: a full backend) so that drop paths run too. */
+int fuzz_frame_sink(const uint8_t *frame, size_t len, size_t min, size_t max);
+
 /* At exit, print "fuzz-stats: NAME=VALUE ..." from fn: what the run reached (the suite
  * checks that the seeds get the device past its parsing into real work). */
 void fuzz_stats_at_exit(void (*fn)(FILE *out));

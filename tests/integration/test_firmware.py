@@ -9,7 +9,6 @@ Each boot checks as much as it can: the firmware's and boot loader's messages on
 serial console, the drivers Linux binds, an ext4 data disk mounted and written, DHCP
 and an HTTP fetch through slirp, and, after a synced write, SIGKILL: the data is in
 the image and the file system is clean."""
-import hashlib
 import re
 import time
 
@@ -18,7 +17,7 @@ import pytest
 import harness
 from harness import GUEST_PROMPT
 from test_linux import BOOT_TIMEOUT, CMD_TIMEOUT, END_TIMEOUT, end, run, step
-from test_virtio_blk import Disks, HELLO, cat, fsck, make_ext4, sigkill, spawn_killable, wait_boot
+from test_virtio_blk import Disks, HELLO, kill_after_sync, make_ext4, spawn_killable, wait_boot
 from test_virtio_net import HTTP_PORT, PAGE, http_server  # noqa: F401 (fixture)
 
 FW_TIMEOUT = 120
@@ -51,8 +50,7 @@ def test_boot_disk(machine, engine, firmware_images, http_server, tmp_path, devi
             "--disk", f"{disks.attach(data)},if={bus}", "--net", f"user,model={nic}"]
     if devices == "emulated":
         args += ["--guest", "full"]
-    marker = "SYNCED-AND-READY"
-    p = spawn_killable(machine, args, marker)
+    p = spawn_killable(machine, args)
     with step(p, "waiting for the firmware and the boot loader"):
         p.expect_exact("SeaBIOS (version", timeout=FW_TIMEOUT)
         p.expect_exact("Booting from Hard Disk", timeout=FW_TIMEOUT)
@@ -94,14 +92,7 @@ def test_boot_disk(machine, engine, firmware_images, http_server, tmp_path, devi
     assert r.status == 0 and PAGE in r.output, r
 
     # A synced write survives SIGKILL.
-    p.sendline('echo SYNCED""-AND-READY')
-    with step(p, "waiting for the marker"):
-        p.expect_exact(marker, timeout=60)
-    sigkill(machine, p)
-    disks.collect()
-    r = fsck(data)
-    assert r.returncode in (0, 1), r.stdout + r.stderr
-    assert hashlib.md5(cat(data, "blob")).hexdigest() == m.group(1)
+    kill_after_sync(machine, p, disks, data, m.group(1))
 
 
 def test_boot_cdrom(machine, engine, firmware_images):

@@ -194,18 +194,35 @@ def test_disks(machine, engine, virtio_initrd, tmp_path, transport):
     assert hashlib.sha256(ro.read_bytes()).hexdigest() == ro_before
 
 
-def spawn_killable(machine, args, marker):
-    """trivisor that the test can SIGKILL once the console showed marker. Nested, the
-    outer shell does the killing (the console is trivisor's): trivisor runs in its own
-    session, its output teed to a file that the shell watches for the marker."""
+SYNC_MARKER = "SYNCED-AND-READY"
+
+
+def spawn_killable(machine, args):
+    """trivisor that the test can SIGKILL once the console showed SYNC_MARKER. Nested,
+    the outer shell does the killing (the console is trivisor's): trivisor runs in its
+    own session, its output teed to a file that the shell watches for the marker."""
     if machine.name != "nested":
         return machine.spawn(args)
     cmd = ("rm -f /tmp/tv.out; setsid " + machine._cmd(args) + " 2>&1 | tee /tmp/tv.out & "
-           f"until grep -q {marker} /tmp/tv.out 2>/dev/null; do sleep 0.2; done; "
+           f"until grep -q {SYNC_MARKER} /tmp/tv.out 2>/dev/null; do sleep 0.2; done; "
            "kill -9 $(pidof trivisor); wait")
     p = machine.outer.spawn_inner(cmd)
     machine.procs.append(p)
     return p
+
+
+def kill_after_sync(machine, p, disks, img, md5):
+    """Once the guest has synced /blob (md5) to img: SIGKILL trivisor (spawn_killable's
+    marker), then the image is a clean ext4 with every synced byte of /blob in it."""
+    # Printed by the shell (the echo of the typed line shows SYNCED""-...).
+    p.sendline('echo SYNCED""-AND-READY')
+    with step(p, "waiting for the marker"):
+        p.expect_exact(SYNC_MARKER, timeout=60)
+    sigkill(machine, p)
+    disks.collect()
+    r = fsck(img)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    assert hashlib.md5(cat(img, "blob")).hexdigest() == md5
 
 
 def sigkill(machine, p):
@@ -223,9 +240,8 @@ def sigkill(machine, p):
 def test_nothing_lost_after_sigkill(machine, engine, virtio_initrd, tmp_path, transport):
     img = make_ext4(tmp_path / "disk.img", {"hello.txt": HELLO})
     disks = Disks(machine)
-    marker = "SYNCED-AND-READY"
     p = spawn_killable(machine, run_args(machine, engine, virtio_initrd, [disks.attach(img)],
-                                         transport), marker)
+                                         transport))
     sh = wait_boot(p, engine, machine, f"one virtio disk on {transport}")
     assert_transport(p, sh, transport)
     assert run(p, sh, "mount /dev/vda /mnt").status == 0
@@ -233,16 +249,7 @@ def test_nothing_lost_after_sigkill(machine, engine, virtio_initrd, tmp_path, tr
                    "md5sum /mnt/blob")
     m = re.search(r"\b([0-9a-f]{32})\s+/mnt/blob", r.output)
     assert r.status == 0 and m, r
-    # Printed by the shell (the echo of the typed line shows SYNCED""-...).
-    p.sendline('echo SYNCED""-AND-READY')
-    with step(p, "waiting for the marker"):
-        p.expect_exact(marker, timeout=60)
-    sigkill(machine, p)
-
-    disks.collect()
-    r = fsck(img)
-    assert r.returncode in (0, 1), r.stdout + r.stderr
-    assert hashlib.md5(cat(img, "blob")).hexdigest() == m.group(1)
+    kill_after_sync(machine, p, disks, img, m.group(1))
 
 
 def test_disk_errors(machine, engine, virtio_initrd):
