@@ -157,6 +157,19 @@ static void blk_destroy(void *opaque)
 	free(b);
 }
 
+/* --stats. The counters are the device's, updated under its transport's lock; a
+ * report after the vCPUs stopped reads them settled. */
+static void print_stats(void *opaque, FILE *f)
+{
+	const struct virtio_blk *b = opaque;
+	const struct virtio_blk_stats *s = &b->st;
+	fprintf(f, "%s: %lu reads (%llu bytes), %lu writes (%llu bytes), %lu flushes, %lu "
+	        "discards, %lu write-zeroes; %lu I/O errors, %lu unsupported\n", b->name,
+	        s->reads, (unsigned long long)s->bytes_read, s->writes,
+	        (unsigned long long)s->bytes_written, s->flushes, s->discards, s->write_zeroes,
+	        s->ioerr, s->unsupp);
+}
+
 int virtio_blk_create(struct vm *vm, const struct vm_disk_config *cfg, unsigned index,
                       struct virtio_blk **out, struct err *e)
 {
@@ -170,6 +183,7 @@ int virtio_blk_create(struct vm *vm, const struct vm_disk_config *cfg, unsigned 
 		free(b);
 		return r;
 	}
+	vm_set_device_stats(vm, b, print_stats);
 	if ((r = disk_open(&b->disk, cfg->path, cfg->read_only, e)))
 		return r;
 	b->capacity = b->disk.size / VIRTIO_BLK_SECTOR;
