@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """virtio_bench: block and network throughput from inside the stock Debian guest, under
-trivisor and under QEMU TCG with the same virtio devices, in one run.
+trivisor and under QEMU TCG, on para-virtual (virtio) and on emulated (AHCI + e1000)
+devices, in one run.
 
-Every column boots the same bzImage, the tests' initramfs with the virtio drivers
-(build/guest/initramfs-virtio.cpio.gz) and the same command line, with the same RAM, one
-vCPU, and the same devices on virtio-pci: two virtio-blk disks (vda: a small ext4 image
-holding the random-I/O program, vdb: a raw scratch image, made afresh for every run) and
-a virtio-net on user-mode networking (slirp):
+Every column boots the same bzImage and command line, with the same RAM and one vCPU,
+and gets two disks and a network device: TOOLS, a small ext4 image holding the random-
+I/O program, and SCRATCH, a raw image (both made afresh for every run), and a NIC on
+user-mode networking (slirp). The virtio columns put them on virtio-pci (virtio-blk,
+virtio-net) and boot the tests' initramfs with the virtio drivers
+(build/guest/initramfs-virtio.cpio.gz):
 
     soft-interp  build/trivisor run --engine soft --soft-tier interpret ... --disk TOOLS
                  --disk SCRATCH --net user   (the soft engine's interpreter)
@@ -15,13 +17,31 @@ a virtio-net on user-mode networking (slirp):
     qemu    qemu-system-x86_64 -M q35 -accel tcg -cpu max ... virtio-blk-pci (raw,
             cache=writeback), virtio-net-pci on -netdev user
 
-Workloads, typed in the guest's shell on the serial console (vdb with O_DIRECT, so the
-guest's page cache is out of the way; the host's is in: both VMMs do buffered I/O on
-the image and flush with fdatasync):
-    seq write    dd if=/dev/zero of=/dev/vdb bs=1M count=N oflag=direct conv=fsync
-    seq read     dd if=/dev/vdb of=/dev/null bs=1M count=N iflag=direct
+The -emu columns (full virtualization) emulate real hardware instead: both disks on
+SATA ports 0 and 1 of an Intel ICH9 AHCI controller (Linux: ahci, sd_mod; sdX) and an
+Intel 82540EM (Linux: e1000), and boot the firmware tests' initramfs, which has those
+drivers too (build/guest/initramfs-pc.cpio.gz, tests/nested/harness.py PC_MODULES):
+
+    soft-emu  build/trivisor run --engine soft --soft-tier translate --guest full ...
+              --disk TOOLS,if=ahci --disk SCRATCH,if=ahci --net user,model=e1000
+              (--guest full: the plain PC a guest meant for real hardware sees; the
+              CPU-bound cost of that alone is linux_bench's soft-full column)
+    kvm-emu   the same with --engine kvm (only where `trivisor engines` says so)
+    qemu-emu  qemu-system-x86_64 -M pc ... -device ahci with an ide-hd on ahci.0 and
+              one on ahci.1 (raw, cache=writeback), -device e1000 on -netdev user (pc,
+              the i440FX, and not q35, whose built-in AHCI would be a second one)
+
+The guest names SATA disks as their probes finish, so sda and sdb can swap: the setup
+(typed, untimed, before the workloads) links /dev/tools and /dev/scratch to the disks
+on ata1 and ata2 (readlink -f /sys/block/sdX/device), or to vda and vdb, and checks
+that TOOLS mounts with the program on it and SCRATCH has the scratch image's size.
+Workloads, typed identically in every column's shell on the serial console (scratch
+with O_DIRECT, so the guest's page cache is out of the way; the host's is in: both VMMs
+do buffered I/O on the image and flush with fdatasync):
+    seq write    dd if=/dev/zero of=/dev/scratch bs=1M count=N oflag=direct conv=fsync
+    seq read     dd if=/dev/scratch of=/dev/null bs=1M count=N iflag=direct
     rand write   4 KiB O_DIRECT pwrites at R pseudo-random offsets within those N MiB,
-                 then fsync (bench/virtio_randio.c, built static here, on vda)
+                 then fsync (bench/virtio_randio.c, built static here, on TOOLS)
     rand read    4 KiB O_DIRECT preads at the same offsets
     net fetch    busybox wget of an M MiB file from an HTTP server on the host's
                  loopback, through the user-mode network's 10.0.2.2 (after udhcpc)
@@ -29,10 +49,36 @@ Times are host wall-clock times between marker lines the guest prints before and
 each command (bench/linux_bench.py's Console); the guest's emulated clock is never
 trusted. The random reads' checksum and the fetched size must agree in every column.
 The columns take turns (run 1 of every column, then run 2, ...), so a change in the
-host's load touches them alike; ratios are between columns of the same invocation.
+host's load touches them alike; ratios are between columns of the same invocation
+(x/y: the median of x over that of y).
 
-    bench/virtio_bench.py [--engines soft-interp,soft,kvm,qemu] [--runs N] [--quick]
-                          [--seq-mib N] [--rand-ops N] [--net-mib N] [--json PATH]
+Exits (trivisor columns only; QEMU TCG has none to count). A second table counts VM
+exits and the disk controller's and the NIC's register accesses, each of which is an
+exit (a port I/O or MMIO access trivisor's device model handles; summed over all the
+device's BARs on both buses):
+    per workload  from trivisor's console stats (Ctrl-A s, the VM paused) taken just
+                  before and just after each command, outside the timed span: all
+                  exits, the workload's device's register accesses (disk controller:
+                  ahci, or virtio-blk0 and virtio-blk1; NIC: e1000 or virtio-net), and
+                  in parentheses the same per MiB or per request
+    whole run     from --stats-json (a file per run, read when the VM has ended): boot
+                  (where the e1000 driver reads its EEPROM bit by bit, register access
+                  by register access), setup, workloads and power-off
+Virtio moves requests and frames through rings in guest RAM: the driver writes one
+notify register for a batch, and completions come as MSI-X messages with nothing to
+read. The emulated controllers are driven through their registers: AHCI's command
+issue, then the interrupt status read and acknowledged at the port and at the HBA for
+completions; the e1000's tail registers per transmit or refilled receive batch, and
+ICR reads, IMC/IMS writes around every interrupt (and the e1000 driver's watchdog
+reads its statistics registers every two seconds). A workload's exits also count the
+serial console's (the typed command's echo, its output, the markers): alike in every
+column. What an exit costs depends on the engine (under soft it never leaves the vCPU's
+thread; under kvm it is a VM exit and a return to trivisor's process), so the rates
+need not follow the exits' ratios.
+
+    bench/virtio_bench.py [--engines soft-interp,soft,soft-emu,kvm,kvm-emu,qemu,qemu-emu]
+                          [--runs N] [--quick] [--seq-mib N] [--rand-ops N] [--net-mib N]
+                          [--json PATH]
 """
 import argparse
 import functools
@@ -57,20 +103,47 @@ from tables import print_table  # noqa: E402
 
 REPO = REPO.parent
 sys.path.insert(0, str(REPO / "tests" / "nested"))
-import harness  # noqa: E402  (builds the tests' virtio initramfs, cached)
+import harness  # noqa: E402  (builds the tests' initramfs images, cached)
 
-ALL_ENGINES = ["soft-interp", "soft", "kvm", "qemu"]
-DEFAULT_ENGINES = "soft-interp,soft,kvm,qemu"
+ALL_ENGINES = ["soft-interp", "soft", "soft-emu", "kvm", "kvm-emu", "qemu", "qemu-emu"]
+DEFAULT_ENGINES = ",".join(ALL_ENGINES)
 # trivisor's columns: the engine and, for soft, the tier (named, so a column keeps its
-# meaning if the default changes).
+# meaning if the default changes); the -emu ones with --guest full.
+FULL = ["--guest", "full"]
 TRIVISOR_COLUMNS = {"soft-interp": ["--engine", "soft", *INTERPRET],
-                    "soft": ["--engine", "soft", *TRANSLATE], "kvm": ["--engine", "kvm"]}
-LABELS = {"soft-interp": "soft interpret", "soft": "soft translate", "kvm": "trivisor kvm",
-          "qemu": "QEMU TCG"}
-SHORT = {"soft-interp": "interp", "soft": "translate", "kvm": "kvm", "qemu": "qemu"}
-RATIOS = [("soft-interp", "soft"), ("soft-interp", "qemu"), ("soft", "qemu"), ("kvm", "qemu")]
+                    "soft": ["--engine", "soft", *TRANSLATE],
+                    "soft-emu": ["--engine", "soft", *TRANSLATE, *FULL],
+                    "kvm": ["--engine", "kvm"], "kvm-emu": ["--engine", "kvm", *FULL]}
+# The columns on emulated devices (AHCI disks, e1000 NIC); the others have virtio.
+EMULATED = {"soft-emu", "kvm-emu", "qemu-emu"}
+LABELS = {"soft-interp": "soft interpret", "soft": "soft translate",
+          "soft-emu": "soft translate, AHCI+e1000", "kvm": "trivisor kvm",
+          "kvm-emu": "trivisor kvm, AHCI+e1000", "qemu": "QEMU TCG",
+          "qemu-emu": "QEMU TCG, AHCI+e1000"}
+SHORT = {"soft-interp": "interp", "soft": "translate", "soft-emu": "translate-emu",
+         "kvm": "kvm", "kvm-emu": "kvm-emu", "qemu": "qemu", "qemu-emu": "qemu-emu"}
+# Emulated over virtio within one VMM (below 1 for rates: virtio faster; above 1 for
+# exits: the emulated devices' extra exits), then trivisor over QEMU on each.
+EMU_RATIOS = [("soft-emu", "soft"), ("kvm-emu", "kvm"), ("qemu-emu", "qemu")]
+RATIOS = [("soft-interp", "soft"), ("soft-interp", "qemu"), ("soft", "qemu"), ("kvm", "qemu"),
+          *EMU_RATIOS, ("soft-emu", "qemu-emu"), ("kvm-emu", "qemu-emu")]
 SEED = 0x5eed
 RANDIO = "virtio_randio"
+
+# The setup's device links (see the docstring): SATA disks by their port, virtio disks
+# by name (virtio-blk probes them in PCI order, one after the other).
+LINK_SATA = ("for d in /sys/block/sd*; do case $(readlink -f $d/device) in "
+             "*/ata1/*) ln -sf /dev/${d##*/} /dev/tools;; "
+             "*/ata2/*) ln -sf /dev/${d##*/} /dev/scratch;; esac; done")
+LINK_VIRTIO = "ln -sf /dev/vda /dev/tools; ln -sf /dev/vdb /dev/scratch"
+SETUP = ("dmesg -n 1; {link}; mount -o ro /dev/tools /mnt && test -x /mnt/" + RANDIO +
+         " && udhcpc -i eth0 -n -q -t 5 >/dev/null 2>&1 && blockdev --getsize64 /dev/scratch")
+
+# Device models by what they are, as trivisor's stats name them (a device's BARs are
+# summed: the e1000 has registers on MMIO and on port I/O, virtio-pci an MSI-X BAR).
+DEVICE_KINDS = [("disk", re.compile(r"ahci|virtio-blk\d+")),
+                ("nic", re.compile(r"e1000|virtio-net"))]
+KIND_LABELS = {"disk": "disk controller", "nic": "NIC"}
 
 # (key, label, unit): the unit says how a time becomes the figure shown.
 FIGURES = [
@@ -82,18 +155,90 @@ FIGURES = [
 ]
 
 
+# The device each workload drives (its register accesses are the exits table's row).
+WORKLOAD_DEVICE = {"seq_write": "disk", "seq_read": "disk", "rand_write": "disk",
+                   "rand_read": "disk", "net": "nic"}
+
+
 def workloads(cfg):
     """(key, command, amount: MiB or requests) in the order they run."""
     r = f"/mnt/{RANDIO}"
     return [
-        ("seq_write", f"dd if=/dev/zero of=/dev/vdb bs=1M count={cfg.seq_mib} oflag=direct "
-                      "conv=fsync", cfg.seq_mib),
-        ("seq_read", f"dd if=/dev/vdb of=/dev/null bs=1M count={cfg.seq_mib} iflag=direct",
-         cfg.seq_mib),
-        ("rand_write", f"{r} write /dev/vdb {cfg.rand_ops} {cfg.seq_mib} {SEED}", cfg.rand_ops),
-        ("rand_read", f"{r} read /dev/vdb {cfg.rand_ops} {cfg.seq_mib} {SEED}", cfg.rand_ops),
+        ("seq_write", f"dd if=/dev/zero of=/dev/scratch bs=1M count={cfg.seq_mib} "
+                      "oflag=direct conv=fsync", cfg.seq_mib),
+        ("seq_read", f"dd if=/dev/scratch of=/dev/null bs=1M count={cfg.seq_mib} "
+                     "iflag=direct", cfg.seq_mib),
+        ("rand_write", f"{r} write /dev/scratch {cfg.rand_ops} {cfg.seq_mib} {SEED}",
+         cfg.rand_ops),
+        ("rand_read", f"{r} read /dev/scratch {cfg.rand_ops} {cfg.seq_mib} {SEED}",
+         cfg.rand_ops),
         ("net", f"wget -q -O - http://10.0.2.2:{cfg.port}/big | wc -c", cfg.net_mib),
     ]
+
+
+def exit_counts(exits, interrupts, devices):
+    """The figures the exits table uses, from a stats report's counters: all exits,
+    interrupts injected, register accesses per kind of device, and by device name."""
+    out = {"exits": exits, "interrupts": interrupts, "devices": devices}
+    for kind, pattern in DEVICE_KINDS:
+        out[kind] = sum(n for name, n in devices.items() if pattern.fullmatch(name))
+    return out
+
+
+def parse_stats_text(text):
+    """exit_counts of trivisor's --stats report (stats_print in src/core/stats.c): the
+    "exits: N total" line, "interrupts: N injected", and the "port I/O accesses by
+    device:" and "MMIO accesses by device:" lists ("  NAME  COUNT  (0xBASE)" lines; only
+    devices with accesses are listed, a name can come more than once)."""
+    text = text.replace("\r", "")
+    m = re.search(r"^exits:\s+(\d+) total", text, re.M)
+    if not m:
+        return None
+    irq = re.search(r"^interrupts:\s+(\d+) injected", text, re.M)
+    devices, in_list = {}, False
+    for line in text.splitlines():
+        if re.match(r"^(port I/O|MMIO) accesses by device:", line):
+            in_list = True
+            continue
+        d = re.match(r"^  (\S.*?)\s+(\d+)  \(0x[0-9a-f]+\)$", line) if in_list else None
+        if d:
+            devices[d.group(1)] = devices.get(d.group(1), 0) + int(d.group(2))
+        else:
+            in_list = False
+    return exit_counts(int(m.group(1)), int(irq.group(1)) if irq else 0, devices)
+
+
+def parse_stats_json(doc):
+    """exit_counts of trivisor's --stats-json document (stats_print_json): "exits" by
+    reason, "interrupts_injected", and "pio" and "mmio" each with "devices", a list of
+    {"name", "base", "accesses"} (a device once per BAR it has on that bus)."""
+    devices = {}
+    for bus in ("pio", "mmio"):
+        for d in doc[bus]["devices"]:
+            devices[d["name"]] = devices.get(d["name"], 0) + d["accesses"]
+    return exit_counts(sum(doc["exits"].values()), doc.get("interrupts_injected", 0),
+                       {k: v for k, v in devices.items() if v})
+
+
+def counts_delta(after, before):
+    out = {k: after[k] - before[k] for k in ("exits", "interrupts",
+                                             *(kind for kind, _ in DEVICE_KINDS))}
+    out["devices"] = {k: v - before["devices"].get(k, 0) for k, v in after["devices"].items()
+                      if v != before["devices"].get(k, 0)}
+    return out
+
+
+def snapshot(con, timeout):
+    """The counters so far, from trivisor's console (Ctrl-A s: the report is written
+    to the terminal with the VM paused; the guest's shell, idle at its prompt, sees no
+    input)."""
+    con.child.send("\x01s")
+    con.wait_for("the stats report", "[trivisor] stats so far", timeout)
+    con.wait_for("the stats report's end", "[trivisor] end", timeout)
+    counts = parse_stats_text(con.child.before)
+    if counts is None:
+        raise RunFailed(f"no exits in the stats report: {tail(con.child.before)!r}")
+    return counts
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -137,8 +282,9 @@ def make_disks(tmp: Path, randio: Path, scratch_mib: int):
 
 
 class Column:
-    def __init__(self, name, argv_for):
-        self.name, self.argv_for = name, argv_for   # argv_for(tools, scratch) -> argv
+    def __init__(self, name, argv_for, trivisor=False):
+        # argv_for(tools, scratch, stats_json) -> argv; stats_json None unless trivisor
+        self.name, self.argv_for, self.trivisor = name, argv_for, trivisor
         self.runs, self.failures, self.skipped = [], [], None
         self.argv = None
 
@@ -146,25 +292,34 @@ class Column:
     def label(self):
         return LABELS[self.name]
 
+    @property
+    def setup(self):
+        return SETUP.format(link=LINK_SATA if self.name in EMULATED else LINK_VIRTIO)
+
     def run_once(self, cfg, tmp, randio, log):
         tools, scratch = make_disks(tmp, randio, cfg.seq_mib + 16)
-        self.argv = self.argv_for(tools, scratch)
+        stats = tmp / "stats.json" if self.trivisor else None
+        if stats:
+            stats.unlink(missing_ok=True)
+        self.argv = self.argv_for(tools, scratch, stats)
         con = Console(self.argv, None, log)
         r = {}
         try:
             r.update(con.wait_boot(cfg.timeout))
-            setup = ("dmesg -n 1; mount -o ro /dev/vda /mnt && test -x /mnt/" + RANDIO +
-                     " && udhcpc -i eth0 -n -q -t 5 >/dev/null 2>&1 && "
-                     "cat /sys/block/vdb/size")
-            _, st, out = con.command("the setup", setup, cfg.timeout)
-            sectors = re.findall(r"^\s*(\d+)\s*$", out, re.M)
-            if st != 0 or not sectors or int(sectors[-1]) * 512 != scratch.stat().st_size:
-                raise RunFailed(f"setup {setup!r} exited with {st}: {tail(out)!r}")
+            _, st, out = con.command("the setup", self.setup, cfg.timeout)
+            size = re.findall(r"^\s*(\d+)\s*$", out, re.M)
+            if st != 0 or not size or int(size[-1]) != scratch.stat().st_size:
+                raise RunFailed(f"setup {self.setup!r} exited with {st}: {tail(out)!r}")
+            before = snapshot(con, cfg.timeout) if self.trivisor else None
             for key, cmd, _ in workloads(cfg):
                 t, st, out = con.command(key, cmd, cfg.timeout)
                 if st != 0:
                     raise RunFailed(f"{cmd!r} exited with {st}: {tail(out)!r}")
                 r[key] = t
+                if self.trivisor:
+                    after = snapshot(con, cfg.timeout)
+                    r.setdefault("exits", {})[key] = counts_delta(after, before)
+                    before = after
                 if key == "rand_read":
                     m = re.search(r"checksum ([0-9a-f]{16})", out)
                     if not m:
@@ -176,6 +331,12 @@ class Column:
                         raise RunFailed(f"the fetch gave {sizes[-1:] or 'nothing'} bytes, "
                                         f"not {cfg.net_mib << 20}: {tail(out)!r}")
             r["exit_status"] = con.close("poweroff")
+            if stats:
+                try:
+                    r.setdefault("exits", {})["run"] = parse_stats_json(
+                        json.loads(stats.read_text()))
+                except (OSError, ValueError, KeyError) as e:
+                    raise RunFailed(f"--stats-json {stats}: {e}") from None
         except RunFailed:
             if "boot_prompt" in r:
                 con.close("poweroff", timeout=5)
@@ -188,46 +349,70 @@ class Column:
     def times(self, key):
         return [r[key] for r in self.runs if key in r]
 
+    def exits(self, span, what):
+        """Median of a count (exit_counts key) in a span (workload key or "run")."""
+        vals = [r["exits"][span][what] for r in self.runs
+                if span in r.get("exits", {}) and what in r["exits"][span]]
+        return statistics.median(vals) if vals else None
+
 
 def make_columns(a, tmp):
     build = Path(a.build)
     trivisor = Path(a.trivisor) if a.trivisor else build / "trivisor"
     kernel = build / "guest" / "bzImage"
-    initrd = build / "guest" / harness.VIRTIO_INITRD
     if not kernel.exists():
         sys.exit(f"virtio_bench: {kernel} missing: make the guest first "
                  f"(scripts/mkguest.sh --out {build / 'guest'})")
-    harness.build_virtio_initramfs(build, log=lambda m: None)
+    quiet = lambda m: None
+    initrds = {False: harness.build_virtio_initramfs(build, log=quiet)}
+    if any(n in EMULATED for n in a.engines):
+        # The firmware tests' initramfs (the same modules, so the same cached archive):
+        # the virtio drivers and ahci, sd_mod, sr_mod, e1000.
+        base = harness.mkguest.ensure_base(build / "guest", log=quiet)
+        initrds[True] = base.out / harness.PC_INITRD
+        harness.mkguest.build_initramfs(base, initrds[True], modules=harness.PC_MODULES,
+                                        log=quiet)
     mem = f"{a.mem}M"
     cols, engines = [], None
     for name in a.engines:
+        emu = name in EMULATED
+        initrd = initrds[emu]
         if name in TRIVISOR_COLUMNS:
             if not trivisor.exists():
                 sys.exit(f"virtio_bench: {trivisor} missing: build first (ninja -C {build})")
             engines = engines or trivisor_engines(trivisor)
             engine = TRIVISOR_COLUMNS[name][1]
 
-            def argv(tools, scratch, name=name):
+            def argv(tools, scratch, stats, name=name, emu=emu, initrd=initrd):
+                disk, net = (",if=ahci", ",model=e1000") if emu else ("", "")
                 return [str(trivisor), "run", *TRIVISOR_COLUMNS[name], "--kernel", str(kernel),
                         "--initrd", str(initrd), "--append", a.append, "--mem", mem,
-                        "--disk", str(tools), "--disk", str(scratch), "--net", "user"]
-            col = Column(name, argv)
+                        "--disk", f"{tools}{disk}", "--disk", f"{scratch}{disk}",
+                        "--net", f"user{net}", "--stats-json", str(stats)]
+            col = Column(name, argv, trivisor=True)
             usable, line = engines.get(engine, (False, f"{engine}: not listed by trivisor engines"))
             if not usable:
                 col.skipped = f"not usable on this host ({line})"
         else:
             qemu = shutil.which(a.qemu)
 
-            def argv(tools, scratch, qemu=qemu or a.qemu):
-                return [qemu, "-M", "q35", "-accel", "tcg", "-cpu", a.qemu_cpu, "-m", mem,
+            def argv(tools, scratch, stats, qemu=qemu or a.qemu, emu=emu, initrd=initrd):
+                drives = [f"file={f},if=none,id=d{i},format=raw,cache=writeback"
+                          for i, f in enumerate((tools, scratch))]
+                if emu:     # i440FX: no AHCI of its own (q35's is at 00:1f.2)
+                    machine, devices = "pc", ["-device", "ahci,id=ahci"]
+                    for i, d in enumerate(drives):
+                        devices += ["-drive", d, "-device", f"ide-hd,drive=d{i},bus=ahci.{i}"]
+                    devices += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0"]
+                else:
+                    machine, devices = "q35", []
+                    for i, d in enumerate(drives):
+                        devices += ["-drive", d, "-device", f"virtio-blk-pci,drive=d{i}"]
+                    devices += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+                return [qemu, "-M", machine, "-accel", "tcg", "-cpu", a.qemu_cpu, "-m", mem,
                         "-smp", "1", "-kernel", str(kernel), "-initrd", str(initrd),
                         "-append", a.append, "-nodefaults", "-no-user-config",
-                        "-display", "none", "-serial", "stdio", "-no-reboot",
-                        "-drive", f"file={tools},if=none,id=d0,format=raw,cache=writeback",
-                        "-device", "virtio-blk-pci,drive=d0",
-                        "-drive", f"file={scratch},if=none,id=d1,format=raw,cache=writeback",
-                        "-device", "virtio-blk-pci,drive=d1",
-                        "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+                        "-display", "none", "-serial", "stdio", "-no-reboot", *devices]
             col = Column(name, argv)
             if not qemu:
                 col.skipped = f"{a.qemu} not found (Debian: apt-get install qemu-system-x86)"
@@ -270,7 +455,7 @@ def report(cols, a, cfg, meta):
             row.append(f"{sx['median'] / sy['median']:.2f}x" if sx and sy else "-")
         rows.append(row)
     print_table(head, rows)
-    names = [n for n in ("soft-interp", "soft") if any(c.name == n for c in shown)]
+    names = [n for n in ("soft-interp", "soft", "soft-emu") if any(c.name == n for c in shown)]
     print("higher is better; median of the runs, (min-max) when more than one; ratios of "
           "the medians (above 1: the first column faster"
           + "".join(f"; {SHORT[n]}: {LABELS[n]}" for n in names if ratios) + ")")
@@ -286,12 +471,16 @@ def report(cols, a, cfg, meta):
     if boots:
         print("boot to the shell (not part of the figures): " +
               ", ".join(f"{k} {v} s" for k, v in boots.items()))
+    exits = report_exits(shown, cfg)
     print("\ncommands (the images are fresh copies for every run):")
     for c in shown:
         if c.argv:
             print(f"  {c.label}: {' '.join(c.argv)}")
-    print("  typed in the guest, untimed: dmesg -n 1; mount -o ro /dev/vda /mnt; "
-          "udhcpc -i eth0 -n -q -t 5")
+    print("  typed in the guest, untimed (the setup):")
+    for what, link in (("virtio", LINK_VIRTIO), ("AHCI", LINK_SATA)):
+        if any((c.name in EMULATED) == (what == "AHCI") for c in shown):
+            print(f"    {what}: {SETUP.format(link=link)}")
+    print("  then, timed:")
     for key, cmd, _ in workloads(cfg):
         print(f"    {key}: {cmd}")
 
@@ -304,12 +493,65 @@ def report(cols, a, cfg, meta):
         doc["ratios"] = {f"{x}/{y}": {k: rates[x][k]["median"] / rates[y][k]["median"]
                                       for k, _, _ in FIGURES if rates[x][k] and rates[y][k]}
                          for x, y in ratios}
+        doc["exits"] = exits
         doc["commands"] = {k: cmd for k, cmd, _ in workloads(cfg)}
+        doc["setup"] = {c.name: c.setup for c in cols}
         text = json.dumps(doc, indent=2) + "\n"
         if a.json == "-":
             sys.stdout.write(text)
         else:
             Path(a.json).write_text(text)
+
+
+def fmt_count(v, per=None, unit=None):
+    if v is None:
+        return "-"
+    text = f"{v:.0f}"
+    if per:
+        r = v / per
+        text += f" ({r:.1f}/{unit})" if r < 100 else f" ({r:.0f}/{unit})"
+    return text
+
+
+def report_exits(shown, cfg):
+    """The exits table (trivisor columns with counts); its figures, for the JSON."""
+    cols = [c for c in shown if c.trivisor and any("exits" in r for r in c.runs)]
+    if not cols:
+        return {}
+    names = {c.name for c in cols}
+    ratios = [(x, y) for x, y in EMU_RATIOS if x in names and y in names]
+    amounts = {k: amt for k, _, amt in workloads(cfg)}
+    rows, figures = [], {}
+
+    def row(label, span, what, per=None, unit=None):
+        vals = {c.name: c.exits(span, what) for c in cols}
+        figures.setdefault(span, {})[what] = vals
+        r = [label] + [fmt_count(vals[c.name], per, unit) for c in cols]
+        r += [f"{vals[x] / vals[y]:.1f}x" if vals[x] is not None and vals[y] else "-"
+              for x, y in ratios]
+        rows.append(r)
+
+    for key, label, unit in FIGURES:
+        n, kind = amounts[key], WORKLOAD_DEVICE[key]
+        per = "MiB" if unit == "MiB/s" else "req"
+        what = f"{n} MiB" if per == "MiB" else f"{n} requests"
+        row(f"{label}, {what}: exits", key, "exits", n, per)
+        row(f"  {KIND_LABELS[kind]} register accesses", key, kind, n, per)
+    row("whole run (boot to power-off): exits", "run", "exits")
+    for kind, _ in DEVICE_KINDS:
+        row(f"  {KIND_LABELS[kind]} register accesses", "run", kind)
+    row("  interrupts injected", "run", "interrupts")
+    print("VM exits counted by trivisor (QEMU TCG has none):", end="")
+    print_table(["exits"] + [c.label for c in cols] + [f"{SHORT[x]}/{SHORT[y]}"
+                                                       for x, y in ratios], rows)
+    print("median of the runs; lower is better; each device register access (port I/O "
+          "or MMIO) is an exit; per workload: from the console stats taken just before "
+          "and after the command (Ctrl-A s), per MiB or request in parentheses; whole "
+          "run: from --stats-json. A workload's exits include the serial console's (echo, "
+          "output, markers: alike in every column). disk controller: ahci, or "
+          "virtio-blk0+1; NIC: e1000 or virtio-net; ratios above 1: the first column "
+          "exits more")
+    return figures
 
 
 def parse_args(argv=None):
@@ -355,7 +597,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    meta = host_info(a)
+    # host_info asks QEMU for its version when "qemu" is a column; qemu-emu needs it too.
+    info = argparse.Namespace(**vars(a))
+    if "qemu-emu" in a.engines:
+        info.engines = [*a.engines, "qemu"]
+    meta = host_info(info)
     meta["config"] = {"append": a.append, "mem_mib": a.mem, "seq_mib": a.seq_mib,
                       "rand_ops": a.rand_ops, "net_mib": a.net_mib, "runs": a.runs,
                       "qemu_cpu": a.qemu_cpu}
