@@ -16,6 +16,7 @@
 #include "host/console.h"
 #include "host/display.h"
 #include "hw/i8042.h"
+#include "machine/machine.h"
 
 static int fail(int status, const char *msg)
 {
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return fail(VM_STATUS_ERROR, "out of memory");
-	if (vm_create(vm, &cli.cfg, &e)) {
+	if (machine_create(vm, &cli.cfg, &e)) {
 		free(vm);
 		return fail(VM_STATUS_ERROR, e.msg);
 	}
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
 	struct display_config dc = { .text = text, .in_fd = text ? STDIN_FILENO : -1,
 	                             .out_fd = STDOUT_FILENO, .dump_path = cli.cfg.screen_dump,
 	                             .kbd_input = i8042_kbd_input };
-	if (vm_attach_engine(vm, engine, &e) ||
+	if (machine_attach_engine(vm, engine, &e) ||
 	    (vm->vga && (text || dc.dump_path) &&
 	     (dc.kbd = vm->kbd, display_start(vm, vm->vga, &dc, &display, &e))) ||
 	    vm_start(vm, &e)) {

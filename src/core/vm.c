@@ -8,9 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "engine/engine.h"
-#include "hw/pc.h"
 #include "log.h"
 
 int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct err *e)
@@ -179,16 +177,6 @@ int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	return mem_init(&vm->mem, cfg->mem_size, cfg->soft_tier == VM_SOFT_DIRECT, e);
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
-{
-	int r = vm_init_core(vm, cfg, e);
-	if (r == 0)
-		r = boot_load(vm, &vm->boot_state, e);
-	if (r)
-		vm_destroy(vm);
-	return r;
-}
-
 static int build_cpuid(struct vm *vm, struct err *e)
 {
 	struct cpuid_table *supported = calloc(1, sizeof(*supported));
@@ -213,9 +201,13 @@ int vm_attach_engine(struct vm *vm, const struct engine_ops *engine, struct err 
 	for (unsigned i = 0; i < vm->mem.nslots; i++)
 		if ((r = engine->map_ram(vm, i, &vm->mem.slots[i], e)))
 			return r;
-	if ((r = build_cpuid(vm, e)) || (r = pc_board_init(vm, e)) || (r = setup_vcpus(vm, e)))
-		return r;
-	return engine->set_state(&vm->vcpus[0], &vm->boot_state, e);
+	return build_cpuid(vm, e);
+}
+
+int vm_create_vcpus(struct vm *vm, struct err *e)
+{
+	int r = setup_vcpus(vm, e);
+	return r ? r : vm->engine->set_state(&vm->vcpus[0], &vm->boot_state, e);
 }
 
 int vm_start(struct vm *vm, struct err *e)

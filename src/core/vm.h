@@ -25,7 +25,6 @@
 
 struct engine_ops;
 struct i8042;
-struct uart;
 struct vga;
 
 /* What kind of device the guest is shown for a disk or the network card: para-virtual
@@ -156,10 +155,10 @@ struct vm {
 	char stop_msg[256];
 	int stop_fd;                  /* eventfd, readable once a stop was requested */
 
-	struct uart *com1;            /* the serial console, fed by the host console */
 	struct i8042 *kbd;            /* the keyboard controller (--display text types into it) */
 	struct vga *vga;              /* the screen, NULL without one */
-	/* When set, the host console feeds this instead of com1 (--console virtio):
+	/* What the host console feeds (COM1's UART, or virtio-console with --console
+	 * virtio), NULL for nothing:
 	 * returns how many of the n bytes the device took. Any thread. */
 	size_t (*console_receive)(void *dev, const uint8_t *buf, size_t n);
 	void *console_dev;
@@ -170,15 +169,16 @@ struct vm {
 	uint64_t start_ns, end_ns;
 };
 
-/* The engine-independent part of vm_create: config, locks, buses, RAM. With no engine
- * attached this is enough to drive devices from unit tests. Undo with vm_destroy. */
+/* The engine-independent part of a VM: config, locks, buses, RAM (machine_create adds
+ * the boot image). With no engine attached this is enough to drive devices from unit
+ * tests. Undo with vm_destroy. */
 int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e);
-/* Build the VM's memory and load the boot image into it (file errors surface here,
- * before any engine is touched). On failure the VM is already destroyed. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
-/* Attach the CPU engine: engine VM, RAM slots, CPUID model, devices, vCPUs, and the boot
- * CPU's entry state. On failure the caller calls vm_destroy. */
+/* Attach the CPU engine: engine VM, RAM slots, CPUID model. Devices come next (the
+ * machine layer builds the board), then vm_create_vcpus. On failure the caller calls
+ * vm_destroy. */
 int vm_attach_engine(struct vm *vm, const struct engine_ops *engine, struct err *e);
+/* The vCPUs, and the boot CPU's entry state (vm->boot_state). */
+int vm_create_vcpus(struct vm *vm, struct err *e);
 /* Start all vCPUs. The caller then serves the console (or waits) until stop_fd is
  * readable, and collects the exit status with vm_wait. */
 int vm_start(struct vm *vm, struct err *e);

@@ -97,10 +97,9 @@ static void filter_input(struct console *c, const uint8_t *buf, size_t n)
 static void flush_pending(struct console *c)
 {
 	struct vm *vm = c->vm;
-	if (!c->npending || (!vm->console_receive && !vm->com1))
+	if (!c->npending || !vm->console_receive)
 		return;
-	size_t took = vm->console_receive ? vm->console_receive(vm->console_dev, c->pending, c->npending)
-	                                  : uart_receive(vm->com1, c->pending, c->npending);
+	size_t took = vm->console_receive(vm->console_dev, c->pending, c->npending);
 	memmove(c->pending, c->pending + took, c->npending - took);
 	c->npending -= took;
 }

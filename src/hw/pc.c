@@ -98,7 +98,7 @@ static int pci_devices_init(struct vm *vm, bool firmware, struct firmware_board 
 }
 
 /* Each device belongs to the VM as soon as it exists (vm_add_device), so on failure we
- * just return: vm_create's error path (vm_destroy) tears down what was built.
+ * just return: the machine's error path (vm_destroy) tears down what was built.
  *
  * The PIT (with port 0x61, whose bits are its counter 2 gate and output) is created
  * only when the engine has no in-kernel one (engine_ops.pit_in_engine): the kvm
@@ -110,7 +110,12 @@ int pc_board_init(struct vm *vm, struct err *e)
 	struct fw_cfg *fw;
 	int r;
 
-	r = uart_create(vm, PC_COM1_PORT, PC_COM1_IRQ, &vm->com1, e);
+	struct uart *com1;
+	r = uart_create(vm, PC_COM1_PORT, PC_COM1_IRQ, &com1, e);
+	if (r == 0) {                  /* the console (--console virtio takes it over) */
+		vm->console_dev = com1;
+		vm->console_receive = uart_receive;
+	}
 	if (r == 0)
 		r = i8042_create(vm, vm->cfg.display == VM_DISPLAY_TEXT, &vm->kbd, e);
 	if (r == 0)

@@ -355,8 +355,9 @@ static void uart_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size,
 	pthread_mutex_unlock(&u->lock);
 }
 
-size_t uart_receive(struct uart *u, const uint8_t *buf, size_t n)
+size_t uart_receive(void *opaque, const uint8_t *buf, size_t n)
 {
+	struct uart *u = opaque;
 	size_t took = 0;
 
 	pthread_mutex_lock(&u->lock);

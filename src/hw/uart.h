@@ -26,7 +26,7 @@ int uart_create(struct vm *vm, uint16_t base, unsigned irq, struct uart **out, s
 /* Host console -> guest (any thread). Returns how many bytes were accepted; the caller
  * keeps the rest and retries later. Accepts nothing while the guest holds the UART in
  * loopback mode (its serial input is disconnected then). */
-size_t uart_receive(struct uart *u, const uint8_t *buf, size_t n);
+size_t uart_receive(void *u, const uint8_t *buf, size_t n);
 
 void uart_get_stats(struct uart *u, struct uart_stats *out);
 

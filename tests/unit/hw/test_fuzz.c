@@ -22,7 +22,7 @@ static void *feeder(void *arg)
 	static const uint8_t msg[] = "some console input\n";
 	(void)arg;
 	while (!atomic_load(&done))
-		uart_receive(vm.com1, msg, sizeof(msg) - 1);
+		vm.console_receive(vm.console_dev, msg, sizeof(msg) - 1);
 	return NULL;
 }
 
@@ -37,7 +37,7 @@ int main(void)
 		fprintf(stderr, "pc_board_init: %s\n", e.msg);
 		return 1;
 	}
-	CHECK(vm.com1 != NULL);
+	CHECK(vm.console_receive == uart_receive && vm.console_dev != NULL);   /* COM1 */
 	CHECK(vm.pio.n >= 10);
 	pthread_create(&th, NULL, feeder, NULL);
 
