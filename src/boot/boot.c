@@ -170,6 +170,21 @@ int boot_place_clear(const struct vm *vm, uint64_t size, const struct boot_range
 	return -ENOMEM;
 }
 
+/* boot_place, never in the firmware area (the ACPI tables, the BIOS): past it, or
+ * below it when that is where the initrd fits. */
+static int place_initrd(uint64_t len, uint64_t min_addr, uint64_t max_end, bool top,
+                        uint64_t *addr)
+{
+	int r = boot_place(len, min_addr, max_end, top, addr);
+	if (r || !overlaps(*addr, len, FIRMWARE_START, FIRMWARE_END - FIRMWARE_START))
+		return r;
+	if (top)
+		return boot_place(len, min_addr, max_end < FIRMWARE_START ? max_end : FIRMWARE_START,
+		                  true, addr);
+	return boot_place(len, min_addr > FIRMWARE_END ? min_addr : FIRMWARE_END, max_end, false,
+	                  addr);
+}
+
 int boot_load_initrd(struct vm *vm, const char *path, uint64_t min_addr, uint64_t max_end,
                      bool top, uint64_t *addr, uint64_t *size, struct err *e)
 {
@@ -181,7 +196,7 @@ int boot_load_initrd(struct vm *vm, const char *path, uint64_t min_addr, uint64_
 	uint64_t low_end = mem_low_end(&vm->mem);
 	if (max_end > low_end)
 		max_end = low_end;
-	if (boot_place(len, min_addr, max_end, top, addr) ||
+	if (place_initrd(len, min_addr, max_end, top, addr) ||
 	    !mem_is_ram(&vm->mem, *addr, len)) {
 		/* Say how much RAM would do when more low RAM would help. */
 		uint64_t need = ((min_addr + BOOT_PAGE_SIZE - 1) & ~(BOOT_PAGE_SIZE - 1)) + len;

@@ -59,7 +59,8 @@ int boot_place_clear(const struct vm *vm, uint64_t size, const struct boot_range
  * else at the lowest. Pure; -ENOMEM if it does not fit. */
 int boot_place(uint64_t size, uint64_t min_addr, uint64_t max_end, bool top, uint64_t *addr);
 
-/* Read the initrd at path into guest RAM, placed by boot_place(). */
+/* Read the initrd at path into guest RAM, placed by boot_place() clear of the firmware
+ * area (0x9fc00..1 MiB). */
 int boot_load_initrd(struct vm *vm, const char *path, uint64_t min_addr, uint64_t max_end,
                      bool top, uint64_t *addr, uint64_t *size, struct err *e);
 
