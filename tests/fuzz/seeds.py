@@ -781,6 +781,191 @@ def e1000_seeds():
     return [plain, offload, ring_full, hostile, ee, multi]
 
 
+# -- the kernel and firmware loaders (fuzz_boot.c) --------------------------------------
+
+# RAM sizes by index (fuzz_boot.c: ram_sizes)
+B_640K, B_1M, B_2M, B_5M, B_17M, B_33M, B_64M, B_256M = range(8)
+B_FIRMWARE, B_VGA, B_MMIO, B_NO_APPEND = 1, 2, 4, 0x20
+B_CPUS = {1: 0, 2: 8, 8: 16, 64: 24}
+MB_MAGIC = 0x1BADB002
+MiB = 1 << 20
+
+
+def boot_in(image, ram=B_64M, flags=0, cmdline=0, initrd=(0, 0), size=(0, 0)):
+    """An input: header (flags, RAM, command line length, initrd and file size
+    selectors), then the image. initrd: (0, _) none, (1, n) n bytes, (2, d) RAM - d,
+    (3, p) p pages; size: (0, _) the image, (1, k) 64 KiB * (k + 1), (2, n) n bytes,
+    (3, _) past the limit."""
+    return struct.pack("<BBIBIBI", flags, ram, cmdline, initrd[0], initrd[1], size[0],
+                       size[1]) + image
+
+
+def bzimage(setup_sects=1, version=0x020f, loadflags=1, xlf=1, relocatable=1,
+            pref=0x1000000, init_size=0x100000, cmdline_size=2047, syssize=None,
+            payload=0x400, hdr_len=0x26c - 0x202, initrd_max=0x7fffffff):
+    """A bzImage: boot sector and setup_sects sectors of setup (the header at 0x1f1),
+    then a protected-mode kernel whose 64-bit entry (+0x200) halts."""
+    setup = ((setup_sects or 4) + 1) * 512
+    b = bytearray(setup + payload)
+    struct.pack_into("<BHI", b, 0x1f1, setup_sects, 0,
+                     payload // 16 if syssize is None else syssize)
+    struct.pack_into("<HBBIH", b, 0x1fe, 0xaa55, 0xeb, hdr_len, 0x53726448, version)
+    b[0x211] = loadflags
+    struct.pack_into("<IIBBHI", b, 0x22c, initrd_max, 0x200000, relocatable, 0, xlf,
+                     cmdline_size)
+    struct.pack_into("<QI", b, 0x258, pref, init_size)
+    code = bytes.fromhex("fa f4 eb fd")   # cli; hlt; jmp back to the hlt
+    b[setup:setup + 16] = bytes(range(0x40, 0x50))
+    b[setup + 0x200:setup + 0x204] = code
+    return bytes(b)
+
+
+def elf(segments, entry, bits=64, machine=None, phnum=None, phoff=None, prefix=b"",
+        align=0x1000):
+    """An ELF executable: segments are (paddr, vaddr, data, memsz), the data placed
+    after the headers (align aligned); prefix goes right after the program headers
+    (a multiboot header, within the first 8 KiB)."""
+    ehsz, phsz = (64, 56) if bits == 64 else (52, 32)
+    machine = machine if machine is not None else (62 if bits == 64 else 3)
+    phoff = ehsz if phoff is None else phoff
+    n = len(segments) if phnum is None else phnum
+    body = bytearray(ehsz + phsz * len(segments)) + prefix
+    phdrs = []
+    for paddr, vaddr, data, memsz in segments:
+        off = (len(body) + align - 1) & ~(align - 1)
+        body += bytes(off - len(body)) + data
+        if bits == 64:
+            phdrs.append(struct.pack("<IIQQQQQQ", 1, 7, off, vaddr, paddr, len(data), memsz,
+                                     0x1000))
+        else:
+            phdrs.append(struct.pack("<IIIIIIII", 1, off, vaddr, paddr, len(data), memsz, 7,
+                                     0x1000))
+    ident = b"\x7fELF" + bytes([2 if bits == 64 else 1, 1, 1]) + bytes(9)
+    if bits == 64:
+        eh = ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, entry, phoff, 0, 0, ehsz,
+                                 phsz, n, 0, 0, 0)
+    else:
+        eh = ident + struct.pack("<HHIIIIIHHHHHH", 2, machine, 1, entry, phoff, 0, 0, ehsz,
+                                 phsz, n, 0, 0, 0)
+    body[0:ehsz] = eh
+    body[ehsz:ehsz + phsz * len(segments)] = b"".join(phdrs)
+    return bytes(body)
+
+
+def mb_header(flags, addrs=()):
+    h = struct.pack("<III", MB_MAGIC, flags, (-(MB_MAGIC + flags)) & 0xffffffff)
+    return h + struct.pack("<5I", *addrs) if addrs else h
+
+
+def kludge(load=0x100000, hdr_off=16, load_end=0, bss_end=0x102000, entry_off=0x40,
+           size=0x400, flags=0x10003, header_addr=None):
+    """A flat multiboot image (the address-kludge form) loading at load."""
+    b = bytearray(size)
+    ha = load + hdr_off if header_addr is None else header_addr
+    b[hdr_off:hdr_off + 32] = mb_header(flags, (ha, load, load_end, bss_end, load + entry_off))
+    for i in range(0x40, size):
+        b[i] = i & 0xff
+    b[entry_off:entry_off + 3] = bytes.fromhex("f4 eb fd")
+    return bytes(b)
+
+
+def boot_seeds():
+    """Each loader's minimal valid image, with and without an initrd and command line,
+    in RAM that barely holds them or not, then the refusals: truncated headers, old
+    protocols, phnum overflow, segments past 4 GiB, in the boot data or the firmware
+    area, command lines past the limit, initrds larger than RAM, BIOS sizes."""
+    out = []
+    bz = bzimage()
+    out += [boot_in(bz, cmdline=100, initrd=(1, 5000)),
+            boot_in(bz, ram=B_17M),                                # 16 + 1 MiB: just fits
+            boot_in(bzimage(init_size=0x101000), ram=B_17M),       # a page short
+            boot_in(bz, cmdline=2047, flags=B_VGA | B_MMIO | B_CPUS[64]),
+            boot_in(bz, cmdline=2048),                             # one past cmdline_size
+            boot_in(bzimage(cmdline_size=0xffffffff), cmdline=0xffff),
+            boot_in(bzimage(cmdline_size=0xffffffff), cmdline=0x10000),
+            boot_in(bz, ram=B_64M, initrd=(2, 17 * MiB)),          # 47 MiB: just fits
+            boot_in(bz, ram=B_64M, initrd=(2, 17 * MiB - 4096)),   # a page too many
+            boot_in(bz, ram=B_256M, initrd=(2, 56 * MiB)),         # 200 MiB (sparse)
+            boot_in(bz, initrd=(3, 1 << 20)),                      # 4 GiB
+            boot_in(bzimage(relocatable=0), flags=B_NO_APPEND),    # at 1 MiB, runs at 16
+            boot_in(bzimage(pref=0x100000, init_size=0x80000), ram=B_2M, initrd=(1, 300)),
+            boot_in(bzimage(initrd_max=0x17fffff), initrd=(1, 40000)),
+            boot_in(bzimage(setup_sects=0)),                       # 0 means 4
+            boot_in(bzimage(syssize=(0x20000 - 1024) // 16), size=(1, 1)),   # padded file
+            boot_in(bzimage()[:0x210]),                            # truncated header
+            boot_in(bzimage(hdr_len=0x20)),                        # header too short
+            boot_in(bzimage(syssize=0x100)),                       # truncated kernel
+            boot_in(bzimage(version=0x0205)),
+            boot_in(bzimage(xlf=0)),
+            boot_in(bzimage(loadflags=0)),
+            boot_in(bz, ram=B_640K),
+            boot_in(bz, size=(3, 0))]                              # a 1 GiB + 1 file
+
+    code = bytes.fromhex("f4 eb fd") + bytes(i & 0xff for i in range(0x40, 0x140))
+    hi = 0xffffffff81000000
+    vml = elf([(0x1000000, hi, code, 0x3000)], hi)
+    out += [boot_in(vml, cmdline=300, initrd=(1, 10000)),
+            boot_in(elf([(0x1000000, hi, code, 0x100000)], hi + 1), ram=B_17M),
+            boot_in(elf([(0x1000000, hi, code, 0x100001)], hi), ram=B_17M),
+            boot_in(vml, cmdline=2048),
+            boot_in(elf([(0x30000, 0x30000, code, 0x1000)], 0x30000), ram=B_1M),
+            boot_in(elf([(0x30000, 0x30000, code, 0x1000)], 0x30000), ram=B_1M,
+                    initrd=(1, 0xf000)),
+            boot_in(elf([(0x1000000, 0x1000000, code, 0x2000),
+                         (0x1001000, 0x1001000, code[::-1], 0x1000)], 0x1000000, align=16)),
+            boot_in(elf([(0x1000000, hi, code, 0x1000)], hi, phnum=0xffff)),
+            boot_in(elf([(0x1000000, hi, code, 0x1000)], hi, phnum=300)),
+            boot_in(elf([(0x1000000, hi, code, 0x1000)], hi, phoff=1 << 63)),
+            boot_in(elf([(0x100000000, 0x100000000, code, 0x1000)], 0x100000000)),
+            boot_in(elf([(0x9f000, 0x9f000, code, 0x1000)], 0x9f000)),
+            boot_in(elf([(0x20000, 0x20000, code, 0x1000)], 0x20000)),
+            boot_in(elf([(0x1000000, hi, code, 0x1000)], 0x5000000)),
+            boot_in(elf([(0x1000000 + 0x1000 * i, 0, code[:16], 16) for i in range(33)],
+                        0x1000000, align=16)),
+            boot_in(elf([(0x1000000, hi, code, 0x1000)], hi, machine=3)),
+            boot_in(vml[:60])]
+
+    mbh = mb_header(3)
+    mb32 = elf([(0x100000, 0x100000, code, 0x2000)], 0x100000, bits=32, prefix=mbh)
+    out += [boot_in(mb32, cmdline=200, initrd=(1, 3000)),
+            boot_in(mb32, ram=B_2M, initrd=(1, 0x10000 - 1), flags=B_NO_APPEND),
+            boot_in(elf([(0x1000, 0x1000, code, 0x8000)], 0x1000, bits=32, prefix=mbh),
+                    ram=B_1M),
+            boot_in(elf([(0x100000, 0x100000, code, 0x1000)], 0x100000, prefix=mbh)),
+            boot_in(elf([(0x100000000, 0x100000000, code, 0x1000)], 0x100000000,
+                        prefix=mbh)),
+            boot_in(elf([(0x100000, 0x100000, code, 0x1000)], 0x100000, bits=32,
+                        prefix=mb_header(7))),                   # wants a video mode
+            boot_in(elf([(0x100000, 0x100000, code, 0x1000)], 0x100000, bits=32,
+                        machine=40, prefix=mbh)),
+            boot_in(mb32, cmdline=0xffff)]                       # path + line: too long
+    kl = kludge()
+    out += [boot_in(kl, cmdline=50, initrd=(1, 2000)),
+            boot_in(kludge(load=0x8000, bss_end=0x20000), ram=B_1M),
+            boot_in(kludge(load=0x8000, bss_end=0x20000), ram=B_1M, initrd=(1, 100)),
+            boot_in(kludge(load=0x1000, bss_end=0x9f000), ram=B_1M),  # no room for boot data
+            boot_in(kludge(load=0x90000, bss_end=0xa0000)),            # into the firmware area
+            boot_in(kludge(load_end=0x100800)),                        # past the file
+            boot_in(kludge(entry_off=0x800)),
+            boot_in(kludge(header_addr=0x100100)),
+            boot_in(kludge(bss_end=0x100100)),
+            boot_in(kludge(load=0xfff00000, bss_end=0)),
+            boot_in(kludge(hdr_off=8164, size=8196)[:8176]),          # header cut at 8 KiB
+            boot_in(kludge(flags=0x3), initrd=(2, 0))]                # neither ELF nor kludge
+
+    bios = bytes(range(256)) * 16
+    out += [boot_in(bios, flags=B_FIRMWARE, ram=B_1M, size=(1, 0)),       # 64 KiB
+            boot_in(bios, flags=B_FIRMWARE, ram=B_2M, size=(1, 2)),       # 192 KiB
+            boot_in(bios, flags=B_FIRMWARE, ram=B_17M, size=(1, 255)),    # 16 MiB
+            boot_in(bios, flags=B_FIRMWARE, size=(2, 0x10001)),
+            boot_in(bios, flags=B_FIRMWARE, size=(2, 0xf000)),
+            boot_in(bios, flags=B_FIRMWARE, size=(3, 0)),
+            boot_in(bios, flags=B_FIRMWARE, ram=B_640K, size=(1, 0)),
+            boot_in(bytes(range(256)) * 4),                                # no kernel
+            boot_in(b"")]
+    return out
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -793,6 +978,7 @@ SEEDS = {
     "vga": vga_seeds,
     "ahci": ahci_seeds,
     "fw_cfg": fw_cfg_seeds,
+    "boot": boot_seeds,
 }
 
 

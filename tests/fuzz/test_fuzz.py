@@ -59,6 +59,12 @@ SEED_FLOOR = {
     "ahci": {"commands": 40, "packets": 20, "sectors_read": 10, "sectors_written": 3,
              "cd_read": 3, "flushes": 2, "errors": 10, "malformed": 4, "resets": 2,
              "ignored": 2},
+    # the kernel loaders: each format loaded and refused (truncated, misplaced, too big
+    # for RAM), initrds and command lines over the limit, BIOS images of each size
+    "boot": {"bzimage_ok": 8, "bzimage_refused": 8, "vmlinux_ok": 3, "vmlinux_refused": 8,
+             "multiboot_elf_ok": 3, "multiboot_kludge_ok": 2, "multiboot_refused": 8,
+             "firmware_ok": 2, "firmware_refused": 3, "not_kernel": 1, "too_large": 1,
+             "initrd_ok": 6, "initrd_refused": 2, "cmdline_refused": 3, "ram_refused": 6},
 }
 
 
