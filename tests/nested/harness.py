@@ -169,7 +169,9 @@ class Shell:
     def start(self, cmd: str, timeout=30) -> int:
         n = next(self._seq)
         self.console.sendline(f"printf '@B%s@\\n' {n}; {cmd}; printf '@E%s:%d@\\n' {n} $?")
-        self.console.expect(rf"@B{n}@\r*\n", timeout=timeout)
+        # Not anchored to the end of its line: a kernel message may land right after
+        # the marker, before its newline (the echoed command has '@B%s@', never '@Bn@').
+        self.console.expect_exact(f"@B{n}@", timeout=timeout)
         return n
 
     def finish(self, n: int, timeout) -> Result:
