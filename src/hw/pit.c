@@ -26,6 +26,11 @@
 
 #define NS 1000000000ull
 #define REFRESH_NS 15085ull   /* port 0x61 bit 4 toggles every ~15 us */
+/* Counter 0 in mode 2 or 3 can change OUT every tick or two (838 ns): a thread waking
+ * that often takes a good part of a host CPU besides the vCPU's (hostile_storm).
+ * Like KVM's PIT (min_timer_period_us), the thread then wakes at most every 200 us;
+ * the edges that came due meanwhile reach the guest as one. */
+#define MIN_PERIODIC_WAKE_NS 200000ull
 
 enum { RW_LATCH = 0, RW_LSB = 1, RW_MSB = 2, RW_WORD = 3 };
 
@@ -442,6 +447,8 @@ static void *pit_thread(void *arg)
 		if (next == PIT_NEVER) {
 			pthread_cond_wait(&p->cond, &p->lock);
 		} else {
+			if (periodic(&p->c[0]) && next < clock_ns(p) + MIN_PERIODIC_WAKE_NS)
+				next = clock_ns(p) + MIN_PERIODIC_WAKE_NS;
 			struct timespec ts = { .tv_sec = (time_t)(next / NS), .tv_nsec = (long)(next % NS) };
 			pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 		}
