@@ -1,20 +1,46 @@
 """Guests that misbehave end cleanly, under every engine (tests/guests/hostile.S): a
 triple fault is reported with its status, a CPU spinning or halted with interrupts off
 still obeys the quit key and signals, and garbage written to every device leaves
-trivisor standing (and, in the sanitizer build, clean)."""
+trivisor standing (and, in the sanitizer build, clean). An interrupt storm and a flood
+of port I/O and MMIO leave trivisor's memory where it was and its quit key prompt, and
+take no more than their share of a CPU from a VM beside them; a Linux guest takes a
+CPU offline and online again and again and stays well."""
 import os
+import re
+import resource
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
-from harness import TRIVISOR_QUIT
-from machines import HostMachine
+from harness import TIMINGS, TRIVISOR_QUIT
+from machines import HostMachine, step
+from test_linux import boot, end, run
 
-EXIT_SURVIVED = (0x31 << 1) | 1
+EXIT_OK = (0x31 << 1) | 1      # a guest's "all ok": 0x31 to isa-debug-exit
+EXIT_SURVIVED = EXIT_OK
 EXIT_TRIPLE_FAULT = 4
+
+# The progress lines of the never-ending guests, about two a second (hex counts): the
+# storm's interrupts taken, by source; the flood's port accesses and MMIO accesses.
+PROGRESS = {"storm": r"storm: ipi ([0-9a-f]{8}) pic ([0-9a-f]{8}) timer ([0-9a-f]{8})",
+            "flood": r"flood: ports ([0-9a-f]{8}) mmio ([0-9a-f]{8})"}
+# How long a storm or flood runs under watch before the quit key, s.
+HOSTILE_SECONDS = 3
+# How much trivisor's resident memory may grow meanwhile, KiB: a leak per interrupt or
+# per exit would take megabytes a second.
+RSS_GROWTH_KIB = 8 * 1024
+# How soon trivisor must end after the quit key, s (on the nested machine the key and
+# the shell's answer go through the outer guest's console, QEMU TCG).
+QUIT_SECONDS = {"host": 5, "nested": 20}
+# A CPU-bound VM beside a hostile one on the same host CPU: each deserves half of it, so
+# the reference guest may take twice as long; this much more is noise.
+MAX_SLOWDOWN = 2.5
+HOTPLUG_CYCLES = 20
+HOTPLUG_TIMEOUT = 900
 
 
 def hostile(machine, name):
@@ -92,3 +118,148 @@ def test_garbage_under_sanitizers(build):
                            errors="replace", timeout=300)
         assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr[-4000:]
         assert p.returncode == EXIT_SURVIVED, (transport, p.returncode, p.stderr[-2000:])
+
+
+def rss_kib(machine, p):
+    """VmRSS of the trivisor process p, KiB, or None where it cannot be read: on the
+    nested machine it is asked through the outer guest's second shell, if it has one."""
+    if isinstance(machine, HostMachine):
+        status = Path(f"/proc/{p.child.pid}/status").read_text()
+    else:
+        ctl = machine.outer.ctl
+        if ctl is None:
+            return None
+        try:
+            status = ctl.run("cat /proc/$(pidof trivisor)/status", 30).output
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            return None
+    m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    return int(m.group(1)) if m else None
+
+
+@pytest.mark.parametrize("behaviour", ["storm", "flood"])
+def test_storm_and_flood_stay_bounded(machine, engine, behaviour):
+    """The interrupt storm (self-IPIs in a tight loop, the PIT at its fastest through the
+    PIC, the LAPIC timer every 10 us) and the I/O flood (every port, the interrupt
+    controllers' and ECAM's MMIO) make progress for a few seconds while trivisor's
+    memory stays put; then the quit key ends trivisor within seconds, status 0."""
+    p = machine.spawn(["run", "--engine", engine, *hostile(machine, behaviour)])
+    with step(p, f"waiting for 'hostile: {behaviour}' and its first progress line"):
+        p.expect_exact(f"hostile: {behaviour}", timeout=60)
+        p.expect(PROGRESS[behaviour], timeout=60)
+    rss = [rss_kib(machine, p)]
+    for _ in range(HOSTILE_SECONDS):
+        time.sleep(1)
+        rss.append(rss_kib(machine, p))
+    with step(p, "waiting for a progress line after the pause"):
+        p.expect(PROGRESS[behaviour], timeout=30)
+    counts = [int(c, 16) for c in re.findall(PROGRESS[behaviour], p.output)[-1]]
+
+    p.send(TRIVISOR_QUIT)
+    t0 = time.monotonic()
+    with step(p, "waiting for trivisor to end after the quit key"):
+        status = p.wait(QUIT_SECONDS[machine.name])
+    quit_seconds = time.monotonic() - t0
+    TIMINGS.append((f"{engine} on {machine.name}: quit key during the {behaviour} "
+                    f"(VmRSS KiB {rss}, counts {counts})", quit_seconds))
+    print(f"{behaviour}: VmRSS KiB each second {rss}; counts {counts}; "
+          f"ended {quit_seconds:.2f} s after the quit key")
+    assert status == 0, p.output[-2000:]
+    assert all(counts), f"no progress on some count: {counts}"
+    if None not in rss:
+        assert rss[-1] - rss[0] <= RSS_GROWTH_KIB, f"VmRSS grew: {rss} KiB"
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of process pid so far, s."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_neighbour_keeps_its_cpu_share(build, tmp_path):
+    """soft, on this host: the CPU-bound reference guest (bench_int.bin) pinned to one
+    host CPU, timed alone, then again beside a storm (and then a flood) pinned to the
+    same CPU. The two VMs share that CPU, so the reference may take about twice as
+    long, not more: trivisor must not give a hostile guest extra threads or time.
+
+    Other work on this host can take that CPU too (tests run beside builds), which
+    would slow the reference beyond the hostile VM's doing; so the slowdown judged is
+    that of a CPU of the VMs' own: the CPU time the two VMs took while the reference ran
+    beside the hostile one, over the CPU time the reference took alone. On an idle
+    host it equals the wall-clock slowdown, which is shown too."""
+    exe = build / "trivisor"
+    guests = build / "tests" / "guests"
+    cpu = str(min(os.sched_getaffinity(0)))
+
+    def argv(guest):
+        return ["taskset", "-c", cpu, str(exe), "run", "--engine", "soft", "--mem", "64M",
+                "--kernel", str(guests / guest)]
+
+    def reference():
+        """The reference guest's run: (wall seconds, CPU seconds)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        r = subprocess.run(argv("bench_int.bin"), stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, errors="replace", timeout=600)
+        wall = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert r.returncode == EXIT_OK and "all ok" in r.stdout, (r.returncode, r.stdout[-2000:],
+                                                                   r.stderr[-2000:])
+        return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+    figures, slowdowns = [], {}
+    for behaviour in ("storm", "flood"):
+        alone, alone_cpu = reference()     # right before: other load weighs on both alike
+        log = tmp_path / f"{behaviour}.log"
+        with open(log, "wb") as out:     # a file: a pipe nobody reads would stall its UART
+            h = subprocess.Popen(argv(f"hostile_{behaviour}.bin"), stdin=subprocess.DEVNULL,
+                                 stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while not re.search(PROGRESS[behaviour], log.read_text(errors="replace")):
+                assert h.poll() is None and time.monotonic() < deadline, \
+                    f"no progress line from the {behaviour}:\n{log.read_text(errors='replace')[-2000:]}"
+                time.sleep(0.1)
+            hostile_before = cpu_seconds(h.pid)
+            beside, ref_cpu = reference()
+            hostile_cpu = cpu_seconds(h.pid) - hostile_before
+            assert h.poll() is None, f"the {behaviour} ended early:\n{log.read_text(errors='replace')[-2000:]}"
+        finally:
+            h.terminate()
+            h.wait(30)
+        slowdowns[behaviour] = (ref_cpu + hostile_cpu) / alone_cpu
+        figures.append(f"beside a {behaviour}: slowdown {slowdowns[behaviour]:.2f}x on a CPU of "
+                       f"their own (reference alone {alone_cpu:.2f} s of CPU; beside it "
+                       f"{ref_cpu:.2f} s and the {behaviour} {hostile_cpu:.2f} s), "
+                       f"{beside / alone:.2f}x by the clock ({alone:.2f} s, {beside:.2f} s)")
+        TIMINGS.append((f"soft on host, CPU {cpu}: bench_int alone", alone))
+        TIMINGS.append((f"soft on host, CPU {cpu}: bench_int beside a {behaviour} (slowdown "
+                        f"{slowdowns[behaviour]:.2f}x in CPU time, {beside / alone:.2f}x by "
+                        f"the clock; CPU s: it {ref_cpu:.2f}, the {behaviour} {hostile_cpu:.2f})",
+                        beside))
+    print(f"bench_int on CPU {cpu}:\n  " + "\n  ".join(figures))
+    assert max(slowdowns.values()) <= MAX_SLOWDOWN, "\n".join(figures)
+
+
+def test_cpu_hotplug_loop(machine, engine):
+    """--cpus 2: cpu1 goes offline and comes back (INIT, SIPI, its para-virtual MSRs
+    set up again) 20 times in a row; afterwards it is online and runs a task, the
+    kernel said nothing alarming, and the guest powers off cleanly."""
+    p, sh = boot(machine, engine, cpus=2)
+    online = "/sys/devices/system/cpu/cpu1/online"
+    loop = (f"n=0; while [ $n -lt {HOTPLUG_CYCLES} ]; do echo 0 > {online} && "
+            f"echo 1 > {online} || break; n=$((n + 1)); done; echo cycles=$n")
+    t0 = time.monotonic()
+    with step(p, "taking cpu1 offline and online in a loop"):
+        r = sh.run(loop, HOTPLUG_TIMEOUT)
+    TIMINGS.append((f"{engine} on {machine.name}: cpu1 offline and online "
+                    f"{HOTPLUG_CYCLES} times", time.monotonic() - t0))
+    assert r.status == 0 and f"cycles={HOTPLUG_CYCLES}" in r.output.split(), r
+    for alarm in ("Call Trace", "BUG", "failed", "stuck"):
+        assert alarm not in r.output, r
+    r = run(p, sh, "cat /sys/devices/system/cpu/online && "
+                   "taskset -c 1 awk '{ print \"ran on cpu\" $39 }' /proc/self/stat")
+    assert r.status == 0 and "0-1" in r.output.split() and "ran on cpu1" in r.output, r
+    status = end(p, "poweroff")
+    assert status == 0, f"trivisor exit status {status} after poweroff:\n{p.output[-3000:]}"
