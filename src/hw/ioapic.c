@@ -11,7 +11,7 @@
 #define RTE_LEVEL (1ull << 15)
 #define RTE_MASK (1ull << 16)
 #define RTE_RO (RTE_DELIVS | RTE_REMOTE_IRR)
-#define RTE_WRITABLE (0xff000000000000ffull | 0x1ef00ull)   /* dest, vector, mode..mask minus RO */
+#define RTE_WRITABLE (0xff000000000000ffull | 0x1af00ull)   /* dest, vector, mode..mask minus RO */
 
 struct ioapic {
 	pthread_mutex_t lock;
