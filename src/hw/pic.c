@@ -23,9 +23,16 @@ struct pic {
 	bool intr;
 };
 
+/* The IRs that are level-sensitive: all of them with LTIM, else the ELCR's and the
+ * cascade. Their IRR bit follows the line at all times. */
+static uint8_t level_irs(const struct chip *c)
+{
+	return c->ltim ? 0xff : c->elcr | c->cascade;
+}
+
 static bool is_level(const struct chip *c, unsigned i)
 {
-	return c->ltim || ((c->elcr | c->cascade) >> i & 1);
+	return level_irs(c) >> i & 1;
 }
 
 /* The highest-priority IR that may interrupt now, or -1. */
@@ -147,11 +154,13 @@ static void write_cmd(struct chip *c, uint8_t v)
 	if (v & 0x10) {                  /* ICW1 */
 		uint8_t elcr_mask = c->elcr_mask;
 		chip_reset(c, elcr_mask);
-		c->irr &= c->lines;      /* the edge-sense latch is cleared */
 		c->need_icw4 = v & 1;
 		c->single = v & 2;
 		c->ltim = v & 8;
 		c->init_step = 2;
+		/* The edge-sense latch is cleared; a level-sensitive IR whose line is high
+		 * requests at once. */
+		c->irr = c->lines & level_irs(c);
 		return;
 	}
 	if (v & 0x08) {                  /* OCW3 */
@@ -223,7 +232,7 @@ void pic_io(struct pic *p, uint16_t port, uint8_t *data, unsigned size, bool is_
 		struct chip *c = &p->c[port & 1];
 		if (is_write) {
 			c->elcr = data[0] & c->elcr_mask;
-			c->irr &= (uint8_t)(~c->elcr | c->lines);
+			c->irr = (uint8_t)((c->irr & ~level_irs(c)) | (c->lines & level_irs(c)));
 		} else {
 			data[0] = c->elcr;
 		}
