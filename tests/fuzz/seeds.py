@@ -966,6 +966,427 @@ def boot_seeds():
     return out
 
 
+# -- the PCI host (fuzz_pci.c) ------------------------------------------------------------
+
+P_CFG, P_CF8, P_PORT, P_ECAM, P_BAR, P_MOVE, P_RAM, P_PIN, P_LINK, P_WIN = range(10)
+# targets: the functions present, in slot/function order, then absent ones (fuzz_pci.c)
+T_HOST, T_ISA, T_PM, T_VIRTIO, T_E1000, T_PA, T_PB, T_PC = range(8)
+T_ABSENT = range(8, 20)
+T_FN1, T_BUS1 = 8, 16
+# BARs: every declared BAR in the same order
+B_VIO, B_MSIX, B_E1000, B_E1000_IO, B_PA_IO, B_PA_MEM, B_PA_64, B_PB_64, B_PB_IO, B_PC = range(10)
+P_SIZES = {1: 0, 2: 1, 4: 2, 8: 3, 3: 4}
+# virtio-pci's capabilities (virtio_pci.c: common, notify, ISR, PCI_CFG, MSI-X; virtio-rng
+# has no device configuration) and BAR0 layout
+VP_CFG_CAP, VP_MSIX_CAP = 0x74, 0x88
+VP_ISR, VP_NOTIFY, VP_PBA = 0x1000, 0x3000, 0x800
+
+
+def p_cfg(t, reg, val=0, size=4, write=False, ecam=False, unaligned=False, ext=0):
+    mode = {1: 0, 2: 1, 4: 2}[size] | write << 2 | ecam << 3 | unaligned << 4 | ext << 5
+    return bytes([P_CFG, t, reg & 0xff, mode]) + struct.pack("<I", val)
+
+
+def p_wcfg(t, reg, val, size=4, ecam=False):
+    return p_cfg(t, reg, val, size, True, ecam)
+
+
+def p_bar(bar, off, val=0, size=4, write=True):
+    return (bytes([P_BAR, bar]) + struct.pack("<I", off + 8) +
+            bytes([P_SIZES[size] | write << 3]) + struct.pack("<Q", val))
+
+
+def p_move(bar, how, val=0, decoding_off=False):
+    return bytes([P_MOVE, bar, how | decoding_off << 7]) + struct.pack("<I", val)
+
+
+def p_port(off, size, val=0, write=True):
+    return bytes([P_PORT, off | P_SIZES[size] << 3 | write << 5]) + struct.pack("<I", val)
+
+
+def p_ecam(off, size, val=0, write=False):
+    return bytes([P_ECAM]) + struct.pack("<IBQ", off, P_SIZES[size] | write << 3, val)
+
+
+def p_ram(gpa, data):
+    out = b""
+    for i in range(0, len(data), 64):
+        chunk = data[i:i + 64]
+        out += bytes([P_RAM]) + struct.pack("<HB", gpa + i, len(chunk)) + chunk
+    return out
+
+
+def p_pin(probe, level):
+    return bytes([P_PIN, probe | level << 7])
+
+
+def p_win(off, size, val=0, write=False):
+    return bytes([P_WIN]) + struct.pack("<IBQ", off, P_SIZES[size] | write << 3, val)
+
+
+def pci_seeds():
+    # Enumeration as firmware and Linux do it, both ways: IDs, class, header type,
+    # subsystem, capability pointer, pin; every capability of virtio-pci byte by byte.
+    enum = b""
+    for t in range(20):
+        for reg in (0x00, 0x08, 0x0c, 0x2c, 0x34, 0x3c):
+            enum += p_cfg(t, reg) + p_cfg(t, reg, ecam=True)
+        enum += p_cfg(t, 0x0e, size=1) + p_cfg(t, 0x100, ecam=True, ext=1)
+    for reg in range(0x40, 0x94):
+        enum += p_cfg(T_VIRTIO, reg, size=1)
+    for reg in range(0x40, 0x50, 2):
+        enum += p_cfg(T_PB, reg, size=2)
+    # Sizing every BAR, then moving each with decoding off, as Linux reassigns them.
+    sizing = b"".join(p_move(b, 2) for b in range(10))
+    sizing += b"".join(p_move(b, 0, 0xd0000000 + (b << 20), decoding_off=True) for b in range(10))
+    sizing += p_move(B_E1000_IO, 0, 0xd000, True) + p_move(B_PA_IO, 0, 0xd100, True)
+    sizing += p_move(B_PB_IO, 0, 0xd200) + b"".join(p_bar(b, 0, 0x11, 1) for b in range(4, 10))
+    sizing += b"".join(p_bar(b, 4, 0, 4, False) for b in range(10))
+    # A virtio driver with MSI-X: the queue's vector masked, then unmasked (delivered
+    # from the PBA), the function masked, notifications from the ring, the ISR, and the
+    # PCI configuration access capability's window onto BAR0.
+    common = lambda off, val, size=4: p_bar(B_VIO, off, val, size)
+    avail = lambda idx: p_ram(0x2000, struct.pack("<HHHH", 0, idx, 0, 0))
+    virtio = (p_wcfg(T_VIRTIO, 0x04, 0x0006, 2) + p_wcfg(T_VIRTIO, VP_MSIX_CAP + 2, 0x8000, 2) +
+              p_bar(B_MSIX, 0, 0xfee00000) + p_bar(B_MSIX, 8, 0x31) + p_bar(B_MSIX, 12, 0) +
+              p_bar(B_MSIX, 16, 0xfee00000) + p_bar(B_MSIX, 24, 0x32) + p_bar(B_MSIX, 28, 1) +
+              common(0x14, 1, 1) + common(0x14, 3, 1) + common(0x08, 1) + common(0x0c, 1) +
+              common(0x14, 0xb, 1) + common(0x10, 0, 2) + common(0x16, 0, 2) +
+              common(0x18, 8, 2) + common(0x1a, 1, 2) + common(0x20, 0x1000, 8) +
+              common(0x28, 0x2000, 8) + common(0x30, 0x3000, 8) + common(0x1c, 1, 2) +
+              common(0x14, 0xf, 1) +
+              p_ram(0x1000, struct.pack("<QIHH", 0x4000, 64, 2, 0)) + avail(1) +
+              p_bar(B_VIO, VP_NOTIFY, 0, 2) + p_bar(B_MSIX, VP_PBA, 0, 8, False) +
+              p_bar(B_MSIX, 28, 0) + p_bar(B_MSIX, VP_PBA, 0, 8, False) +
+              avail(2) + p_bar(B_VIO, VP_NOTIFY, 0, 2) +
+              p_wcfg(T_VIRTIO, VP_MSIX_CAP + 2, 0xc000, 2) + avail(3) +
+              p_bar(B_VIO, VP_NOTIFY, 0, 2) + p_wcfg(T_VIRTIO, VP_MSIX_CAP + 2, 0x8000, 2) +
+              p_bar(B_VIO, VP_ISR, 0, 1, False) + p_bar(B_VIO, 0x18, 0, 2, False) +
+              p_wcfg(T_VIRTIO, VP_CFG_CAP + 4, 0, 1) + p_wcfg(T_VIRTIO, VP_CFG_CAP + 8, 0x14) +
+              p_wcfg(T_VIRTIO, VP_CFG_CAP + 12, 1) + p_cfg(T_VIRTIO, VP_CFG_CAP + 16) +
+              p_wcfg(T_VIRTIO, VP_CFG_CAP + 4, 2, 1) + p_wcfg(T_VIRTIO, VP_CFG_CAP + 8, 0x10) +
+              p_wcfg(T_VIRTIO, VP_CFG_CAP + 12, 4) + p_cfg(T_VIRTIO, VP_CFG_CAP + 16) +
+              p_wcfg(T_VIRTIO, VP_CFG_CAP + 16, 0x33) + p_bar(B_VIO, 0x14, 0, 1))
+    # INTx: the e1000 and probe A share line 3 (GSI 19), probes B and C line 1; the
+    # wire-OR, INTX_OFF on one of two, a pin raised through a probe's BAR.
+    e1000 = lambda reg, val: p_bar(B_E1000, reg, val)
+    intx = (e1000(0xd0, 0xffff) + e1000(0xc8, 4) + p_pin(0, 1) + p_bar(B_E1000, 0xc0, 0, 4, False) +
+            p_pin(0, 0) + p_pin(1, 1) + p_pin(2, 1) + p_wcfg(T_PB, 0x04, 0x0400, 2) +
+            p_pin(2, 0) + p_wcfg(T_PB, 0x04, 0x0003, 2) + p_pin(1, 0) +
+            p_bar(B_PC, 0, 1, 1) + p_wcfg(T_E1000, 0x04, 0x0407, 2) + e1000(0xc8, 1) +
+            p_wcfg(T_E1000, 0x04, 0x0007, 2) + bytes([P_LINK, 0, P_LINK, 1]) +
+            p_bar(B_PA_IO, 0, 1, 1) + p_bar(B_PA_IO, 0, 0, 4) + p_bar(B_PC, 0, 0, 1))
+    # Hostile: BARs onto each other, onto the host's ranges, RAM, above 4 GiB, accesses
+    # through the moved ones; the latch's bytes and reserved bits, a disabled latch,
+    # misaligned and wide ECAM, another bus, the reset control.
+    hostile = (p_move(B_E1000, 1, B_VIO) + p_move(B_PA_MEM, 1, B_MSIX) + p_move(B_PB_IO, 4) +
+               p_move(B_PA_IO, 1, B_E1000_IO) + p_move(B_PA_64, 3, 0x1000) +
+               p_move(B_PB_64, 5, 0x12345678) + p_move(B_PC, 4, 0x8000) +
+               p_bar(B_PA_64, 0, 0xdead, 4) + p_bar(B_PC, 0, 1, 1) +
+               p_win(0, 4) + p_win(0x20000, 4, 1, True) + p_move(B_VIO, 0, 0, True) +
+               p_move(B_E1000, 0, 0xc0000000) + p_bar(B_E1000, 8, 0, 4, False) +
+               bytes([P_CF8]) + struct.pack("<I", 0x7f000010) + p_port(4, 4, 0, False) +
+               bytes([P_CF8]) + struct.pack("<I", 0x80001803) + p_port(0, 4, 0, False) +
+               p_port(6, 2, 0, False) + p_port(7, 4, 0, False) + p_port(1, 1, 0, False) +
+               p_port(2, 2, 0x1234) + p_port(0, 2, 0, False) + p_port(0, 8, 0, False) +
+               p_ecam(0x1001, 2) + p_ecam(0x1002, 4) + p_ecam(0x1000, 8) + p_ecam(0x10003, 3) +
+               p_ecam(0x10000, 8, 0xffffffff, True) + p_ecam(0xff000, 4) +
+               p_cfg(T_BUS1, 0) + p_cfg(T_FN1, 0, ecam=True) + p_cfg(T_PB, 0x3d, size=2, unaligned=True) +
+               p_wcfg(T_PA, 0x00, 0xffffffff) + p_wcfg(T_PA, 0x08, 0xffffffff) +
+               p_wcfg(T_PA, 0x0c, 0xffffffff) + p_wcfg(T_PA, 0x06, 0xffff, 2) +
+               p_port(1, 1, 0x02) + p_port(1, 1, 0x06))
+    # The chipset's registers as SeaBIOS programs them: PAM, SMRAM, PIRQ routes, PMBA,
+    # DEVACTB, PMREGMISC, SMBus base and host configuration.
+    chipset = (b"".join(p_wcfg(T_HOST, 0x59 + i, 0x33, 1) for i in range(7)) +
+               p_wcfg(T_HOST, 0x72, 0x4a, 1) + p_cfg(T_HOST, 0x58) + p_cfg(T_HOST, 0x5c) +
+               p_wcfg(T_ISA, 0x60, 0x0b0a0b0a) + p_cfg(T_ISA, 0x60) + p_cfg(T_ISA, 0x0e, size=1) +
+               p_wcfg(T_PM, 0x40, 0x0601) + p_cfg(T_PM, 0x40) + p_wcfg(T_PM, 0x58, 0) +
+               p_cfg(T_PM, 0x58) + p_wcfg(T_PM, 0x80, 1, 1) + p_wcfg(T_PM, 0x90, 0x0701) +
+               p_wcfg(T_PM, 0xd2, 0x09, 1) + p_cfg(T_PM, 0x90) + p_cfg(T_PM, 0xd0))
+    return [enum, sizing, virtio, intx, hostile, chipset]
+
+
+# -- the interrupt controllers (fuzz_irqchip.c) -------------------------------------------
+
+I_PAGE, I_MSR, I_IOREG, I_IOPAGE, I_PIC, I_GSI, I_MSI, I_ACK, I_TIME, I_LINT, I_EVENTS, \
+    I_MORE = range(12)
+I_SIZES = {1: 0, 2: 1, 4: 2, 8: 3}
+I_PIC_PORTS = {0x20: 0, 0x21: 1, 0xa0: 2, 0xa1: 3, 0x4d0: 4, 0x4d1: 5}
+# LAPIC registers (xAPIC page offsets)
+L_ID, L_TPR, L_PPR, L_EOI, L_LDR, L_DFR, L_SVR, L_ISR, L_TMR, L_IRR, L_ESR = \
+    0x20, 0x80, 0xa0, 0xb0, 0xd0, 0xe0, 0xf0, 0x100, 0x180, 0x200, 0x280
+L_ICR, L_ICR2, L_TIMER, L_LINT0, L_LINT1, L_ERR, L_TICR, L_TCCR, L_TDCR = \
+    0x300, 0x310, 0x320, 0x350, 0x360, 0x370, 0x380, 0x390, 0x3e0
+
+
+def i_lw(cpu, off, val, size=4):
+    return bytes([I_PAGE, cpu]) + struct.pack("<HBI", off, I_SIZES[size] | 4, val)
+
+
+def i_lr(cpu, off, size=4):
+    return bytes([I_PAGE, cpu]) + struct.pack("<HBI", off, I_SIZES[size], 0)
+
+
+def i_msr(cpu, msr, val=0, write=True):
+    sel = 0x100 if msr == 0x1b else 0x101 if msr == 0x6e0 else msr - 0x800
+    return bytes([I_MSR, cpu]) + struct.pack("<HBQ", sel, write, val)
+
+
+def i_io(reg, val=0, write=True):
+    return bytes([I_IOREG, reg, write]) + struct.pack("<I", val)
+
+
+def i_rte(pin, lo, hi=0):
+    return i_io(0x11 + 2 * pin, hi) + i_io(0x10 + 2 * pin, lo)
+
+
+def i_pic(port, val=0, write=True):
+    return bytes([I_PIC, I_PIC_PORTS[port] | write << 7, val])
+
+
+def i_gsi(g, level):
+    return bytes([I_GSI, g, level])
+
+
+def i_msi(addr, data, raw=False):
+    return bytes([I_MSI]) + struct.pack("<IBI", addr & 0xffffffff, raw | (addr >> 32) << 4, data)
+
+
+def i_ack(cpu, eoi=True):
+    return bytes([I_ACK, cpu | eoi << 7])
+
+
+def i_time(ns, shift=0):
+    return bytes([I_TIME]) + struct.pack("<IB", ns, shift)
+
+
+def i_events(cpu):
+    return bytes([I_EVENTS, cpu])
+
+
+def i_on(cpu):
+    """Linux's LAPIC setup: enabled (spurious 0xff), LINT0 ExtINT on the BSP, LINT1 NMI,
+    the error vector, flat logical ID 1 << cpu."""
+    return (i_lw(cpu, L_SVR, 0x1ff) + i_lw(cpu, L_LINT0, 0x700 if cpu == 0 else 0x10700) +
+            i_lw(cpu, L_LINT1, 0x400) + i_lw(cpu, L_ERR, 0xfe) + i_lw(cpu, L_TPR, 0) +
+            i_lw(cpu, L_DFR, 0xffffffff) + i_lw(cpu, L_LDR, 1 << (24 + cpu)))
+
+
+def irqchip_seeds():
+    # The LAPIC timer in its three modes, the divider changed mid-count, TPR holding a
+    # vector back.
+    timers = (i_on(0) + i_lw(0, L_TDCR, 0xb) + i_lw(0, L_TIMER, 0xef) + i_lw(0, L_TICR, 1000) +
+              i_lr(0, L_TCCR) + i_time(400) + i_lr(0, L_TCCR) + i_lw(0, L_TDCR, 0x3) +
+              i_time(5000) + i_ack(0) +
+              i_lw(0, L_TIMER, 0x200ee) + i_lw(0, L_TICR, 500) + i_time(1600) + i_ack(0) +
+              i_time(499) + i_lw(0, L_TPR, 0xf0) + i_ack(0) + i_lw(0, L_TPR, 0) + i_ack(0) +
+              i_lw(0, L_TDCR, 0x8) + i_time(0x10000, 4) + i_ack(0, False) + i_ack(0) +
+              i_lw(0, L_EOI, 0) +
+              i_lw(0, L_TIMER, 0x400ed) + i_msr(0, 0x6e0, 3 * 1000 + 30000) + i_time(20000) +
+              i_msr(0, 0x6e0, 0, False) + i_ack(0) + i_lw(0, L_TIMER, 0x100ef) +
+              i_lw(1, L_SVR, 0x1ff) + i_lw(1, L_TIMER, 0x200e0) + i_lw(1, L_TICR, 3) +
+              i_time(100000) + i_ack(1) + i_ack(1))
+    # The IOAPIC: a level pin delivered, EOI while still asserted (delivered again),
+    # an edge pin to a logical destination, lowest priority, masked, NMI/ExtINT/INIT.
+    ioapic = (i_on(0) + i_on(1) + i_on(2) + i_rte(10, 0x8041, 1 << 24) + i_gsi(10, 1) +
+              i_io(0x24, write=False) + i_ack(1, False) + i_lw(1, L_EOI, 0) + i_ack(1) +
+              i_gsi(10, 0) + i_ack(1) +
+              i_rte(4, 0x0831, 0x04 << 24) + i_gsi(4, 1) + i_gsi(4, 0) + i_ack(2) +
+              i_rte(5, 0x0932, 0x06 << 24) + i_gsi(5, 1) + i_ack(1) + i_ack(2) +
+              i_rte(6, 0x10033) + i_gsi(6, 1) + i_rte(6, 0x0033) + i_gsi(6, 0) + i_gsi(6, 1) +
+              i_ack(0) + i_rte(7, 0x0400) + i_gsi(7, 1) + i_rte(8, 0x0700) + i_gsi(8, 1) +
+              i_rte(9, 0xa044, 2 << 24) + i_gsi(9, 1) + i_ack(2) + i_io(0x22, write=False) +
+              i_rte(9, 0x0044, 2 << 24) + i_io(0x22, write=False) + i_io(0, 0x0f000000) +
+              i_io(1, 0xffffffff) + i_io(2, 0) + i_io(0x40, 5) + bytes([I_IOPAGE, 0x10, 1, 0, 0, 0, 0]) +
+              bytes([I_IOPAGE, 0x04, 6, 1, 2, 3, 4]) + i_events(0) + i_events(1) + i_events(2))
+    # The 8259A pair as PC firmware and Linux program it: IRQs through ExtINT on the BSP
+    # (LAPIC off), the cascade, ELCR levels, OCW3 reads and poll, rotation, specific and
+    # auto EOI, special mask mode, a spurious IRQ 7.
+    pic = (i_pic(0x20, 0x11) + i_pic(0x21, 0x20) + i_pic(0x21, 4) + i_pic(0x21, 1) +
+           i_pic(0xa0, 0x11) + i_pic(0xa1, 0x28) + i_pic(0xa1, 2) + i_pic(0xa1, 1) +
+           i_pic(0x21, 0) + i_pic(0xa1, 0) + i_gsi(1, 1) + i_ack(0) + i_gsi(1, 0) +
+           i_gsi(8, 1) + i_gsi(8, 0) + i_gsi(3, 1) + i_ack(0, False) + i_ack(0) + i_pic(0x20, 0x20) +
+           i_pic(0x4d1, 0x06) + i_gsi(9, 1) + i_ack(0) + i_ack(0, False) + i_pic(0xa0, 0x0b) +
+           i_pic(0xa0, write=False) + i_pic(0xa0, 0x20) + i_pic(0x20, 0x62) + i_gsi(9, 0) +
+           i_pic(0x20, 0x0c) + i_gsi(5, 1) + i_pic(0x20, write=False) + i_pic(0x20, 0x65) +
+           i_pic(0x20, 0x68) + i_gsi(4, 1) + i_ack(0, False) + i_gsi(6, 1) + i_ack(0, False) +
+           i_pic(0x20, 0x48) + i_pic(0x20, 0xa0) + i_pic(0x20, 0xe4) + i_pic(0x20, 0xc3) +
+           i_gsi(7, 1) + i_gsi(7, 0) + i_ack(0) + i_pic(0x21, 0xff) + i_gsi(12, 1) + i_ack(0) +
+           i_pic(0x20, 0x11) + i_pic(0x21, 0x40) + i_pic(0x21, 4) + i_pic(0x21, 3) +
+           i_gsi(14, 1) + i_gsi(14, 0) + i_gsi(14, 1) + i_ack(0) + i_pic(0x20, 0x80) + i_ack(0) +
+           i_pic(0x20, 0x0a) + i_pic(0x20, write=False) + i_pic(0x4d0, write=False) +
+           i_on(0) + i_gsi(15, 1) + i_ack(0) + i_lw(0, L_LINT0, 0x10700) + i_ack(0) +
+           bytes([I_MORE, 1, 0, 1, 0x11, 0, 0, 0, 1, I_MORE, 1, 4, 2, 0, 0, 0, 0, 0]))
+    # IPIs, MSIs and x2APIC: fixed, all-but-self, self, lowest priority to a logical set,
+    # NMI, INIT and SIPI (taken: INIT resets), level MSIs, RH; x2APIC's ICR, self IPI,
+    # EOI and ID.
+    ipis = (i_on(0) + i_on(1) + i_on(2) + i_lw(0, L_ICR2, 1 << 24) + i_lw(0, L_ICR, 0x0050) +
+            i_ack(1) + i_lw(0, L_ICR, 0xc0051) + i_ack(1) + i_ack(2) + i_lw(0, L_ICR, 0x40052) +
+            i_ack(0) + i_lw(0, L_ICR2, 0x06 << 24) + i_lw(0, L_ICR, 0x0953) + i_ack(1) +
+            i_lw(0, L_ICR2, 2 << 24) + i_lw(0, L_ICR, 0x0400) + i_lw(0, L_ICR, 0x4500) +
+            i_lw(0, L_ICR, 0x4608) + i_events(2) + i_lr(2, L_SVR) + i_events(2) +
+            i_msi(0xfee01000, 0x0061) + i_ack(1) + i_msi(0xfee0000c, 0x0062) + i_ack(0) +
+            i_msi(0xfee02000, 0xc063) + i_msi(0xfee02000, 0x8063) + i_ack(2) +
+            i_msi(0xfee00000, 0x0400) + i_msi(0xfed00000, 0x0030, True) +
+            i_msi(0x1fee00000, 0x0030, True) +
+            i_msr(2, 0x1b, 0xfee00c00) + i_msr(2, 0x802, write=False) + i_msr(2, 0x80f, 0x1ff) +
+            i_msr(2, 0x830, 0x0000000000040070) + i_ack(2) + i_msr(2, 0x80b, 0) +
+            i_msr(2, 0x83f, 0x71) + i_ack(2, False) + i_msr(2, 0x80b) +
+            i_msr(0, 0x830, 0x0000000200000072, False) + i_msr(1, 0x830, 0x0000000200000072) +
+            i_msr(2, 0x830, 0x0000000100000073) + i_ack(1) + i_msr(2, 0x838, 100) + i_msr(2, 0x832, 0xe1) +
+            i_time(200) + i_msr(2, 0x839, write=False) + i_ack(2) + i_msr(2, 0x1b, 0xfee00800) +
+            i_msr(2, 0x1b, 0) + i_msr(2, 0x1b, 0xfee00c00) + i_msr(2, 0x1b, 0xfee00800) +
+            i_msr(2, 0x1b, 0xfee00400))
+    # Hostile: illegal vectors everywhere, the page moved and disabled, reserved MSRs,
+    # odd widths and offsets, EOIs with nothing in service, a PV EOI on a level vector.
+    hostile = (i_on(0) + i_msi(0xfee00000, 0x0057) + i_ack(0, False) + bytes([I_MORE, 0, 0, 0x57]) +
+               i_lw(0, L_ICR, 0x0005) + i_lr(0, L_ESR) + i_lw(0, L_ESR, 0) +
+               i_lr(0, L_ESR) + i_msi(0xfee00000, 0x0007) + i_rte(3, 0x0009) + i_gsi(3, 1) +
+               i_lw(0, L_EOI, 0) + i_lw(0, L_TPR + 1, 0xff, 1) + i_lw(0, L_SVR + 2, 0x1ff, 2) +
+               i_lw(0, L_ICR + 3, 0x51, 1) + i_lw(0, 0x38c, 5, 8) + i_lr(0, 0x301, 4) +
+               i_lr(0, 0xffc) + i_lw(0, 0xff8, 1, 8) +
+               i_rte(11, 0x8055) + i_gsi(11, 1) + i_ack(0, False) +
+               bytes([I_MORE, 0, 0, 0x55]) + bytes([I_MORE, 0, 0, 0x20]) + i_gsi(11, 0) +
+               i_lw(0, L_EOI, 0) +
+               i_msi(0xfee00000, 0x0056) + i_ack(0, False) + bytes([I_MORE, 0, 0, 0x56]) +
+               i_msr(0, 0x1b, 0xfee00100 | 1 << 11 | 1 << 40) + i_msr(0, 0x1b, 0xfee00400) +
+               i_msr(0, 0x1b, 0xfed00800) + i_lr(0, L_ID) + i_msr(0, 0x1b, 0) +
+               i_lw(0, L_SVR, 0x1ff) + i_msr(0, 0x1b, 0xfee00800) + i_msr(0, 0x830, 5) +
+               i_msr(0, 0x6e0, 99) + i_msr(0, 0x899, 1) + i_time(0xffffffff, 7) + i_time(0xffffffff, 15) +
+               bytes([I_LINT, 0, 3, I_LINT, 0, 2, I_LINT, 1, 1, I_LINT, 1, 0]) + i_events(0) +
+               i_gsi(24, 1) + i_gsi(25, 1) + i_ack(1) + i_ack(2))
+    return [timers, ioapic, pic, ipis, hostile]
+
+
+# -- the legacy PC devices (fuzz_legacy.c) ------------------------------------------------
+
+G_ANY, G_OUT, G_IN, G_TIME, G_SERIAL, G_KEYS, G_PWRBTN = range(7)
+# devices of the any-access op, and the ports of the byte ops (fuzz_legacy.c)
+G_PIT, G_61, G_RTC, G_UART, G_KDATA, G_KCMD, G_PMEVT, G_PMCNT, G_PMTMR, G_EXIT, G_POST, \
+    G_DCON = range(12)
+G_PORTS = [0x40, 0x41, 0x42, 0x43, 0x61, 0x70, 0x71, 0x3f8, 0x3f9, 0x3fa, 0x3fb, 0x3fc,
+           0x3fd, 0x3fe, 0x3ff, 0x60, 0x64, 0x600, 0x601, 0x602, 0x603, 0x604, 0x605, 0x608,
+           0xf4, 0x80, 0x402, 0xf7]
+G_SIZES = {1: 0, 2: 1, 4: 2, 8: 3, 3: 4}
+
+
+def g_any(dev, off, size, val=0, write=True):
+    return bytes([G_ANY, dev, off + 2, G_SIZES[size] | write << 3]) + struct.pack("<Q", val)
+
+
+def g_out(port, *vals):
+    return b"".join(bytes([G_OUT, G_PORTS.index(port), v]) for v in vals)
+
+
+def g_in(port, n=1):
+    return bytes([G_IN, G_PORTS.index(port), 0]) * n
+
+
+def g_time(ns, shift=0):
+    return bytes([G_TIME]) + struct.pack("<IB", ns, shift)
+
+
+def g_serial(data):
+    return bytes([G_SERIAL, len(data)]) + data
+
+
+def g_keys(data):
+    return bytes([G_KEYS, len(data)]) + data
+
+
+def g_cmos(reg, val=None):
+    return g_out(0x70, reg) + (g_out(0x71, val) if val is not None else g_in(0x71))
+
+
+def legacy_seeds():
+    # The PIT as Linux calibrates it (counter 2 gated through 0x61, OUT polled) and
+    # programs it (counter 0: rate generator at HZ, one-shot, square wave, BCD, byte
+    # modes), counts latched and read back, time moved by ticks and by seconds.
+    pit = (g_out(0x61, 0x01) + g_out(0x43, 0xb0) + g_out(0x42, 0xff, 0xff) + g_in(0x61) +
+           g_time(50000) + g_in(0x61) + g_out(0x43, 0x80) + g_in(0x42, 2) + g_time(60000000) +
+           g_in(0x61) + g_out(0x61, 0x00) + g_out(0x61, 0x01) +
+           g_out(0x43, 0x34) + g_out(0x40, 0xa9, 0x04) + g_time(838 * 1192) + g_time(838 * 2) +
+           g_time(1000000) + g_out(0x43, 0x00) + g_in(0x40, 2) + g_out(0x43, 0xc2) +
+           g_in(0x40, 3) + g_out(0x43, 0xd2) + g_in(0x40) + g_out(0x43, 0xe2) + g_in(0x40) +
+           g_out(0x40, 0x10, 0x00) + g_time(838 * 3000) +
+           g_out(0x43, 0x30) + g_out(0x40, 0x10) + g_time(2000) + g_out(0x40, 0x00) + g_time(20000) +
+           g_out(0x43, 0x36) + g_out(0x40, 0x0b, 0x00) + g_time(5000) + g_time(838 * 5) +
+           g_out(0x43, 0x35) + g_out(0x40, 0x99, 0x99) + g_time(838 * 100) + g_out(0x43, 0x00) +
+           g_in(0x40, 2) + g_out(0x43, 0x38) + g_out(0x40, 0x20, 0) + g_time(838 * 0x21) +
+           g_time(838 * 2) + g_out(0x43, 0x12) + g_out(0x40, 0x40) + g_out(0x43, 0x22) +
+           g_out(0x40, 0x01) + g_time(1, 7) + g_out(0x43, 0x54) + g_out(0x41, 0x12) +
+           g_in(0x41) + g_out(0x43, 0xba) + g_out(0x42, 0x10, 0) + g_out(0x61, 0x03) +
+           g_time(838 * 20) + g_in(0x61) + g_out(0x43, 0x34) + g_out(0x40, 0xa9, 0x04) +
+           g_time(1000000) + g_out(0x40, 0x54, 0x02) + g_time(838 * 1500) + g_time(0xffffffff, 7) +
+           g_any(G_PIT, 0, 4, 0x00040034) + g_any(G_PIT, 0, 2, 0, False) + g_any(G_PIT, 0, 8, 0, False))
+    # The RTC as Linux's hwclock and the firmware use it: every register, the clock
+    # set under SET, binary and 12-hour modes, NVRAM bytes, the NMI bit of the index.
+    rtc = (b"".join(g_cmos(r) for r in list(range(0x0e)) + [0x32, 0x0e, 0x10, 0x14, 0x2e, 0x5f, 0x7f]) +
+           g_cmos(0x0b, 0x82) + g_cmos(0x00, 0x30) + g_cmos(0x02, 0x59) + g_cmos(0x04, 0x23) +
+           g_cmos(0x07, 0x31) + g_cmos(0x08, 0x12) + g_cmos(0x09, 0x99) + g_cmos(0x32, 0x20) +
+           g_cmos(0x00) + g_cmos(0x0b, 0x02) + g_cmos(0x00) + g_cmos(0x09) + g_cmos(0x32) +
+           g_cmos(0x0b, 0x06) + g_cmos(0x04) + g_cmos(0x04, 23) + g_cmos(0x08) + g_cmos(0x0b, 0x00) +
+           g_cmos(0x04) + g_cmos(0x04, 0x81) + g_cmos(0x04) + g_cmos(0x0b, 0x80) + g_cmos(0x08, 0x13) +
+           g_cmos(0x07, 0x00) + g_cmos(0x0b, 0x02) + g_cmos(0x07) + g_cmos(0x0a, 0xa6) + g_cmos(0x0a) +
+           g_cmos(0x0c, 0xff) + g_cmos(0x0d, 0x00) + g_cmos(0x0c) + g_cmos(0x0d) +
+           g_cmos(0x8f, 0x5a) + g_cmos(0x0f) + g_cmos(0x01, 0x12) + g_cmos(0x01) + g_cmos(0x7f, 0xa5) +
+           g_cmos(0xff) + g_any(G_RTC, 0, 2, 0x770e) + g_any(G_RTC, 0, 2, 0x0e, False) +
+           g_any(G_RTC, 0, 2, 0x0e) + g_any(G_RTC, 1, 1, 0, False) + g_any(G_RTC, -1, 4, 0, False))
+    # The UART as Linux's 8250 driver probes and runs it: divisor, FIFO, the loopback
+    # test, interrupts enabled, output, input from the host at each trigger level, an
+    # overrun in loopback, the modem lines.
+    u = lambda r, *v: g_out(0x3f8 + r, *v)
+    ui = lambda r, n=1: g_in(0x3f8 + r, n)
+    uart = (u(7, 0xa5) + ui(7) + u(3, 0x80) + u(0, 0x01) + u(1, 0x00) + u(3, 0x03) + u(2, 0xc7) +
+            ui(2) + u(4, 0x1f) + ui(6) + u(0, 0x55) + ui(5) + ui(0) + u(4, 0x0b) + ui(6) +
+            u(1, 0x0f) + ui(2) + ui(2) + b"".join(u(0, c) for c in b"Hello\r\n") + ui(5) +
+            g_serial(b"root\n") + ui(2) + ui(5) + ui(0, 6) + ui(2) + u(2, 0x07) +
+            g_serial(bytes(range(32))) + ui(2) + u(2, 0xc1) + ui(2) + ui(0, 20) + u(2, 0x00) +
+            ui(2) + g_serial(b"x") + ui(2) + ui(0) + u(4, 0x10) + u(2, 0x01) +
+            b"".join(u(0, c) for c in range(18)) + ui(5) + ui(0, 17) + g_serial(b"lost") +
+            u(4, 0x0b) + u(1, 0x02) + ui(2) + u(0, 0x41) + ui(2) + u(1, 0x00) +
+            g_any(G_UART, 0, 8, 0x0b0300c70f4200, True) + g_any(G_UART, 0, 8, 0, False) +
+            g_any(G_UART, 6, 4, 0, False) + g_any(G_UART, -2, 4, 0x41) + ui(2))
+    # The i8042 as firmware and Linux drive it: self tests, the command byte, the aux
+    # port, the keyboard's reset, identify, LEDs, scan code set, typematic and enable,
+    # typed keys (more than the queue takes), the output port and A20.
+    kc = lambda *v: g_out(0x64, *v)
+    kd = lambda *v: g_out(0x60, *v)
+    kr = lambda n=1: (g_in(0x64) + g_in(0x60)) * n
+    i8042 = (g_in(0x64) + kc(0xaa) + kr() + kc(0x20) + kr() + kc(0x60) + kd(0x65) + kc(0xab) + kr() +
+             kc(0xa8) + kc(0xa9) + kr() + kc(0xd4) + kd(0xff) + kr() + kc(0xa7) +
+             kd(0xff) + kr(2) + kd(0xf2) + kr(3) + kd(0xed) + kr() + kd(0x07) + kr() +
+             kd(0xf0) + kr() + kd(0x00) + kr(2) + kd(0xf3) + kd(0x20) + kr(2) + kd(0xee) + kr() +
+             kd(0xf5) + g_keys(b"\x1e\x9e") + kd(0xf4) + kr() + g_keys(b"\x1e\x9e\xe0\x48\xe0\xc8") +
+             kr(6) + kd(0xf6) + kd(0xf7) + kd(0x42) + kr(3) + kc(0xd2) + kd(0x1c) + kc(0xd3) + kd(0x9c) +
+             kr(2) + kc(0xd0) + kr() + kc(0xd1) + kd(0x01) + kc(0xdd) + kc(0xdf) + kc(0xc0) + kr() +
+             kc(0xe0) + kr() + kc(0xad) + g_keys(b"\x10") + kc(0xae) + g_keys(bytes(range(1, 71))) +
+             kc(0x60) + kd(0x47) + kr(66) + kc(0x21) + kr() + kc(0x7f) + kd(0x12) + kc(0x3f) + kr() +
+             kc(0x61) + kc(0x55) + kd(0x00) + g_any(G_KDATA, 0, 2, 0, False))
+    # ACPI: the power button through PM1 EN to the SCI, status cleared, the PM timer,
+    # sleep states that wake at once, then S5 (the VM stops).
+    acpi = (g_out(0x602, 0x00) + g_out(0x603, 0x01) + bytes([G_PWRBTN]) + g_in(0x600) + g_in(0x601) +
+            g_out(0x601, 0x01) + g_any(G_PMEVT, 0, 4, 0x01000000) + bytes([G_PWRBTN]) +
+            g_any(G_PMEVT, 0, 4, 0, False) + g_any(G_PMEVT, 0, 2, 0xffff) + g_any(G_PMTMR, 0, 4, 0, False) +
+            g_in(0x608) + g_any(G_PMTMR, 2, 2, 0, False) + g_any(G_PMTMR, 0, 4, 5) +
+            g_any(G_PMCNT, 0, 2, 0, False) + g_any(G_PMCNT, 0, 2, 0x2400) + g_in(0x600) + g_in(0x601) +
+            g_out(0x601, 0x80) + g_any(G_PMCNT, 0, 2, 0x1401) + g_in(0x605) +
+            g_any(G_PMCNT, 0, 2, 0x3400) + g_out(0x605, 0x34) + g_any(G_PMEVT, 2, 4, 0))
+    # The debug ports: the firmware's console, POST codes, debug exit at each width,
+    # and the i8042's two reset paths.
+    ports = (b"".join(g_out(0x402, c) for c in b"SeaBIOS (version 1.16)\n") + g_in(0x402) +
+             g_any(G_DCON, 0, 1, 0x0d) + g_out(0x80, 0x55) + g_in(0x80) + g_any(G_POST, 0, 2, 0, False) +
+             g_out(0xf4, 0x10) + g_out(0xf7, 0x81) + g_any(G_EXIT, 0, 4, 0x12345678) +
+             g_any(G_EXIT, 2, 2, 0xffff) + g_any(G_EXIT, 1, 4, 1) + g_any(G_EXIT, 0, 8, 1) +
+             g_in(0xf4) + kc(0xfe) + kc(0xd1) + kd(0x00) + kc(0xd1) + kd(0x03) + kc(0xf1) +
+             g_any(G_KCMD, 0, 2, 0xfe))
+    # Every device at every width, around its range.
+    wide = b"".join(g_any(d, off, size, 0x8899aabbccddeeff, w)
+                    for d in range(12) for off in (-2, -1, 0, 1, 3) for size in (1, 2, 4, 8)
+                    for w in (False, True) if d != G_EXIT)
+    return [pit, rtc, uart, i8042, acpi, ports, wide]
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -979,6 +1400,9 @@ SEEDS = {
     "ahci": ahci_seeds,
     "fw_cfg": fw_cfg_seeds,
     "boot": boot_seeds,
+    "pci": pci_seeds,
+    "irqchip": irqchip_seeds,
+    "legacy": legacy_seeds,
 }
 
 

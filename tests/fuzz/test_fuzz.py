@@ -65,6 +65,24 @@ SEED_FLOOR = {
              "multiboot_elf_ok": 3, "multiboot_kludge_ok": 2, "multiboot_refused": 8,
              "firmware_ok": 2, "firmware_refused": 3, "not_kernel": 1, "too_large": 1,
              "initrd_ok": 6, "initrd_refused": 2, "cmdline_refused": 3, "ram_refused": 6},
+    # the PCI host: both configuration paths and absent functions, BARs sized, moved and
+    # refused, INTx shared, a virtio driver's MSI-X (masked, then delivered), a reset
+    "pci": {"cfg_reads": 300, "cfg_writes": 25, "ecam": 100, "absent_reads": 150,
+            "ext_reads": 15, "bar_accesses": 40, "moves": 20, "sizings": 10, "refused": 5,
+            "resets": 1, "intx_rises": 5, "msix_sent": 2, "msix_masked": 2,
+            "rng_requests": 3, "bad_accesses": 4},
+    # the interrupt controllers: LAPIC pages and MSRs, IOAPIC and 8259A deliveries taken
+    # and EOIed, MSIs, timers fired, a PV EOI, INIT/SIPI/NMI/ExtINT, x2APIC
+    "irqchip": {"lapic_accesses": 90, "msr_ok": 15, "msr_gp": 5, "ioapic_writes": 20,
+                "pic_writes": 25, "gsi_changes": 25, "msis": 6, "msi_refused": 2,
+                "lapic_acks": 18, "pic_acks": 9, "eois": 18, "pv_eois": 1, "timer_fires": 3,
+                "inits": 1, "sipis": 1, "nmis": 1, "extints": 1, "x2apic": 1},
+    # the legacy devices: console output and input, keys, IIR, CMOS and the clock, the
+    # PIT's line, every documented stop, the SCI
+    "legacy": {"accesses": 900, "claimed": 600, "tx_bytes": 10, "rx_bytes": 30, "keys": 60,
+               "iir_reads": 10, "cmos_checked": 20, "time_checked": 12, "pit_checked": 900,
+               "debug_exits": 4, "kbc_resets": 2, "s5": 2, "wakes": 2, "sci": 4,
+               "pit_edges": 3},
 }
 
 
