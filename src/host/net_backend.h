@@ -17,4 +17,14 @@ struct net_backend {
 	void *opaque;
 };
 
+struct vm;
+struct vm_net_config;
+struct err;
+
+/* The backend --net asks for (user: slirp.h, tap: tap.h), delivering the guest's
+ * incoming frames to receive(opaque, ...). Whichever device model is in front of it. */
+int net_backend_create(struct vm *vm, const struct vm_net_config *cfg,
+                       void (*receive)(void *opaque, const uint8_t *frame, size_t len),
+                       void *opaque, struct net_backend **out, struct err *e);
+
 #endif

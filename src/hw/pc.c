@@ -11,8 +11,7 @@
 #include "debug_exit.h"
 #include "e1000.h"
 #include "engine/engine.h"
-#include "host/slirp.h"
-#include "host/tap.h"
+#include "host/net_backend.h"
 #include "fw_cfg.h"
 #include "i8042.h"
 #include "pci.h"
@@ -59,9 +58,7 @@ static int e1000_init(struct vm *vm, struct pci_host *pci, struct err *e)
 		return 0;
 	if ((r = e1000_create(vm, pci, cfg->mac, &d, e)))
 		return r;
-	if (cfg->backend == VM_NET_TAP)
-		return tap_net_create(vm, cfg, e1000_receive, d, &d->backend, e);
-	return slirp_net_create(vm, cfg, e1000_receive, d, &d->backend, e);
+	return net_backend_create(vm, cfg, e1000_receive, d, &d->backend, e);
 }
 
 /* PCI: the host bridge (and on the firmware board the PIIX functions at 00:01), then

@@ -1,11 +1,9 @@
 /* See devices.h. Order of creation (after the disks): rng, net, console. */
 #include "devices.h"
 
-#include <errno.h>
 
 #include "console.h"
-#include "host/slirp.h"
-#include "host/tap.h"
+#include "host/net_backend.h"
 #include "net.h"
 #include "rng.h"
 #include "virtio_mmio.h"
@@ -58,14 +56,7 @@ static int net_create(struct vm *vm, struct pci_host *pci, struct err *e)
 	if ((r = virtio_net_create(vm, cfg->mac, &n, e)) ||
 	    (r = virtio_attach(vm, pci, &n->vdev, PCI_CLASS_NETWORK_ETHERNET, &n->lock, e)))
 		return r;
-	switch (cfg->backend) {
-	case VM_NET_USER:
-		return slirp_net_create(vm, cfg, virtio_net_receive, n, &n->backend, e);
-	case VM_NET_TAP:
-		return tap_net_create(vm, cfg, virtio_net_receive, n, &n->backend, e);
-	default:
-		return err_set(e, ENOTSUP, "--net: unknown backend");
-	}
+	return net_backend_create(vm, cfg, virtio_net_receive, n, &n->backend, e);
 }
 
 int virtio_devices_create(struct vm *vm, struct pci_host *pci, struct err *e)
