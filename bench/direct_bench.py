@@ -39,7 +39,6 @@ each figure is the median of --runs runs.
 """
 import argparse
 import datetime
-import json
 import os
 import re
 import shlex
@@ -54,7 +53,7 @@ import pexpect
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 from linux_bench import PROMPT, Console, RunFailed, binary_info, tail  # noqa: E402
-from tables import print_table  # noqa: E402
+from tables import print_table, write_json  # noqa: E402
 
 ALL_COLUMNS = ["interpret", "translate", "direct", "native"]
 DEFAULT_COLUMNS = "translate,direct,native"
@@ -344,11 +343,7 @@ def report(cols, a, meta):
                                       for n in BENCHES
                                       if n in summaries[x] and n in summaries[y]}
                          for x, y in ratios}
-        text = json.dumps(doc, indent=2) + "\n"
-        if a.json == "-":
-            sys.stdout.write(text)
-        else:
-            Path(a.json).write_text(text)
+        write_json(a.json, doc)
 
 
 def check_checksums(cols):

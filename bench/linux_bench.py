@@ -39,7 +39,6 @@ of the same invocation.
 import argparse
 import datetime
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -56,7 +55,7 @@ import pexpect
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 import mkguest  # noqa: E402  (the guest's prompt, so the two never drift apart)
-from tables import print_table  # noqa: E402
+from tables import print_table, write_json  # noqa: E402
 
 PROMPT = mkguest.DEFAULT_PROMPT
 INIT_LINE = "Run /init as init process"
@@ -547,11 +546,7 @@ def report(cols, a, cfg, meta):
         doc["cpu_ratios"] = ratio_doc(ratios, cpu)
         doc["prep_command"] = PREP.format(size=cfg.size)
         doc["workload_commands"] = {k: c.format(forks=cfg.forks) for k, c in WORKLOADS}
-        text = json.dumps(doc, indent=2) + "\n"
-        if a.json == "-":
-            sys.stdout.write(text)
-        else:
-            Path(a.json).write_text(text)
+        write_json(a.json, doc)
 
 
 def binary_info(path):

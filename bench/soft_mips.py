@@ -20,7 +20,6 @@ a change in the host's load touches every column alike: these machines are share
 import argparse
 import datetime
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from tables import print_table
+from tables import print_table, write_json
 
 QEMU_ARGS = ['-accel', 'tcg', '-M', 'pc', '-cpu', 'max', '-m', '64', '-no-reboot',
              '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
@@ -207,12 +206,7 @@ def main():
                'ratios': {f'{x}/{y}': {'wall': best[x]['wall'] / best[y]['wall'],
                                        'work': work[x] / work[y],
                                        'mips': mips[x] / mips[y]} for x, y in pairs}}
-        text = json.dumps(doc, indent=2) + '\n'
-        if a.json == '-':
-            sys.stdout.write(text)
-        else:
-            with open(a.json, 'w') as f:
-                f.write(text)
+        write_json(a.json, doc)
 
 
 if __name__ == '__main__':

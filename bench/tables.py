@@ -1,4 +1,7 @@
 """Output shared by the benchmark scripts."""
+import json
+import sys
+from pathlib import Path
 
 
 def print_table(head, rows):
@@ -12,3 +15,12 @@ def print_table(head, rows):
     for r in rows:
         print(line(r))
     print()
+
+
+def write_json(path, doc):
+    """--json PATH of every benchmark: doc, indented, to PATH or ('-') standard output."""
+    text = json.dumps(doc, indent=2) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text)

@@ -99,7 +99,7 @@ sys.path.insert(0, str(REPO))
 # The console driver, markers and host facts are linux_bench's: one copy of each.
 from linux_bench import (RunFailed, Console, host_info, parse_engines,  # noqa: E402
                          secs, tail, trivisor_engines, INTERPRET, TRANSLATE)
-from tables import print_table  # noqa: E402
+from tables import print_table, write_json  # noqa: E402
 
 REPO = REPO.parent
 sys.path.insert(0, str(REPO / "tests" / "nested"))
@@ -496,11 +496,7 @@ def report(cols, a, cfg, meta):
         doc["exits"] = exits
         doc["commands"] = {k: cmd for k, cmd, _ in workloads(cfg)}
         doc["setup"] = {c.name: c.setup for c in cols}
-        text = json.dumps(doc, indent=2) + "\n"
-        if a.json == "-":
-            sys.stdout.write(text)
-        else:
-            Path(a.json).write_text(text)
+        write_json(a.json, doc)
 
 
 def fmt_count(v, per=None, unit=None):
