@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "snap.h"
+
 enum { R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI,
        R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15, R__COUNT };
 enum { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S__COUNT };
@@ -41,6 +43,12 @@ struct cpu_state {
 	uint64_t efer;
 	uint64_t apic_base;
 };
+
+/* The state in a snapshot stream; load returns 0 or -EINVAL (message in r->e). Every
+ * field a snapshot must carry is written here, in a fixed order: a new field means a new
+ * snapshot format version (machine/snapshot.c). */
+void cpu_state_save(struct snap_writer *w, const struct cpu_state *s);
+int cpu_state_load(struct snap_reader *r, struct cpu_state *s);
 
 #define CR0_PE (1ull << 0)
 #define CR0_ET (1ull << 4)
