@@ -74,6 +74,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Guest RAM the host cannot provide ends the VM with an error, not a SIGBUS. */
+	if (mem_guard_install(&e))
+		return fail(VM_STATUS_ERROR, e.msg);
 
 	/* --display text: the terminal shows the screen and types on the keyboard; the
 	 * serial console is then not on it. */

@@ -8,6 +8,7 @@
 #ifndef TRIVISOR_MEM_H
 #define TRIVISOR_MEM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,13 @@ struct guest_mem {
 	int fd;
 	mem_write_hook_fn write_hook;
 	void *write_hook_opaque;
+	/* Pages the host failed to provide (see mem_guard_install): how many, the first
+	 * one's guest-physical address and its SIGBUS si_code; notify_fd (an eventfd, -1
+	 * for none) is written at each. */
+	atomic_ulong lost_pages;
+	uint64_t lost_gpa;
+	int lost_code;
+	int notify_fd;
 };
 
 /* Lay out ram_size bytes of RAM below MEM_HOLE_START and the rest above 4 GiB, mmap
@@ -49,6 +57,17 @@ struct guest_mem {
  * that another process may map too (the soft engine's direct-execution helpers). */
 int mem_init(struct guest_mem *m, uint64_t ram_size, bool shared, struct err *e);
 void mem_destroy(struct guest_mem *m);
+
+/* Guest RAM is taken from the host as the guest touches it. When the host cannot
+ * provide a page (a memfd page under strict overcommit, a hardware memory error), the
+ * access raises SIGBUS, which would kill the process. Once the front end calls this,
+ * a SIGBUS on the RAM of a mem_init'ed guest_mem instead puts a zero page there (the
+ * access completes), counts it in lost_pages and writes notify_fd; vm_wait then ends
+ * the VM with an error. Other SIGBUSes go to the handler that was there before.
+ * Process-wide (a signal disposition); call once, before any vCPU runs. */
+int mem_guard_install(struct err *e);
+/* The message for lost pages: "the host could not provide ...". */
+void mem_lost_message(const struct guest_mem *m, char *buf, size_t size);
 
 /* Host pointer for [gpa, gpa+len) if it lies wholly inside one RAM slot, else NULL.
  * The pointer is valid only until the caller returns to its caller (no caching). */

@@ -174,7 +174,10 @@ int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		         "guest may be killed when it uses it", (unsigned long long)(cfg->mem_size >> 20),
 		         (unsigned long long)(((uint64_t)pages * (uint64_t)page) >> 20));
 	/* Direct execution maps guest RAM into its helper processes: a memfd. */
-	return mem_init(&vm->mem, cfg->mem_size, cfg->soft_tier == VM_SOFT_DIRECT, e);
+	int r = mem_init(&vm->mem, cfg->mem_size, cfg->soft_tier == VM_SOFT_DIRECT, e);
+	/* A page the host cannot provide wakes whoever waits for a stop (mem_guard_install). */
+	vm->mem.notify_fd = vm->stop_fd;
+	return r;
 }
 
 static int build_cpuid(struct vm *vm, struct err *e)
@@ -226,6 +229,10 @@ int vm_start(struct vm *vm, struct err *e)
 
 int vm_wait(struct vm *vm)
 {
+	/* Guest RAM the host could not provide wrote stop_fd from a signal handler, which
+	 * cannot take the stop lock: the stop is requested here. */
+	if (atomic_load(&vm->mem.lost_pages))
+		vm_request_stop(vm, VM_STOP_ERROR, VM_STATUS_ERROR, "guest RAM lost");
 	pthread_mutex_lock(&vm->stop_lock);
 	while (vm->stop_reason == VM_RUNNING)
 		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
@@ -233,6 +240,13 @@ int vm_wait(struct vm *vm)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	vm->end_ns = now_ns();
+	/* Whatever else stopped it (the guest, running on the zero pages that stood in,
+	 * may have crashed first), lost RAM is why. */
+	if (atomic_load(&vm->mem.lost_pages)) {
+		vm->stop_reason = VM_STOP_ERROR;
+		vm->exit_status = VM_STATUS_ERROR;
+		mem_lost_message(&vm->mem, vm->stop_msg, sizeof(vm->stop_msg));
+	}
 	return vm->exit_status;
 }
 

@@ -153,7 +153,7 @@ struct vm {
 	enum vm_stop_reason stop_reason;
 	int exit_status;              /* process exit status for this stop */
 	char stop_msg[256];
-	int stop_fd;                  /* eventfd, readable once a stop was requested */
+	int stop_fd;                  /* eventfd, readable once a stop was requested (or guest RAM lost) */
 
 	struct i8042 *kbd;            /* the keyboard controller (--display text types into it) */
 	struct vga *vga;              /* the screen, NULL without one */

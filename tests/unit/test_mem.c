@@ -2,6 +2,9 @@
  * checked accessors. */
 #include "check.h"
 #include <errno.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 
@@ -65,6 +68,39 @@ int main(void)
 	CHECK(!mem_is_ram(&m, MEM_HOLE_START - 4, 8));  /* nor are ranges spanning it */
 	CHECK(mem_is_ram(&m, MEM_4G + (1ull << 30) - 8, 8));
 	CHECK(!mem_is_ram(&m, MEM_4G + (1ull << 30) - 4, 8));
+	mem_destroy(&m);
+
+	/* RAM the host cannot provide: a memfd that shrank under it (as a page the kernel
+	 * cannot allocate, a SIGBUS on access). With the guard, a zero page stands in, the
+	 * loss is counted and notify_fd written, and the access completes. */
+	CHECK_EQ(mem_guard_install(&e), 0);
+	CHECK_EQ(mem_init(&m, 8 << 20, true, &e), 0);
+	m.notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(m.notify_fd >= 0);
+	CHECK_EQ(mem_write(&m, 0x3000, buf, 3), 0);
+	CHECK_EQ(ftruncate(m.fd, 2 << 20), 0);           /* the first 2 MiB stay */
+	CHECK_EQ(mem_read(&m, 0x3000, out, 3), 0);
+	CHECK(memcmp(out, buf, 3) == 0);
+	CHECK_EQ(atomic_load(&m.lost_pages), 0);
+	volatile uint8_t *p = mem_ptr(&m, (4 << 20) + 0x123, 1);
+	CHECK(p != NULL);
+	CHECK_EQ(*p, 0);                                 /* SIGBUS, then the zero page */
+	*p = 7;
+	CHECK_EQ(*p, 7);
+	CHECK_EQ(atomic_load(&m.lost_pages), 1);
+	CHECK_EQ(m.lost_gpa, 4 << 20);
+	CHECK_EQ(m.lost_code, BUS_ADRERR);
+	CHECK_EQ(mem_write(&m, (6 << 20) - 2, buf, 3), 0);  /* across two more lost pages */
+	CHECK_EQ(atomic_load(&m.lost_pages), 3);
+	CHECK_EQ(m.lost_gpa, 4 << 20);                   /* still the first */
+	uint64_t n = 0;
+	CHECK_EQ(read(m.notify_fd, &n, sizeof(n)), sizeof(n));
+	CHECK_EQ(n, 3);
+	char msg[256];
+	mem_lost_message(&m, msg, sizeof(msg));
+	CHECK(strstr(msg, "guest-physical 0x400000 (out of host memory") != NULL);
+	CHECK(strstr(msg, "--mem 8 MiB") != NULL);
+	close(m.notify_fd);
 	mem_destroy(&m);
 	return check_done();
 }
