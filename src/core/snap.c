@@ -54,6 +54,49 @@ void snap_put_u16(struct snap_writer *w, uint16_t v) { put_le(w, v, 2); }
 void snap_put_u32(struct snap_writer *w, uint32_t v) { put_le(w, v, 4); }
 void snap_put_u64(struct snap_writer *w, uint64_t v) { put_le(w, v, 8); }
 
+void snap_put_str(struct snap_writer *w, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	snap_put_u32(w, (uint32_t)n);
+	snap_put_bytes(w, s, n);
+}
+
+#define SPARSE_PAGE 4096u
+
+static bool zero_page(const uint8_t *p, size_t n)
+{
+	uint64_t acc = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		acc |= v;
+	}
+	for (; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+void snap_put_sparse(struct snap_writer *w, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t pages = (n + SPARSE_PAGE - 1) / SPARSE_PAGE;
+	for (size_t i = 0; i < pages; i += 8) {
+		uint8_t bits = 0;
+		for (size_t j = i; j < i + 8 && j < pages; j++) {
+			size_t len = n - j * SPARSE_PAGE < SPARSE_PAGE ? n - j * SPARSE_PAGE : SPARSE_PAGE;
+			if (!zero_page(b + j * SPARSE_PAGE, len))
+				bits |= (uint8_t)(1u << (j - i));
+		}
+		snap_put_u8(w, bits);
+	}
+	for (size_t j = 0; j < pages; j++) {
+		size_t len = n - j * SPARSE_PAGE < SPARSE_PAGE ? n - j * SPARSE_PAGE : SPARSE_PAGE;
+		if (!zero_page(b + j * SPARSE_PAGE, len))
+			snap_put_bytes(w, b + j * SPARSE_PAGE, len);
+	}
+}
+
 void snap_reader_init(struct snap_reader *r, const void *p, size_t len, const char *what,
                       struct err *e)
 {
@@ -104,6 +147,36 @@ bool snap_get_bool(struct snap_reader *r)
 	return v == 1;
 }
 
+void snap_get_str(struct snap_reader *r, char *buf, size_t max, const char *field)
+{
+	uint32_t n = snap_get_u32(r);
+	buf[0] = '\0';
+	if (!snap_check(r, n <= max, field))
+		return;
+	snap_get_bytes(r, buf, n);
+	buf[n] = '\0';
+	snap_check(r, strlen(buf) == n, field);
+}
+
+void snap_get_sparse(struct snap_reader *r, void *p, size_t n)
+{
+	uint8_t *b = p;
+	size_t pages = (n + SPARSE_PAGE - 1) / SPARSE_PAGE;
+	size_t nmap = (pages + 7) / 8;
+	const uint8_t *map = NULL;
+	if (take(r, nmap)) {
+		map = r->p + r->off;
+		r->off += nmap;
+	}
+	for (size_t j = 0; j < pages; j++) {
+		size_t len = n - j * SPARSE_PAGE < SPARSE_PAGE ? n - j * SPARSE_PAGE : SPARSE_PAGE;
+		if (map && (map[j / 8] >> (j % 8) & 1))
+			snap_get_bytes(r, b + j * SPARSE_PAGE, len);
+		else
+			memset(b + j * SPARSE_PAGE, 0, len);
+	}
+}
+
 bool snap_check(struct snap_reader *r, bool ok, const char *field)
 {
 	if (!ok && !r->failed) {
@@ -126,4 +199,22 @@ int snap_end(struct snap_reader *r)
 		        r->len - r->off);
 	}
 	return snap_status(r);
+}
+
+uint32_t snap_crc32(uint32_t crc, const void *p, size_t n)
+{
+	/* Byte-wise with a table built on the fly (state files are small; the memory file
+	 * has its own faster digest). */
+	uint32_t table[256];
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		table[i] = c;
+	}
+	const uint8_t *b = p;
+	crc = ~crc;
+	for (size_t i = 0; i < n; i++)
+		crc = table[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
 }

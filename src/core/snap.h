@@ -30,6 +30,11 @@ void snap_put_u16(struct snap_writer *w, uint16_t v);
 void snap_put_u32(struct snap_writer *w, uint32_t v);
 void snap_put_u64(struct snap_writer *w, uint64_t v);
 void snap_put_bytes(struct snap_writer *w, const void *p, size_t n);
+/* A string: u32 length and its bytes (no NUL). */
+void snap_put_str(struct snap_writer *w, const char *s);
+/* n bytes of mostly zeros (video memory): a bitmap of the 4 KiB pages that are not all
+ * zero, then those pages; n is not written (the loader knows it). */
+void snap_put_sparse(struct snap_writer *w, const void *p, size_t n);
 
 struct snap_reader {
 	const uint8_t *p;
@@ -47,11 +52,19 @@ uint32_t snap_get_u32(struct snap_reader *r);
 uint64_t snap_get_u64(struct snap_reader *r);
 void snap_get_bytes(struct snap_reader *r, void *p, size_t n);
 bool snap_get_bool(struct snap_reader *r);
+/* A string of at most max bytes (without its NUL), into buf[max + 1], NUL-terminated;
+ * an embedded NUL or a longer string fails the stream naming field. */
+void snap_get_str(struct snap_reader *r, char *buf, size_t max, const char *field);
+/* What snap_put_sparse wrote for n bytes, into p (the zero pages are zeroed). */
+void snap_get_sparse(struct snap_reader *r, void *p, size_t n);
 /* Fail the stream with "snapshot: <what>: <field> out of range" unless ok. Returns ok. */
 bool snap_check(struct snap_reader *r, bool ok, const char *field);
 /* 0, or -EINVAL with the first failure's message (in r->e). A loader that has read a
  * whole section also calls snap_end, which refuses trailing bytes. */
 int snap_status(const struct snap_reader *r);
 int snap_end(struct snap_reader *r);
+
+/* CRC-32 (IEEE 802.3, the zlib/PNG one): crc of the bytes so far (0 to start). */
+uint32_t snap_crc32(uint32_t crc, const void *p, size_t n);
 
 #endif

@@ -15,7 +15,7 @@ int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct e
 {
 	if (vm->ndevices == VM_MAX_DEVICES)
 		return err_set(e, ENOSPC, "too many devices (at most %d)", VM_MAX_DEVICES);
-	vm->devices[vm->ndevices++] = (struct vm_device){ opaque, destroy, NULL };
+	vm->devices[vm->ndevices++] = (struct vm_device){ .opaque = opaque, .destroy = destroy };
 	return 0;
 }
 
@@ -24,6 +24,44 @@ void vm_set_device_stats(struct vm *vm, void *opaque, void (*print)(void *, FILE
 	for (unsigned i = 0; i < vm->ndevices; i++)
 		if (vm->devices[i].opaque == opaque)
 			vm->devices[i].print_stats = print;
+}
+
+void vm_set_device_snapshot(struct vm *vm, void *opaque, const char *name, vm_save_fn save,
+                            vm_load_fn load)
+{
+	for (unsigned i = 0; i < vm->ndevices; i++)
+		if (vm->devices[i].opaque == opaque) {
+			vm->devices[i].name = name;
+			vm->devices[i].save = save;
+			vm->devices[i].load = load;
+		}
+}
+
+void vm_set_device_host(struct vm *vm, void *opaque)
+{
+	for (unsigned i = 0; i < vm->ndevices; i++)
+		if (vm->devices[i].opaque == opaque)
+			vm->devices[i].host = true;
+}
+
+void vm_input_begin(struct vm *vm)
+{
+	pthread_rwlock_rdlock(&vm->input_gate);
+}
+
+void vm_input_end(struct vm *vm)
+{
+	pthread_rwlock_unlock(&vm->input_gate);
+}
+
+void vm_inputs_hold(struct vm *vm)
+{
+	pthread_rwlock_wrlock(&vm->input_gate);
+}
+
+void vm_inputs_release(struct vm *vm)
+{
+	pthread_rwlock_unlock(&vm->input_gate);
 }
 
 void vm_set_irq(struct vm *vm, unsigned gsi, int level)
@@ -157,6 +195,12 @@ int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->stop_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_cond_init(&vm->stop_cond, NULL);
+	/* Writer-preferring: a stream of received frames must not keep a snapshot waiting. */
+	pthread_rwlockattr_t ga;
+	pthread_rwlockattr_init(&ga);
+	pthread_rwlockattr_setkind_np(&ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&vm->input_gate, &ga);
+	pthread_rwlockattr_destroy(&ga);
 	bus_init(&vm->pio, "port I/O");
 	bus_init(&vm->mmio, "MMIO");
 
@@ -295,4 +339,5 @@ void vm_destroy(struct vm *vm)
 	vm->stop_fd = -1;
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_cond_destroy(&vm->stop_cond);
+	pthread_rwlock_destroy(&vm->input_gate);
 }

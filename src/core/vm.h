@@ -18,13 +18,15 @@
 #include "vcpu.h"
 
 #define VM_MAX_CPUS 64
-#define VM_MAX_DEVICES 32
+#define VM_MAX_DEVICES 48
 
 #define VM_MAX_DISKS 8
 #define VM_DISK_PATH_MAX 4096
 
 struct engine_ops;
 struct i8042;
+struct snap_reader;
+struct snap_writer;
 struct vga;
 
 /* What kind of device the guest is shown for a disk or the network card: para-virtual
@@ -101,6 +103,10 @@ struct vm_config {
 	enum vm_display display;      /* --display */
 	const char *screen_dump;      /* --screen-dump PATH, NULL for none */
 	enum vm_boot boot;            /* --boot */
+	bool vga;                     /* a VGA even with nothing showing it (a restored
+	                               * machine that had one: see pc_has_vga) */
+	/* Where the console's snapshot key (Ctrl-A w) writes, NULL for nowhere (--snapshot). */
+	const char *snapshot_state, *snapshot_mem;
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of
@@ -125,11 +131,28 @@ enum vm_stop_reason {
 };
 
 /* Something to tear down with the VM (devices, backends), destroyed in reverse order;
- * print_stats (optional) adds the device's own counters to --stats. */
+ * print_stats (optional) adds the device's own counters to --stats.
+ *
+ * Snapshots (machine/snapshot.h): a device with guest-visible state names itself and
+ * gives a save and a load (vm_set_device_snapshot); its state is the section of that
+ * name in a snapshot. save writes the state (the VM is paused and its host inputs held,
+ * vm_inputs_hold); it returns 0 or -errno (a disk that cannot be flushed). load reads
+ * it back into a device just built from the same configuration, range-checking every
+ * value as it would a guest's register write (snap.h); it returns 0 or -EINVAL with
+ * the message in the reader's err. Host-side objects (network backends, the display)
+ * say they have nothing to save with vm_set_device_host. A snapshot refuses a VM
+ * with a device that did neither. */
+typedef int (*vm_save_fn)(void *opaque, struct snap_writer *w);
+typedef int (*vm_load_fn)(void *opaque, struct snap_reader *r);
+
 struct vm_device {
 	void *opaque;
 	void (*destroy)(void *opaque);
 	void (*print_stats)(void *opaque, FILE *f);
+	const char *name;             /* the snapshot section (unique in the VM), or NULL */
+	vm_save_fn save;
+	vm_load_fn load;
+	bool host;                    /* host side only: nothing in a snapshot */
 };
 
 struct vm {
@@ -167,6 +190,15 @@ struct vm {
 	atomic_ulong msi_dropped;     /* MSIs with no engine to deliver them */
 
 	uint64_t start_ns, end_ns;
+
+	/* Held for reading by host threads while they hand input to a device (network
+	 * backends, the console, the keyboard: vm_input_begin/end), for writing by a
+	 * snapshot (vm_inputs_hold/release), so that nothing changes the devices or guest
+	 * RAM while they are saved. */
+	pthread_rwlock_t input_gate;
+	/* Ctrl-A w: write a snapshot to cfg.snapshot_state/snapshot_mem and return 0, or
+	 * -errno with e set; called with the VM paused. NULL: the key does nothing. */
+	int (*snapshot_key)(struct vm *vm, struct err *e);
 };
 
 /* The engine-independent part of a VM: config, locks, buses, RAM (machine_create adds
@@ -200,6 +232,20 @@ bool vm_stopping(struct vm *vm);
 int vm_add_device(struct vm *vm, void *opaque, void (*destroy)(void *), struct err *e);
 /* Give the device registered with opaque a --stats printer (one or more lines). */
 void vm_set_device_stats(struct vm *vm, void *opaque, void (*print)(void *, FILE *));
+/* Give it a snapshot section: its name (kept, not copied: a literal or the device's own
+ * storage) and its save and load (see struct vm_device). */
+void vm_set_device_snapshot(struct vm *vm, void *opaque, const char *name, vm_save_fn save,
+                            vm_load_fn load);
+/* Mark it host-side: it holds nothing of the guest's (a backend re-created on restore). */
+void vm_set_device_host(struct vm *vm, void *opaque);
+
+/* A host thread handing input to a device (a received frame, typed bytes) does it
+ * between these; they wait while a snapshot holds the inputs. */
+void vm_input_begin(struct vm *vm);
+void vm_input_end(struct vm *vm);
+/* Hold every host input out of the devices until vm_inputs_release (snapshots). */
+void vm_inputs_hold(struct vm *vm);
+void vm_inputs_release(struct vm *vm);
 
 /* Raise/lower an interrupt line (GSI); routed by the engine. */
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);

@@ -26,7 +26,7 @@
 
 bool pc_has_vga(const struct vm_config *cfg)
 {
-	return !cfg->kernel_path || cfg->display != VM_DISPLAY_NONE || cfg->screen_dump;
+	return !cfg->kernel_path || cfg->display != VM_DISPLAY_NONE || cfg->screen_dump || cfg->vga;
 }
 
 /* The emulated storage controller: one AHCI port per emulated --disk and --cdrom, in

@@ -20,5 +20,7 @@ int machine_attach_engine(struct vm *vm, const struct engine_ops *engine, struct
 	int r;
 	if ((r = vm_attach_engine(vm, engine, e)) || (r = pc_board_init(vm, e)))
 		return r;
+	if (vm->cfg.snapshot_state)
+		vm->snapshot_key = machine_snapshot_key;
 	return vm_create_vcpus(vm, e);
 }
