@@ -16,6 +16,9 @@ void cli_usage(FILE *f)
 {
 	fputs(
 "Usage: trivisor run [--kernel PATH] [options]\n"
+"       trivisor ls             list the running VMs that have a --name\n"
+"       trivisor stop|pause|resume NAME\n"
+"                               end, pause or resume the VM called NAME\n"
 "       trivisor engines        list the engines and whether each can run here\n"
 "       trivisor --help | --version\n"
 "\n"
@@ -79,6 +82,18 @@ void cli_usage(FILE *f)
 "                        it changes, a few times a second, and at exit)\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
+"      --api-sock PATH   serve the control API (HTTP/JSON, Firecracker-compatible)\n"
+"                        on a new Unix socket PATH (mode 0600). With no --kernel,\n"
+"                        --disk, --cdrom or --config-file, the VM waits to be\n"
+"                        configured and started through it\n"
+"      --config-file PATH\n"
+"                        configure the VM from a JSON file: the API's document\n"
+"                        (\"boot-source\", \"machine-config\", \"drives\",\n"
+"                        \"network-interfaces\", \"trivisor\"); other options add to it\n"
+"      --name NAME       register the VM as NAME for 'trivisor ls', 'stop', 'pause'\n"
+"                        and 'resume' (its API socket goes in the runtime directory:\n"
+"                        $XDG_RUNTIME_DIR/trivisor, else /run/trivisor for root,\n"
+"                        else /tmp/trivisor-UID)\n"
 "  -v, --verbose         more log messages (repeat for debug)\n"
 "\n"
 "'trivisor engines' exits 0 if at least one engine can run here, else 3.\n"
@@ -378,6 +393,9 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "screen-dump", required_argument, NULL, 'P' }, /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
+		{ "api-sock", required_argument, NULL, 'A' },  /* long only */
+		{ "config-file", required_argument, NULL, 'F' },  /* long only */
+		{ "name", required_argument, NULL, 'n' },  /* long only */
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -411,6 +429,25 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 			return err_set(e, EINVAL, "engines: unexpected argument '%s'", argv[2]);
 		return 0;
 	}
+	if (strcmp(cmd, "ls") == 0) {
+		out->cmd = CLI_LS;
+		if (argc > 2)
+			return err_set(e, EINVAL, "ls: unexpected argument '%s'", argv[2]);
+		return 0;
+	}
+	static const struct { const char *name; enum cli_command cmd; } control[] = {
+		{ "stop", CLI_STOP }, { "pause", CLI_PAUSE }, { "resume", CLI_RESUME },
+	};
+	for (size_t i = 0; i < sizeof(control) / sizeof(control[0]); i++)
+		if (strcmp(cmd, control[i].name) == 0) {
+			out->cmd = control[i].cmd;
+			if (argc != 3)
+				return err_set(e, EINVAL, "usage: trivisor %s NAME", cmd);
+			if (!cli_valid_name(argv[2]))
+				return err_set(e, EINVAL, "%s: invalid VM name '%s'", cmd, argv[2]);
+			out->name = argv[2];
+			return 0;
+		}
 	if (strcmp(cmd, "run") != 0)
 		return err_set(e, EINVAL, "unknown command '%s'", cmd);
 
@@ -525,6 +562,14 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 			break;
 		case 's': out->cfg.stats = true; break;
 		case 'J': out->stats_json = optarg; break;
+		case 'A': out->api_sock = optarg; break;
+		case 'F': out->config_file = optarg; break;
+		case 'n':
+			if (!cli_valid_name(optarg))
+				return err_set(e, EINVAL, "invalid --name '%s' (1-64 letters, digits, '_', "
+				               "'-' or '.', not starting with '.')", optarg);
+			out->name = optarg;
+			break;
 		case 'v': out->verbosity++; break;
 		case 'h': out->cmd = CLI_HELP; return 0;
 		case 'V': out->cmd = CLI_VERSION; return 0;
@@ -536,6 +581,22 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	}
 	if (optind < argc - 1)
 		return err_set(e, EINVAL, "unexpected argument '%s'", argv[optind + 1]);
+	return cli_check(out, engine_given, guest_given, e);
+}
+
+bool cli_valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || s[0] == '.')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+int cli_check(struct cli *out, bool engine_given, bool guest_given, struct err *e)
+{
 	if (!out->cfg.kernel_path && (out->cfg.initrd_path || out->cfg.append))
 		return err_set(e, EINVAL, "--initrd and --append need --kernel (without it the "
 		               "firmware boots the disk's own boot loader)");

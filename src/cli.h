@@ -2,13 +2,15 @@
 #ifndef TRIVISOR_CLI_H
 #define TRIVISOR_CLI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "core/err.h"
 #include "core/vm.h"
 
-enum cli_command { CLI_RUN, CLI_ENGINES, CLI_HELP, CLI_VERSION };
+enum cli_command { CLI_RUN, CLI_ENGINES, CLI_HELP, CLI_VERSION,
+                   CLI_LS, CLI_STOP, CLI_PAUSE, CLI_RESUME };
 
 /* --mode: a preset of engine, guest interface and devices, one per technique. */
 enum cli_mode {
@@ -26,6 +28,9 @@ struct cli {
 	int verbosity;             /* number of -v */
 	const char *stats_json;    /* --stats-json PATH ("-": stderr), or NULL */
 	uint32_t kind_given;       /* disks whose if= was given (bit i), bit 31: the net's model= */
+	const char *api_sock;      /* --api-sock PATH, or NULL */
+	const char *config_file;   /* --config-file PATH, or NULL */
+	const char *name;          /* --name NAME; for ls/stop/pause/resume, the VM to act on */
 };
 
 #define CLI_DEFAULT_MEM   (512ull << 20)
@@ -37,6 +42,14 @@ struct cli {
 /* Parse argv. Returns 0, or -EINVAL with a message in e (the caller exits with
  * VM_STATUS_USAGE). Does not touch the filesystem or /dev/kvm. */
 int cli_parse(int argc, char **argv, struct cli *out, struct err *e);
+
+/* The checks and the --mode preset applied after the options are read: cli_parse runs
+ * it, and so does the control API for a VM it configured. engine_given/guest_given:
+ * --engine (other than auto) / --guest was given. */
+int cli_check(struct cli *c, bool engine_given, bool guest_given, struct err *e);
+
+/* A VM name (--name): 1-64 characters of [A-Za-z0-9_.-], not starting with '.'. */
+bool cli_valid_name(const char *s);
 
 /* Parse a memory size: a number with an optional K/M/G/T suffix (KiB/MiB/GiB/TiB);
  * a bare number means MiB. Returns 0 or -EINVAL. */

@@ -194,6 +194,7 @@ int vm_init_core(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->cfg = *cfg;
 	vm->stop_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->stop_cond, NULL);
 	/* Writer-preferring: a stream of received frames must not keep a snapshot waiting. */
 	pthread_rwlockattr_t ga;
@@ -271,6 +272,16 @@ int vm_start(struct vm *vm, struct err *e)
 	return 0;
 }
 
+int vm_start_paused(struct vm *vm, struct err *e)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->pause_depth++;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_post(&vm->vcpus[i], VCPU_REQ_PAUSE);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return vm_start(vm, e);
+}
+
 int vm_wait(struct vm *vm)
 {
 	/* Guest RAM the host could not provide wrote stop_fd from a signal handler, which
@@ -296,16 +307,23 @@ int vm_wait(struct vm *vm)
 
 void vm_pause(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_post(&vm->vcpus[i], VCPU_REQ_PAUSE);
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_wait_state(&vm->vcpus[i], VCPU_PAUSED);
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->pause_depth++ == 0) {
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_post(&vm->vcpus[i], VCPU_REQ_PAUSE);
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_wait_state(&vm->vcpus[i], VCPU_PAUSED);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_resume(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_post(&vm->vcpus[i], VCPU_REQ_RESUME);
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->pause_depth > 0 && --vm->pause_depth == 0)
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_post(&vm->vcpus[i], VCPU_REQ_RESUME);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_destroy(struct vm *vm)
@@ -338,6 +356,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_fd);
 	vm->stop_fd = -1;
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
 	pthread_cond_destroy(&vm->stop_cond);
 	pthread_rwlock_destroy(&vm->input_gate);
 }

@@ -177,6 +177,8 @@ struct vm {
 	int exit_status;              /* process exit status for this stop */
 	char stop_msg[256];
 	int stop_fd;                  /* eventfd, readable once a stop was requested (or guest RAM lost) */
+	pthread_mutex_t pause_lock;
+	unsigned pause_depth;         /* vm_pause calls not yet resumed (console keys, API) */
 
 	struct i8042 *kbd;            /* the keyboard controller (--display text types into it) */
 	struct vga *vga;              /* the screen, NULL without one */
@@ -214,11 +216,15 @@ int vm_create_vcpus(struct vm *vm, struct err *e);
 /* Start all vCPUs. The caller then serves the console (or waits) until stop_fd is
  * readable, and collects the exit status with vm_wait. */
 int vm_start(struct vm *vm, struct err *e);
+/* vm_start, with every vCPU held before its first instruction as if vm_pause had been
+ * called: vm_resume lets them run (a VM restored from a snapshot to be resumed later). */
+int vm_start_paused(struct vm *vm, struct err *e);
 /* Wait until the VM stops, join the vCPU threads; returns the process exit status. */
 int vm_wait(struct vm *vm);
 /* Stop every vCPU between two runs of the engine and wait until all are paused (or
  * stopped), so that their state and counters can be read from this thread; vm_resume
- * lets them go on. For the console's inspection keys; not nestable. */
+ * lets them go on. Nestable and thread-safe: the console's inspection keys and the
+ * control API may pause at once, and the VM runs again after the last resume. */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 void vm_destroy(struct vm *vm);
