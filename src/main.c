@@ -60,8 +60,12 @@ struct front {
 	int fail_status;           /* exit status for a build that failed */
 };
 
-/* Build the machine from run and start it (paused if asked). */
-static int build_vm(struct front *f, const struct cli *run, bool paused, struct err *e)
+/* Build the machine and start it (paused if asked): from run's configuration, or,
+ * with snap_state, from that snapshot (run then gives only what the host provides: the
+ * console, the display, --stats, and the engine if one was named; by default the
+ * snapshot's own). */
+static int build_vm(struct front *f, const struct cli *run, const char *snap_state,
+                    const char *snap_mem, bool paused, struct err *e)
 {
 	bool text = run->cfg.display == VM_DISPLAY_TEXT;
 	struct vm_config cfg = run->cfg;
@@ -73,23 +77,42 @@ static int build_vm(struct front *f, const struct cli *run, bool paused, struct 
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return err_set(e, ENOMEM, "out of memory");
-	int r = machine_create(vm, &cfg, e);
-	if (r) {
+	const char *engine_name = run->engine_name;
+	char snap_engine[16];
+	int r;
+	if (snap_state && strcmp(engine_name, "auto") == 0) {
+		if ((r = machine_snapshot_engine(snap_state, snap_engine, e))) {
+			free(vm);
+			return r;
+		}
+		/* The engine it was taken on when this host has it, else whichever does. */
+		const struct engine_ops *probe;
+		struct err ignored;
+		if (engine_select(snap_engine, &probe, &ignored) == 0)
+			engine_name = snap_engine;
+	}
+	const struct engine_ops *engine;
+	if ((r = engine_select(engine_name, &engine, e))) {
+		f->fail_status = VM_STATUS_NO_ENGINE;
 		free(vm);
 		return r;
 	}
-	const struct engine_ops *engine;
-	if ((r = engine_select(run->engine_name, &engine, e))) {
-		f->fail_status = VM_STATUS_NO_ENGINE;
-		vm_destroy(vm);
+	if (snap_state) {
+		vm->cfg = cfg;     /* what the host provides; the rest is the snapshot's */
+		r = machine_restore(vm, engine, snap_state, snap_mem, e);
+	} else {
+		r = machine_create(vm, &cfg, e);
+		if (r == 0 && (r = machine_attach_engine(vm, engine, e)))
+			vm_destroy(vm);
+	}
+	if (r) {
 		free(vm);
 		return r;
 	}
 	struct display_config dc = { .text = text, .in_fd = text ? STDIN_FILENO : -1,
 	                             .out_fd = STDOUT_FILENO, .dump_path = cfg.screen_dump,
 	                             .kbd_input = i8042_kbd_input };
-	if ((r = machine_attach_engine(vm, engine, e)) ||
-	    (vm->vga && (text || dc.dump_path) &&
+	if ((vm->vga && (text || dc.dump_path) &&
 	     (dc.kbd = vm->kbd, (r = display_start(vm, vm->vga, &dc, &f->display, e)))) ||
 	    (r = paused ? vm_start_paused(vm, e) : vm_start(vm, e))) {
 		if (f->display)
@@ -112,12 +135,19 @@ static int build_vm(struct front *f, const struct cli *run, bool paused, struct 
 static int op_start(void *ctx, struct err *e)
 {
 	struct front *f = ctx;
-	return build_vm(f, &f->api.run, false, e);
+	return build_vm(f, &f->api.run, NULL, NULL, false, e);
 }
 
 static int op_load(void *ctx, const char *state, const char *mem, bool resume, struct err *e)
 {
-	return err_set(e, ENOSYS, "snapshots are not supported yet");
+	struct front *f = ctx;
+	int r = build_vm(f, &f->api.run, state, mem, !resume, e);
+	if (r == 0) {      /* the API shows the restored machine's shape */
+		f->api.run.cfg.ncpus = f->vm->cfg.ncpus;
+		f->api.run.cfg.mem_size = f->vm->cfg.mem_size;
+		f->api.run.cfg.iface = f->vm->cfg.iface;
+	}
+	return r;
 }
 
 static int op_pause(void *ctx, struct err *e)
@@ -134,7 +164,7 @@ static int op_resume(void *ctx, struct err *e)
 
 static int op_snapshot(void *ctx, const char *state, const char *mem, struct err *e)
 {
-	return err_set(e, ENOSYS, "snapshots are not supported yet");
+	return machine_snapshot_save(((struct front *)ctx)->vm, state, mem, e);
 }
 
 /* Ctrl-Alt-Del on the PS/2 keyboard (scan code set 1, as the i8042 hands the guest):
@@ -290,7 +320,7 @@ int main(int argc, char **argv)
 		vm = wait_for_start(&f, &sigs);
 	} else {
 		pthread_mutex_lock(&f.api.lock);
-		int r = build_vm(&f, &f.api.run, false, &e);
+		int r = build_vm(&f, &f.api.run, NULL, NULL, false, &e);
 		if (r == 0)
 			api_set_state(&f.api, API_RUNNING);
 		pthread_mutex_unlock(&f.api.lock);

@@ -34,6 +34,11 @@ static void fault(struct api_reply *out, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The message may quote the request (a path, a field name cut short), which need
+	 * not be UTF-8: JSON strings must be, so anything but printable ASCII becomes '?'. */
+	for (char *c = msg; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
 	reply_json(out, status, json_pack("{s:s}", "fault_message", msg));
 }
 

@@ -7,6 +7,7 @@ the guest-RAM layout constants match fuzz.h.
 
     seeds.write(target, directory)    # one file per seed
 """
+import json
 import struct
 from pathlib import Path
 
@@ -1387,6 +1388,79 @@ def legacy_seeds():
     return [pit, rtc, uart, i8042, acpi, ports, wide]
 
 
+# -- the control API -----------------------------------------------------------------
+
+# fuzz_api.c: u8 method, u8 path index (API_PATHS; len(API_PATHS) = the path from the
+# input), u8 outcome (bit 0: the front end's action fails), u16 n, n bytes.
+API_PATHS = ["/", "/vm/config", "/machine-config", "/version", "/trivisor", "/trivisor/stats",
+             "/boot-source", "/drives/rootfs", "/drives/data", "/network-interfaces/eth0",
+             "/trivisor/config", "/actions", "/vm", "/snapshot/create", "/snapshot/load"]
+API_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
+
+
+def api_req(method, path, body=b"", fail=False):
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    if path in API_PATHS:
+        pi, data = API_PATHS.index(path), body
+    else:
+        pi, data = len(API_PATHS), path.encode() + b"\0" + body
+    return bytes([API_METHODS.index(method), pi, int(fail)]) + struct.pack("<H", len(data)) + data
+
+
+def api_seeds():
+    """A Firecracker client's whole session (configure, start, pause, snapshot, resume,
+    stop), a snapshot load, the refusals, and a --config-file document."""
+    configure = (api_req("GET", "/") +
+                 api_req("PUT", "/boot-source", {"kernel_image_path": "/k", "boot_args": "console=ttyS0",
+                                                 "initrd_path": "/i"}) +
+                 api_req("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}) +
+                 api_req("PATCH", "/machine-config", {"mem_size_mib": 128}) +
+                 api_req("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/r",
+                                                   "is_root_device": True, "is_read_only": False}) +
+                 api_req("PUT", "/drives/data", {"drive_id": "data", "path_on_host": "/d",
+                                                 "is_root_device": False, "is_read_only": True,
+                                                 "cache_type": "Unsafe", "io_engine": "Sync"}) +
+                 api_req("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                                             "guest_mac": "52:54:00:01:02:03"}) +
+                 api_req("PUT", "/trivisor/config", {"engine": "soft", "mode": "para"}) +
+                 api_req("GET", "/vm/config") + api_req("GET", "/machine-config") +
+                 api_req("PUT", "/actions", {"action_type": "InstanceStart"}) +
+                 api_req("GET", "/trivisor") + api_req("GET", "/trivisor/stats") +
+                 api_req("PATCH", "/vm", {"state": "Paused"}) +
+                 api_req("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": "/s",
+                                                     "mem_file_path": "/m"}) +
+                 api_req("PATCH", "/vm", {"state": "Resumed"}) +
+                 api_req("PUT", "/actions", {"action_type": "SendCtrlAltDel"}) +
+                 api_req("PUT", "/actions", {"action_type": "Stop"}))
+    load = (api_req("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_backend":
+                                             {"backend_type": "File", "backend_path": "/m"},
+                                             "resume_vm": False}) +
+            api_req("PATCH", "/vm", {"state": "Resumed"}) + api_req("GET", "/"))
+    refused = (api_req("PUT", "/machine-config", "{not json") +
+               api_req("PUT", "/machine-config", {"vcpu_count": 0, "mem_size_mib": 1 << 45}) +
+               api_req("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "x": 1}) +
+               api_req("PUT", "/drives/a%2f..", {"drive_id": "a"}) +
+               api_req("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "trivisor_backend": "user"}) +
+               api_req("PUT", "/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "t"}) +
+               api_req("PUT", "/boot-source", {"kernel_image_path": "/k"}) +
+               api_req("PUT", "/actions", {"action_type": "InstanceStart"}, fail=True) +
+               api_req("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m"}, fail=True) +
+               api_req("DELETE", "/vm") + api_req("GET", "/nowhere") +
+               api_req("PUT", "/actions", {"action_type": "InstanceStart"}) +
+               api_req("PATCH", "/vm", {"state": "Paused"}, fail=True) +
+               api_req("PUT", "/boot-source", {"kernel_image_path": "/k2"}))
+    config = b"\xff" + json.dumps({
+        "boot-source": {"kernel_image_path": "/k", "boot_args": "quiet"},
+        "machine-config": {"vcpu_count": 4, "mem_size_mib": 512},
+        "drives": [{"drive_id": "root", "path_on_host": "/r", "is_root_device": True}],
+        "network-interfaces": [{"iface_id": "eth0", "trivisor_backend": "user"}],
+        "trivisor": {"engine": "kvm", "mode": "hw", "guest": "full"}, "entropy": {}}).encode()
+    return [configure, load, refused, config]
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -1403,6 +1477,7 @@ SEEDS = {
     "pci": pci_seeds,
     "irqchip": irqchip_seeds,
     "legacy": legacy_seeds,
+    "api": api_seeds,
 }
 
 

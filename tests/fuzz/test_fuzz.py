@@ -83,6 +83,9 @@ SEED_FLOOR = {
                "iir_reads": 10, "cmos_checked": 20, "time_checked": 12, "pit_checked": 900,
                "debug_exits": 4, "kbc_resets": 2, "s5": 2, "wakes": 2, "sci": 4,
                "pit_edges": 3},
+    # the control API: a client's whole session, a snapshot load, refusals, a config file
+    "api": {"requests": 30, "ok": 20, "refused": 10, "starts": 2, "loads": 2, "pauses": 1,
+            "resumes": 2, "snapshots": 1, "actions": 2, "configs_ok": 1},
 }
 
 
