@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -66,7 +67,7 @@ static void wake(struct slirp_net *s)
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_net *s = opaque;
-	s->st.rx_frames++;
+	atomic_fetch_add_explicit(&s->st.rx_frames, 1, memory_order_relaxed);
 	s->be.receive(s->be.opaque, buf, len);
 	return (ssize_t)len;
 }
@@ -74,7 +75,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 static void cb_guest_error(const char *msg, void *opaque)
 {
 	struct slirp_net *s = opaque;
-	if (s->st.guest_errors++ < 10)
+	if (atomic_fetch_add_explicit(&s->st.guest_errors, 1, memory_order_relaxed) < 10)
 		log_info("slirp", "guest error: %s", msg);
 }
 
@@ -239,8 +240,10 @@ static int slirp_send(struct net_backend *b, const uint8_t *frame, size_t len)
 {
 	struct slirp_net *s = (struct slirp_net *)b;
 	struct txframe *f = malloc(sizeof(*f) + len);
-	if (!f)
+	if (!f) {
+		atomic_fetch_add_explicit(&s->st.tx_dropped, 1, memory_order_relaxed);
 		return -ENOMEM;
+	}
 	f->len = len;
 	memcpy(f->data, frame, len);
 	pthread_mutex_lock(&s->txq_lock);
@@ -248,9 +251,9 @@ static int slirp_send(struct net_backend *b, const uint8_t *frame, size_t len)
 	if (!full) {
 		s->txq[(s->txq_head + s->txq_count) % SLIRP_TXQ_LEN] = f;
 		s->txq_count++;
-		s->st.tx_frames++;
+		atomic_fetch_add_explicit(&s->st.tx_frames, 1, memory_order_relaxed);
 	} else {
-		s->st.tx_dropped++;
+		atomic_fetch_add_explicit(&s->st.tx_dropped, 1, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&s->txq_lock);
 	if (full) {
@@ -259,6 +262,15 @@ static int slirp_send(struct net_backend *b, const uint8_t *frame, size_t len)
 	}
 	wake(s);
 	return 0;
+}
+
+/* --stats */
+static void slirp_print_stats(void *opaque, FILE *f)
+{
+	struct slirp_net *s = opaque;
+	fprintf(f, "slirp: tx %lu frames, rx %lu frames; dropped: tx %lu (queue full); "
+	        "guest errors %lu\n", atomic_load(&s->st.tx_frames), atomic_load(&s->st.rx_frames),
+	        atomic_load(&s->st.tx_dropped), atomic_load(&s->st.guest_errors));
 }
 
 static void slirp_net_destroy(void *opaque)
@@ -304,6 +316,7 @@ int slirp_net_create(struct vm *vm, const struct vm_net_config *cfg,
 		slirp_net_destroy(s);
 		return r;
 	}
+	vm_set_device_stats(vm, s, slirp_print_stats);
 	s->be.name = "user";
 	s->be.send = slirp_send;
 	s->be.receive = receive;

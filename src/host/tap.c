@@ -34,13 +34,19 @@ static int tap_send(struct net_backend *b, const uint8_t *frame, size_t len)
 	for (;;) {
 		ssize_t n = write(t->fd, frame, len);
 		if (n >= 0) {
-			t->st.tx_frames++;
+			atomic_fetch_add_explicit(&t->st.tx_frames, 1, memory_order_relaxed);
 			return 0;
 		}
-		if (errno != EINTR) {
-			t->st.tx_dropped++;     /* never block the vCPU: drop, as a busy link would */
-			return -errno;
-		}
+		if (errno == EINTR)
+			continue;
+		/* Never block the vCPU nor stop the VM: drop, as a busy or dead link would.
+		 * Said once per kind of error, counted always. */
+		int err = errno;
+		atomic_fetch_add_explicit(&t->st.tx_dropped, 1, memory_order_relaxed);
+		if (atomic_exchange_explicit(&t->st.tx_errno, err, memory_order_relaxed) != err &&
+		    err != EAGAIN)
+			log_warn("tap", "%s: %s: the guest's frames are dropped", t->ifname, strerror(err));
+		return -err;
 	}
 }
 
@@ -59,18 +65,35 @@ static void *tap_thread(void *opaque)
 		if (p[0].revents)
 			return NULL;
 		if (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-			log_warn("tap", "%s: the interface went away", t->ifname);
+			/* Deleted (ip link del): the descriptor stays, detached, and polls as an
+			 * error for ever. The guest keeps running with nothing to receive. */
+			atomic_store(&t->st.gone, true);
+			log_warn("tap", "%s: the interface went away; the VM runs on without it",
+			         t->ifname);
 			return NULL;
 		}
 		ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
 		if (n > 0) {
-			t->st.rx_frames++;
+			atomic_fetch_add_explicit(&t->st.rx_frames, 1, memory_order_relaxed);
 			t->be.receive(t->be.opaque, t->buf, (size_t)n);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			log_warn("tap", "%s: read: %s", t->ifname, strerror(errno));
+			atomic_store(&t->st.gone, true);
+			log_warn("tap", "%s: read: %s; the VM runs on without it", t->ifname,
+			         strerror(errno));
 			return NULL;
 		}
 	}
+}
+
+/* --stats */
+static void tap_print_stats(void *opaque, FILE *f)
+{
+	struct tap_net *t = opaque;
+	int err = atomic_load(&t->st.tx_errno);
+	fprintf(f, "tap %s: tx %lu frames, rx %lu frames; dropped: tx %lu%s%s%s%s\n", t->ifname,
+	        atomic_load(&t->st.tx_frames), atomic_load(&t->st.rx_frames),
+	        atomic_load(&t->st.tx_dropped), err ? " (last: " : "", err ? strerror(err) : "",
+	        err ? ")" : "", atomic_load(&t->st.gone) ? "; the interface went away" : "");
 }
 
 static void tap_destroy(void *opaque)
@@ -103,6 +126,7 @@ int tap_net_create(struct vm *vm, const struct vm_net_config *cfg,
 		tap_destroy(t);
 		return r;
 	}
+	vm_set_device_stats(vm, t, tap_print_stats);
 	t->be.name = "tap";
 	t->be.send = tap_send;
 	t->be.receive = receive;

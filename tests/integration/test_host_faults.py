@@ -13,13 +13,15 @@ message naming the size; RAM the host cannot provide later, as the guest touches
 memfd page under strict overcommit, a hardware memory error: SIGBUS) ends the VM with
 an error instead of killing trivisor with the signal."""
 import os
+import re
 import resource
+import socket
 import subprocess
-import time
+import threading
 
 import pytest
 
-from machines import HostMachine
+from machines import HostMachine, HostProcess
 from test_linux import end, run, step
 from test_virtio_blk import wait_boot
 
@@ -124,5 +126,177 @@ def test_guest_ram_lost_while_running(build):
         assert "error: guest RAM lost: the host could not provide the page at guest-physical" \
             in out and "(--mem 64 MiB)" in out, out[-3000:]
         assert "unclaimed:" in out, out[-3000:]      # --stats: a clean end
+    finally:
+        m.cleanup()
+
+
+# -- the network: a failing backend drops frames, never the VM ----------------------------
+
+TAP_HOST, TAP_GUEST = "192.168.78.1", "192.168.78.2"
+
+
+def net_args(machine, engine, net, initrd):
+    return ["run", "--engine", engine, "--kernel", machine.kernel, "--initrd", initrd,
+            "--append", "console=ttyS0", "--mem", "256M", "--stats", "--net", net]
+
+
+def stat_numbers(out, pattern):
+    m = re.search(pattern, out)
+    assert m, out[-3000:]
+    return [int(x) for x in m.groups()]
+
+
+@pytest.mark.parametrize("model", ["virtio", "e1000"])
+def test_tap_interface_deleted(machine, engine, build, model):
+    """The host takes the VM's TAP interface down for a while, then deletes it (ip link
+    del) while the guest uses it: the guest's frames are dropped and counted (EIO while
+    down, EBADFD once deleted), frames flow again once it is up, nothing arrives once it
+    is gone, and the guest keeps running: its shell answers and poweroff ends it cleanly. On this host trivisor runs
+    in a network namespace of its own (root and /dev/net/tun needed); nested, in the
+    outer guest, with the interface deleted from its second shell."""
+    net = f"tap,ifname=tap0,model={model}"
+    if model == "e1000":
+        if machine.name == "nested":
+            pytest.skip("the outer guest carries no initramfs with the e1000 driver")
+        harness.build_firmware_images(build, log=lambda m: None)
+        initrd = build / "guest" / harness.PC_INITRD
+    else:
+        initrd = harness.build_virtio_initramfs(build, log=lambda m: None)
+    setup = (f"ip link set tap0 up && ip addr add {TAP_HOST}/24 dev tap0")
+    if machine.name == "nested":
+        if machine.outer.ctl is None:
+            pytest.skip("no second shell in the outer guest to delete the interface from")
+        args = net_args(machine, engine, net, f"{harness.GUEST_DIR}/{harness.VIRTIO_INITRD}")
+        p = machine.outer.spawn_inner(f"(until ip link show tap0 >/dev/null 2>&1; do sleep 0.2; "
+                                      f"done; {setup}) & " + machine._cmd(args))
+        machine.procs.append(p)
+
+        def host(cmd):
+            return machine.outer.ctl.run(cmd, 60)
+    else:
+        if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+            pytest.skip("needs root and /dev/net/tun")
+        args = net_args(machine, engine, net, str(initrd))
+        p = HostProcess(["unshare", "--net", "--", str(machine.trivisor), *args], machine.log)
+        machine.procs.append(p)
+
+        def host(cmd):
+            r = subprocess.run(["nsenter", "-t", str(p.child.pid), "-n", "sh", "-c", cmd],
+                               capture_output=True, text=True, timeout=60)
+            return harness.Result(r.returncode, r.stdout + r.stderr)
+    sh = wait_boot(p, engine, machine, f"{model} on a TAP interface that goes away")
+    if machine.name != "nested":
+        r = host(setup)
+        assert r.status == 0, r
+    assert run(p, sh, f"ip addr add {TAP_GUEST}/24 dev eth0 && ip link set eth0 up").status == 0
+    r = run(p, sh, f"ping -c 2 -W 5 {TAP_HOST}")
+    assert r.status == 0, r                     # frames flow both ways
+    # Down for a while (the tap device refuses the guest's frames), then up again.
+    assert host("ip link set tap0 down").status == 0
+    r = run(p, sh, f"ping -c 3 -i 0.2 -W 1 {TAP_HOST}; echo ping-status=$?")
+    assert "ping-status=0" not in r.output, r
+    assert host("ip link set tap0 up").status == 0         # its address stayed
+    r = run(p, sh, f"ping -c 2 -W 5 {TAP_HOST}")
+    assert r.status == 0, r
+    r = host("ip link del tap0")
+    assert r.status == 0, r
+    r = run(p, sh, f"ping -c 5 -i 0.2 -W 1 {TAP_HOST}; echo ping-status=$?")
+    assert "ping-status=0" not in r.output, r
+    r = run(p, sh, "echo still-alive-$((6 * 7))")
+    assert r.status == 0 and "still-alive-42" in r.output, r
+    with step(p, "powering off"):
+        assert end(p, "poweroff") == 0
+    out = p.output
+    tx, rx, dropped = stat_numbers(out, r"tap tap0: tx (\d+) frames, rx (\d+) frames; dropped: tx (\d+)")
+    assert tx >= 2 and rx >= 2 and dropped >= 5, out[-3000:]
+    assert "the interface went away" in out, out[-3000:]
+    assert "Input/output error: the guest's frames are dropped" in out, out[-3000:]  # down
+    nic = "virtio-net" if model == "virtio" else "e1000"
+    backend, = stat_numbers(out, nic + r": .*dropped: tx malformed \d+, backend (\d+)")
+    assert backend == dropped, out[-3000:]
+
+
+def test_hostfwd_port_in_use(build):
+    """A host port to forward that another program holds: an error at start naming it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = subprocess.run([str(build / "trivisor"), "run", "--engine", "soft", "--mem", "64M",
+                            "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:80", "--kernel",
+                            str(build / "tests" / "guests" / "hello.elf")],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, p
+    assert f"cannot forward host TCP port {port}" in p.stderr, p.stderr
+
+
+SLIRP_FDS = 48        # trivisor's descriptor limit in the test below
+SLIRP_CONNS = 60      # connections the guest opens to the host at once
+
+
+@pytest.fixture
+def holding_server():
+    """A TCP server on the host's loopback that accepts connections and holds them."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(128)
+    held, stop = [], threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+                held.append(c)
+            except OSError:
+                pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()[1], held
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_slirp_host_socket_errors(build, holding_server):
+    """Host sockets failing under slirp: a connection the host refuses, and more
+    connections than trivisor may open descriptors (its limit set low, so libslirp's
+    socket() fails with EMFILE). The guest sees refused or reset connections, as from a
+    real network, and keeps running; its network works again once they are closed.
+    slirp runs on the host whatever the engine: soft here."""
+    port, held = holding_server
+    m = HostMachine(build)
+    virtio = harness.build_virtio_initramfs(build, log=lambda m: None)
+    try:
+        p = HostProcess(["prlimit", f"--nofile={SLIRP_FDS}", "--", str(m.trivisor),
+                         *net_args(m, "soft", "user", str(virtio))], m.log)
+        m.procs.append(p)
+        sh = wait_boot(p, "soft", m, "virtio-net on slirp, few host descriptors")
+        assert run(p, sh, "udhcpc -i eth0 -n -q -t 5").status == 0
+        with socket.socket() as closed:          # a port nobody listens on
+            closed.bind(("127.0.0.1", 0))
+            refused = closed.getsockname()[1]
+        r = run(p, sh, f"nc 10.0.2.2 {refused} </dev/null; echo nc-status=$?")
+        assert "nc-status=0" not in r.output, r
+        # Many at once, each held open by the host: the ones past the limit fail.
+        r = run(p, sh, f"for i in $(seq {SLIRP_CONNS}); do (sleep 20 | nc 10.0.2.2 {port} "
+                       f">/dev/null 2>&1 &); done; sleep 5; echo started")
+        assert r.status == 0, r
+        assert 0 < len(held) < SLIRP_CONNS, (len(held), r)
+        r = run(p, sh, "echo still-alive-$((6 * 7))")
+        assert r.status == 0 and "still-alive-42" in r.output, r
+        # Closed at both ends (libslirp keeps a host socket until the host closes it
+        # too), the network works again: a fresh connection reaches the host.
+        assert run(p, sh, "killall sleep nc; true").status == 0
+        n = len(held)
+        for c in held:
+            c.close()
+        r = run(p, sh, f"sleep 2; (sleep 5 | nc 10.0.2.2 {port} &); sleep 2; echo started")
+        assert r.status == 0 and len(held) > n, (len(held), n, r)
+        with step(p, "powering off"):
+            assert end(p, "poweroff") == 0
+        assert re.search(r"slirp: tx \d+ frames, rx \d+ frames", p.output), p.output[-3000:]
     finally:
         m.cleanup()

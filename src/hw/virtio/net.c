@@ -157,16 +157,27 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 };
 
+/* --stats: what went where, and what was dropped. The counters change under the
+ * transport's lock (transmit on a vCPU, receive on the backend's thread). */
+static void print_stats(void *opaque, FILE *f)
+{
+	struct virtio_net *n = opaque;
+	if (n->lock)
+		pthread_mutex_lock(n->lock);
+	const struct virtio_net_stats st = n->st;
+	unsigned long perr = n->vdev.protocol_errors;
+	if (n->lock)
+		pthread_mutex_unlock(n->lock);
+	fprintf(f, "virtio-net: tx %lu frames (%llu bytes), rx %lu frames (%llu bytes); dropped: "
+	        "tx malformed %lu, backend %lu; rx before the driver %lu, overflow %lu, small "
+	        "buffers %lu; protocol errors %lu\n", st.tx_frames, (unsigned long long)st.tx_bytes,
+	        st.rx_frames, (unsigned long long)st.rx_bytes, st.tx_malformed, st.tx_backend_drops,
+	        st.rx_not_ready, st.rx_overflow, st.rx_small_buffer, perr);
+}
+
 static void net_destroy(void *opaque)
 {
 	struct virtio_net *n = opaque;
-	const struct virtio_net_stats *st = &n->st;
-	log_info("virtio-net", "tx %lu frames (%llu bytes), rx %lu frames (%llu bytes); refused: "
-	         "tx malformed %lu, backend drops %lu, rx before the driver %lu, overflow %lu, "
-	         "small buffers %lu; protocol errors %lu", st->tx_frames,
-	         (unsigned long long)st->tx_bytes, st->rx_frames, (unsigned long long)st->rx_bytes,
-	         st->tx_malformed, st->tx_backend_drops, st->rx_not_ready, st->rx_overflow,
-	         st->rx_small_buffer, n->vdev.protocol_errors);
 	pending_clear(n);
 	free(n);
 }
@@ -183,6 +194,7 @@ int virtio_net_create(struct vm *vm, const uint8_t mac[6], struct virtio_net **o
 		free(n);
 		return r;
 	}
+	vm_set_device_stats(vm, n, print_stats);
 	memcpy(n->config, mac, 6);
 	put16(n->config + 6, VIRTIO_NET_S_LINK_UP);
 	virtio_init(&n->vdev, vm, "virtio-net", VIRTIO_ID_NET,
