@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
 	# build; libclang-rt-14-dev has libFuzzer for Debian 12's clang (make fuzz)
 	meson ninja-build gcc clang libclang-rt-14-dev pkg-config libzydis-dev libslirp-dev
-	libmicrohttpd-dev libjansson-dev
+	libseccomp-dev libmicrohttpd-dev libjansson-dev
 	# test runners: Debian's python3, which is the one that has pytest and pexpect
 	# (a pyenv or venv python3 earlier on PATH does not see them)
 	python3 python3-pytest python3-pexpect

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "hw/virtio/devices.h"
 #include "hw/virtio/virtio_mmio.h"
 
@@ -82,6 +83,10 @@ void cli_usage(FILE *f)
 "                        it changes, a few times a second, and at exit)\n"
 "  -s, --stats           print exits by reason and run time when the VM ends\n"
 "      --stats-json PATH the same counters as JSON, written to PATH ('-': stderr)\n"
+"      --no-seccomp      do not confine trivisor with its seccomp filter (for\n"
+"                        debugging; by default, once the VM is set up, a system\n"
+"                        call trivisor does not need kills it; sanitizer builds\n"
+"                        run without it)\n"
 "      --api-sock PATH   serve the control API (HTTP/JSON, Firecracker-compatible)\n"
 "                        on a new Unix socket PATH (mode 0600). With no --kernel,\n"
 "                        --disk, --cdrom or --config-file, the VM waits to be\n"
@@ -393,6 +398,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "screen-dump", required_argument, NULL, 'P' }, /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
+		{ "no-seccomp", no_argument, NULL, 'X' },  /* long only */
 		{ "api-sock", required_argument, NULL, 'A' },  /* long only */
 		{ "config-file", required_argument, NULL, 'F' },  /* long only */
 		{ "name", required_argument, NULL, 'n' },  /* long only */
@@ -410,6 +416,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	out->cfg.iface = GUEST_PARA;
 	out->cfg.console_in = STDIN_FILENO;
 	out->cfg.console_out = STDOUT_FILENO;
+	out->no_seccomp = !VMM_SECCOMP_DEFAULT;   /* off in sanitizer builds */
 	memcpy(out->cfg.net.mac, CLI_DEFAULT_MAC, 6);
 
 	if (argc < 2)
@@ -562,6 +569,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 			break;
 		case 's': out->cfg.stats = true; break;
 		case 'J': out->stats_json = optarg; break;
+		case 'X': out->no_seccomp = true; break;
 		case 'A': out->api_sock = optarg; break;
 		case 'F': out->config_file = optarg; break;
 		case 'n':

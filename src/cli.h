@@ -27,6 +27,7 @@ struct cli {
 	enum cli_mode mode;        /* --mode, after it set engine_name and cfg.iface */
 	int verbosity;             /* number of -v */
 	const char *stats_json;    /* --stats-json PATH ("-": stderr), or NULL */
+	bool no_seccomp;           /* --no-seccomp: the VMM runs without its seccomp filter */
 	uint32_t kind_given;       /* disks whose if= was given (bit i), bit 31: the net's model= */
 	const char *api_sock;      /* --api-sock PATH, or NULL */
 	const char *config_file;   /* --config-file PATH, or NULL */

@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "host/console.h"
 #include "host/display.h"
+#include "host/seccomp.h"
 #include "hw/i8042.h"
 #include "machine/machine.h"
 
@@ -112,8 +113,13 @@ static int build_vm(struct front *f, const struct cli *run, const char *snap_sta
 	struct display_config dc = { .text = text, .in_fd = text ? STDIN_FILENO : -1,
 	                             .out_fd = STDOUT_FILENO, .dump_path = cfg.screen_dump,
 	                             .kbd_input = i8042_kbd_input };
+	/* The filter goes in once the VM is set up (every file, device and host resource
+	 * it needs is open) and before the guest runs a single instruction: the threads
+	 * that exist (display, PIT, slirp, TAP) get it through TSYNC, the vCPU threads and
+	 * anything started later inherit it. */
 	if ((vm->vga && (text || dc.dump_path) &&
 	     (dc.kbd = vm->kbd, (r = display_start(vm, vm->vga, &dc, &f->display, e)))) ||
+	    (!f->cli->no_seccomp && (r = vmm_seccomp_install(engine, e))) ||
 	    (r = paused ? vm_start_paused(vm, e) : vm_start(vm, e))) {
 		if (f->display)
 			display_stop(f->display);

@@ -1,6 +1,7 @@
 /* Option parsing: defaults, sizes, counts, errors. */
 #include "check.h"
 #include "cli.h"
+#include "host/seccomp.h"
 #include "hw/virtio/devices.h"
 
 #include <arpa/inet.h>
@@ -50,6 +51,7 @@ int main(void)
 	CHECK(c.cfg.stats);
 	CHECK_EQ(c.verbosity, 2);
 	CHECK(c.stats_json == NULL);
+	CHECK_EQ(c.no_seccomp, !VMM_SECCOMP_DEFAULT);   /* on unless --no-seccomp (or ASan) */
 
 	/* --stats-json PATH: long form only, needs a value */
 	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--stats-json", "out.json"), 0);
@@ -58,6 +60,9 @@ int main(void)
 	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--stats-json=-", "-s"), 0);
 	CHECK_STR(c.stats_json, "-");
 	CHECK(c.cfg.stats);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k", "--no-seccomp"), 0);
+	CHECK(c.no_seccomp);
+	CHECK(PARSE(&c, &e, "run", "-k", "k", "--no-seccomp=1") < 0);
 	CHECK(PARSE(&c, &e, "run", "-k", "k", "--stats-json") < 0);
 	CHECK(PARSE(&c, &e, "run", "-k", "k", "-J", "x") < 0);
 

@@ -609,6 +609,17 @@ static void kvm_vm_destroy(struct vm *vm)
 	vm->engine_data = NULL;
 }
 
+/* After setup: running, kicking and interrupting the vCPUs, their state (Ctrl-A r, the
+ * exit dump), their statistics (--stats). */
+static const uint32_t kvm_runtime_ioctls[] = {
+	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_IRQ_LINE,
+	KVM_SIGNAL_MSI,
+#ifdef KVM_GET_STATS_FD
+	KVM_GET_STATS_FD,
+#endif
+	0
+};
+
 const struct engine_ops engine_kvm = {
 	.name = "kvm",
 	.pit_in_engine = true,   /* KVM_CREATE_PIT2 */
@@ -626,4 +637,5 @@ const struct engine_ops engine_kvm = {
 	.read_stats = kvm_read_stats,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.vm_destroy = kvm_vm_destroy,
+	.runtime_ioctls = kvm_runtime_ioctls,
 };

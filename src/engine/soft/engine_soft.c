@@ -20,9 +20,11 @@
  *    at once on the vCPU's own thread (or before it runs), else queued for the vCPU's
  *    next block boundary (then it is kicked). */
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -690,6 +692,10 @@ static void soft_read_stats(struct vcpu *v)
 	k->n = sizeof(c) / sizeof(c[0]);
 }
 
+/* Direct execution (direct/direct.c): a helper process registers its userfaultfd,
+ * the vCPU thread fills the helper's pages through it. */
+static const uint32_t soft_runtime_ioctls[] = { UFFDIO_API, UFFDIO_REGISTER, UFFDIO_COPY, 0 };
+
 const struct engine_ops engine_soft = {
 	.name = "soft",
 	.available = soft_available,
@@ -706,4 +712,5 @@ const struct engine_ops engine_soft = {
 	.vcpu_destroy = soft_vcpu_destroy,
 	.vm_destroy = soft_vm_destroy,
 	.read_stats = soft_read_stats,
+	.runtime_ioctls = soft_runtime_ioctls,
 };
