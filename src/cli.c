@@ -25,7 +25,8 @@ void cli_usage(FILE *f)
 "\n"
 "Run a virtual machine. The guest's serial console (COM1) is this terminal;\n"
 "on a terminal, Ctrl-A x quits, Ctrl-A r shows the vCPUs' registers, Ctrl-A s the\n"
-"--stats report so far, and Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"--stats report so far, Ctrl-A w writes a snapshot (--snapshot) and quits, and\n"
+"Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "\n"
 "Without --kernel the VM boots like a PC: the firmware (SeaBIOS) boots the first\n"
 "disk or CD-ROM with a boot loader on it.\n"
@@ -78,6 +79,14 @@ void cli_usage(FILE *f)
 "                        processes natively in sandboxed helper processes)\n"
 "      --display KIND    none (default) or text: the VGA's text screen drawn in this\n"
 "                        terminal, whose keys go to the PS/2 keyboard (Ctrl-A x quits)\n"
+"      --restore STATE,mem=MEM\n"
+"                        resume the VM saved in these snapshot files (the machine\n"
+"                        they hold: memory, vCPUs, devices, disks by their paths)\n"
+"                        instead of booting one; the engine defaults to the one it\n"
+"                        was taken on. Options that shape a machine are refused\n"
+"      --snapshot STATE,mem=MEM\n"
+"                        where Ctrl-A w writes a snapshot of the running VM (then\n"
+"                        trivisor ends; --restore STATE,mem=MEM resumes it)\n"
 "      --screen-dump PATH\n"
 "                        keep the VGA's 80x25 text in PATH as plain text (updated as\n"
 "                        it changes, a few times a second, and at exit)\n"
@@ -373,6 +382,43 @@ static int parse_count(const char *s, unsigned *out)
 	return 0;
 }
 
+/* STATE,mem=MEM (--restore, --snapshot): the two files, into state and mem. */
+static int snapshot_files(const char *opt, const char *arg, char *state, char *mem,
+                          struct err *e)
+{
+	const char *m = NULL;
+	for (const char *p = arg; (p = strstr(p, ",mem=")); p++)
+		m = p;              /* the last one: a state file's name may hold ",mem=" */
+	if (!m || m == arg || !m[5])
+		return err_set(e, EINVAL, "%s '%s': give the state file and the memory file as "
+		               "STATE,mem=MEM", opt, arg);
+	size_t n = (size_t)(m - arg);
+	if (n >= VM_DISK_PATH_MAX || strlen(m + 5) >= VM_DISK_PATH_MAX)
+		return err_set(e, EINVAL, "%s: path too long", opt);
+	memcpy(state, arg, n);
+	state[n] = '\0';
+	strcpy(mem, m + 5);
+	if (strcmp(state, mem) == 0)
+		return err_set(e, EINVAL, "%s: the state file and the memory file must differ", opt);
+	return 0;
+}
+
+/* The options that shape the machine, which a restored VM takes from its snapshot. */
+static const char *machine_option(int c)
+{
+	static const struct { int c; const char *name; } o[] = {
+		{ 'k', "--kernel" }, { 'i', "--initrd" }, { 'a', "--append" }, { 'm', "--mem" },
+		{ 'c', "--cpus" }, { 'g', "--guest" }, { 'O', "--mode" }, { 'd', "--disk" },
+		{ 'D', "--cdrom" }, { 'B', "--bios" }, { 'b', "--boot" }, { 'R', "--rng" },
+		{ 'N', "--net" }, { 'M', "--mac" }, { 'C', "--console" },
+		{ 'T', "--virtio-transport" }, { 'F', "--config-file" },
+	};
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
+		if (o[i].c == c)
+			return o[i].name;
+	return NULL;
+}
+
 int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 {
 	static const struct option opts[] = {
@@ -396,6 +442,8 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "boot", required_argument, NULL, 'b' },  /* long only */
 		{ "display", required_argument, NULL, 'Y' }, /* long only */
 		{ "screen-dump", required_argument, NULL, 'P' }, /* long only */
+		{ "restore", required_argument, NULL, 'W' },     /* long only */
+		{ "snapshot", required_argument, NULL, 'w' },    /* long only */
 		{ "stats", no_argument, NULL, 's' },
 		{ "stats-json", required_argument, NULL, 'J' }, /* long only */
 		{ "no-seccomp", no_argument, NULL, 'X' },  /* long only */
@@ -462,7 +510,10 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	opterr = 0;
 	int c;
 	bool engine_given = false, guest_given = false;
+	const char *machine_opt = NULL;
 	while ((c = getopt_long(argc - 1, argv + 1, ":k:i:a:m:c:e:g:d:svhV", opts, NULL)) != -1) {
+		if (!machine_opt)
+			machine_opt = machine_option(c);
 		switch (c) {
 		case 'k': out->cfg.kernel_path = optarg; break;
 		case 'i': out->cfg.initrd_path = optarg; break;
@@ -531,6 +582,16 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				return err_set(e, EINVAL, "invalid --display '%s' (none or text)", optarg);
 			break;
 		case 'P': out->cfg.screen_dump = optarg; break;
+		case 'W':
+			if (snapshot_files("--restore", optarg, out->restore_state, out->restore_mem, e))
+				return -EINVAL;
+			break;
+		case 'w':
+			if (snapshot_files("--snapshot", optarg, out->snapshot_state, out->snapshot_mem, e))
+				return -EINVAL;
+			out->cfg.snapshot_state = out->snapshot_state;
+			out->cfg.snapshot_mem = out->snapshot_mem;
+			break;
 		case 'R': out->cfg.rng = true; break;
 		case 'N':
 			if (parse_net(optarg, out, e))
@@ -589,6 +650,9 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 	}
 	if (optind < argc - 1)
 		return err_set(e, EINVAL, "unexpected argument '%s'", argv[optind + 1]);
+	if (out->restore_state[0] && machine_opt)
+		return err_set(e, EINVAL, "--restore resumes the machine the snapshot holds: %s "
+		               "cannot change it (drop %s)", machine_opt, machine_opt);
 	return cli_check(out, engine_given, guest_given, e);
 }
 

@@ -32,6 +32,10 @@ struct cli {
 	const char *api_sock;      /* --api-sock PATH, or NULL */
 	const char *config_file;   /* --config-file PATH, or NULL */
 	const char *name;          /* --name NAME; for ls/stop/pause/resume, the VM to act on */
+	/* --restore STATE,mem=MEM: resume the VM in these snapshot files ("" for none). */
+	char restore_state[VM_DISK_PATH_MAX], restore_mem[VM_DISK_PATH_MAX];
+	/* --snapshot STATE,mem=MEM: where Ctrl-A w writes one (cfg.snapshot_* point here). */
+	char snapshot_state[VM_DISK_PATH_MAX], snapshot_mem[VM_DISK_PATH_MAX];
 };
 
 #define CLI_DEFAULT_MEM   (512ull << 20)

@@ -320,13 +320,14 @@ int main(int argc, char **argv)
 
 	/* Configured through the API alone: nothing to boot until it says InstanceStart. */
 	bool await_api = cli.api_sock && !cli.config_file && !cli.cfg.kernel_path &&
-	                 cli.cfg.ndisks == 0;
+	                 cli.cfg.ndisks == 0 && !cli.restore_state[0];
 	struct vm *vm = NULL;
 	if (await_api) {
 		vm = wait_for_start(&f, &sigs);
 	} else {
 		pthread_mutex_lock(&f.api.lock);
-		int r = build_vm(&f, &f.api.run, NULL, NULL, false, &e);
+		const char *restore = cli.restore_state[0] ? cli.restore_state : NULL;
+		int r = build_vm(&f, &f.api.run, restore, cli.restore_mem, false, &e);
 		if (r == 0)
 			api_set_state(&f.api, API_RUNNING);
 		pthread_mutex_unlock(&f.api.lock);

@@ -2,6 +2,8 @@
 #include "snap.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +186,20 @@ bool snap_check(struct snap_reader *r, bool ok, const char *field)
 		err_set(r->e, EINVAL, "snapshot: %s: %s out of range", r->what, field);
 	}
 	return ok;
+}
+
+int snap_fail(struct snap_reader *r, const char *fmt, ...)
+{
+	if (!r->failed) {
+		char msg[200];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		r->failed = true;
+		err_set(r->e, EINVAL, "snapshot: %s: %s", r->what, msg);
+	}
+	return -EINVAL;
 }
 
 int snap_status(const struct snap_reader *r)

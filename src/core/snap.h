@@ -59,6 +59,9 @@ void snap_get_str(struct snap_reader *r, char *buf, size_t max, const char *fiel
 void snap_get_sparse(struct snap_reader *r, void *p, size_t n);
 /* Fail the stream with "snapshot: <what>: <field> out of range" unless ok. Returns ok. */
 bool snap_check(struct snap_reader *r, bool ok, const char *field);
+/* Fail the stream with "snapshot: <what>: <message>" (unless it failed already);
+ * returns -EINVAL. */
+int snap_fail(struct snap_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 0, or -EINVAL with the first failure's message (in r->e). A loader that has read a
  * whole section also calls snap_end, which refuses trailing bytes. */
 int snap_status(const struct snap_reader *r);

@@ -63,6 +63,32 @@ static void inspect(struct console *c, char what)
 	free(text);
 }
 
+/* Ctrl-A w: write a snapshot (to --snapshot's files) and end the VM, which goes on from
+ * there when it is restored. On failure it says why and the VM goes on. */
+static void snapshot_key(struct console *c)
+{
+	struct vm *vm = c->vm;
+	if (!vm->snapshot_key) {
+		say(c, "\r\n[trivisor] Ctrl-A w: no snapshot files were given (--snapshot "
+		       "STATE,mem=MEM)\r\n");
+		return;
+	}
+	say(c, "\r\n[trivisor] writing a snapshot, the VM paused\r\n");
+	struct err e = { "" };
+	vm_pause(vm);
+	int r = vm->snapshot_key(vm, &e);
+	if (r == 0)
+		vm_request_stop(vm, VM_STOP_USER, VM_STATUS_OK, "snapshot written to %s and %s (Ctrl-A "
+		                "w); resume it with --restore %s,mem=%s", vm->cfg.snapshot_state,
+		                vm->cfg.snapshot_mem, vm->cfg.snapshot_state, vm->cfg.snapshot_mem);
+	vm_resume(vm);
+	if (r) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "\r\n[trivisor] no snapshot: %s; the VM goes on\r\n", e.msg);
+		say(c, msg);
+	}
+}
+
 /* Apply the escape sequence to bytes from a terminal, queueing what goes to the guest. */
 static void filter_input(struct console *c, const uint8_t *buf, size_t n)
 {
@@ -76,7 +102,14 @@ static void filter_input(struct console *c, const uint8_t *buf, size_t n)
 			}
 			if (ch == 'h' || ch == '?') {
 				say(c, "\r\n[trivisor] Ctrl-A x: quit   Ctrl-A r: registers   Ctrl-A s: "
-				       "stats so far   Ctrl-A Ctrl-A: send Ctrl-A\r\n");
+				       "stats so far   Ctrl-A w: write a snapshot and quit   Ctrl-A Ctrl-A: "
+				       "send Ctrl-A\r\n");
+				continue;
+			}
+			if (ch == 'w' || ch == 'W') {
+				snapshot_key(c);
+				if (vm_stopping(c->vm))
+					return;
 				continue;
 			}
 			if (ch == 'r' || ch == 's') {

@@ -711,6 +711,7 @@ int display_start(struct vm *vm, struct vga *v, const struct display_config *cfg
 		display_destroy(d);
 		return r;
 	}
+	vm_set_device_host(vm, d);
 	if (cfg->dump_path && !(d->dump_path = strdup(cfg->dump_path)))
 		return err_set(e, ENOMEM, "display: out of memory");
 	d->cfg.dump_path = d->dump_path;

@@ -317,6 +317,7 @@ int slirp_net_create(struct vm *vm, const struct vm_net_config *cfg,
 		return r;
 	}
 	vm_set_device_stats(vm, s, slirp_print_stats);
+	vm_set_device_host(vm, s);    /* a restore starts user networking afresh */
 	s->be.name = "user";
 	s->be.send = slirp_send;
 	s->be.receive = receive;

@@ -127,6 +127,7 @@ int tap_net_create(struct vm *vm, const struct vm_net_config *cfg,
 		return r;
 	}
 	vm_set_device_stats(vm, t, tap_print_stats);
+	vm_set_device_host(vm, t);    /* a restore opens the interface again */
 	t->be.name = "tap";
 	t->be.send = tap_send;
 	t->be.receive = receive;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pc.h"
 
@@ -150,6 +151,38 @@ void acpi_pm_power_button(struct acpi_pm *pm)
 	pthread_mutex_unlock(&pm->lock);
 }
 
+/* Snapshots: the registers and the PM timer's count, which goes on from there after a
+ * restore (guest time does not pass while the VM is saved). */
+static int acpi_pm_save(void *opaque, struct snap_writer *w)
+{
+	struct acpi_pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	snap_put_u16(w, pm->sts);
+	snap_put_u16(w, pm->en);
+	snap_put_u16(w, pm->cnt);
+	snap_put_u64(w, mono_ns() - pm->start_ns);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}
+
+static int acpi_pm_load(void *opaque, struct snap_reader *r)
+{
+	struct acpi_pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = snap_get_u16(r);
+	pm->en = snap_get_u16(r);
+	pm->cnt = snap_get_u16(r);
+	uint64_t elapsed = snap_get_u64(r);
+	snap_check(r, !(pm->sts & ~(STS_PWRBTN | STS_WAK)) && !(pm->en & ~EN_MASK) &&
+	           !(pm->cnt & ~CNT_STORED), "registers");
+	if (r->failed)
+		pm->sts = pm->en = pm->cnt = 0, elapsed = 0;
+	pm->start_ns = mono_ns() - elapsed;   /* modulo 2^64, like every later difference */
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return snap_status(r);
+}
+
 static void acpi_pm_destroy(void *opaque)
 {
 	struct acpi_pm *pm = opaque;
@@ -177,6 +210,7 @@ int acpi_pm_create(struct vm *vm, struct acpi_pm **out, struct err *e)
 		acpi_pm_destroy(pm);
 		return r;
 	}
+	vm_set_device_snapshot(vm, pm, "acpi_pm", acpi_pm_save, acpi_pm_load);
 	r = bus_register(&vm->pio, PC_ACPI_PM1A_EVT, 4, evt_io, pm, "ACPI PM1a event", e);
 	if (r == 0)
 		r = bus_register(&vm->pio, PC_ACPI_PM1A_CNT, 2, cnt_io, pm, "ACPI PM1a control", e);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pc.h"
 #include "pci.h"
@@ -34,6 +35,18 @@ static void chipset_destroy(void *opaque)
 	free(c);
 }
 
+/* Snapshots: the functions' state is their configuration space (PAM, PIRQ routing, PMBA
+ * ...), which the PCI host saves. */
+static int chipset_save(void *opaque, struct snap_writer *w)
+{
+	return 0;
+}
+
+static int chipset_load(void *opaque, struct snap_reader *r)
+{
+	return 0;
+}
+
 int chipset_create(struct vm *vm, struct pci_host *pci, struct err *e)
 {
 	struct pci_dev *hb = &pci->bridge;
@@ -57,6 +70,7 @@ int chipset_create(struct vm *vm, struct pci_host *pci, struct err *e)
 		chipset_destroy(c);
 		return r;
 	}
+	vm_set_device_snapshot(vm, c, "chipset", chipset_save, chipset_load);
 	for (unsigned i = 0; i < 4; i++) {
 		c->isa.cfg[PIIX_PIRQRC + i] = 0x80;
 		c->isa.wmask[PIIX_PIRQRC + i] = 0x8f;

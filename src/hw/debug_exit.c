@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 
 static void debug_exit_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size,
@@ -78,6 +79,29 @@ static void debugcon_io(void *opaque, uint64_t offset, uint8_t *data, unsigned s
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Snapshots: the line being written (isa-debug-exit and the POST port have no state). */
+static int debugcon_save(void *opaque, struct snap_writer *w)
+{
+	struct debugcon *d = opaque;
+	pthread_mutex_lock(&d->lock);
+	snap_put_u32(w, d->len);
+	snap_put_bytes(w, d->line, d->len);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static int debugcon_load(void *opaque, struct snap_reader *r)
+{
+	struct debugcon *d = opaque;
+	pthread_mutex_lock(&d->lock);
+	d->len = snap_get_u32(r);
+	if (!snap_check(r, d->len < DEBUGCON_LINE, "line length"))
+		d->len = 0;
+	snap_get_bytes(r, d->line, d->len);
+	pthread_mutex_unlock(&d->lock);
+	return snap_status(r);
+}
+
 static void debugcon_destroy(void *opaque)
 {
 	struct debugcon *d = opaque;
@@ -96,5 +120,6 @@ int debugcon_create(struct vm *vm, uint16_t port, struct err *e)
 		debugcon_destroy(d);
 		return r;
 	}
+	vm_set_device_snapshot(vm, d, "debugcon", debugcon_save, debugcon_load);
 	return bus_register(&vm->pio, port, 1, debugcon_io, d, "debugcon", e);
 }

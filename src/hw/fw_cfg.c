@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pc.h"
 
@@ -207,6 +208,37 @@ void fw_cfg_get_stats(struct fw_cfg *f, struct fw_cfg_stats *out)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* Snapshots: the selected item and where its reading is, and the DMA address's high
+ * half. The items are the machine's, made again from its configuration. */
+static int fw_cfg_save(void *opaque, struct snap_writer *w)
+{
+	struct fw_cfg *f = opaque;
+	pthread_mutex_lock(&f->lock);
+	snap_put_u8(w, f->cur != NULL);
+	snap_put_u16(w, f->cur ? f->cur->key : 0);
+	snap_put_u32(w, f->pos);
+	snap_put_u32(w, f->dma_high);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static int fw_cfg_load(void *opaque, struct snap_reader *r)
+{
+	struct fw_cfg *f = opaque;
+	pthread_mutex_lock(&f->lock);
+	bool sel = snap_get_bool(r);
+	uint16_t key = snap_get_u16(r);
+	uint32_t pos = snap_get_u32(r);
+	f->dma_high = snap_get_u32(r);
+	f->cur = sel ? find(f, key) : NULL;
+	f->pos = 0;
+	if (snap_check(r, sel == (f->cur != NULL), "selected item") &&
+	    snap_check(r, pos <= (f->cur ? f->cur->len : 0), "item position"))
+		f->pos = pos;
+	pthread_mutex_unlock(&f->lock);
+	return snap_status(r);
+}
+
 static void fw_cfg_destroy(void *opaque)
 {
 	struct fw_cfg *f = opaque;
@@ -230,6 +262,7 @@ int fw_cfg_create(struct vm *vm, struct fw_cfg **out, struct err *e)
 		fw_cfg_destroy(f);
 		return r;
 	}
+	vm_set_device_snapshot(vm, f, "fw_cfg", fw_cfg_save, fw_cfg_load);
 	uint8_t nodir[4] = { 0 };
 	if (set_item(f, FW_CFG_SIGNATURE, "QEMU", 4) || set_le(f, FW_CFG_ID, 3, 4) ||
 	    set_le(f, FW_CFG_RAM_SIZE, vm->mem.ram_size, 8) ||

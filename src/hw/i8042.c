@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pc.h"
 
@@ -194,6 +195,7 @@ size_t i8042_kbd_input(void *opaque, const uint8_t *scancodes, size_t n)
 {
 	struct i8042 *k = opaque;
 	size_t taken = n;
+	vm_input_begin(k->vm);
 	pthread_mutex_lock(&k->lock);
 	if (k->kbd && k->kbd_scanning && !(k->ram[0] & CTR_KBDDIS)) {
 		for (taken = 0; taken < n && k->qcount < QUEUE_LEN; taken++)
@@ -201,6 +203,7 @@ size_t i8042_kbd_input(void *opaque, const uint8_t *scancodes, size_t n)
 		update_irqs(k, false);
 	}
 	pthread_mutex_unlock(&k->lock);
+	vm_input_end(k->vm);
 	return taken;
 }
 
@@ -280,6 +283,58 @@ static void cmd_io(void *opaque, uint64_t offset, uint8_t *data, unsigned size, 
 	io(opaque, true, offset, data, size, is_write);
 }
 
+/* Snapshots: controller RAM, output port, the command half done, the output queue and
+ * the keyboard's state. Whether a keyboard is attached is the machine's (--display). */
+static int i8042_save(void *opaque, struct snap_writer *w)
+{
+	struct i8042 *k = opaque;
+	pthread_mutex_lock(&k->lock);
+	snap_put_bytes(w, k->ram, sizeof(k->ram));
+	uint8_t b[] = { k->outport, k->pending, k->last_data, k->last_was_cmd, k->kbd,
+	                k->kbd_scanning, k->kbd_pending };
+	snap_put_bytes(w, b, sizeof(b));
+	snap_put_u8(w, (uint8_t)k->qcount);
+	for (unsigned i = 0; i < k->qcount; i++) {
+		const struct out_byte *o = &k->q[(k->qhead + i) % QUEUE_LEN];
+		snap_put_u8(w, o->data);
+		snap_put_u8(w, o->status);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static int i8042_load(void *opaque, struct snap_reader *r)
+{
+	struct i8042 *k = opaque;
+	pthread_mutex_lock(&k->lock);
+	snap_get_bytes(r, k->ram, sizeof(k->ram));
+	k->outport = snap_get_u8(r);
+	k->pending = snap_get_u8(r);
+	snap_check(r, k->pending == 0 || (k->pending >= 0x60 && k->pending <= 0x7f) ||
+	           (k->pending >= 0xd1 && k->pending <= 0xd4), "pending command");
+	k->last_data = snap_get_u8(r);
+	k->last_was_cmd = snap_get_bool(r);
+	snap_check(r, snap_get_bool(r) == k->kbd, "keyboard (attached or not)");
+	k->kbd_scanning = snap_get_bool(r);
+	k->kbd_pending = snap_get_u8(r);
+	snap_check(r, k->kbd_pending == 0 || k->kbd_pending == 0xed || k->kbd_pending == 0xf0 ||
+	           k->kbd_pending == 0xf3, "keyboard command");
+	k->qhead = 0;
+	k->qcount = snap_get_u8(r);
+	if (!snap_check(r, k->qcount <= QUEUE_LEN, "output queue"))
+		k->qcount = 0;
+	for (unsigned i = 0; i < k->qcount; i++) {
+		k->q[i].data = snap_get_u8(r);
+		k->q[i].status = snap_get_u8(r);
+		snap_check(r, !(k->q[i].status & ~(STS_AUXDATA | STS_TIMEOUT)), "output status");
+	}
+	if (r->failed)
+		k->qcount = k->pending = k->kbd_pending = 0;
+	update_irqs(k, false);
+	pthread_mutex_unlock(&k->lock);
+	return snap_status(r);
+}
+
 static void i8042_destroy(void *opaque)
 {
 	struct i8042 *k = opaque;
@@ -310,6 +365,7 @@ int i8042_create(struct vm *vm, bool keyboard, struct i8042 **out, struct err *e
 		i8042_destroy(k);
 		return r;
 	}
+	vm_set_device_snapshot(vm, k, "i8042", i8042_save, i8042_load);
 	if (out)
 		*out = k;
 	r = bus_register(&vm->pio, PC_I8042_DATA_PORT, 1, data_io, k, "i8042 data", e);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pc.h"
 
@@ -410,6 +411,99 @@ int pci_host_add_fn(struct pci_host *h, struct pci_dev *d, unsigned slot, unsign
 	return add(h, d, slot, fn, e);
 }
 
+/* -- snapshots ---------------------------------------------------------------------------
+ * The host saves every function's configuration space, so each device need not: the
+ * address latch, then per function its place, IDs, the 256 bytes and whether it drives
+ * its INTx pin. A load takes from the saved bytes only what a guest could have written
+ * (the write mask and write-1-to-clear bits; the rest is the device's, from its
+ * creation, and must be the same device), then maps the BARs where they were: every
+ * BAR is unmapped first, so that one moved onto another's old place finds it free. */
+
+static unsigned function_count(const struct pci_host *h)
+{
+	unsigned n = 0;
+	for (unsigned s = 0; s < PCI_SLOTS; s++)
+		for (unsigned f = 0; f < PCI_FUNCS; f++)
+			n += h->devs[s][f] != NULL;
+	return n;
+}
+
+static int host_save(void *opaque, struct snap_writer *w)
+{
+	struct pci_host *h = opaque;
+	pthread_mutex_lock(&h->lock);
+	snap_put_u32(w, h->cf8);
+	snap_put_u32(w, function_count(h));
+	for (unsigned s = 0; s < PCI_SLOTS; s++)
+		for (unsigned f = 0; f < PCI_FUNCS; f++) {
+			struct pci_dev *d = h->devs[s][f];
+			if (!d)
+				continue;
+			pthread_mutex_lock(&d->lock);
+			snap_put_u8(w, (uint8_t)s);
+			snap_put_u8(w, (uint8_t)f);
+			snap_put_bytes(w, d->cfg, PCI_CFG_SIZE);
+			snap_put_u8(w, d->intx_want);
+			pthread_mutex_unlock(&d->lock);
+		}
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+static int host_load(void *opaque, struct snap_reader *r)
+{
+	struct pci_host *h = opaque;
+	pthread_mutex_lock(&h->lock);
+	h->cf8 = snap_get_u32(r);
+	snap_check(r, !(h->cf8 & ~CF8_MASK), "configuration address");
+	if (snap_get_u32(r) != function_count(h))
+		snap_fail(r, "the snapshot has another set of PCI functions than this machine");
+	for (unsigned s = 0; s < PCI_SLOTS; s++)
+		for (unsigned f = 0; f < PCI_FUNCS; f++) {
+			struct pci_dev *d = h->devs[s][f];
+			if (!d || r->failed)
+				continue;
+			uint8_t cfg[PCI_CFG_SIZE];
+			unsigned ss = snap_get_u8(r), sf = snap_get_u8(r);
+			snap_get_bytes(r, cfg, sizeof(cfg));
+			bool intx = snap_get_bool(r);
+			if (r->failed)
+				break;
+			if (ss != s || sf != f || memcmp(cfg, d->cfg, 4) != 0) {
+				snap_fail(r, "PCI %02x.%u is not %s in the snapshot", s, f, d->name);
+				break;
+			}
+			pthread_mutex_lock(&d->lock);
+			for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
+				uint8_t m = d->wmask[i] | d->w1c[i];
+				d->cfg[i] = (uint8_t)((d->cfg[i] & ~m) | (cfg[i] & m));
+			}
+			pci_set_irq(d, intx);
+			pthread_mutex_unlock(&d->lock);
+		}
+	/* Every BAR off the buses, then each where its register says. */
+	for (unsigned pass = 0; pass < 2 && !r->failed; pass++)
+		for (unsigned s = 0; s < PCI_SLOTS; s++)
+			for (unsigned f = 0; f < PCI_FUNCS; f++) {
+				struct pci_dev *d = h->devs[s][f];
+				if (!d)
+					continue;
+				pthread_mutex_lock(&d->lock);
+				for (unsigned i = 0; pass == 0 && i < PCI_NUM_BARS; i++) {
+					struct pci_bar *b = &d->bars[i];
+					if (b->mapped)
+						bus_unregister(b->type == PCI_BAR_IO ? &h->vm->pio : &h->vm->mmio,
+						               b->mapped_at, b);
+					b->mapped = false;
+				}
+				if (pass == 1)
+					update_bars(d);
+				pthread_mutex_unlock(&d->lock);
+			}
+	pthread_mutex_unlock(&h->lock);
+	return snap_status(r);
+}
+
 static void host_destroy(void *opaque)
 {
 	struct pci_host *h = opaque;
@@ -434,6 +528,7 @@ int pci_host_create(struct vm *vm, struct pci_host **out, struct err *e)
 		host_destroy(h);
 		return r;
 	}
+	vm_set_device_snapshot(vm, h, "pci", host_save, host_load);
 	if ((r = bus_register(&vm->pio, PC_PCI_CONF_ADDR, 4, conf_addr_io, h, "PCI config address", e)) ||
 	    (r = bus_register(&vm->pio, PC_PCI_CONF_DATA, 4, conf_data_io, h, "PCI config data", e)) ||
 	    (r = pci_host_add(h, &h->bridge, 0, e)))

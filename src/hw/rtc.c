@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pc.h"
 
@@ -232,6 +233,62 @@ static void fill_nvram(struct rtc *r, const struct vm *vm)
 	c[0x2f] = (uint8_t)sum;
 }
 
+/* Snapshots: the index, CMOS RAM and registers, and the clock as an offset from the
+ * host's: the guest's clock keeps running while the VM is saved, as a PC's battery-backed
+ * one does while the machine is off. */
+static void put_tm(struct snap_writer *w, const struct tm *tm)
+{
+	const int f[] = { tm->tm_sec, tm->tm_min, tm->tm_hour, tm->tm_mday, tm->tm_mon,
+	                  tm->tm_year, tm->tm_wday, tm->tm_yday };
+	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		snap_put_u32(w, (uint32_t)f[i]);
+}
+
+static void get_tm(struct snap_reader *r, struct tm *tm)
+{
+	int *f[] = { &tm->tm_sec, &tm->tm_min, &tm->tm_hour, &tm->tm_mday, &tm->tm_mon,
+	             &tm->tm_year, &tm->tm_wday, &tm->tm_yday };
+	*tm = (struct tm){ 0 };
+	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		int32_t v = (int32_t)snap_get_u32(r);
+		/* What the guest can set through the BCD/binary registers, with margin. */
+		snap_check(r, v >= -1000 && v <= 100000, "frozen time");
+		*f[i] = v;
+	}
+}
+
+static int rtc_save(void *opaque, struct snap_writer *w)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	snap_put_u8(w, r->index);
+	snap_put_bytes(w, r->cmos, CMOS_SIZE);
+	snap_put_u64(w, (uint64_t)(int64_t)r->offset);
+	put_tm(w, &r->frozen);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int rtc_load(void *opaque, struct snap_reader *rd)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	r->index = snap_get_u8(rd);
+	snap_check(rd, r->index < CMOS_SIZE, "index");
+	snap_get_bytes(rd, r->cmos, CMOS_SIZE);
+	int64_t off = (int64_t)snap_get_u64(rd);
+	/* A guest can move its clock by at most a few thousand years. */
+	snap_check(rd, off > -(1ll << 40) && off < (1ll << 40), "clock offset");
+	r->offset = (time_t)off;
+	get_tm(rd, &r->frozen);
+	if (rd->failed) {
+		r->index = 0;
+		r->offset = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return snap_status(rd);
+}
+
 static void rtc_destroy(void *opaque)
 {
 	struct rtc *r = opaque;
@@ -259,5 +316,6 @@ int rtc_create(struct vm *vm, struct err *e)
 		rtc_destroy(r);
 		return ret;
 	}
+	vm_set_device_snapshot(vm, r, "rtc", rtc_save, rtc_load);
 	return bus_register(&vm->pio, PC_RTC_PORT, 2, rtc_io, r, "rtc", e);
 }

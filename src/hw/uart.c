@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 
 enum {
@@ -360,6 +361,7 @@ size_t uart_receive(void *opaque, const uint8_t *buf, size_t n)
 	struct uart *u = opaque;
 	size_t took = 0;
 
+	vm_input_begin(u->vm);
 	pthread_mutex_lock(&u->lock);
 	if (!(u->mcr & MCR_LOOP)) {
 		took = RX_BUF_SIZE - u->rx_count;
@@ -371,6 +373,7 @@ size_t uart_receive(void *opaque, const uint8_t *buf, size_t n)
 		uart_update_irq(u);
 	}
 	pthread_mutex_unlock(&u->lock);
+	vm_input_end(u->vm);
 	return took;
 }
 
@@ -379,6 +382,53 @@ void uart_get_stats(struct uart *u, struct uart_stats *out)
 	pthread_mutex_lock(&u->lock);
 	*out = u->stats;
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* Snapshots: the registers and the received bytes not yet read (output is written at
+ * once: none waits). The host side (the console fd, a stalled or broken output) is not
+ * the guest's. */
+static int uart_save(void *opaque, struct snap_writer *w)
+{
+	struct uart *u = opaque;
+	pthread_mutex_lock(&u->lock);
+	uint8_t regs[] = { u->ier, u->lcr, u->mcr, u->scr, u->fcr, u->dll, u->dlm, u->lsr_errs,
+	                   u->msr, u->thre_pending };
+	snap_put_bytes(w, regs, sizeof(regs));
+	snap_put_u32(w, (uint32_t)u->rx_count);
+	for (size_t i = 0; i < u->rx_count; i++)
+		snap_put_u8(w, u->rx[(u->rx_head + i) % RX_BUF_SIZE]);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+static int uart_load(void *opaque, struct snap_reader *r)
+{
+	struct uart *u = opaque;
+	pthread_mutex_lock(&u->lock);
+	u->ier = snap_get_u8(r);
+	u->lcr = snap_get_u8(r);
+	u->mcr = snap_get_u8(r);
+	u->scr = snap_get_u8(r);
+	u->fcr = snap_get_u8(r);
+	u->dll = snap_get_u8(r);
+	u->dlm = snap_get_u8(r);
+	u->lsr_errs = snap_get_u8(r);
+	u->msr = snap_get_u8(r);
+	u->thre_pending = snap_get_bool(r);
+	snap_check(r, u->ier <= 0x0f && !(u->mcr & ~MCR_MASK) && !(u->lsr_errs & ~LSR_ERRS) &&
+	           !(u->fcr & ~FCR_STORED) && (u->fcr == 0 || (u->fcr & FCR_ENABLE)), "registers");
+	uint32_t n = snap_get_u32(r);
+	snap_check(r, n <= RX_BUF_SIZE, "received bytes");
+	u->rx_head = 0;
+	u->rx_count = r->failed ? 0 : n;
+	snap_get_bytes(r, u->rx, u->rx_count);
+	if (r->failed) {
+		u->ier = u->mcr = 0;
+		u->rx_count = 0;
+	}
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return snap_status(r);
 }
 
 static void uart_destroy(void *opaque)
@@ -413,6 +463,7 @@ int uart_create(struct vm *vm, uint16_t base, unsigned irq, struct uart **out, s
 		uart_destroy(u);
 		return r;
 	}
+	vm_set_device_snapshot(vm, u, "uart", uart_save, uart_load);
 	r = bus_register(&vm->pio, base, UART_NPORTS, uart_io, u, "uart", e);
 	if (r)
 		return r;

@@ -253,5 +253,30 @@ int main(void)
 	CHECK(PARSE(&c, &e, "run", "-k", "k", "extra") < 0);
 	CHECK(strstr(e.msg, "extra") != NULL);
 	CHECK(PARSE(&c, &e, "run", "--kernel") < 0);
+
+	/* --restore STATE,mem=MEM resumes a snapshot's machine: what would shape another one
+	 * is refused; --snapshot names where Ctrl-A w writes. */
+	CHECK_EQ(PARSE(&c, &e, "run", "--restore", "a.state,mem=a.mem", "--engine", "soft",
+	               "--stats", "--snapshot", "b,mem=x,mem=b.mem"), 0);
+	CHECK_STR(c.restore_state, "a.state");
+	CHECK_STR(c.restore_mem, "a.mem");
+	CHECK_STR(c.cfg.snapshot_state, "b,mem=x");    /* the last ",mem=" splits */
+	CHECK_STR(c.cfg.snapshot_mem, "b.mem");
+	CHECK(c.cfg.stats);
+	CHECK_EQ(PARSE(&c, &e, "run", "-k", "k"), 0);
+	CHECK(!c.restore_state[0] && c.cfg.snapshot_state == NULL);
+	CHECK(PARSE(&c, &e, "run", "--restore", "a.state") < 0 && strstr(e.msg, "STATE,mem=MEM"));
+	CHECK(PARSE(&c, &e, "run", "--restore", ",mem=a.mem") < 0);
+	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=") < 0);
+	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=a") < 0 && strstr(e.msg, "differ"));
+	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=b", "--mem", "1G") < 0 &&
+	      strstr(e.msg, "--mem"));
+	CHECK(PARSE(&c, &e, "run", "--disk", "x.img", "--restore", "a,mem=b") < 0 &&
+	      strstr(e.msg, "--disk"));
+	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=b", "-k", "k") < 0 &&
+	      strstr(e.msg, "--kernel"));
+	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=b", "--cpus", "2") < 0);
+	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=b", "--net", "user") < 0);
+	CHECK(PARSE(&c, &e, "run", "--snapshot", "s") < 0);
 	return check_done();
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 
 #define HDR_LEN 16
 #define SEG_LEN 16    /* discard / write zeroes segment: le64 sector, le32 num, le32 flags */
@@ -170,6 +171,27 @@ static void print_stats(void *opaque, FILE *f)
 	        s->ioerr, s->unsupp);
 }
 
+/* Snapshots: the disk is flushed (what the guest wrote is on the host's disk before the
+ * snapshot exists) and its size kept: the image it finds again at restore must still
+ * be the disk it had. Nothing else is the device's own (virtio_pci/mmio save the rest). */
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct virtio_blk *b = opaque;
+	int r = b->disk.read_only ? 0 : disk_flush(&b->disk);
+	snap_put_u64(w, b->capacity);
+	return r;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct virtio_blk *b = opaque;
+	uint64_t cap = snap_get_u64(r);
+	if (!r->failed && cap != b->capacity)
+		return snap_fail(r, "the disk image is %llu sectors, it was %llu at the snapshot",
+		                 (unsigned long long)b->capacity, (unsigned long long)cap);
+	return snap_status(r);
+}
+
 int virtio_blk_create(struct vm *vm, const struct vm_disk_config *cfg, unsigned index,
                       struct virtio_blk **out, struct err *e)
 {
@@ -184,10 +206,11 @@ int virtio_blk_create(struct vm *vm, const struct vm_disk_config *cfg, unsigned 
 		return r;
 	}
 	vm_set_device_stats(vm, b, print_stats);
+	snprintf(b->name, sizeof(b->name), "virtio-blk%u", index);
+	vm_set_device_snapshot(vm, b, b->name, snap_save, snap_load);
 	if ((r = disk_open(&b->disk, cfg->path, cfg->read_only, e)))
 		return r;
 	b->capacity = b->disk.size / VIRTIO_BLK_SECTOR;
-	snprintf(b->name, sizeof(b->name), "virtio-blk%u", index);
 	/* The serial (GET_ID): the image's file name, cut to 20 bytes. */
 	const char *base = strrchr(cfg->path, '/');
 	base = base && base[1] ? base + 1 : cfg->path;

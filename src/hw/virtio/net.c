@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "deliver.h"
 
 #define HDR_GSO_NONE 0
@@ -129,11 +130,13 @@ void virtio_net_receive(void *opaque, const uint8_t *frame, size_t len)
 	struct virtio_net *n = opaque;
 	if (len < VIRTIO_NET_MIN_FRAME || len > VIRTIO_NET_MAX_FRAME)
 		return;
+	vm_input_begin(n->vdev.vm);
 	if (n->lock)
 		pthread_mutex_lock(n->lock);
 	receive_locked(n, frame, len);
 	if (n->lock)
 		pthread_mutex_unlock(n->lock);
+	vm_input_end(n->vdev.vm);
 }
 
 /* -- device --------------------------------------------------------------------------- */
@@ -175,6 +178,41 @@ static void print_stats(void *opaque, FILE *f)
 	        st.rx_not_ready, st.rx_overflow, st.rx_small_buffer, perr);
 }
 
+/* Snapshots: the frames waiting for receive buffers (the transport saves the virtio
+ * state; the backend is the host's and starts afresh). */
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct virtio_net *n = opaque;
+	snap_put_u32(w, n->pending_count);
+	for (unsigned i = 0; i < n->pending_count; i++) {
+		const struct net_pending *p = &n->pending[(n->pending_head + i) % VIRTIO_NET_PENDING];
+		snap_put_u32(w, (uint32_t)p->len);
+		snap_put_bytes(w, p->data, p->len);
+	}
+	return 0;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct virtio_net *n = opaque;
+	pending_clear(n);
+	n->pending_head = 0;
+	uint32_t count = snap_get_u32(r);
+	snap_check(r, count <= VIRTIO_NET_PENDING, "waiting frames");
+	for (uint32_t i = 0; i < count && !r->failed; i++) {
+		uint32_t len = snap_get_u32(r);
+		if (!snap_check(r, len >= VIRTIO_NET_MIN_FRAME && len <= VIRTIO_NET_MAX_FRAME &&
+		                len <= r->len - r->off, "waiting frame length"))
+			break;
+		uint8_t *copy = malloc(len);
+		if (!copy)
+			return snap_fail(r, "out of memory");
+		snap_get_bytes(r, copy, len);
+		n->pending[n->pending_count++] = (struct net_pending){ .len = len, .data = copy };
+	}
+	return snap_status(r);
+}
+
 static void net_destroy(void *opaque)
 {
 	struct virtio_net *n = opaque;
@@ -203,6 +241,7 @@ int virtio_net_create(struct vm *vm, const uint8_t mac[6], struct virtio_net **o
 	            2, VIRTIO_NET_QUEUE_SIZE, &net_ops, n);
 	n->vdev.config = n->config;
 	n->vdev.config_len = sizeof(n->config);
+	vm_set_device_snapshot(vm, n, "virtio-net", snap_save, snap_load);
 	*out = n;
 	return 0;
 }

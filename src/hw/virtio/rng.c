@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 
 static int64_t rng_request(struct virtio_dev *v, struct virtq *q, struct vq_chain *c)
 {
@@ -56,6 +57,17 @@ static void rng_destroy(void *opaque)
 	free(r);
 }
 
+/* Snapshots: nothing of its own (the transport saves the virtio state). */
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	return 0;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	return 0;
+}
+
 int virtio_rng_create(struct vm *vm, struct virtio_rng **out, struct err *e)
 {
 	struct virtio_rng *r = calloc(1, sizeof(*r));
@@ -67,6 +79,7 @@ int virtio_rng_create(struct vm *vm, struct virtio_rng **out, struct err *e)
 		free(r);
 		return ret;
 	}
+	vm_set_device_snapshot(vm, r, "virtio-rng", snap_save, snap_load);
 	virtio_init(&r->vdev, vm, "virtio-rng", VIRTIO_ID_RNG,
 	            1ull << VIRTIO_F_INDIRECT_DESC | 1ull << VIRTIO_F_EVENT_IDX, 1,
 	            VIRTIO_RNG_QUEUE_SIZE, &rng_ops, r);

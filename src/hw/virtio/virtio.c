@@ -2,11 +2,13 @@
 #include "deliver.h"
 #include "virtio.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 
 void virtio_init(struct virtio_dev *v, struct vm *vm, const char *name, uint16_t device_id,
@@ -261,4 +263,65 @@ int virtio_deliver(struct virtio_dev *v, unsigned q, virtio_request_fn fn)
 	if (vq_need_interrupt(vq))
 		interrupt(v, (int)q);
 	return 1;
+}
+
+/* -- snapshots ---------------------------------------------------------------------------- */
+
+void virtio_save(const struct virtio_dev *v, struct snap_writer *w)
+{
+	snap_put_u64(w, v->features);
+	snap_put_u64(w, v->driver_features);
+	snap_put_u8(w, v->status);
+	snap_put_u8(w, v->isr);
+	snap_put_u8(w, v->config_generation);
+	snap_put_u8(w, (uint8_t)v->nqueues);
+	for (unsigned i = 0; i < v->nqueues; i++) {
+		const struct virtq *q = &v->vqs[i];
+		snap_put_u16(w, q->max_size);
+		snap_put_u16(w, q->size);
+		snap_put_u8(w, q->enabled);
+		snap_put_u64(w, q->desc);
+		snap_put_u64(w, q->avail);
+		snap_put_u64(w, q->used);
+		snap_put_u16(w, q->last_avail);
+		snap_put_u16(w, q->used_idx);
+		snap_put_u16(w, q->signalled_used);
+		snap_put_u8(w, q->signalled_valid);
+	}
+}
+
+int virtio_load(struct virtio_dev *v, struct snap_reader *r)
+{
+	snap_check(r, snap_get_u64(r) == v->features, "offered features (the device changed)");
+	v->driver_features = snap_get_u64(r);
+	v->status = snap_get_u8(r);
+	v->isr = snap_get_u8(r);
+	snap_check(r, v->isr <= 3, "ISR");
+	v->config_generation = snap_get_u8(r);
+	snap_check(r, snap_get_u8(r) == v->nqueues, "queue count");
+	bool fok = v->status & VIRTIO_STATUS_FEATURES_OK;
+	snap_check(r, !fok || (!(v->driver_features & ~v->features) &&
+	                       virtio_has_feature(v, VIRTIO_F_VERSION_1)), "driver features");
+	for (unsigned i = 0; i < v->nqueues && !r->failed; i++) {
+		struct virtq *q = &v->vqs[i];
+		snap_check(r, snap_get_u16(r) == q->max_size, "queue maximum size");
+		q->size = snap_get_u16(r);
+		q->enabled = snap_get_bool(r);
+		q->desc = snap_get_u64(r);
+		q->avail = snap_get_u64(r);
+		q->used = snap_get_u64(r);
+		q->last_avail = snap_get_u16(r);
+		q->used_idx = snap_get_u16(r);
+		q->signalled_used = snap_get_u16(r);
+		q->signalled_valid = snap_get_bool(r);
+		q->event_idx = fok && virtio_has_feature(v, VIRTIO_F_EVENT_IDX);
+		q->indirect = fok && virtio_has_feature(v, VIRTIO_F_INDIRECT_DESC);
+		if (!r->failed && q->enabled)
+			snap_check(r, vq_check(q) == NULL, "enabled queue's rings");
+	}
+	if (r->failed) {          /* leave nothing half loaded for the caller to run */
+		virtio_reset(v);
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -139,6 +139,17 @@ void virtio_needs_reset(struct virtio_dev *v, const char *fmt, ...)
 /* The device configuration changed (bumps config_generation, interrupts). */
 void virtio_config_changed(struct virtio_dev *v);
 
+/* Snapshots: the core's state (features, status, ISR, every queue's configuration and
+ * position), written and read by the transport inside its own section. There are no
+ * requests in flight to save: each one is served whole on the thread that notified, so
+ * a paused VM has none half done. load checks what it reads as a driver's writes would
+ * be (a queue the driver enabled must still pass vq_check) and refuses a device that
+ * offers other features than it did (its disk became read-only, ...). */
+struct snap_writer;
+struct snap_reader;
+void virtio_save(const struct virtio_dev *v, struct snap_writer *w);
+int virtio_load(struct virtio_dev *v, struct snap_reader *r);
+
 static inline bool virtio_has_feature(const struct virtio_dev *v, unsigned bit)
 {
 	return v->driver_features >> bit & 1;

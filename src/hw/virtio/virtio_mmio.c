@@ -4,10 +4,12 @@
 #include "virtio_mmio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 #include "core/vm.h"
 
 static uint32_t get32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -176,6 +178,31 @@ static void mmio_io(void *opaque, uint64_t off, uint8_t *data, unsigned size, bo
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* Snapshots: the selectors, then the device's virtio state; the line follows the ISR. */
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct virtio_mmio *t = opaque;
+	snap_put_u32(w, t->dfsel);
+	snap_put_u32(w, t->gfsel);
+	snap_put_u32(w, t->queue_sel);
+	virtio_save(t->vdev, w);
+	return 0;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct virtio_mmio *t = opaque;
+	t->dfsel = snap_get_u32(r);
+	t->gfsel = snap_get_u32(r);
+	t->queue_sel = snap_get_u32(r);
+	if (snap_status(r) || virtio_load(t->vdev, r))
+		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	update_line(t);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
 static void destroy(void *opaque)
 {
 	struct virtio_mmio *t = opaque;
@@ -211,6 +238,8 @@ int virtio_mmio_create(struct vm *vm, struct virtio_dev *vdev, struct virtio_mmi
 	t->slot = slot;
 	t->base = virtio_mmio_slot_base(slot);
 	t->gsi = virtio_mmio_slot_gsi(slot);
+	snprintf(t->snap_name, sizeof(t->snap_name), "virtio-mmio.%s", vdev->name);
+	vm_set_device_snapshot(vm, t, t->snap_name, snap_save, snap_load);
 	if ((r = bus_register(&vm->mmio, t->base, VIRTIO_MMIO_SIZE, mmio_io, t, vdev->name, e)))
 		return r;
 	vdev->interrupt = interrupt;

@@ -77,6 +77,7 @@ struct virtio_mmio {
 	/* guest accesses refused, counted (never fatal) */
 	unsigned long bad_accesses;   /* wrong width or alignment, unknown or read-only register */
 	unsigned long ignored_writes; /* writes the current state does not allow */
+	char snap_name[40];           /* its snapshot section: virtio-mmio.<device> */
 };
 
 /* Put vdev in the first free slot. Owned by the VM. Fails when all slots are taken. */

@@ -4,9 +4,11 @@
 #include "virtio_pci.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/snap.h"
 #include "core/vm.h"
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -231,6 +233,56 @@ static unsigned add_cap(struct pci_dev *d, uint8_t type, uint8_t bar, uint32_t o
 	return c;
 }
 
+/* Snapshots: the transport's registers, the MSI-X table and pending bits (the message
+ * control word is configuration space, which the PCI host saves), then the device's
+ * virtio state. */
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct virtio_pci *t = opaque;
+	snap_put_u32(w, t->dfselect);
+	snap_put_u32(w, t->gfselect);
+	snap_put_u16(w, t->queue_select);
+	snap_put_u16(w, t->config_vector);
+	for (unsigned i = 0; i < t->vdev->nqueues; i++)
+		snap_put_u16(w, t->queue_vector[i]);
+	snap_put_bytes(w, t->msix.table, pci_msix_table_size(&t->msix));
+	snap_put_u64(w, t->msix.pending);
+	virtio_save(t->vdev, w);
+	return 0;
+}
+
+static bool good_vector(const struct virtio_pci *t, uint16_t v)
+{
+	return v == VIRTIO_NO_VECTOR || v < t->msix.nvec;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct virtio_pci *t = opaque;
+	t->dfselect = snap_get_u32(r);
+	t->gfselect = snap_get_u32(r);
+	t->queue_select = snap_get_u16(r);
+	t->config_vector = snap_get_u16(r);
+	snap_check(r, good_vector(t, t->config_vector), "configuration vector");
+	for (unsigned i = 0; i < t->vdev->nqueues; i++) {
+		t->queue_vector[i] = snap_get_u16(r);
+		snap_check(r, good_vector(t, t->queue_vector[i]), "queue vector");
+	}
+	/* The table as the guest could have written it: pci_msix_access keeps the same bits. */
+	struct pci_msix *m = &t->msix;
+	snap_get_bytes(r, m->table, pci_msix_table_size(m));
+	for (unsigned v = 0; v < m->nvec; v++) {
+		uint8_t *ent = &m->table[v * PCI_MSIX_ENTRY_SIZE];
+		snap_check(r, !(ent[0] & 3) && !(ent[12] & ~PCI_MSIX_ENTRY_MASKED) &&
+		           !ent[13] && !ent[14] && !ent[15], "MSI-X table entry");
+	}
+	m->pending = snap_get_u64(r);
+	snap_check(r, m->nvec == 64 || !(m->pending >> m->nvec), "MSI-X pending bits");
+	if (snap_status(r))
+		return -EINVAL;
+	return virtio_load(t->vdev, r);
+}
+
 static void destroy(void *opaque)
 {
 	struct virtio_pci *t = opaque;
@@ -254,6 +306,8 @@ int virtio_pci_create(struct vm *vm, struct pci_host *host, struct virtio_dev *v
 		return r;
 	}
 	t->vdev = vdev;
+	snprintf(t->snap_name, sizeof(t->snap_name), "virtio-pci.%s", vdev->name);
+	vm_set_device_snapshot(vm, t, t->snap_name, snap_save, snap_load);
 	transport_reset(t);
 	d->opaque = t;
 	d->cfg_read_hook = cfg_read_hook;

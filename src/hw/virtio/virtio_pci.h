@@ -68,6 +68,7 @@ struct virtio_pci {
 	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
 	unsigned cfg_cap;             /* the PCI configuration access capability */
 	unsigned long no_vector;      /* interrupts dropped: no MSI-X vector assigned/enabled */
+	char snap_name[40];           /* its snapshot section: virtio-pci.<device> */
 };
 
 /* Put vdev on the PCI bus (class_code: what lspci shows). Owned by the VM. Devices are
