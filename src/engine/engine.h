@@ -37,8 +37,24 @@ struct engine_ops {
 	int (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit, struct err *e);
 	/* Make a running or about-to-run vcpu_run return soon. Any thread. */
 	void (*vcpu_kick)(struct vcpu *vcpu);
+	/* A vCPU's architectural state (core/cpu_state.h), with the vCPU stopped (not yet
+	 * started, or paused): get_state first finishes what the vCPU would do before its
+	 * next instruction (an IN's data, INIT/SIPI/NMI messages received) and fills every
+	 * group; set_state installs the registers and the groups in s->has, checking them as
+	 * the guest's own writes would be checked: 0, or -errno with e set (a state this
+	 * engine's CPU cannot hold, e.g. AVX in use under soft). After a failed set_state the
+	 * vCPU's state is undefined: the caller discards the VM. */
 	int (*get_state)(struct vcpu *vcpu, struct cpu_state *s, struct err *e);
 	int (*set_state)(struct vcpu *vcpu, const struct cpu_state *s, struct err *e);
+	/* The VM-wide state the engine owns beyond its vCPUs, in one engine-neutral stream
+	 * (core/chip_state.h): the guest clock and TSC frequency, the IOAPIC and the 8259A
+	 * pair (and KVM's PIT, see pit_in_engine). With every vCPU stopped. load_state runs
+	 * on a machine freshly built from the same configuration, guest RAM already loaded,
+	 * after its vCPUs are created and before any vCPU's set_state (then each vCPU's
+	 * set_state, vCPU 0 included); a stream written by either engine loads in either.
+	 * 0, or -errno with e set. */
+	int (*save_state)(struct vm *vm, struct snap_writer *w, struct err *e);
+	int (*load_state)(struct vm *vm, struct snap_reader *r, struct err *e);
 	/* Drive a GSI line (0..23) to level. Any thread. */
 	int (*set_irq)(struct vm *vm, unsigned gsi, int level);
 	/* Deliver a message-signalled interrupt (the memory write a PCI device's MSI or

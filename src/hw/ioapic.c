@@ -156,3 +156,30 @@ void ioapic_eoi(struct ioapic *io, uint8_t vector)
 	}
 	pthread_mutex_unlock(&io->lock);
 }
+
+void ioapic_get_state(struct ioapic *io, struct ioapic_state *s)
+{
+	pthread_mutex_lock(&io->lock);
+	*s = (struct ioapic_state){ .id = (uint8_t)(io->id >> 24 & 0xf), .sel = io->sel };
+	for (unsigned p = 0; p < IOAPIC_PINS; p++) {
+		s->rte[p] = io->rte[p];
+		s->lines |= (uint32_t)io->pin[p] << p;
+	}
+	pthread_mutex_unlock(&io->lock);
+}
+
+void ioapic_set_state(struct ioapic *io, const struct ioapic_state *s)
+{
+	_Static_assert(IOAPIC_PINS == CHIP_IOAPIC_PINS, "IOAPIC pin count");
+	pthread_mutex_lock(&io->lock);
+	io->id = (uint32_t)(s->id & 0xf) << 24;
+	io->sel = s->sel;
+	for (unsigned p = 0; p < IOAPIC_PINS; p++) {
+		uint64_t r = s->rte[p] & (RTE_WRITABLE | RTE_REMOTE_IRR);
+		if (!(r & RTE_LEVEL))
+			r &= ~RTE_REMOTE_IRR;
+		io->rte[p] = r;
+		io->pin[p] = s->lines >> p & 1;
+	}
+	pthread_mutex_unlock(&io->lock);
+}

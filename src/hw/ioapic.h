@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/chip_state.h"
 #include "core/err.h"
 #include "hw/lapic.h"
 
@@ -34,5 +35,11 @@ void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level);
 /* EOI broadcast for vector: clears remote IRR of level pins with that vector and
  * re-delivers the ones still asserted. */
 void ioapic_eoi(struct ioapic *io, uint8_t vector);
+
+/* The engine-neutral state (core/chip_state.h). set installs it as the guest's register
+ * writes would (read-only bits other than remote IRR of level entries are dropped) and
+ * delivers nothing: the LAPICs' state, loaded after it, holds what was in flight. */
+void ioapic_get_state(struct ioapic *io, struct ioapic_state *s);
+void ioapic_set_state(struct ioapic *io, const struct ioapic_state *s);
 
 #endif

@@ -667,3 +667,110 @@ uint64_t lapic_next_timer_deadline(struct lapic *l)
 	pthread_mutex_unlock(&l->lock);
 	return t;
 }
+
+/* ---- the neutral form (core/cpu_state.h) ---- */
+
+enum { P_ID = 0x20, P_VER = 0x30, P_TPR = 0x80, P_PPR = 0xa0, P_LDR = 0xd0, P_DFR = 0xe0,
+       P_SVR = 0xf0, P_ISR = 0x100, P_TMR = 0x180, P_IRR = 0x200, P_ESR = 0x280,
+       P_ICR = 0x300, P_ICR2 = 0x310, P_LVT = 0x320, P_TMICT = 0x380, P_TMCCT = 0x390,
+       P_TDCR = 0x3e0 };
+
+void lapic_get_state(struct lapic *l, struct cpu_lapic *s, uint64_t *apic_base)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&l->lock);
+	timer_update(l);
+	*apic_base = l->base;
+	uint32_t ver;
+	reg_read(l, R_VER, &ver);
+	cpu_lapic_set_reg(s, P_ID, l->id);
+	cpu_lapic_set_reg(s, P_VER, ver);
+	cpu_lapic_set_reg(s, P_TPR, l->tpr);
+	cpu_lapic_set_reg(s, P_PPR, ppr(l));
+	cpu_lapic_set_reg(s, P_LDR, l->ldr);
+	cpu_lapic_set_reg(s, P_DFR, l->dfr);
+	cpu_lapic_set_reg(s, P_SVR, l->svr);
+	for (unsigned i = 0; i < 8; i++) {
+		cpu_lapic_set_reg(s, P_ISR + 16 * i, l->isr[i]);
+		cpu_lapic_set_reg(s, P_TMR + 16 * i, l->tmr[i]);
+		cpu_lapic_set_reg(s, P_IRR + 16 * i, l->irr[i]);
+	}
+	cpu_lapic_set_reg(s, P_ESR, l->esr);
+	cpu_lapic_set_reg(s, P_ICR, l->icr_lo);
+	cpu_lapic_set_reg(s, P_ICR2, l->icr_hi);
+	for (unsigned i = 0; i < NLVT; i++)
+		cpu_lapic_set_reg(s, P_LVT + 16 * i, l->lvt[i]);
+	cpu_lapic_set_reg(s, P_TMICT, l->ticr);
+	cpu_lapic_set_reg(s, P_TMCCT, current_count(l));
+	cpu_lapic_set_reg(s, P_TDCR, l->tdcr);
+	s->esr_pending = l->esr_pending;
+	s->tsc_deadline = timer_mode(l) == 2 ? l->tsc_deadline : 0;
+	pthread_mutex_unlock(&l->lock);
+}
+
+int lapic_set_state(struct lapic *l, uint64_t apic_base, const struct cpu_lapic *s, struct err *e)
+{
+	uint64_t mode = apic_base & (BASE_ENABLE | BASE_X2APIC);
+	if ((apic_base & 0xfff00000000002ffull) || mode == BASE_X2APIC)
+		return err_set(e, EINVAL, "LAPIC: APIC base 0x%llx is not one a guest could set",
+		               (unsigned long long)apic_base);
+	uint32_t id = cpu_lapic_reg(s, P_ID);
+	if (mode & BASE_X2APIC && id != l->vcpu)
+		return err_set(e, EINVAL, "LAPIC: x2APIC ID %u on vCPU %u", id, l->vcpu);
+
+	pthread_mutex_lock(&l->lock);
+	l->base = (apic_base & ~(0xfffull | BASE_BSP)) | mode | (l->base & BASE_BSP);
+	if (mode & BASE_X2APIC) {
+		l->id = l->vcpu;
+		l->ldr = (l->vcpu >> 4) << 16 | 1u << (l->vcpu & 15);
+		l->icr_hi = cpu_lapic_reg(s, P_ICR2);
+	} else {
+		l->id = id & 0xff000000;
+		l->ldr = cpu_lapic_reg(s, P_LDR) & 0xff000000;
+		l->icr_hi = cpu_lapic_reg(s, P_ICR2) & 0xff000000;
+	}
+	l->tpr = cpu_lapic_reg(s, P_TPR) & 0xff;
+	l->dfr = cpu_lapic_reg(s, P_DFR) | 0x0fffffff;
+	l->svr = cpu_lapic_reg(s, P_SVR) & 0x11ff;
+	for (unsigned i = 0; i < 8; i++) {
+		/* Vectors 0-15 are never requested nor in service (set_irr refuses them). */
+		uint32_t keep = i == 0 ? 0xffff0000u : ~0u;
+		l->isr[i] = cpu_lapic_reg(s, P_ISR + 16 * i) & keep;
+		l->tmr[i] = cpu_lapic_reg(s, P_TMR + 16 * i) & keep;
+		l->irr[i] = cpu_lapic_reg(s, P_IRR + 16 * i) & keep;
+	}
+	l->esr = cpu_lapic_reg(s, P_ESR) & (ESR_SEND_ILLEGAL | ESR_RECV_ILLEGAL | ESR_ILLEGAL_REG);
+	l->esr_pending = s->esr_pending & (ESR_SEND_ILLEGAL | ESR_RECV_ILLEGAL | ESR_ILLEGAL_REG);
+	l->icr_lo = cpu_lapic_reg(s, P_ICR) & 0x000ccfff;
+	for (unsigned i = 0; i < NLVT; i++) {
+		l->lvt[i] = cpu_lapic_reg(s, P_LVT + 16 * i) & lvt_wmask[i];
+		if (!sw_enabled(l))
+			l->lvt[i] |= LVT_MASKED;
+	}
+	if (timer_mode(l) == 3)
+		l->lvt[0] &= ~(3u << 17);
+	l->tdcr = cpu_lapic_reg(s, P_TDCR) & 0xb;
+	l->ticr = cpu_lapic_reg(s, P_TMICT);
+	l->tsc_deadline = 0;
+	l->timer_next = LAPIC_NEVER;
+	if (timer_mode(l) == 2) {
+		l->ticr = 0;
+		l->tsc_deadline = s->tsc_deadline;
+		arm_timer(l);
+	} else if (l->ticr) {
+		/* The count goes on from TMCCT: a periodic count of 0 (or above the initial
+		 * count) starts a new period, a one-shot count of 0 has fired. */
+		uint32_t cur = cpu_lapic_reg(s, P_TMCCT);
+		if (timer_mode(l) == 1 && (cur == 0 || cur > l->ticr))
+			cur = l->ticr;
+		if (cur > l->ticr)
+			cur = l->ticr;
+		if (cur) {
+			l->timer_start = now(l) - (uint64_t)(l->ticr - cur) * tick_ns(l);
+			arm_timer(l);
+		}
+	}
+	l->events = 0;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}

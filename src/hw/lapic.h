@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/cpu_state.h"
 #include "core/err.h"
 
 struct lapic;
@@ -102,5 +103,17 @@ bool lapic_lint0_extint(struct lapic *l);
 
 /* Clock time (ns) at which the timer next fires, or LAPIC_NEVER. */
 uint64_t lapic_next_timer_deadline(struct lapic *l);
+
+/* The LAPIC in the engine-neutral form of core/cpu_state.h (the register page, TMCCT the
+ * timer's current count now), after firing an expired timer; and IA32_APIC_BASE. The
+ * TSC deadline is in this LAPIC's clock TSC (ops.now_ns scaled by tsc_per_ns): the owner
+ * converts it to and from the guest's TSC. Events not yet taken (lapic_take_events) are
+ * not part of it: the owner takes them first.
+ * set installs one (the timer counts on from TMCCT, or fires at the TSC deadline) with
+ * the checks of the guest's own writes: 0, or -EINVAL with a message for what no write
+ * could produce (reserved APIC base bits, x2APIC without the enable bit or with another
+ * ID than this vCPU's). Pending events are cleared. */
+void lapic_get_state(struct lapic *l, struct cpu_lapic *s, uint64_t *apic_base);
+int lapic_set_state(struct lapic *l, uint64_t apic_base, const struct cpu_lapic *s, struct err *e);
 
 #endif

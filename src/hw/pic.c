@@ -11,6 +11,7 @@ struct chip {
 	uint8_t base;           /* ICW2 vector base (T7-T3) */
 	uint8_t init_step;      /* 0 ready, 2/3/4: waiting for ICW2/3/4 */
 	bool need_icw4, single, ltim, aeoi, rotate_aeoi, special_mask, read_isr, poll;
+	bool sfnm;              /* ICW4 special fully nested mode: kept, not modelled */
 	uint8_t lowest;         /* the IR with the lowest priority (rotation) */
 	uint8_t elcr_mask;      /* ELCR bits that may be set */
 	uint8_t cascade;        /* master: IR2 follows the slave's INT as a level */
@@ -196,6 +197,7 @@ static void write_data(struct chip *c, uint8_t v)
 		break;
 	case 4:
 		c->aeoi = v & 2;
+		c->sfnm = v & 0x10;
 		c->init_step = 0;
 		break;
 	default:
@@ -295,4 +297,56 @@ uint8_t pic_ack(struct pic *p)
 	update(p);
 	pthread_mutex_unlock(&p->lock);
 	return v;
+}
+
+static uint16_t chip_flags(const struct chip *c)
+{
+	return (uint16_t)((c->need_icw4 ? PIC_NEED_ICW4 : 0) | (c->single ? PIC_SINGLE : 0) |
+	                  (c->ltim ? PIC_LTIM : 0) | (c->aeoi ? PIC_AUTO_EOI : 0) |
+	                  (c->rotate_aeoi ? PIC_ROTATE_AEOI : 0) |
+	                  (c->special_mask ? PIC_SPECIAL_MASK : 0) |
+	                  (c->read_isr ? PIC_READ_ISR : 0) | (c->poll ? PIC_POLL : 0) |
+	                  (c->sfnm ? PIC_SFNM : 0));
+}
+
+void pic_get_state(struct pic *p, struct pic_state *s)
+{
+	pthread_mutex_lock(&p->lock);
+	for (unsigned n = 0; n < 2; n++) {
+		const struct chip *c = &p->c[n];
+		s->chip[n] = (struct pic_chip_state){
+			.irr = c->irr, .isr = c->isr, .imr = c->imr, .elcr = c->elcr,
+			.lines = c->lines, .base = c->base, .priority_add = (c->lowest + 1) & 7,
+			.init_step = c->init_step ? c->init_step - 1 : 0, .flags = chip_flags(c),
+		};
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pic_set_state(struct pic *p, const struct pic_state *s)
+{
+	pthread_mutex_lock(&p->lock);
+	for (unsigned n = 0; n < 2; n++) {
+		struct chip *c = &p->c[n];
+		const struct pic_chip_state *o = &s->chip[n];
+		c->irr = o->irr;
+		c->isr = o->isr;
+		c->imr = o->imr;
+		c->elcr = o->elcr & c->elcr_mask;
+		c->lines = o->lines;
+		c->base = o->base & 0xf8;
+		c->lowest = (o->priority_add + 7) & 7;
+		c->init_step = o->init_step ? (uint8_t)((o->init_step & 3) + 1) : 0;
+		c->need_icw4 = o->flags & PIC_NEED_ICW4;
+		c->single = o->flags & PIC_SINGLE;
+		c->ltim = o->flags & PIC_LTIM;
+		c->aeoi = o->flags & PIC_AUTO_EOI;
+		c->rotate_aeoi = o->flags & PIC_ROTATE_AEOI;
+		c->special_mask = o->flags & PIC_SPECIAL_MASK;
+		c->read_isr = o->flags & PIC_READ_ISR;
+		c->poll = o->flags & PIC_POLL;
+		c->sfnm = o->flags & PIC_SFNM;
+	}
+	update(p);
+	pthread_mutex_unlock(&p->lock);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/chip_state.h"
 #include "core/err.h"
 
 struct pic;
@@ -32,5 +33,9 @@ bool pic_intr(struct pic *p);
 
 /* Interrupt acknowledge: the vector to run (spurious IRQ 7/15 when nothing is pending). */
 uint8_t pic_ack(struct pic *p);
+
+/* The engine-neutral state (core/chip_state.h); set brings INTR up to date with it. */
+void pic_get_state(struct pic *p, struct pic_state *s);
+void pic_set_state(struct pic *p, const struct pic_state *s);
 
 #endif

@@ -472,6 +472,108 @@ static void pit_destroy(void *opaque)
 	free(p);
 }
 
+/* ---- the neutral form (core/chip_state.h) ---- */
+
+static void channel_get(const struct counter *c, uint64_t now, struct pit_channel_state *o)
+{
+	bool word = c->rw == RW_WORD;
+	*o = (struct pit_channel_state){
+		.count = c->loaded ? c->n : 0,
+		.latched_count = c->latch,
+		.count_latched = !c->latched ? 0 : !word ? c->rw : c->rd_msb ? PIT_RW_MSB : PIT_RW_WORD0,
+		.status_latched = c->status_latched, .status = c->status,
+		.read_state = word ? (c->rd_msb ? PIT_RW_WORD1 : PIT_RW_WORD0) : c->rw,
+		.write_state = word ? (c->wr_msb ? PIT_RW_WORD1 : PIT_RW_WORD0) : c->rw,
+		.write_latch = (uint8_t)c->cr,
+		.rw_mode = c->rw, .mode = c->mode, .bcd = c->bcd, .gate = c->gate,
+		.elapsed_ns = c->loaded ? tick_to_ns(elapsed(c, now)) : 0,
+		.loaded = c->loaded, .started = c->started, .running = c->running,
+		.null_count = now <= c->load_tick,
+		.pending = c->pending, .pending_count = c->pending ? c->pending_n : 0,
+		.pending_in_ns = c->pending && c->pending_at > now ? tick_to_ns(c->pending_at - now) : 0,
+	};
+}
+
+static void channel_set(struct counter *c, uint64_t now, const struct pit_channel_state *o)
+{
+	uint64_t d = ns_to_tick(o->elapsed_ns);
+	*c = (struct counter){
+		.mode = o->mode, .rw = o->rw_mode, .bcd = o->bcd, .gate = o->gate,
+		.cr = o->write_latch,
+		.wr_msb = o->rw_mode == RW_WORD && o->write_state == PIT_RW_WORD1,
+		.rd_msb = o->rw_mode == RW_WORD &&
+		          (o->count_latched ? o->count_latched == PIT_RW_MSB : o->read_state == PIT_RW_WORD1),
+		.n = o->loaded ? o->count : 0,
+		.loaded = o->loaded, .started = o->started, .running = o->running,
+		/* Ticks count modulo 2^64: a count older than this PIT started "before" its
+		 * tick 0, and every difference with it is still right. */
+		.t0 = now - d, .frozen = d,
+		.load_tick = o->null_count ? now : now - (now > 0),
+		.pending = o->pending && o->loaded, .pending_n = o->pending_count,
+		.pending_at = now + ns_to_tick(o->pending_in_ns),
+		.latched = o->count_latched != 0, .status_latched = o->status_latched,
+		.latch = o->latched_count, .status = o->status,
+	};
+	if (!c->pending)
+		c->pending_n = 0, c->pending_at = 0;
+	if (periodic(c) && c->loaded && c->n < 2)
+		c->n = 2;   /* as write_count: 1 is illegal in modes 2 and 3 */
+}
+
+void pit_get_state(struct pit *p, struct pit_state *s)
+{
+	pthread_mutex_lock(&p->lock);
+	uint64_t now = now_tick(p);
+	for (unsigned i = 0; i < 3; i++) {
+		sync_counter(&p->c[i], now);
+		channel_get(&p->c[i], now, &s->ch[i]);
+	}
+	s->port61 = p->port61;
+	s->out0 = p->irq_level;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int pit_set_state(struct pit *p, const struct pit_state *s, struct err *e)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		const struct pit_channel_state *o = &s->ch[i];
+		uint32_t max = o->bcd ? 10000 : 65536;
+		if (o->mode > 5 || o->rw_mode < RW_LSB || o->rw_mode > RW_WORD ||
+		    (o->loaded && (o->count < 1 || o->count > max)) ||
+		    (o->pending && (o->pending_count < 1 || o->pending_count > max)))
+			return err_set(e, EINVAL, "pit: counter %u: mode %u, access %u, count %u: "
+			               "not a state the 8254 can be in", i, o->mode, o->rw_mode, o->count);
+	}
+	pthread_mutex_lock(&p->lock);
+	uint64_t now = now_tick(p);
+	for (unsigned i = 0; i < 3; i++)
+		channel_set(&p->c[i], now, &s->ch[i]);
+	p->port61 = s->port61 & 0x0f;
+	p->c[2].gate = p->port61 & 1;
+	/* GSI 0 as it was (a level already shown is no new edge), then as counter 0 says. */
+	p->irq_level = s->out0;
+	vm_set_irq(p->vm, 0, s->out0);
+	counter0_changed(p, now);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int pit_save(void *opaque, struct snap_writer *w)
+{
+	struct pit_state s;
+	pit_get_state(opaque, &s);
+	pit_state_save(w, &s);
+	return 0;
+}
+
+int pit_load(void *opaque, struct snap_reader *r)
+{
+	struct pit_state s;
+	if (pit_state_load(r, &s))
+		return -EINVAL;
+	return pit_set_state(opaque, &s, r->e);
+}
+
 int pit_create(struct vm *vm, const struct pit_clock *clock, struct pit **out, struct err *e)
 {
 	struct pit *p = calloc(1, sizeof(*p));

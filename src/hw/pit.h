@@ -5,7 +5,9 @@
 
 #include <stdint.h>
 
+#include "core/chip_state.h"
 #include "core/err.h"
+#include "core/snap.h"
 
 struct vm;
 struct pit;
@@ -28,5 +30,16 @@ int pit_create(struct vm *vm, const struct pit_clock *clock, struct pit **out, s
 /* Bring GSI 0 up to date with counter 0's output at the clock's current time. Returns
  * the clock time (ns) of the output's next change, or PIT_NEVER. */
 uint64_t pit_poll(struct pit *pit);
+
+/* The engine-neutral state (core/chip_state.h) at the clock's current time; set makes the
+ * counters go on from it (each counter's elapsed time is rebased on this clock), brings
+ * GSI 0 up to date and wakes the timer thread. set returns 0, or -EINVAL with a message
+ * for a state no guest could program. */
+void pit_get_state(struct pit *pit, struct pit_state *s);
+int pit_set_state(struct pit *pit, const struct pit_state *s, struct err *e);
+/* The "pit" snapshot section (vm_save_fn/vm_load_fn, core/vm.h; opaque: the struct pit),
+ * the same stream the kvm engine writes for KVM's PIT. */
+int pit_save(void *pit, struct snap_writer *w);
+int pit_load(void *pit, struct snap_reader *r);
 
 #endif

@@ -441,6 +441,7 @@ static int kvm_get_state(struct vcpu *v, struct cpu_state *s, struct err *e)
 	struct kvm_sregs sr;
 	int fd = vcd(v)->fd;
 
+	memset(s, 0, sizeof(*s));   /* the registers only, so far: has = 0 */
 	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0)
 		return err_set(e, errno, "KVM_GET_REGS/SREGS: %s", strerror(errno));
 	uint64_t g[R__COUNT] = { r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,

@@ -33,6 +33,7 @@
 #include "core/vm.h"
 #include "engine/engine.h"
 #include "engine/soft/block.h"
+#include "engine/soft/engine_soft.h"
 #include "engine/soft/direct/direct.h"
 #include "engine/soft/translate/jit.h"
 #include "engine/soft/sys/ops_sys.h"
@@ -43,33 +44,6 @@
 
 #define RUN_BUDGET (1u << 20)  /* instructions per soft_run call */
 #define TIMER_BUDGET (1u << 16) /* ... while a timer deadline is set: ~1 ms or less */
-#define INV_QUEUE 16
-
-struct soft_vm {
-	struct irqchip *ic;
-	struct soft_code_share share;   /* with more than one vCPU */
-	struct soft_pv_vm pv;           /* the KVM para-virtual ABI (pv.h) */
-};
-
-struct soft_vcpu {
-	struct soft_cpu cpu;
-	struct vcpu *v;
-	struct lapic *lapic;
-	struct soft_mmu_ctx mmu;
-	pthread_mutex_t lock;       /* halt wait and the invalidation queue */
-	pthread_cond_t cond;
-	int inv_pending;            /* atomic: the queue below is not empty */
-	unsigned ninv;
-	bool inv_all;
-	uint64_t inv_gpa[INV_QUEUE], inv_len[INV_QUEUE];
-	struct soft_timers timers;  /* this vCPU's deadlines; used on its own thread only */
-	bool nmi_pending;
-	struct soft_pv pv;          /* para-virtual MSRs, hypercalls, PV EOI (pv.h) */
-	struct soft_direct *direct; /* --soft-tier direct (direct/direct.h), made on its thread */
-};
-
-static struct soft_vcpu *svc(struct vcpu *v) { return v->engine_data; }
-static struct irqchip *ic_of(struct vm *vm) { return ((struct soft_vm *)vm->engine_data)->ic; }
 
 static int soft_available(struct err *e)
 {
@@ -183,6 +157,14 @@ static void drain_invalidations(struct soft_vcpu *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+void soft_invalidate_all(struct soft_vcpu *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->inv_all = true;
+	__atomic_store_n(&d->inv_pending, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&d->lock);
+}
+
 /* ---- interrupt controllers ---- */
 
 static uint64_t ic_now(void *opaque) { return soft_now_ns(); }
@@ -210,6 +192,7 @@ static int soft_vm_init(struct vm *vm, struct err *e)
 	if (!sv)
 		return err_set(e, ENOMEM, "out of memory");
 	vm->engine_data = sv;
+	pthread_mutex_init(&sv->tsc_lock, NULL);
 	struct irqchip_ops ops = { .now_ns = ic_now, .kick = ic_kick, .opaque = vm,
 	                           .tsc_per_ns_num = SOFT_TSC_PER_NS, .tsc_per_ns_den = 1 };
 	int r = irqchip_create(vm->ncpus, &ops, &sv->ic, e);
@@ -232,7 +215,6 @@ static int soft_vm_init(struct vm *vm, struct err *e)
 	return 0;
 }
 
-#define MSR_TSC_DEADLINE 0x6e0
 #define MSR_X2APIC_FIRST 0x800
 #define MSR_X2APIC_LAST 0x8ff
 
@@ -391,8 +373,7 @@ static void sipi_state(struct cpu_state *s, uint8_t vector)
 	s->gdt.limit = s->idt.limit = 0xffff;
 }
 
-/* INIT, SIPI and NMI messages the LAPIC received since the last look. */
-static void take_events(struct soft_vcpu *d)
+void soft_take_events(struct soft_vcpu *d)
 {
 	struct soft_cpu *c = &d->cpu;
 	uint8_t vec;
@@ -409,7 +390,9 @@ static void take_events(struct soft_vcpu *d)
 		c->sys.wait_sipi = true;
 		c->sys.halted = false;
 		c->sys.in_pending = false;
+		c->sys.db_pending = false;
 		d->nmi_pending = false;
+		d->loaded = (struct cpu_events){ 0 };
 	}
 	if ((ev & LAPIC_EV_SIPI) && c->sys.wait_sipi) {
 		struct cpu_state st;
@@ -524,10 +507,14 @@ static int soft_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 	x->reason = EXIT_NONE;
 	drain_invalidations(d);
 	soft_io_complete(c);
-	take_events(d);
+	soft_take_events(d);
 	soft_pv_entry(&d->pv);   /* PV TLB flush request, steal time, kvm-clock, PV EOI */
 	if (c->sys.halted && soft_pv_take_unhalt(&d->pv))
 		c->sys.halted = false;   /* KVM_HC_KICK_CPU: leaves HLT even with IF = 0 */
+	if (soft_deliver_loaded(d)) {
+		x->reason = EXIT_SHUTDOWN;
+		return 0;
+	}
 	if (c->sys.wait_sipi || (c->sys.halted && !wakes(d))) {
 		wait_halted(d);
 		__atomic_store_n(&c->sys.kick, 0, __ATOMIC_RELEASE);
@@ -594,21 +581,6 @@ static void soft_kick(struct vcpu *v)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static int soft_get_state(struct vcpu *v, struct cpu_state *s, struct err *e)
-{
-	soft_sys_get_state(&svc(v)->cpu, s);
-	return 0;
-}
-
-static int soft_set_state(struct vcpu *v, const struct cpu_state *s, struct err *e)
-{
-	struct soft_cpu *c = &svc(v)->cpu;
-	soft_sys_set_state(c, s);
-	c->sys.wait_sipi = false;
-	c->sys.in_pending = false;
-	return 0;
-}
-
 static int soft_set_irq(struct vm *vm, unsigned gsi, int level)
 {
 	irqchip_set_irq(ic_of(vm), gsi, level != 0);
@@ -651,6 +623,7 @@ static void soft_vm_destroy(struct vm *vm)
 		irqchip_destroy(sv->ic);
 		if (sv->share.mask)
 			munmap(sv->share.mask, sv->share.npages * sizeof(uint64_t));
+		pthread_mutex_destroy(&sv->tsc_lock);
 		free(sv);
 	}
 	vm->engine_data = NULL;
@@ -707,6 +680,8 @@ const struct engine_ops engine_soft = {
 	.vcpu_kick = soft_kick,
 	.get_state = soft_get_state,
 	.set_state = soft_set_state,
+	.save_state = soft_save_state,
+	.load_state = soft_load_state,
 	.set_irq = soft_set_irq,
 	.signal_msi = soft_signal_msi,
 	.vcpu_destroy = soft_vcpu_destroy,

@@ -1,6 +1,6 @@
 /* i8254 PIT and port 0x61 on an injected clock: mode 0 terminal count, mode 2 rate
  * generator, mode 3 square wave, counter 2 gate/OUT through port 0x61, counter latch,
- * read-back, and GSI 0 edges from pit_poll. */
+ * read-back, GSI 0 edges from pit_poll, and the snapshot section. */
 #include "../check.h"
 #include "hw/pit.h"
 #include "hw_test.h"
@@ -218,6 +218,120 @@ static void test_latch_readback(void)
 	vm_destroy(&vm);
 }
 
+static void save_to(struct pit *p, struct snap_writer *w)
+{
+	snap_writer_init(w);
+	CHECK_EQ(pit_save(p, w), 0);
+}
+
+static bool same_stream(const struct snap_writer *a, const struct snap_writer *b)
+{
+	return a->len == b->len && memcmp(a->buf, b->buf, a->len) == 0;
+}
+
+/* The "pit" snapshot section: a PIT saved halfway through its counts goes on in another
+ * PIT, on another clock, exactly where it was: counts, phases, a half-read latch, a
+ * half-written count, port 0x61, GSI 0's edges. */
+static void test_snapshot(void)
+{
+	struct vm va, vb;
+	struct pit *a = new_pit(&va);
+	struct err e;
+
+	outb(&va, 0x43, 0x34);               /* counter 0: lsb/msb, mode 2, 1000 */
+	outb(&va, 0x40, 0xe8);
+	outb(&va, 0x40, 0x03);
+	outb(&va, 0x61, 0x01);               /* counter 2 gate on: mode 3, 100 */
+	outb(&va, 0x43, 0xb6);
+	outb(&va, 0x42, 100);
+	outb(&va, 0x42, 0);
+	outb(&va, 0x43, 0x70);               /* counter 1: lsb/msb, mode 0, LSB only so far */
+	outb(&va, 0x41, 0x34);
+	at_tick(2500);
+	pit_poll(a);
+	outb(&va, 0x43, 0x00);               /* latch counter 0, read its LSB only */
+	CHECK_EQ(inb(&va, 0x40), (1000 - 500) & 0xff);
+	uint64_t x = fake_ns;
+	struct snap_writer s1, s2, s3, s4;
+	save_to(a, &s1);
+
+	/* Another PIT, created 7 s later on the clock, loads it: nothing moved. */
+	uint64_t a_tick0 = tick0;
+	fake_ns = 7000000000ull;
+	test_vm_init(&vb, 0, 1, -1);
+	struct pit *b;
+	CHECK_EQ(pit_create(&vb, &fake, &b, &e), 0);
+	fake_ns += 12345;
+	uint64_t y = fake_ns;
+	struct snap_reader r;
+	snap_reader_init(&r, s1.buf, s1.len, "pit", &e);
+	CHECK_EQ(pit_load(b, &r), 0);
+	CHECK_EQ(snap_end(&r), 0);
+	save_to(b, &s2);
+	CHECK(same_stream(&s1, &s2));
+	CHECK_EQ(irq_line(&vb, 0), irq_line(&va, 0));
+
+	/* 777 ticks later on each clock: the same state, the same next edge. */
+	uint64_t d = 777ull * 1000000000ull / PIT_HZ;
+	fake_ns = x + d;
+	uint64_t na = pit_poll(a);
+	save_to(a, &s3);
+	fake_ns = y + d;
+	uint64_t nb = pit_poll(b);
+	save_to(b, &s4);
+	/* The same, but that each PIT counts whole ticks of its own clock: where a tick
+	 * starts on it is not kept, so the time counted may differ by one tick. */
+	struct pit_state p3, p4;
+	snap_reader_init(&r, s3.buf, s3.len, "pit", &e);
+	CHECK_EQ(pit_state_load(&r, &p3), 0);
+	snap_reader_init(&r, s4.buf, s4.len, "pit", &e);
+	CHECK_EQ(pit_state_load(&r, &p4), 0);
+	unsigned tick_ns = 1000000000u / PIT_HZ + 1;
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK(llabs((long long)(p3.ch[i].elapsed_ns - p4.ch[i].elapsed_ns)) <= tick_ns);
+		p4.ch[i].elapsed_ns = p3.ch[i].elapsed_ns;
+	}
+	snap_writer_free(&s4);   /* B's stream again, with A's elapsed times */
+	snap_writer_init(&s4);
+	pit_state_save(&s4, &p4);
+	CHECK(same_stream(&s3, &s4));
+	CHECK(llabs((long long)((na - x) - (nb - y))) <= tick_ns);
+	CHECK_EQ(inb(&vb, 0x40), (1000 - 500) >> 8);   /* the latch's MSB, then live */
+	outb(&vb, 0x41, 0x12);                          /* counter 1's MSB: 0x1234 */
+	CHECK_EQ(latch16(&vb, 1), 0x1234);
+	CHECK_EQ(inb(&vb, 0x61) & 0x01, 1);
+	tick0 = a_tick0;
+
+	/* Truncated: refused. Any byte changed: refused or loaded, never a crash. */
+	unsigned refused = 0, loaded = 0;
+	for (size_t n = 0; n < s1.len; n++) {
+		snap_reader_init(&r, s1.buf, n, "pit", &e);
+		refused += pit_load(b, &r) < 0;
+	}
+	CHECK_EQ(refused, s1.len);
+	refused = 0;
+	for (size_t i = 0; i < s1.len; i++) {
+		uint8_t bad[256];
+		memcpy(bad, s1.buf, s1.len);
+		bad[i] ^= 0xff;
+		snap_reader_init(&r, bad, s1.len, "pit", &e);
+		if (pit_load(b, &r) == 0 && snap_end(&r) == 0)
+			loaded++;
+		else
+			refused++;
+		pit_poll(b);
+		(void)inb(&vb, 0x40);
+		(void)inb(&vb, 0x42);
+	}
+	CHECK(refused > 0 && loaded > 0);
+	snap_writer_free(&s1);
+	snap_writer_free(&s2);
+	snap_writer_free(&s3);
+	snap_writer_free(&s4);
+	vm_destroy(&vb);
+	vm_destroy(&va);
+}
+
 int main(void)
 {
 	test_mode0();
@@ -225,5 +339,6 @@ int main(void)
 	test_mode3();
 	test_counter2_gate();
 	test_latch_readback();
+	test_snapshot();
 	return check_done();
 }

@@ -228,6 +228,57 @@ int soft_pv_wrmsr(struct soft_pv *p, uint32_t msr, uint64_t val)
 	}
 }
 
+/* ---- state (core/cpu_state.h) ---- */
+
+void soft_pv_get_msrs(struct soft_pv *p, struct cpu_state *s)
+{
+	if (!p->para)
+		return;
+	cpu_state_set_msr(s, MSR_KVM_WALL_CLOCK_NEW,
+	                  __atomic_load_n(&p->pvm->wall_clock_msr, __ATOMIC_RELAXED));
+	cpu_state_set_msr(s, MSR_KVM_SYSTEM_TIME_NEW, p->system_time_msr);
+	cpu_state_set_msr(s, MSR_KVM_STEAL_TIME, p->steal_msr);
+	cpu_state_set_msr(s, MSR_KVM_PV_EOI_EN, p->eoi_msr);
+}
+
+int soft_pv_set_msr(struct soft_pv *p, uint32_t msr, uint64_t val)
+{
+	if (!p->para)
+		return 1;
+	switch (msr) {
+	case MSR_KVM_WALL_CLOCK_NEW:
+		set_wall_clock(p, val);
+		return 0;
+	case MSR_KVM_SYSTEM_TIME_NEW:
+		set_system_time(p, val);
+		return 0;
+	case MSR_KVM_STEAL_TIME:
+		if (val & STEAL_RESERVED)
+			return -1;
+		p->steal_msr = val;
+		p->steal_on = (val & KVM_MSR_ENABLED) && mem_ptr(gmem(p), val & ~0x3full, STEAL_SIZE);
+		p->steal_restart = p->steal_on;
+		return 0;
+	case MSR_KVM_PV_EOI_EN: {
+		if (set_pv_eoi(p, val))
+			return -1;
+		const uint8_t *g = (val & KVM_MSR_ENABLED) ?
+		                   mem_ptr(gmem(p), val & ~KVM_MSR_ENABLED, 4) : NULL;
+		p->eoi_armed = g && (g[0] & 1);
+		return 0;
+	}
+	default:
+		return 1;
+	}
+}
+
+void soft_pv_clock_moved(struct soft_pv_vm *pvm)
+{
+	for (unsigned k = 0; k < 64; k++)
+		if (pvm->cpu[k])
+			pvm->cpu[k]->clock_dirty = true;
+}
+
 /* ---- hypercalls ---- */
 
 static struct soft_pv *by_apic_id(struct soft_pv *p, uint64_t id)
@@ -307,8 +358,18 @@ void soft_pv_entry(struct soft_pv *p)
 {
 	if (!p->para)
 		return;
-	if (p->clock_on && p->c->sys.tsc_offset != p->clock_tsc_offset)
-		clock_update(p);   /* the guest wrote IA32_TSC */
+	if (p->clock_on && (p->c->sys.tsc_offset != p->clock_tsc_offset || p->clock_dirty))
+		clock_update(p);   /* the guest wrote IA32_TSC, or the state was loaded */
+	p->clock_dirty = false;
+	if (p->steal_restart) {
+		/* On the vCPU's own thread now: its run delay from here on is steal time. */
+		p->steal_restart = false;
+		if (p->schedstat_fd < 0)
+			p->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+		if (!run_delay(p, &p->run_delay0))
+			p->run_delay0 = 0;
+		p->steal_next_ns = 0;
+	}
 	if (p->steal_on) {
 		uint8_t *g = mem_ptr(gmem(p), p->steal_msr & ~0x3full, STEAL_SIZE);
 		/* PV TLB flush: another vCPU asked for a flush instead of sending an IPI. */
@@ -360,6 +421,7 @@ void soft_pv_reset(struct soft_pv *p)
 	p->clock_on = false;
 	p->steal_msr = 0;
 	p->steal_on = false;
+	p->steal_restart = false;
 	p->eoi_msr = 0;
 	p->eoi_armed = false;     /* INIT clears the LAPIC's in-service vectors too */
 	__atomic_store_n(&p->unhalt, 0, __ATOMIC_RELAXED);

@@ -16,19 +16,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/cpu_state.h"
 #include "core/cpuid.h"
 
 #define SOFT_PV_FEATURES (KVM_PV_CLOCKSOURCE2 | KVM_PV_STEAL_TIME | KVM_PV_EOI | \
                           KVM_PV_UNHALT | KVM_PV_TLB_FLUSH | KVM_PV_SEND_IPI | \
                           KVM_PV_SCHED_YIELD | KVM_PV_CLOCKSOURCE_STABLE)
 
-/* MSRs (msr.rst). */
+/* MSRs (msr.rst): the old numbers; the new ones are in core/cpu_state.h. */
 #define MSR_KVM_WALL_CLOCK 0x11
 #define MSR_KVM_SYSTEM_TIME 0x12
-#define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
-#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
-#define MSR_KVM_STEAL_TIME 0x4b564d03
-#define MSR_KVM_PV_EOI_EN 0x4b564d04
 
 /* Hypercalls (hypercalls.rst) and their error codes (include/uapi/linux/kvm_para.h). */
 #define KVM_HC_KICK_CPU 5
@@ -75,6 +72,8 @@ struct soft_pv {
 	uint64_t run_delay0;       /* the thread's run delay when steal time was enabled */
 	uint64_t steal_next_ns;    /* next refresh (soft_now_ns) */
 	int schedstat_fd;          /* /proc/thread-self/schedstat, or -1 */
+	bool steal_restart;        /* set_state enabled steal time: count from the next entry */
+	bool clock_dirty;          /* kvm-clock's origin moved (load_state): rewrite it */
 
 	uint64_t eoi_msr;
 	bool eoi_armed;            /* the guest's PV EOI bit is set for an in-service vector */
@@ -104,6 +103,18 @@ int soft_pv_hypercall(struct soft_pv *p);
 void soft_pv_entry(struct soft_pv *p);
 /* True (once) if a KICK_CPU arrived: the vCPU leaves HLT even with IF = 0. */
 bool soft_pv_take_unhalt(struct soft_pv *p);
+
+/* The PV MSRs in a vCPU's state (core/cpu_state.h), under their new numbers: none
+ * outside the para interface. set installs one as the guest's write would (checked the
+ * same way: -1 refused, 1 not a PV MSR here), with the vCPU stopped, from any thread:
+ * what needs the vCPU's own thread (steal time's run delay) waits for its next entry.
+ * An enabled PV EOI whose flag is set in guest memory stays armed (another engine set
+ * it for an interrupt in service, which the guest will end by clearing it). */
+void soft_pv_get_msrs(struct soft_pv *p, struct cpu_state *s);
+int soft_pv_set_msr(struct soft_pv *p, uint32_t msr, uint64_t val);
+/* kvm-clock's origin (soft_pv_vm.origin_ns) changed: every vCPU rewrites its structure
+ * at its next entry. */
+void soft_pv_clock_moved(struct soft_pv_vm *pvm);
 
 /* PV EOI around interrupt injection: sync before looking for an interrupt (an EOI the
  * guest signalled in memory reaches the LAPIC; an armed bit is withdrawn when another

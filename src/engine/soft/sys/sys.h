@@ -37,31 +37,13 @@ enum { VEC_NMI = 2, VEC_OF = 4, VEC_BR = 5, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11
 #define CR4_OSFXSR (1ull << 9)
 #define CR4_OSXMMEXCPT (1ull << 10)
 
-/* MSRs (SDM vol. 4). */
-#define MSR_TSC 0x10
+/* MSRs (SDM vol. 4) beyond those a cpu_state carries (core/cpu_state.h). */
 #define MSR_APIC_BASE 0x1b
 #define MSR_MTRRCAP 0xfe
 #define MSR_ARCH_CAPABILITIES 0x10a
-#define MSR_SYSENTER_CS 0x174
-#define MSR_SYSENTER_ESP 0x175
-#define MSR_SYSENTER_EIP 0x176
-#define MSR_MISC_ENABLE 0x1a0
-#define MSR_MTRR_PHYS_BASE0 0x200   /* 0x200..0x20f: 8 base/mask pairs */
-#define MSR_MTRR_FIX64K 0x250
-#define MSR_MTRR_FIX16K_80000 0x258
-#define MSR_MTRR_FIX16K_A0000 0x259
-#define MSR_MTRR_FIX4K_C0000 0x268  /* ..0x26f */
-#define MSR_PAT 0x277
-#define MSR_MTRR_DEF_TYPE 0x2ff
 #define MSR_EFER 0xc0000080
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_CSTAR 0xc0000083
-#define MSR_SFMASK 0xc0000084
 #define MSR_FS_BASE 0xc0000100
 #define MSR_GS_BASE 0xc0000101
-#define MSR_KERNEL_GS_BASE 0xc0000102
-#define MSR_TSC_AUX 0xc0000103
 
 #define SOFT_MTRR_VAR 8
 
