@@ -265,14 +265,27 @@ static bool reg_write(struct lapic *l, unsigned r, uint32_t v, struct lapic_irq 
 	for (unsigned i = 0; i < NLVT; i++)
 		if (r == lvt_reg[i]) {
 			uint32_t m = lvt_wmask[i];
+			unsigned was = timer_mode(l);
+			if (i == 0)
+				timer_update(l);      /* an expiry before the write, in the old mode */
 			if (!sw_enabled(l))
 				v |= LVT_MASKED;
 			l->lvt[i] = (l->lvt[i] & ~m) | (v & m);
 			if (i == 0) {
 				if (timer_mode(l) == 3)
 					l->lvt[0] &= ~(3u << 17);
-				l->timer_start = now(l);
-				arm_timer(l);
+				/* The LVT gives the timer its mode, vector and mask; the count runs on
+				 * (SDM 11.5.4: only a write of the initial count starts it), so an
+				 * expired one-shot stays expired. Into or out of TSC-deadline mode
+				 * the timer is disarmed (11.5.4.1): initial count and deadline
+				 * cleared, as KVM does. Between one-shot and periodic the count runs
+				 * on and the new mode applies when it reaches zero, as under KVM
+				 * (and QEMU), so both engines agree. */
+				if ((was == 2) != (timer_mode(l) == 2)) {
+					l->ticr = 0;
+					l->tsc_deadline = 0;
+					l->timer_next = LAPIC_NEVER;
+				}
 			}
 			return false;
 		}

@@ -1,7 +1,7 @@
 /* Local APIC on a fake clock: ID/version, TPR/PPR and delivery priority, IRR->ISR->EOI with
  * the level-triggered EOI broadcast, ICR fixed/lowest/NMI/INIT/SIPI with shorthands and
- * physical/flat/cluster destinations, the timer (one-shot, periodic, divide, TSC deadline)
- * and the x2APIC MSRs; the PV EOI helpers. */
+ * physical/flat/cluster destinations, the timer (one-shot, periodic, divide, TSC deadline;
+ * what a write of its LVT changes) and the x2APIC MSRs; the PV EOI helpers. */
 #include "../check.h"
 #include "hw/lapic.h"
 
@@ -224,6 +224,110 @@ static void test_timer(void)
 	CHECK_EQ(v, 0);
 }
 
+/* Writing the timer's LVT sets its mode, vector and mask; it does not start the count
+ * (SDM 11.5.4: a write of the initial count does), except that entering or leaving
+ * TSC-deadline mode disarms it (11.5.4.1). */
+static void test_timer_lvt_write(void)
+{
+	struct lapic *l;
+	setup();
+	l = apic[0];
+	wr(l, 0x3e0, 0xb);                       /* divide by 1: a tick a nanosecond */
+
+	/* An expired one-shot stays expired: rewriting its LVT re-arms nothing. */
+	wr(l, 0x320, 0x30);
+	wr(l, 0x380, 100);
+	fake_ns += 100;
+	CHECK_EQ(lapic_ack(l), 0x30);
+	wr(l, 0xb0, 0);
+	wr(l, 0x320, 0x33);
+	CHECK_EQ(lapic_next_timer_deadline(l), LAPIC_NEVER);
+	fake_ns += 1000;
+	CHECK_EQ(lapic_pending_vector(l), -1);
+	CHECK_EQ(rd(l, 0x390), 0);
+	CHECK_EQ(rd(l, 0x380), 100);
+
+	/* A running one-shot keeps its count; the interrupt comes with the new vector. */
+	uint64_t t0 = fake_ns;
+	wr(l, 0x380, 1000);
+	fake_ns = t0 + 400;
+	wr(l, 0x320, 0x34);
+	CHECK_EQ(rd(l, 0x390), 600);
+	CHECK_EQ(lapic_next_timer_deadline(l), t0 + 1000);
+	/* masked and unmasked again: still the same count */
+	fake_ns = t0 + 500;
+	wr(l, 0x320, 0x10034);
+	wr(l, 0x320, 0x34);
+	CHECK_EQ(rd(l, 0x390), 500);
+	fake_ns = t0 + 999;
+	CHECK_EQ(lapic_pending_vector(l), -1);
+	fake_ns = t0 + 1000;
+	CHECK_EQ(lapic_ack(l), 0x34);
+	wr(l, 0xb0, 0);
+
+	/* Expiring while masked: no interrupt then, nor when unmasked later. */
+	t0 = fake_ns;
+	wr(l, 0x320, 0x10035);
+	wr(l, 0x380, 100);
+	fake_ns = t0 + 200;
+	wr(l, 0x320, 0x35);
+	CHECK_EQ(lapic_pending_vector(l), -1);
+	CHECK_EQ(lapic_next_timer_deadline(l), LAPIC_NEVER);
+
+	/* An expiry the write comes after was the old LVT's: its vector. */
+	t0 = fake_ns;
+	wr(l, 0x380, 100);
+	fake_ns = t0 + 150;
+	wr(l, 0x320, 0x36);
+	CHECK_EQ(lapic_ack(l), 0x35);
+	wr(l, 0xb0, 0);
+	CHECK_EQ(lapic_pending_vector(l), -1);
+
+	/* One-shot to periodic while counting: the count runs on, then reloads. */
+	t0 = fake_ns;
+	wr(l, 0x380, 1000);
+	fake_ns = t0 + 300;
+	wr(l, 0x320, 0x20036);
+	CHECK_EQ(rd(l, 0x390), 700);
+	fake_ns = t0 + 1000;
+	CHECK_EQ(lapic_ack(l), 0x36);
+	wr(l, 0xb0, 0);
+	CHECK_EQ(lapic_next_timer_deadline(l), t0 + 2000);
+	/* and back to one-shot: the period that runs is the last */
+	fake_ns = t0 + 1200;
+	wr(l, 0x320, 0x36);
+	fake_ns = t0 + 2000;
+	CHECK_EQ(lapic_ack(l), 0x36);
+	wr(l, 0xb0, 0);
+	CHECK_EQ(lapic_next_timer_deadline(l), LAPIC_NEVER);
+
+	/* Periodic into TSC-deadline mode: disarmed, the initial count cleared. */
+	t0 = fake_ns;
+	wr(l, 0x320, 0x20037);
+	wr(l, 0x380, 1000);
+	fake_ns = t0 + 100;
+	wr(l, 0x320, 0x40037);
+	CHECK_EQ(rd(l, 0x380), 0);
+	CHECK_EQ(rd(l, 0x390), 0);
+	CHECK_EQ(lapic_next_timer_deadline(l), LAPIC_NEVER);
+	fake_ns = t0 + 5000;
+	CHECK_EQ(lapic_pending_vector(l), -1);
+
+	/* An armed deadline survives a vector change within the mode, not a mode change. */
+	t0 = fake_ns;
+	CHECK_EQ(lapic_msr_write(l, 0x6e0, 2 * (t0 + 500)), 0);
+	wr(l, 0x320, 0x40038);
+	CHECK_EQ(lapic_next_timer_deadline(l), t0 + 500);
+	wr(l, 0x320, 0x38);                      /* one-shot: disarmed */
+	CHECK_EQ(lapic_next_timer_deadline(l), LAPIC_NEVER);
+	wr(l, 0x320, 0x40038);                   /* back: still disarmed */
+	uint64_t v;
+	CHECK_EQ(lapic_msr_read(l, 0x6e0, &v), 0);
+	CHECK_EQ(v, 0);
+	fake_ns = t0 + 1000;
+	CHECK_EQ(lapic_pending_vector(l), -1);
+}
+
 static void test_x2apic(void)
 {
 	uint64_t v;
@@ -284,6 +388,7 @@ int main(void)
 	test_priority();
 	test_icr();
 	test_timer();
+	test_timer_lvt_write();
 	test_x2apic();
 	test_pv_eoi();
 	for (unsigned i = 0; i < N; i++)
