@@ -127,8 +127,11 @@ int pc_board_init(struct vm *vm, struct err *e)
 		r = fw_cfg_create(vm, &fw, e);
 	if (r == 0)
 		r = acpi_pm_create(vm, NULL, e);
-	if (r == 0 && !(vm->engine && vm->engine->pit_in_engine))
-		r = pit_create(vm, NULL, NULL, e);
+	if (r == 0 && !(vm->engine && vm->engine->pit_in_engine)) {
+		struct pit *pit;
+		if ((r = pit_create(vm, NULL, &pit, e)) == 0)
+			vm_set_device_snapshot(vm, pit, "pit", pit_save, pit_load);
+	}
 	if (r == 0)
 		r = pci_devices_init(vm, firmware, &fb, e);
 	if (r == 0 && firmware)

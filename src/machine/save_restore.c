@@ -161,6 +161,13 @@ static int save_state(struct vm *vm, struct snap_writer *w, const uint8_t id[SNA
 		cpu_state_save(w, &s);
 		snapshot_section_end(w, at);
 	}
+	if (vm->engine->save_state) {
+		at = snapshot_section_begin(w, "engine");
+		int r = vm->engine->save_state(vm, w, e);
+		if (r)
+			return r;
+		snapshot_section_end(w, at);
+	}
 	int r = save_devices(vm, w, e);
 	if (r)
 		return r;
@@ -341,9 +348,24 @@ static int load_devices(struct vm *vm, struct snapshot_in *in, struct err *e)
 	return 0;
 }
 
-static int load_cpus(struct vm *vm, struct snapshot_in *in, unsigned from, struct err *e)
+static int load_engine(struct vm *vm, struct snapshot_in *in, struct err *e)
 {
-	for (unsigned i = from; i < vm->ncpus; i++) {
+	struct snap_reader r;
+	if (!vm->engine->load_state) {
+		if (snapshot_has(in, "engine"))
+			return err_set(e, ENOTSUP, "the %s engine cannot load the engine state of a "
+			               "snapshot (taken under %s)", vm->engine->name, in->h.engine);
+		return 0;
+	}
+	if (snapshot_open(in, "engine", &r, e))
+		return -EINVAL;
+	int ret = vm->engine->load_state(vm, &r, e);
+	return ret ? ret : snap_end(&r);
+}
+
+static int load_cpus(struct vm *vm, struct snapshot_in *in, struct err *e)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "cpu%u", i);
 		struct snap_reader r;
@@ -381,12 +403,16 @@ static int restore(struct vm *vm, const struct engine_ops *engine, struct snapsh
 		                           "match the cpuid section", in->what);
 	if ((ret = pc_board_init(vm, e)))
 		return ret;
-	/* vCPU 0 starts from its saved state (its "entry state"), the others get theirs
-	 * once they exist. */
+	/* The vCPUs are made with vCPU 0's registers as their entry state; then come the
+	 * devices (which drive their interrupt lines), the engine's VM state (its interrupt
+	 * controllers then hold the lines as saved, and the guest clock is set), and every
+	 * vCPU's whole state last. */
 	if ((ret = snapshot_open(in, "cpu0", &r, e)) || (ret = cpu_state_load(&r, &vm->boot_state)) ||
-	    (ret = snap_end(&r)) || (ret = vm_create_vcpus(vm, e)))
+	    (ret = snap_end(&r)))
 		return ret;
-	if ((ret = load_devices(vm, in, e)) || (ret = load_cpus(vm, in, 1, e)))
+	vm->boot_state.has = 0;
+	if ((ret = vm_create_vcpus(vm, e)) || (ret = load_devices(vm, in, e)) ||
+	    (ret = load_engine(vm, in, e)) || (ret = load_cpus(vm, in, e)))
 		return ret;
 	if ((ret = snapshot_check_used(in, e)) && strcmp(in->h.engine, engine->name) != 0)
 		return err_set(e, ENOTSUP, "%s (the snapshot was taken under %s: moving it to %s "
