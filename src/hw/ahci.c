@@ -9,6 +9,7 @@
 
 #include "atapi.h"
 #include "core/log.h"
+#include "core/snap.h"
 
 #define SECTOR        512
 #define MAX_MULTIPLE  16          /* sectors per READ/WRITE MULTIPLE block */
@@ -975,6 +976,87 @@ static void destroy(void *opaque)
 	free(a);
 }
 
+/* -- snapshots -------------------------------------------------------------------------
+ * The HBA's and each port's registers and the ATA/ATAPI device state. Commands run
+ * whole in the MMIO write that issues them, so none is half done at a pause; the
+ * configuration space (MSI included) is the PCI host's. A load checks each register as
+ * its write would shape it, and that each port holds the same device and medium size. */
+#define PX_CMD_BITS (PX_CMD_ST | PX_CMD_SUD | PX_CMD_POD | PX_CMD_FRE | PX_CMD_FR | \
+                     PX_CMD_CR | PX_CMD_ATAPI | PX_CMD_DLAE | 0x1fu << PX_CMD_CCS_SHIFT)
+
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct ahci *a = opaque;
+	int ret = 0;
+	pthread_mutex_lock(&a->pci.lock);
+	snap_put_u32(w, a->ghc);
+	snap_put_u32(w, a->is);
+	snap_put_u8(w, (uint8_t)a->nports);
+	for (unsigned i = 0; i < a->nports; i++) {
+		struct ahci_port *p = &a->port[i];
+		if (p->medium && !p->disk.read_only && disk_flush(&p->disk))
+			ret = -EIO;
+		snap_put_u8(w, (uint8_t)p->type);
+		snap_put_u64(w, p->blocks);
+		snap_put_u64(w, p->clb);
+		snap_put_u64(w, p->fb);
+		const uint32_t regs[] = { p->is, p->ie, p->cmd, p->tfd, p->sig, p->ssts, p->sctl,
+		                          p->serr, p->sact, p->ci, p->msi_seen };
+		for (unsigned k = 0; k < sizeof(regs) / sizeof(regs[0]); k++)
+			snap_put_u32(w, regs[k]);
+		const uint8_t b[] = { p->stalled, p->srst, p->xfer_mode, p->multiple, p->wcache,
+		                      p->standby, p->sense.key, p->sense.asc, p->sense.ascq, p->locked };
+		snap_put_bytes(w, b, sizeof(b));
+	}
+	pthread_mutex_unlock(&a->pci.lock);
+	return ret;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct ahci *a = opaque;
+	pthread_mutex_lock(&a->pci.lock);
+	a->ghc = snap_get_u32(r);
+	a->is = snap_get_u32(r);
+	snap_check(r, !(a->ghc & ~AHCI_GHC_IE) && !(a->is >> a->nports), "HBA registers");
+	snap_check(r, snap_get_u8(r) == a->nports, "port count");
+	for (unsigned i = 0; i < a->nports && !r->failed; i++) {
+		struct ahci_port *p = &a->port[i];
+		if (snap_get_u8(r) != p->type || snap_get_u64(r) != p->blocks) {
+			snap_fail(r, "port %u: not the same device, or its image changed size", i);
+			break;
+		}
+		p->clb = snap_get_u64(r);
+		p->fb = snap_get_u64(r);
+		uint32_t *regs[] = { &p->is, &p->ie, &p->cmd, &p->tfd, &p->sig, &p->ssts, &p->sctl,
+		                     &p->serr, &p->sact, &p->ci, &p->msi_seen };
+		for (unsigned k = 0; k < sizeof(regs) / sizeof(regs[0]); k++)
+			*regs[k] = snap_get_u32(r);
+		p->stalled = snap_get_bool(r);
+		p->srst = snap_get_bool(r);
+		p->xfer_mode = snap_get_u8(r);
+		p->multiple = snap_get_u8(r);
+		p->wcache = snap_get_bool(r);
+		p->standby = snap_get_bool(r);
+		p->sense.key = snap_get_u8(r);
+		p->sense.asc = snap_get_u8(r);
+		p->sense.ascq = snap_get_u8(r);
+		p->locked = snap_get_bool(r);
+		snap_check(r, !(p->clb & 0x3ff) && !(p->fb & 0xff) && !(p->is & ~PX_IS_MASK) &&
+		           !(p->ie & ~PX_IS_MASK) && !(p->msi_seen & ~PX_IS_MASK) &&
+		           !(p->cmd & ~PX_CMD_BITS) && p->tfd <= 0xffff && p->ssts <= 0xfff &&
+		           p->sctl <= 0xfff, "port registers");
+		snap_check(r, (xfer_mode_valid(p->xfer_mode) || p->xfer_mode == 0x45) &&
+		           p->multiple <= MAX_MULTIPLE && !(p->multiple & (p->multiple - 1)),
+		           "device settings");
+	}
+	if (r->failed)
+		hba_reset(a);
+	update_irq(a);
+	pthread_mutex_unlock(&a->pci.lock);
+	return snap_status(r);
+}
+
 /* A serial number that stays the same for one image path (FNV-1a). */
 static void make_serial(struct ahci_port *p, const char *path)
 {
@@ -1000,8 +1082,10 @@ int ahci_create(struct vm *vm, struct pci_host *pci, const struct ahci_port_conf
 		return err_set(e, ENOMEM, "out of memory");
 	struct pci_dev *d = &a->pci;
 	pci_dev_init(d, "ahci", AHCI_VENDOR, AHCI_DEVICE, AHCI_CLASS, 2);
-	if ((r = vm_add_device(vm, a, destroy, e)) == 0)
+	if ((r = vm_add_device(vm, a, destroy, e)) == 0) {
 		vm_set_device_stats(vm, a, print_stats);
+		vm_set_device_snapshot(vm, a, "ahci", snap_save, snap_load);
+	}
 	if (r) {
 		destroy(a);
 		return r;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/snap.h"
 
 #define R(off) (d->regs[(off) >> 2])
 
@@ -519,9 +520,11 @@ static void receive_locked(struct e1000 *d, const uint8_t *frame, size_t len)
 void e1000_receive(void *opaque, const uint8_t *frame, size_t len)
 {
 	struct e1000 *d = opaque;
+	vm_input_begin(d->vm);
 	pthread_mutex_lock(&d->pci.lock);
 	receive_locked(d, frame, len);
 	pthread_mutex_unlock(&d->pci.lock);
+	vm_input_end(d->vm);
 }
 
 /* -- transmit (3.3, 3.5) -------------------------------------------------------------- */
@@ -1032,6 +1035,144 @@ static void print_stats(void *opaque, FILE *f)
 	        s.bad_dma, s.dma_disabled, s.unknown_regs);
 }
 
+/* -- snapshots --------------------------------------------------------------------------
+ * The register file, the PHY, the EEPROM interface, the transmit context and a packet
+ * gathered across TDT writes, and the frames waiting in the receive FIFO. The EEPROM's
+ * words are made from the MAC, the configuration space is the PCI host's. A load takes
+ * each register as its write would shape it (what no write can set must be 0). */
+
+/* The bits a register can hold (0: none, a register the model does not store). */
+static uint32_t reg_bits(unsigned off)
+{
+	switch (off) {
+	case E1000_CTRL: return ~E1000_CTRL_RST;
+	case E1000_CTRL_EXT: return ~E1000_CTRL_EXT_EE_RST;
+	case E1000_EERD: case E1000_MDIC: case E1000_RCTL: case E1000_TCTL:
+	case E1000_RDBAH: case E1000_TDBAH:
+		return 0xffffffffu;
+	case E1000_ICR: case E1000_IMS: return ICR_CAUSES;
+	case E1000_RDBAL: case E1000_TDBAL: return ~0xfu;
+	case E1000_RDLEN: case E1000_TDLEN: return 0xfff80;
+	case E1000_RDH: case E1000_RDT: case E1000_TDH: case E1000_TDT: return 0xffff;
+	case E1000_STATUS: case E1000_EECD: case E1000_ICS: case E1000_IMC: return 0;
+	}
+	switch (reg_kind(off)) {
+	case REG_RW: return rw_mask(off);
+	case REG_STAT: return 0xffffffffu;
+	default: return 0;
+	}
+}
+
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct e1000 *d = opaque;
+	pthread_mutex_lock(&d->pci.lock);
+	snap_put_u8(w, d->link_up);
+	for (unsigned i = 0; i < E1000_NREGS; i++)
+		snap_put_u32(w, d->regs[i]);
+	for (unsigned i = 0; i < 32; i++)
+		snap_put_u16(w, d->phy[i]);
+	const struct e1000_eeprom_io *ee = &d->ee;
+	snap_put_u32(w, ee->eecd);
+	snap_put_u32(w, ee->nbits);
+	snap_put_u32(w, ee->cmd);
+	snap_put_u8(w, ee->reading);
+	snap_put_u32(w, ee->addr);
+	snap_put_u32(w, ee->bit);
+	snap_put_u8(w, ee->dout);
+	snap_put_u32(w, d->ioaddr);
+	const struct e1000_tx_ctx *c = &d->ctx;
+	const uint8_t cb[] = { c->ipcss, c->ipcso, c->tucss, c->tucso, c->tucmd, c->hdrlen };
+	snap_put_bytes(w, cb, sizeof(cb));
+	snap_put_u16(w, c->ipcse);
+	snap_put_u16(w, c->tucse);
+	snap_put_u16(w, c->mss);
+	snap_put_u32(w, c->paylen);
+	const uint8_t tb[] = { d->tx_started, d->tx_ext, d->tx_tse, d->tx_drop, d->tx_popts };
+	snap_put_bytes(w, tb, sizeof(tb));
+	snap_put_u32(w, (uint32_t)d->tx_len);
+	snap_put_bytes(w, d->tx_buf, d->tx_len);
+	snap_put_u8(w, (uint8_t)d->fifo_count);
+	for (unsigned i = 0; i < d->fifo_count; i++) {
+		const struct e1000_rx_held *h = &d->fifo[(d->fifo_head + i) % E1000_RX_FIFO];
+		snap_put_u32(w, (uint32_t)h->len);
+		snap_put_bytes(w, h->data, h->len);
+	}
+	pthread_mutex_unlock(&d->pci.lock);
+	return 0;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct e1000 *d = opaque;
+	pthread_mutex_lock(&d->pci.lock);
+	fifo_clear(d);
+	d->link_up = snap_get_bool(r);
+	for (unsigned i = 0; i < E1000_NREGS && !r->failed; i++) {
+		d->regs[i] = snap_get_u32(r);
+		if (d->regs[i] & ~reg_bits(i * 4))
+			snap_fail(r, "register 0x%x out of range", i * 4);
+	}
+	for (unsigned i = 0; i < 32; i++)
+		d->phy[i] = snap_get_u16(r);
+	struct e1000_eeprom_io *ee = &d->ee;
+	ee->eecd = snap_get_u32(r);
+	ee->nbits = snap_get_u32(r);
+	ee->cmd = snap_get_u32(r);
+	ee->reading = snap_get_bool(r);
+	ee->addr = snap_get_u32(r);
+	ee->bit = snap_get_u32(r);
+	ee->dout = snap_get_bool(r);
+	snap_check(r, !(ee->eecd & ~EECD_SW_BITS) && ee->nbits <= EE_CMD_BITS &&
+	           ee->cmd < (1u << EE_CMD_BITS) && ee->addr < E1000_EEPROM_WORDS && ee->bit < 16,
+	           "EEPROM interface");
+	d->ioaddr = snap_get_u32(r);
+	struct e1000_tx_ctx *c = &d->ctx;
+	c->ipcss = snap_get_u8(r);
+	c->ipcso = snap_get_u8(r);
+	c->tucss = snap_get_u8(r);
+	c->tucso = snap_get_u8(r);
+	c->tucmd = snap_get_u8(r);
+	c->hdrlen = snap_get_u8(r);
+	c->ipcse = snap_get_u16(r);
+	c->tucse = snap_get_u16(r);
+	c->mss = snap_get_u16(r);
+	c->paylen = snap_get_u32(r);
+	snap_check(r, c->paylen <= 0xfffff, "TCP/IP context");
+	d->tx_started = snap_get_bool(r);
+	d->tx_ext = snap_get_bool(r);
+	d->tx_tse = snap_get_bool(r);
+	d->tx_drop = snap_get_bool(r);
+	d->tx_popts = snap_get_u8(r);
+	uint32_t len = snap_get_u32(r);
+	if (snap_check(r, len <= (d->tx_tse ? E1000_TSO_MAX : E1000_MAX_FRAME),
+	               "packet being gathered"))
+		d->tx_len = len;
+	else
+		d->tx_len = 0;
+	snap_get_bytes(r, d->tx_buf, d->tx_len);
+	unsigned n = snap_get_u8(r);
+	snap_check(r, n <= E1000_RX_FIFO, "receive FIFO");
+	for (unsigned i = 0; i < n && !r->failed; i++) {
+		uint32_t flen = snap_get_u32(r);
+		if (!snap_check(r, flen >= E1000_MIN_FRAME && flen <= E1000_MAX_FRAME &&
+		                flen <= r->len - r->off, "waiting frame length"))
+			break;
+		uint8_t *copy = malloc(flen);
+		if (!copy) {
+			snap_fail(r, "out of memory");
+			break;
+		}
+		snap_get_bytes(r, copy, flen);
+		d->fifo[d->fifo_count++] = (struct e1000_rx_held){ .len = flen, .data = copy };
+	}
+	if (r->failed)
+		dev_reset(d);
+	update_irq(d);
+	pthread_mutex_unlock(&d->pci.lock);
+	return snap_status(r);
+}
+
 static void destroy(void *opaque)
 {
 	struct e1000 *d = opaque;
@@ -1049,8 +1190,10 @@ int e1000_create(struct vm *vm, struct pci_host *pci, const uint8_t mac[6], stru
 	if (!d)
 		return err_set(e, ENOMEM, "out of memory");
 	pci_dev_init(&d->pci, "e1000", E1000_VENDOR, E1000_DEVICE, 0x020000, 0x02);
-	if ((r = vm_add_device(vm, d, destroy, e)) == 0)
+	if ((r = vm_add_device(vm, d, destroy, e)) == 0) {
 		vm_set_device_stats(vm, d, print_stats);
+		vm_set_device_snapshot(vm, d, "e1000", snap_save, snap_load);
+	}
 	if (r) {
 		destroy(d);
 		return r;

@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/snap.h"
 #include "core/vm.h"
 #include "pci.h"
 
@@ -749,6 +750,93 @@ void vga_get_stats(struct vga *v, struct vga_stats *out)
 
 /* -- creation ------------------------------------------------------------------------- */
 
+/* -- snapshots --------------------------------------------------------------------------
+ * Every register, the DAC, the latches, the four planes and the framebuffer (both
+ * mostly zeros, written sparse). Video memory is the adapter's own, not guest RAM. A
+ * load checks what the register writes would: masked bits, DISPI values in range. */
+static int snap_save(void *opaque, struct snap_writer *w)
+{
+	struct vga *v = opaque;
+	pthread_mutex_lock(&v->pci.lock);
+	const uint8_t b[] = { v->misc, v->feature, v->vse, v->sr_idx, v->gr_idx, v->cr_idx,
+	                      v->ar_idx, v->ar_data, v->dac_mask, v->dac_state, v->dac_widx,
+	                      v->dac_ridx, v->dac_sub };
+	snap_put_bytes(w, b, sizeof(b));
+	snap_put_bytes(w, v->sr, NSR);
+	snap_put_bytes(w, v->gr, NGR);
+	snap_put_bytes(w, v->cr, NCR);
+	snap_put_bytes(w, v->ar, NAR);
+	snap_put_bytes(w, v->dac, sizeof(v->dac));
+	snap_put_u32(w, v->st1_reads);
+	snap_put_bytes(w, v->latch, sizeof(v->latch));
+	snap_put_u16(w, v->dispi_idx);
+	for (unsigned i = 0; i < DISPI_NREGS; i++)
+		snap_put_u16(w, v->dispi[i]);
+	snap_put_sparse(w, v->planes, sizeof(v->planes));
+	snap_put_sparse(w, v->fb, VGA_FB_SIZE);
+	pthread_mutex_unlock(&v->pci.lock);
+	return 0;
+}
+
+/* The DISPI registers as dispi_write would have let them be. */
+static bool dispi_valid(const struct vga *v)
+{
+	const uint16_t *d = v->dispi;
+	uint16_t en = DISPI_ENABLED | DISPI_GETCAPS | DISPI_8BIT_DAC | DISPI_LFB | DISPI_NOCLEARMEM;
+	return d[DISPI_ID] >= DISPI_ID0 && d[DISPI_ID] <= DISPI_ID5 && d[DISPI_XRES] &&
+	       d[DISPI_XRES] <= DISPI_MAX_XRES && d[DISPI_YRES] && d[DISPI_YRES] <= DISPI_MAX_YRES &&
+	       dispi_line(8, d[DISPI_BPP]) && !(d[DISPI_ENABLE] & ~en) &&
+	       d[DISPI_BANK] < VGA_FB_SIZE / DISPI_BANK_SIZE && d[DISPI_VIRT_WIDTH] &&
+	       dispi_line(d[DISPI_VIRT_WIDTH], d[DISPI_BPP]) <= VGA_FB_SIZE &&
+	       d[DISPI_VIDEO_MEMORY_64K] == VGA_FB_SIZE / DISPI_BANK_SIZE;
+}
+
+static int snap_load(void *opaque, struct snap_reader *r)
+{
+	struct vga *v = opaque;
+	pthread_mutex_lock(&v->pci.lock);
+	uint8_t *b[] = { &v->misc, &v->feature, &v->vse, &v->sr_idx, &v->gr_idx, &v->cr_idx,
+	                 &v->ar_idx, NULL, &v->dac_mask, &v->dac_state, &v->dac_widx,
+	                 &v->dac_ridx, &v->dac_sub };
+	for (unsigned i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		if (b[i])
+			*b[i] = snap_get_u8(r);
+		else
+			v->ar_data = snap_get_bool(r);
+	}
+	snap_get_bytes(r, v->sr, NSR);
+	snap_get_bytes(r, v->gr, NGR);
+	snap_get_bytes(r, v->cr, NCR);
+	snap_get_bytes(r, v->ar, NAR);
+	snap_get_bytes(r, v->dac, sizeof(v->dac));
+	v->st1_reads = snap_get_u32(r);
+	snap_get_bytes(r, v->latch, sizeof(v->latch));
+	v->dispi_idx = snap_get_u16(r);
+	for (unsigned i = 0; i < DISPI_NREGS; i++)
+		v->dispi[i] = snap_get_u16(r);
+	bool masked = v->vse <= 1 && v->ar_idx <= 0x3f && v->dac_sub < 3 &&
+	              (v->dac_state == 0 || v->dac_state == 3);
+	for (unsigned i = 0; i < NSR; i++)
+		masked &= !(v->sr[i] & ~sr_mask[i]);
+	for (unsigned i = 0; i < NGR; i++)
+		masked &= !(v->gr[i] & ~gr_mask[i]);
+	for (unsigned i = 0; i < NAR; i++)
+		masked &= !(v->ar[i] & ~ar_mask[i]);
+	for (unsigned i = CR_LAST + 1; i < NCR; i++)
+		masked &= v->cr[i] == 0;
+	snap_check(r, masked, "VGA registers");
+	snap_check(r, dispi_valid(v), "VBE (DISPI) registers");
+	if (!r->failed)
+		dispi_fit_virt(v);       /* the virtual height is the adapter's, from the rest */
+	snap_get_sparse(r, v->planes, sizeof(v->planes));
+	snap_get_sparse(r, v->fb, VGA_FB_SIZE);
+	if (r->failed)
+		reset(v);
+	v->generation++;
+	pthread_mutex_unlock(&v->pci.lock);
+	return snap_status(r);
+}
+
 static void vga_destroy(void *opaque)
 {
 	struct vga *v = opaque;
@@ -789,8 +877,10 @@ int vga_create(struct vm *vm, struct pci_host *pci, struct vga **out, struct err
 	pci_set16(&v->pci, PCI_SUBSYS_VENDOR, 0x1af4);
 	pci_set16(&v->pci, PCI_SUBSYS_ID, 0x1100);
 	reset(v);
-	if ((r = vm_add_device(vm, v, vga_destroy, e)) == 0)
+	if ((r = vm_add_device(vm, v, vga_destroy, e)) == 0) {
 		vm_set_device_stats(vm, v, print_stats);
+		vm_set_device_snapshot(vm, v, "vga", snap_save, snap_load);
+	}
 	if (r) {
 		vga_destroy(v);
 		return r;
