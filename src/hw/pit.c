@@ -600,6 +600,7 @@ int pit_create(struct vm *vm, const struct pit_clock *clock, struct pit **out, s
 		pit_destroy(p);
 		return r;
 	}
+	vm_set_device_snapshot(vm, p, "pit", pit_save, pit_load);
 	if (p->own_clock) {
 		r = pthread_create(&p->thread, NULL, pit_thread, p);
 		if (r)

@@ -237,7 +237,7 @@ static int plat_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v)
 		/* The LAPIC counts on the clock's TSC; the guest's is offset by IA32_TSC writes. */
 		int r = lapic_msr_read(d->lapic, msr, v);
 		if (r == 0 && *v)
-			*v += (uint64_t)c->sys.tsc_offset;
+			*v = soft_tsc_from_clock(c, *v);
 		return r;
 	}
 	return 1;
@@ -252,7 +252,7 @@ static int plat_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	if (msr == MSR_APIC_BASE || (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST))
 		r = lapic_msr_write(d->lapic, msr, v);
 	else if (msr == MSR_TSC_DEADLINE)
-		r = lapic_msr_write(d->lapic, msr, v ? v - (uint64_t)c->sys.tsc_offset : 0);
+		r = lapic_msr_write(d->lapic, msr, v ? soft_tsc_to_clock(c, v) : 0);
 	if (r == 0)
 		recheck(c);
 	return r;

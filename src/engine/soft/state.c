@@ -1,8 +1,8 @@
 /* The soft engine's vCPUs and interrupt controllers in the engine-neutral form of
  * core/cpu_state.h and core/chip_state.h: engine_ops get_state/set_state and
- * save_state/load_state. The time rule of cpu_state.h: the guest TSC is
- * soft_now_ns() * SOFT_TSC_PER_NS + tsc_offset, kvm-clock is soft_now_ns() - origin_ns,
- * and both are rebased at load so that they go on from their saved values. */
+ * save_state/load_state. The time rule of cpu_state.h: the guest TSC is soft_now_ns()
+ * scaled to the VM's TSC rate, + tsc_offset; kvm-clock is soft_now_ns() - origin_ns;
+ * both are rebased at load so that they go on from their saved values. */
 #include <errno.h>
 #include <string.h>
 
@@ -60,10 +60,12 @@ static uint64_t reset_value(uint32_t msr)
 static void set_tsc(struct soft_vcpu *d, uint64_t tsc)
 {
 	struct soft_vm *sv = svm(d->v->vm);
-	int64_t off = (int64_t)(tsc - soft_now_ns() * SOFT_TSC_PER_NS);
+	struct soft_cpu *c = &d->cpu;
+	int64_t off = (int64_t)(tsc - (soft_tsc_at(c, soft_now_ns()) - (uint64_t)c->sys.tsc_offset));
+	uint64_t second = (uint64_t)c->sys.tsc_khz * 1000u;
 	pthread_mutex_lock(&sv->tsc_lock);
 	uint64_t diff = (uint64_t)off - (uint64_t)sv->tsc_sync_offset;
-	if (sv->tsc_synced && diff + SOFT_TSC_HZ < 2 * SOFT_TSC_HZ)
+	if (sv->tsc_synced && diff + second < 2 * second)
 		off = sv->tsc_sync_offset;
 	sv->tsc_synced = true;
 	sv->tsc_sync_offset = off;
@@ -208,7 +210,7 @@ int soft_get_state(struct vcpu *v, struct cpu_state *s, struct err *e)
 
 	lapic_get_state(d->lapic, &s->lapic, &s->apic_base);
 	if (s->lapic.tsc_deadline)   /* the LAPIC counts on the clock's TSC, without the offset */
-		s->lapic.tsc_deadline += (uint64_t)y->tsc_offset;
+		s->lapic.tsc_deadline = soft_tsc_from_clock(c, s->lapic.tsc_deadline);
 	return 0;
 }
 
@@ -253,11 +255,8 @@ int soft_set_state(struct vcpu *v, const struct cpu_state *s, struct err *e)
 
 	if (s->has & CPU_STATE_LAPIC) {
 		struct cpu_lapic l = s->lapic;
-		if (l.tsc_deadline) {
-			/* The clock's TSC; a deadline before its origin is simply due. */
-			uint64_t t = l.tsc_deadline - (uint64_t)y->tsc_offset;
-			l.tsc_deadline = (int64_t)t > 0 ? t : 1;
-		}
+		if (l.tsc_deadline)   /* the clock's TSC; one before its origin is simply due */
+			l.tsc_deadline = soft_tsc_to_clock(c, l.tsc_deadline);
 		struct err le = { "" };
 		if (lapic_set_state(d->lapic, s->apic_base, &l, &le))
 			return err_set(e, EINVAL, "vCPU %u: %s", v->id, le.msg);
@@ -315,7 +314,7 @@ int soft_save_state(struct vm *vm, struct snap_writer *w, struct err *e)
 	struct soft_vm *sv = svm(vm);
 	struct engine_vm_state s = {
 		.clock_ns = soft_now_ns() - sv->pv.origin_ns,
-		.tsc_khz = (uint32_t)(SOFT_TSC_HZ / 1000),
+		.tsc_khz = vm->ncpus ? svc(&vm->vcpus[0])->cpu.sys.tsc_khz : SOFT_TSC_HZ / 1000,
 	};
 	ioapic_get_state(sv->ic->ioapic, &s.ioapic);
 	pic_get_state(sv->ic->pic, &s.pic);
@@ -329,10 +328,20 @@ int soft_load_state(struct vm *vm, struct snap_reader *r, struct err *e)
 	struct engine_vm_state s;
 	if (engine_vm_state_load(r, &s))
 		return -EINVAL;
-	if (s.tsc_khz != SOFT_TSC_HZ / 1000)
-		return err_set(e, EINVAL, "snapshot: the guest's TSC runs at %u kHz; the soft "
-		               "engine's runs at %llu kHz and cannot change", s.tsc_khz,
-		               (unsigned long long)(SOFT_TSC_HZ / 1000));
+	/* The TSC runs at the guest's rate from now on (a guest that came from kvm keeps the
+	 * host TSC's rate it measured there); a vCPU state already installed keeps its TSC
+	 * value (its offset is rebased), one installed next gives its own. */
+	uint64_t now = soft_now_ns();
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct soft_cpu *c = &svc(&vm->vcpus[i])->cpu;
+		uint64_t tsc = soft_tsc_at(c, now);
+		c->sys.tsc_khz = s.tsc_khz;
+		c->sys.tsc_offset = 0;
+		c->sys.tsc_offset = (int64_t)(tsc - soft_tsc_at(c, now));
+	}
+	pthread_mutex_lock(&sv->tsc_lock);
+	sv->tsc_synced = false;
+	pthread_mutex_unlock(&sv->tsc_lock);
 	/* kvm-clock goes on from its saved time; the vCPUs rewrite their clock structures. */
 	sv->pv.origin_ns = soft_now_ns() - s.clock_ns;
 	soft_pv_clock_moved(&sv->pv);

@@ -49,8 +49,9 @@ static uint64_t clock_ns(struct soft_pv *p, uint64_t now)
 }
 
 /* Write the vCPU's pvclock_vcpu_time_info for this moment. Exact at any later TSC: the
- * guest TSC is soft_now_ns() * SOFT_TSC_PER_NS + tsc_offset, so scaling it back gives
- * soft_now_ns() again; every vCPU's structure then tells the same time (TSC_STABLE). */
+ * guest TSC is soft_now_ns() scaled to the TSC rate, + tsc_offset, so scaling it back
+ * gives soft_now_ns() again (within a tick, at a rate other than the default); every
+ * vCPU's structure then tells the same time (TSC_STABLE). */
 static void clock_update(struct soft_pv *p)
 {
 	uint64_t gpa = p->system_time_msr & ~KVM_MSR_ENABLED;
@@ -63,8 +64,8 @@ static void clock_update(struct soft_pv *p)
 	struct pvclock_fields f;
 	uint8_t buf[PVCLOCK_SIZE];
 	p->clock_tsc_offset = p->c->sys.tsc_offset;
-	pvclock_fill(&f, now * SOFT_TSC_PER_NS + (uint64_t)p->clock_tsc_offset,
-	             clock_ns(p, now), SOFT_TSC_HZ, true);
+	pvclock_fill(&f, soft_tsc_at(p->c, now), clock_ns(p, now),
+	             (uint64_t)p->c->sys.tsc_khz * 1000u, true);
 	pvclock_encode(&f, buf);
 	uint32_t v = begin_update(g + PVCLOCK_VERSION);
 	memcpy(g + 4, buf + 4, PVCLOCK_SIZE - 4);

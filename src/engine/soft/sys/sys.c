@@ -8,6 +8,7 @@
 #include "engine/soft/sys/sys.h"
 
 #define ATTR_TYPE_CODE 0x8u
+#define TSC_KHZ_DEFAULT ((uint32_t)(SOFT_TSC_HZ / 1000))
 #define ATTR_TYPE_CONFORMING 0x4u  /* code */
 #define ATTR_TYPE_EXPDOWN 0x4u     /* data */
 #define ATTR_TYPE_RW 0x2u          /* data: writable; code: readable */
@@ -101,6 +102,7 @@ void soft_sys_reset64(struct soft_cpu *c)
 			y->seg[k] = (struct seg){ .sel = 0x10, .limit = 0xffffffff,
 			                          .attr = 0x3 | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
 	y->misc_enable = 1; /* fast strings */
+	y->tsc_khz = TSC_KHZ_DEFAULT;
 	y->pat = 0x0007040600070406ull;
 	y->apic_base = 0xfee00000ull | (1u << 11) | (1u << 8);
 	soft_set_cpl(c, 0);
@@ -347,19 +349,50 @@ uint64_t soft_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* ns of the host clock in TSC ticks at khz (exact, and cheap, at the default rate). */
+static uint64_t tsc_ticks(uint64_t ns, uint32_t khz)
+{
+	if (khz == TSC_KHZ_DEFAULT)
+		return ns * SOFT_TSC_PER_NS;
+	return (uint64_t)((unsigned __int128)ns * khz / 1000000u);
+}
+
 /* Every vCPU reads the same host clock, so TSCs agree across vCPUs (up to each one's
  * IA32_TSC writes) and never go back: CPUID may call it invariant. */
+uint64_t soft_tsc_at(const struct soft_cpu *c, uint64_t ns)
+{
+	return tsc_ticks(ns, c->sys.tsc_khz) + (uint64_t)c->sys.tsc_offset;
+}
+
 uint64_t soft_rdtsc(struct soft_cpu *c)
 {
-	return soft_now_ns() * SOFT_TSC_PER_NS + (uint64_t)c->sys.tsc_offset;
+	return soft_tsc_at(c, soft_now_ns());
 }
 
 uint64_t soft_tsc_to_ns(const struct soft_cpu *c, uint64_t tsc)
 {
 	uint64_t t = tsc - (uint64_t)c->sys.tsc_offset;
+	uint32_t khz = c->sys.tsc_khz;
 	if ((int64_t)t < 0)
 		return 0;  /* before the clock's origin: already due */
-	return (t + SOFT_TSC_PER_NS - 1) / SOFT_TSC_PER_NS;
+	if (khz == TSC_KHZ_DEFAULT)
+		return (t + SOFT_TSC_PER_NS - 1) / SOFT_TSC_PER_NS;
+	return (uint64_t)(((unsigned __int128)t * 1000000u + khz - 1) / khz);
+}
+
+uint64_t soft_tsc_to_clock(const struct soft_cpu *c, uint64_t tsc)
+{
+	uint64_t t = tsc - (uint64_t)c->sys.tsc_offset;
+	if (c->sys.tsc_khz != TSC_KHZ_DEFAULT)
+		t = soft_tsc_to_ns(c, tsc) * SOFT_TSC_PER_NS;
+	return (int64_t)t > 0 ? t : 1;
+}
+
+uint64_t soft_tsc_from_clock(const struct soft_cpu *c, uint64_t clock)
+{
+	if (c->sys.tsc_khz == TSC_KHZ_DEFAULT)
+		return clock + (uint64_t)c->sys.tsc_offset;
+	return soft_tsc_at(c, clock / SOFT_TSC_PER_NS);
 }
 
 /* Memory types 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) are valid (SDM vol. 3A 11.11). */
@@ -464,7 +497,7 @@ int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v)
 	}
 	switch (msr) {
 	case MSR_TSC:
-		y->tsc_offset = (int64_t)(v - soft_now_ns() * SOFT_TSC_PER_NS);
+		y->tsc_offset = (int64_t)(v - tsc_ticks(soft_now_ns(), y->tsc_khz));
 		break;
 	case MSR_APIC_BASE:
 		if (v & ~(MAXPHY_MASK & ~0xfffull) & ~((1ull << 11) | (1ull << 10) | (1ull << 8)))

@@ -93,7 +93,11 @@ struct soft_sys {
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, apic_base, pat;
 	uint64_t misc_enable, sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t mtrr_def_type, mtrr_fix[11], mtrr_var[2 * SOFT_MTRR_VAR];
-	int64_t tsc_offset;    /* guest TSC = host CLOCK_MONOTONIC ns * SOFT_TSC_PER_NS + tsc_offset */
+	/* guest TSC = host CLOCK_MONOTONIC ns scaled to tsc_khz, + tsc_offset. tsc_khz is
+	 * SOFT_TSC_HZ / 1000 (what CPUID says) unless the VM's state was loaded from a
+	 * snapshot taken at another rate (a guest that moved here from kvm). */
+	int64_t tsc_offset;
+	uint32_t tsc_khz;
 
 	/* Derived from the above by soft_sys_update_mode(). */
 	uint8_t mode;          /* SOFT_MODE16/32/64: how CS decodes */
@@ -155,9 +159,16 @@ int soft_seg_check(struct soft_cpu *c, unsigned sr, uint64_t off, unsigned sz, b
 /* Host CLOCK_MONOTONIC in ns: the time base of the TSC and the engine's timers. */
 uint64_t soft_now_ns(void);
 uint64_t soft_rdtsc(struct soft_cpu *c);
+/* c's TSC at soft_now_ns() time ns. */
+uint64_t soft_tsc_at(const struct soft_cpu *c, uint64_t ns);
 /* The soft_now_ns() time at which c's TSC reaches tsc (a TSC-deadline timer's expiry);
  * 0 if that is before the clock's origin. */
 uint64_t soft_tsc_to_ns(const struct soft_cpu *c, uint64_t tsc);
+/* A guest TSC value to and from the local APIC's clock TSC (SOFT_TSC_PER_NS a ns, no
+ * offset: what its TSC deadline counts in); exact at the default rate. A value before
+ * the clock's origin is 1, already due. */
+uint64_t soft_tsc_to_clock(const struct soft_cpu *c, uint64_t tsc);
+uint64_t soft_tsc_from_clock(const struct soft_cpu *c, uint64_t clock);
 int soft_rdmsr(struct soft_cpu *c, uint32_t msr, uint64_t *v);
 int soft_wrmsr(struct soft_cpu *c, uint32_t msr, uint64_t v);
 /* MOV to CR0/CR3/CR4 with their checks and TLB effects (also LMSW, CLTS). */
