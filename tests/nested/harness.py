@@ -5,7 +5,8 @@
 QEMU emulates AMD SVM (with nested paging) under TCG. The outer guest is the stock
 Debian kernel with irqbypass, kvm, ccp and kvm-amd loaded, which gives it a working
 /dev/kvm; its initramfs (built here, cached, under BUILD/nested) also holds trivisor
-with its shared libraries, the inner guest images and a tiny KVM client (kvm-smoke).
+with its shared libraries, the inner guest images, a tiny KVM client (kvm-smoke) and the
+engines' state test (engine-state, tests/unit/test_engine_state.c).
 
     outer = OuterVM()              # BUILD from $TRIVISOR_BUILD, default build/
     outer.start()                  # boots, waits for the shell; outer.boot_seconds
@@ -281,6 +282,12 @@ def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path
         files.append((trivisor, "/bin/trivisor"))
         # Each library at the path ldd found it, so the loader's search finds it too.
         files += [(lib, lib) for lib in _ldd(trivisor)]
+    # The engines' state moved between kvm and soft (tests/unit/test_engine_state.c),
+    # linked with trivisor's library: the same shared libraries.
+    engine_state = build / "tests" / "unit" / "test_engine_state"
+    if engine_state.is_file():
+        files.append((engine_state, "/bin/engine-state"))
+        files += [(lib, lib) for lib in _ldd(engine_state)]
     guests = build / "tests" / "guests"
     if guests.is_dir():
         trees.append((guests, f"{GUEST_DIR}/tests"))

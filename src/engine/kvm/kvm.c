@@ -17,6 +17,7 @@
 #include "core/mem.h"
 #include "core/vm.h"
 #include "engine/engine.h"
+#include "engine/kvm/kvm_engine.h"
 
 #define KVM_PATH "/dev/kvm"
 /* Three pages below the BIOS ROM for Intel's real-mode TSS and identity map page table. */
@@ -29,23 +30,7 @@
 #define APIC_LVT_LINT1   0x360
 #define APIC_DM_NMI      4
 #define APIC_DM_EXTINT   7
-#define MSR_IA32_TSC         0x10
-#define MSR_IA32_MISC_ENABLE 0x1a0
 #define MISC_ENABLE_FAST_STRING 1ull
-
-struct kvm_vm_data {
-	int sys_fd;
-	int vm_fd;
-	int run_size;
-};
-
-struct kvm_vcpu_data {
-	int fd;
-	struct kvm_run *run;
-};
-
-static struct kvm_vm_data *vmd(struct vm *vm) { return vm->engine_data; }
-static struct kvm_vcpu_data *vcd(struct vcpu *v) { return v->engine_data; }
 
 static int open_kvm(struct err *e)
 {
@@ -130,6 +115,8 @@ static void kick_handler(int sig)
 	(void)sig; /* Its only job is to interrupt KVM_RUN with EINTR. */
 }
 
+static void no_destroy(void *opaque) {}
+
 static int kvm_vm_init(struct vm *vm, struct err *e)
 {
 	struct kvm_vm_data *d = calloc(1, sizeof(*d));
@@ -170,6 +157,10 @@ static int kvm_vm_init(struct vm *vm, struct err *e)
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (ioctl(d->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return err_set(e, errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	/* KVM's PIT is the snapshot's "pit" section, as the soft engine's board PIT is. */
+	if ((r = vm_add_device(vm, d, no_destroy, e)))
+		return r;
+	vm_set_device_snapshot(vm, d, "pit", kvm_pit_save, kvm_pit_load);
 	return 0;
 }
 
@@ -294,9 +285,9 @@ static int set_msrs(struct vcpu *v, struct err *e)
 		struct kvm_msrs hdr;
 		uint8_t room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)];
 	} m = { .hdr.nmsrs = 2 };
-	m.hdr.entries[0] = (struct kvm_msr_entry){ .index = MSR_IA32_MISC_ENABLE,
+	m.hdr.entries[0] = (struct kvm_msr_entry){ .index = MSR_MISC_ENABLE,
 	                                           .data = MISC_ENABLE_FAST_STRING };
-	m.hdr.entries[1] = (struct kvm_msr_entry){ .index = MSR_IA32_TSC, .data = 0 };
+	m.hdr.entries[1] = (struct kvm_msr_entry){ .index = MSR_TSC, .data = 0 };
 	int n = ioctl(vcd(v)->fd, KVM_SET_MSRS, &m);
 	if (n != 2)
 		return err_set(e, EINVAL, "KVM_SET_MSRS: only %d of 2 MSRs set (IA32_MISC_ENABLE, "
@@ -324,6 +315,7 @@ static int kvm_vcpu_init(struct vcpu *v, struct err *e)
 		return err_set(e, errno, "mmap of vCPU %u run area: %s", v->id, strerror(errno));
 	if ((r = set_cpuid(v, e)) || (r = set_msrs(v, e)) || (r = set_lint(v, e)))
 		return r;
+	kvm_state_probe(v);
 	return 0;
 }
 
@@ -390,6 +382,8 @@ static int kvm_vcpu_run(struct vcpu *v, struct vm_exit *x, struct err *e)
 	int r = ioctl(c->fd, KVM_RUN, 0);
 	int en = errno;
 	__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_RELEASE);
+	c->io_pending = r == 0 && (c->run->exit_reason == KVM_EXIT_IO ||
+	                           c->run->exit_reason == KVM_EXIT_MMIO);
 	if (r < 0) {
 		if (en == EINTR || en == EAGAIN) {
 			x->reason = EXIT_NONE;
@@ -410,91 +404,6 @@ static void kvm_vcpu_kick(struct vcpu *v)
 	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELEASE);
 	if (v->thread_started)
 		pthread_kill(v->thread, KICK_SIGNAL);
-}
-
-/* Segment conversions: trivisor's attr uses the VMX access-rights layout. */
-static void seg_to_kvm(const struct seg *s, struct kvm_segment *k)
-{
-	*k = (struct kvm_segment){
-		.base = s->base, .limit = s->limit, .selector = s->sel,
-		.type = SEG_ATTR_TYPE(s->attr), .s = !!(s->attr & SEG_ATTR_S),
-		.dpl = SEG_ATTR_DPL(s->attr), .present = !!(s->attr & SEG_ATTR_P),
-		.avl = !!(s->attr & (1u << 12)), .l = !!(s->attr & SEG_ATTR_L),
-		.db = !!(s->attr & SEG_ATTR_DB), .g = !!(s->attr & SEG_ATTR_G),
-		.unusable = s->unusable,
-	};
-}
-
-static void seg_from_kvm(const struct kvm_segment *k, struct seg *s)
-{
-	*s = (struct seg){
-		.sel = k->selector, .base = k->base, .limit = k->limit, .unusable = k->unusable,
-		.attr = (uint16_t)((k->type & 0xf) | (k->s << 4) | ((k->dpl & 3) << 5) |
-		                   (k->present << 7) | (k->avl << 12) | (k->l << 13) |
-		                   (k->db << 14) | (k->g << 15)),
-	};
-}
-
-static int kvm_get_state(struct vcpu *v, struct cpu_state *s, struct err *e)
-{
-	struct kvm_regs r;
-	struct kvm_sregs sr;
-	int fd = vcd(v)->fd;
-
-	memset(s, 0, sizeof(*s));   /* the registers only, so far: has = 0 */
-	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0)
-		return err_set(e, errno, "KVM_GET_REGS/SREGS: %s", strerror(errno));
-	uint64_t g[R__COUNT] = { r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
-	                         r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15 };
-	memcpy(s->gpr, g, sizeof(g));
-	s->rip = r.rip;
-	s->rflags = r.rflags;
-	struct kvm_segment *ks[S__COUNT] = { &sr.es, &sr.cs, &sr.ss, &sr.ds, &sr.fs, &sr.gs };
-	for (int i = 0; i < S__COUNT; i++)
-		seg_from_kvm(ks[i], &s->seg[i]);
-	seg_from_kvm(&sr.tr, &s->tr);
-	seg_from_kvm(&sr.ldt, &s->ldtr);
-	s->gdt = (struct dtable){ sr.gdt.base, sr.gdt.limit };
-	s->idt = (struct dtable){ sr.idt.base, sr.idt.limit };
-	s->cr0 = sr.cr0; s->cr2 = sr.cr2; s->cr3 = sr.cr3; s->cr4 = sr.cr4; s->cr8 = sr.cr8;
-	s->efer = sr.efer;
-	s->apic_base = sr.apic_base;
-	return 0;
-}
-
-static int kvm_set_state(struct vcpu *v, const struct cpu_state *s, struct err *e)
-{
-	struct kvm_sregs sr;
-	int fd = vcd(v)->fd;
-
-	/* Start from KVM's sregs so fields trivisor does not model (interrupt bitmap) stay. */
-	if (ioctl(fd, KVM_GET_SREGS, &sr) < 0)
-		return err_set(e, errno, "KVM_GET_SREGS: %s", strerror(errno));
-	struct kvm_segment *ks[S__COUNT] = { &sr.es, &sr.cs, &sr.ss, &sr.ds, &sr.fs, &sr.gs };
-	for (int i = 0; i < S__COUNT; i++)
-		seg_to_kvm(&s->seg[i], ks[i]);
-	seg_to_kvm(&s->tr, &sr.tr);
-	seg_to_kvm(&s->ldtr, &sr.ldt);
-	sr.gdt.base = s->gdt.base; sr.gdt.limit = s->gdt.limit;
-	sr.idt.base = s->idt.base; sr.idt.limit = s->idt.limit;
-	sr.cr0 = s->cr0; sr.cr2 = s->cr2; sr.cr3 = s->cr3; sr.cr4 = s->cr4; sr.cr8 = s->cr8;
-	sr.efer = s->efer;
-	if (s->apic_base)
-		sr.apic_base = s->apic_base;
-	if (ioctl(fd, KVM_SET_SREGS, &sr) < 0)
-		return err_set(e, errno, "KVM_SET_SREGS: %s", strerror(errno));
-
-	const uint64_t *g = s->gpr;
-	struct kvm_regs r = {
-		.rax = g[R_RAX], .rcx = g[R_RCX], .rdx = g[R_RDX], .rbx = g[R_RBX],
-		.rsp = g[R_RSP], .rbp = g[R_RBP], .rsi = g[R_RSI], .rdi = g[R_RDI],
-		.r8 = g[R_R8], .r9 = g[R_R9], .r10 = g[R_R10], .r11 = g[R_R11],
-		.r12 = g[R_R12], .r13 = g[R_R13], .r14 = g[R_R14], .r15 = g[R_R15],
-		.rip = s->rip, .rflags = s->rflags | 2, /* bit 1 is always set */
-	};
-	if (ioctl(fd, KVM_SET_REGS, &r) < 0)
-		return err_set(e, errno, "KVM_SET_REGS: %s", strerror(errno));
-	return 0;
 }
 
 static int kvm_set_irq(struct vm *vm, unsigned gsi, int level)
@@ -615,6 +524,12 @@ static void kvm_vm_destroy(struct vm *vm)
 static const uint32_t kvm_runtime_ioctls[] = {
 	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_IRQ_LINE,
 	KVM_SIGNAL_MSI,
+	/* the whole state, for snapshots (state.c) */
+	KVM_GET_MSRS, KVM_SET_MSRS, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS,
+	KVM_GET_FPU, KVM_SET_FPU, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_VCPU_EVENTS,
+	KVM_SET_VCPU_EVENTS, KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_LAPIC, KVM_SET_LAPIC,
+	KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ, KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_GET_IRQCHIP,
+	KVM_SET_IRQCHIP, KVM_GET_PIT2, KVM_SET_PIT2,
 #ifdef KVM_GET_STATS_FD
 	KVM_GET_STATS_FD,
 #endif
@@ -633,6 +548,8 @@ const struct engine_ops engine_kvm = {
 	.vcpu_kick = kvm_vcpu_kick,
 	.get_state = kvm_get_state,
 	.set_state = kvm_set_state,
+	.save_state = kvm_save_state,
+	.load_state = kvm_load_state,
 	.set_irq = kvm_set_irq,
 	.signal_msi = kvm_signal_msi,
 	.read_stats = kvm_read_stats,
