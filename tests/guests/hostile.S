@@ -30,10 +30,29 @@
  *              After one port in eight, a random write and a read in the IOAPIC (its
  *              redirection entries kept masked), LAPIC (its LVT entries kept masked
  *              and ICR writes fixed delivery: no NMI, INIT or SMI) or ECAM window.
- * STORM and FLOOD print a progress line about twice a second (by the TSC), "storm: ipi
- * <n> pic <n> timer <n>" (interrupts taken so far, hex) or "flood: ports <n> mmio <n>"
- * (accesses done so far, hex); FLOOD puts the UART back in order first.
- * The pseudo-random sequences of GARBAGE (an LCG) and FLOOD (xorshift32) are fixed,
+ *   DMA=1      "hostile: dma": DMA pointed at MMIO and past RAM, on every device, for
+ *              ever, interrupts off. Each round takes the next address from a list: the
+ *              LAPIC, the IOAPIC, the virtio-mmio windows, ECAM, the start of the PCI
+ *              window, the legacy VGA window, the last 8 bytes of RAM (a 16-byte
+ *              structure straddles its end), the first byte past it, the top of the
+ *              32-bit RAM range, 4 GiB, the top of the 64-bit space, the device's own
+ *              registers, and random ones in the 32-bit hole or above 4 GiB (never this
+ *              guest's RAM: it runs with --mem 64M, RAM_END below). With it, every
+ *              virtio-mmio device (queues 0 and 1) is reset and set up with its rings
+ *              there, or with its rings in RAM and the buffers (or an indirect table)
+ *              there, and notified; the AHCI controller's port 0 gets its command list,
+ *              or its command table, or the PRDs of a READ/WRITE DMA EXT there, and
+ *              the command issued; the e1000 gets its transmit ring there (or a ring
+ *              in RAM whose first buffer is there, then an ARP request for 10.0.2.2 that
+ *              slirp answers) and its receive ring there. Devices found through
+ *              0xfeb00000 + i * 0x200 and a scan of PCI bus 0 (8086:2922, 8086:100e),
+ *              memory decoding and bus mastering turned on.
+ * STORM, FLOOD and DMA print a progress line about twice a second (by the TSC), "storm:
+ * ipi <n> pic <n> timer <n>" (interrupts taken so far, hex), "flood: ports <n> mmio <n>"
+ * (accesses done so far, hex) or "dma: rounds <n> virtio <n> ahci <n> e1000 <n>"
+ * (rounds, and the commands each kind of device was given); FLOOD puts the UART back
+ * in order first.
+ * The pseudo-random sequences of GARBAGE (an LCG) and FLOOD and DMA (xorshift32) are fixed,
  * from SEED, printed as "seed: <hex>" (another with --defsym SEED=...), so a failure
  * reproduces. */
 	.include "common.inc"		/* multiboot header, COM1, putc32/puts32 */
@@ -157,6 +176,10 @@ _start:
 
 	.ifdef FLOOD
 	jmp flood
+	.endif
+
+	.ifdef DMA
+	jmp dma
 	.endif
 
 	.ifdef GARBAGE
@@ -594,6 +617,377 @@ mmio_count:
 	.long 0
 	.endif
 
+	.ifdef DMA
+	.set RAM_END, 0x04000000	/* --mem 64M, as test_robustness runs it */
+	.set VIRTIO_MMIO, 0xfeb00000	/* device i's window at + i * 0x200 */
+	.set VQ_SIZE, 8
+
+	.text
+dma:
+	mov $msg_dma, %esi
+	call puts32
+	mov $SEED, %ebx
+	call putseed
+	call pci_find
+dma_loop:
+	incl dma_rounds
+	call dma_virtio
+	call dma_ahci
+	call dma_e1000
+	call report_due
+	jz dma_loop
+	mov $msg_dma_rounds, %esi
+	call puts32
+	mov dma_rounds, %eax
+	call puthex
+	mov $msg_dma_virtio, %esi
+	call puts32
+	mov virtio_kicks, %eax
+	call puthex
+	mov $msg_dma_ahci, %esi
+	call puts32
+	mov ahci_kicks, %eax
+	call puthex
+	mov $msg_dma_e1000, %esi
+	call puts32
+	mov e1000_kicks, %eax
+	call puthex
+	mov $'\n', %al
+	call putc32
+	jmp dma_loop
+
+/* bad_lo/bad_hi: the next address from the list (EAX: the device's own registers);
+ * pick_index counts the picks, its bits 4-6 choose each device's variant. */
+pick_bad:
+	push %ecx
+	push %edx
+	mov %eax, %edx
+	mov pick_index, %ecx
+	incl pick_index
+	and $15, %ecx
+	cmp $NBAD, %ecx
+	jb 1f
+	je 2f
+	call xrand
+	or $0x80000000, %eax		/* the 32-bit hole and above: never this guest's RAM */
+	mov %eax, bad_lo
+	call xrand
+	test $1, %al
+	jz 3f
+	xor %eax, %eax
+3:	mov %eax, bad_hi
+	jmp 9f
+1:	mov bad_addrs(,%ecx,8), %eax
+	mov %eax, bad_lo
+	mov bad_addrs + 4(,%ecx,8), %eax
+	mov %eax, bad_hi
+	jmp 9f
+2:	mov %edx, bad_lo		/* its own registers */
+	movl $0, bad_hi
+9:	pop %edx
+	pop %ecx
+	ret
+
+/* PCI bus 0 through 0xcf8/0xcfc: the AHCI controller's ABAR (BAR5) and the e1000's
+ * BAR0, each with memory decoding and bus mastering on. */
+pci_find:
+	xor %ecx, %ecx			/* ECX: the device number */
+1:	mov %ecx, %eax
+	shl $11, %eax
+	or $0x80000000, %eax
+	mov $0xcf8, %dx
+	outl %eax, %dx
+	mov $0xcfc, %dx
+	inl %dx, %eax
+	cmp $0x29228086, %eax		/* Intel ICH9 AHCI */
+	jne 2f
+	mov $0x24, %eax
+	call pci_bar_enable
+	mov %eax, ahci_bar
+	jmp 3f
+2:	cmp $0x100e8086, %eax		/* Intel 82540EM */
+	jne 3f
+	mov $0x10, %eax
+	call pci_bar_enable
+	mov %eax, e1000_bar
+3:	inc %ecx
+	cmp $32, %ecx
+	jb 1b
+	ret
+
+/* Device ECX: COMMAND = memory space | bus master; returns the address of the BAR at
+ * configuration register EAX. */
+pci_bar_enable:
+	push %esi
+	mov %eax, %esi
+	mov %ecx, %eax
+	shl $11, %eax
+	or $0x80000004, %eax
+	mov $0xcf8, %dx
+	outl %eax, %dx
+	mov $0xcfc, %dx
+	mov $6, %ax
+	outw %ax, %dx
+	mov %ecx, %eax
+	shl $11, %eax
+	or $0x80000000, %eax
+	or %esi, %eax
+	mov $0xcf8, %dx
+	outl %eax, %dx
+	mov $0xcfc, %dx
+	inl %dx, %eax
+	and $0xfffffff0, %eax
+	pop %esi
+	ret
+
+/* Every virtio-mmio device: reset, set up queues 0 and 1 (rings at the bad address, or
+ * in RAM with the buffers there), DRIVER_OK, notify. */
+dma_virtio:
+	mov $VIRTIO_MMIO, %esi
+1:	cmpl $0x74726976, (%esi)	/* "virt" */
+	jne 9f
+	cmpl $0, 8(%esi)		/* device ID 0: an empty window */
+	je 8f
+	mov %esi, %eax
+	call pick_bad
+	movl $0, 0x70(%esi)		/* Status: reset */
+	movl $3, 0x70(%esi)		/* ACKNOWLEDGE | DRIVER */
+	movl $1, 0x24(%esi)		/* DriverFeaturesSel 1 */
+	movl $1, 0x20(%esi)		/* VIRTIO_F_VERSION_1 */
+	movl $0, 0x24(%esi)
+	movl $0, 0x20(%esi)
+	movl $0xb, 0x70(%esi)		/* FEATURES_OK */
+	xor %ecx, %ecx
+2:	mov %ecx, 0x30(%esi)		/* QueueSel */
+	movl $VQ_SIZE, 0x38(%esi)	/* QueueNum */
+	call vq_rings
+	movl $1, 0x44(%esi)		/* QueueReady */
+	inc %ecx
+	cmp $2, %ecx
+	jb 2b
+	movl $0xf, 0x70(%esi)		/* DRIVER_OK */
+	movl $0, 0x50(%esi)		/* QueueNotify */
+	movl $1, 0x50(%esi)
+	incl virtio_kicks
+8:	add $0x200, %esi
+	cmp $VIRTIO_MMIO + 8 * 0x200, %esi
+	jb 1b
+9:	ret
+
+/* The selected queue's rings: at the bad address; or in RAM (vq_ram), two descriptors
+ * chained there, the first a buffer (or an indirect table) at the bad address, the
+ * second a device-writable buffer a page after it, made available once. */
+vq_rings:
+	testl $0x10, pick_index
+	jnz 1f
+	mov bad_lo, %eax
+	mov %eax, 0x80(%esi)		/* QueueDesc */
+	mov %eax, 0x90(%esi)		/* QueueDriver */
+	mov %eax, 0xa0(%esi)		/* QueueDevice */
+	mov bad_hi, %eax
+	mov %eax, 0x84(%esi)
+	mov %eax, 0x94(%esi)
+	mov %eax, 0xa4(%esi)
+	ret
+1:	mov bad_lo, %eax
+	mov bad_hi, %edx
+	mov %eax, vq_ram		/* desc[0].addr */
+	mov %edx, vq_ram + 4
+	movl $512, vq_ram + 8		/* .len */
+	movl $0x10001, vq_ram + 12	/* .flags NEXT, .next 1 */
+	testl $0x20, pick_index
+	jz 2f
+	movl $32, vq_ram + 8		/* two indirect descriptors' worth */
+	movl $4, vq_ram + 12		/* .flags INDIRECT */
+2:	add $0x1000, %eax
+	adc $0, %edx
+	mov %eax, vq_ram + 16		/* desc[1] */
+	mov %edx, vq_ram + 20
+	movl $512, vq_ram + 24
+	movl $2, vq_ram + 28		/* .flags WRITE */
+	movl $0x10000, vq_ram + 0x1000	/* avail: flags 0, idx 1 */
+	movl $0, vq_ram + 0x1004	/* ring[0] = 0 */
+	movl $0, vq_ram + 0x2000	/* used: flags 0, idx 0 */
+	movl $vq_ram, 0x80(%esi)
+	movl $0, 0x84(%esi)
+	movl $vq_ram + 0x1000, 0x90(%esi)
+	movl $0, 0x94(%esi)
+	movl $vq_ram + 0x2000, 0xa0(%esi)
+	movl $0, 0xa4(%esi)
+	ret
+
+/* AHCI port 0: stopped, its errors cleared, then a command whose command list, command
+ * table or PRDs (a READ or WRITE DMA EXT of 8 sectors at LBA 0) are at the bad address. */
+dma_ahci:
+	mov ahci_bar, %esi
+	test %esi, %esi
+	jz 9f
+	mov %esi, %eax
+	call pick_bad
+	orl $0x80000000, 0x04(%esi)	/* GHC.AE */
+	lea 0x100(%esi), %edi		/* port 0 */
+	movl $0, 0x18(%edi)		/* PxCMD: ST and FRE off */
+	movl $-1, 0x10(%edi)		/* PxIS */
+	movl $-1, 0x30(%edi)		/* PxSERR */
+	movl $ahci_fis, 0x08(%edi)	/* PxFB */
+	movl $0, 0x0c(%edi)
+	mov pick_index, %ecx
+	shr $4, %ecx
+	and $3, %ecx			/* 0: the list, 1: the table, 2 and 3: the PRDs */
+	jnz 1f
+	mov bad_lo, %eax
+	mov %eax, 0x00(%edi)		/* PxCLB */
+	mov bad_hi, %eax
+	mov %eax, 0x04(%edi)
+	jmp 8f
+1:	movl $ahci_cl, 0x00(%edi)
+	movl $0, 0x04(%edi)
+	movl $0x20005, ahci_cl		/* header 0: CFL 5 dwords, PRDTL 2 */
+	movl $0, ahci_cl + 4		/* PRDBC */
+	cmp $1, %ecx
+	jne 2f
+	mov bad_lo, %eax
+	mov %eax, ahci_cl + 8		/* CTBA */
+	mov bad_hi, %eax
+	mov %eax, ahci_cl + 12
+	jmp 8f
+2:	movl $ahci_ct, ahci_cl + 8
+	movl $0, ahci_cl + 12
+	movl $0x00258027, ahci_ct	/* H2D FIS, C, READ DMA EXT */
+	testl $0x40, pick_index
+	jz 3f
+	movl $0x00358027, ahci_ct	/* WRITE DMA EXT: header W too */
+	orl $0x40, ahci_cl
+3:	movl $0x40000000, ahci_ct + 4	/* LBA 0, LBA mode */
+	movl $0, ahci_ct + 8
+	movl $8, ahci_ct + 12		/* 8 sectors */
+	movl $0, ahci_ct + 16
+	mov bad_lo, %eax
+	mov bad_hi, %edx
+	mov %eax, ahci_ct + 0x80	/* PRD 0: DBA, DBAU, reserved, DBC */
+	mov %edx, ahci_ct + 0x84
+	movl $0, ahci_ct + 0x88
+	movl $0xfff, ahci_ct + 0x8c
+	add $0x1000, %eax
+	adc $0, %edx
+	mov %eax, ahci_ct + 0x90	/* PRD 1, a page on */
+	mov %edx, ahci_ct + 0x94
+	movl $0, ahci_ct + 0x98
+	movl $0xfff, ahci_ct + 0x9c
+8:	movl $0x11, 0x18(%edi)		/* FRE | ST */
+	movl $1, 0x38(%edi)		/* PxCI: slot 0 */
+	incl ahci_kicks
+9:	ret
+
+/* e1000: transmit ring at the bad address, or in RAM with the first buffer there and
+ * then a real frame (an ARP request, which slirp answers); receive ring there. */
+dma_e1000:
+	mov e1000_bar, %esi
+	test %esi, %esi
+	jz 9f
+	mov %esi, %eax
+	call pick_bad
+	movl $0, 0x400(%esi)		/* TCTL: off */
+	movl $0, 0x100(%esi)		/* RCTL: off */
+	testl $0x10, pick_index
+	jnz 1f
+	mov bad_lo, %eax
+	mov %eax, 0x3800(%esi)		/* TDBAL */
+	mov bad_hi, %eax
+	mov %eax, 0x3804(%esi)		/* TDBAH */
+	jmp 2f
+1:	mov bad_lo, %eax
+	mov %eax, e1000_tx		/* descriptor 0: the buffer at the bad address */
+	mov bad_hi, %eax
+	mov %eax, e1000_tx + 4
+	movl $0x0b00003c, e1000_tx + 8	/* 60 bytes, EOP | IFCS | RS */
+	movl $0, e1000_tx + 12
+	movl $arp_request, e1000_tx + 16	/* descriptor 1: the ARP request */
+	movl $0, e1000_tx + 20
+	movl $0x0b00002a, e1000_tx + 24	/* 42 bytes */
+	movl $0, e1000_tx + 28
+	movl $e1000_tx, 0x3800(%esi)
+	movl $0, 0x3804(%esi)
+2:	movl $8 * 16, 0x3808(%esi)	/* TDLEN: 8 descriptors */
+	movl $0, 0x3810(%esi)		/* TDH */
+	movl $0, 0x3818(%esi)		/* TDT */
+	mov bad_lo, %eax
+	mov %eax, 0x2800(%esi)		/* RDBAL */
+	mov bad_hi, %eax
+	mov %eax, 0x2804(%esi)		/* RDBAH */
+	movl $8 * 16, 0x2808(%esi)	/* RDLEN */
+	movl $0, 0x2810(%esi)		/* RDH */
+	movl $7, 0x2818(%esi)		/* RDT */
+	movl $0x8002, 0x100(%esi)	/* RCTL: EN, BAM */
+	movl $0x0a, 0x400(%esi)		/* TCTL: EN, PSP */
+	movl $2, 0x3818(%esi)		/* TDT: send two */
+	incl e1000_kicks
+9:	ret
+
+	.data
+	.align 8
+bad_addrs:				/* 64-bit addresses nothing may DMA to or from */
+	.quad 0xfee00000		/* the LAPIC */
+	.quad 0xfec00000		/* the IOAPIC */
+	.quad VIRTIO_MMIO		/* the virtio-mmio windows */
+	.quad 0xe0000000		/* ECAM */
+	.quad 0xc0000000		/* the PCI window: some device's BAR */
+	.quad 0xa0000			/* the legacy VGA window, a hole in low RAM */
+	.quad RAM_END - 8		/* straddling the end of RAM */
+	.quad RAM_END			/* just past it */
+	.quad 0xbffff000		/* the top of the 32-bit RAM range */
+	.quad 0x100000000		/* 4 GiB: no RAM there with --mem 64M */
+	.quad 0xfffffffffffff000	/* the top of the address space: wraps */
+	.quad 0x00007ffffffff000
+bad_addrs_end:
+	.set NBAD, (bad_addrs_end - bad_addrs) / 8
+arp_request:				/* who has 10.0.2.2, tell 10.0.2.15 */
+	.byte 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56
+	.byte 0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01
+	.byte 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 10, 0, 2, 15
+	.byte 0, 0, 0, 0, 0, 0, 10, 0, 2, 2
+msg_dma_rounds:
+	.asciz "dma: rounds "
+msg_dma_virtio:
+	.asciz " virtio "
+msg_dma_ahci:
+	.asciz " ahci "
+msg_dma_e1000:
+	.asciz " e1000 "
+	.bss
+	.align 4096
+vq_ram:					/* descriptors; avail at + 0x1000; used at + 0x2000 */
+	.space 3 * 4096
+ahci_cl:				/* command list (1 KiB aligned) */
+	.space 1024
+ahci_fis:				/* received FISes (256 bytes aligned) */
+	.space 256
+	.align 128
+ahci_ct:				/* command table: CFIS, then PRDs at + 0x80 */
+	.space 0x100
+e1000_tx:				/* 8 transmit descriptors */
+	.space 8 * 16
+	.align 4
+bad_lo:
+	.long 0
+bad_hi:
+	.long 0
+pick_index:
+	.long 0
+ahci_bar:
+	.long 0
+e1000_bar:
+	.long 0
+dma_rounds:
+	.long 0
+virtio_kicks:
+	.long 0
+ahci_kicks:
+	.long 0
+e1000_kicks:
+	.long 0
+	.endif
+
 	.data
 empty_idt:
 	.word 0
@@ -612,6 +1006,8 @@ msg_storm:
 	.asciz "hostile: storm\n"
 msg_flood:
 	.asciz "hostile: flood\n"
+msg_dma:
+	.asciz "hostile: dma\n"
 msg_seed:
 	.asciz "seed: "
 msg_survived:

@@ -3,7 +3,8 @@ triple fault is reported with its status, a CPU spinning or halted with interrup
 still obeys the quit key and signals, and garbage written to every device leaves
 trivisor standing (and, in the sanitizer build, clean). An interrupt storm and a flood
 of port I/O and MMIO leave trivisor's memory where it was and its quit key prompt, and
-take no more than their share of a CPU from a VM beside them; a Linux guest takes a
+take no more than their share of a CPU from a VM beside them, and so does DMA pointed at
+MMIO and past RAM on every device; a Linux guest takes a
 CPU offline and online again and again and stays well."""
 import os
 import re
@@ -19,6 +20,7 @@ import pytest
 from harness import TIMINGS, TRIVISOR_QUIT
 from machines import HostMachine, step
 from test_linux import boot, end, run
+from test_virtio_blk import Disks
 
 EXIT_OK = (0x31 << 1) | 1      # a guest's "all ok": 0x31 to isa-debug-exit
 EXIT_SURVIVED = EXIT_OK
@@ -166,6 +168,62 @@ def test_storm_and_flood_stay_bounded(machine, engine, behaviour):
           f"ended {quit_seconds:.2f} s after the quit key")
     assert status == 0, p.output[-2000:]
     assert all(counts), f"no progress on some count: {counts}"
+    if None not in rss:
+        assert rss[-1] - rss[0] <= RSS_GROWTH_KIB, f"VmRSS grew: {rss} KiB"
+
+
+DMA_PROGRESS = r"dma: rounds ([0-9a-f]{8}) virtio ([0-9a-f]{8}) ahci ([0-9a-f]{8}) e1000 ([0-9a-f]{8})"
+# The devices the DMA guest finds, by kind: virtio on virtio-mmio (which cannot share
+# a VM with emulated PCI devices), or the emulated AHCI controller and e1000.
+DMA_DEVICES = {"virtio": ["--virtio-transport", "mmio", "--disk", "{0}", "--rng", "--net", "user"],
+               "emulated": ["--disk", "{0},if=ahci", "--net", "user,model=e1000"]}
+# What --stats must show refused, by kind: (device line pattern, its count of refusals).
+DMA_REFUSED = {"virtio": [r"virtio-blk0: .* protocol errors (\d+)", r"virtio-rng: .* protocol errors (\d+)",
+                          r"virtio-net: .* protocol errors (\d+)"],
+               "emulated": [r"ahci port 0 \(disk\): .* \((\d+) malformed", r"e1000: .* bad DMA (\d+)"]}
+
+
+@pytest.mark.parametrize("devices", ["virtio", "emulated"])
+def test_dma_at_mmio_and_past_ram(machine, engine, devices, tmp_path):
+    """hostile_dma points every device's DMA at MMIO (the LAPIC, the IOAPIC, the
+    device's own registers...), past the end of RAM, across it and to the top of the
+    address space, in a loop, for a few seconds: virtio queues (rings, buffers and
+    indirect tables), AHCI command lists, tables and PRDs, e1000 descriptor rings and
+    buffers. Every device refuses and counts (--stats), logs a few warnings at most,
+    trivisor's memory stays put and the quit key ends it within seconds, status 0."""
+    img = tmp_path / "dma.img"
+    img.write_bytes(b"\0" * (1 << 20))
+    disks = Disks(machine)
+    dev = disks.attach(img)
+    args = [a.format(dev) for a in DMA_DEVICES[devices]]
+    p = machine.spawn(["run", "--engine", engine, "--stats", *args, *hostile(machine, "dma")])
+    with step(p, "waiting for 'hostile: dma' and its first progress line"):
+        p.expect_exact("hostile: dma", timeout=60)
+        p.expect(DMA_PROGRESS, timeout=60)
+    rss = [rss_kib(machine, p)]
+    for _ in range(HOSTILE_SECONDS):
+        time.sleep(1)
+        rss.append(rss_kib(machine, p))
+    with step(p, "waiting for a progress line after the pause"):
+        p.expect(DMA_PROGRESS, timeout=30)
+    rounds, virtio, ahci, e1000 = (int(c, 16) for c in re.findall(DMA_PROGRESS, p.output)[-1])
+    p.send(TRIVISOR_QUIT)
+    t0 = time.monotonic()
+    with step(p, "waiting for trivisor to end after the quit key"):
+        status = p.wait(QUIT_SECONDS[machine.name])
+    quit_seconds = time.monotonic() - t0
+    TIMINGS.append((f"{engine} on {machine.name}: quit key during DMA at MMIO, {devices} "
+                    f"(VmRSS KiB {rss}, rounds {rounds})", quit_seconds))
+    out = p.output
+    assert status == 0, out[-3000:]
+    if devices == "virtio":
+        assert rounds and virtio == 3 * rounds, (rounds, virtio)     # blk, rng, net each round
+    else:
+        assert rounds and ahci == rounds and e1000 == rounds, (rounds, ahci, e1000)
+    for pattern in DMA_REFUSED[devices]:
+        m = re.search(pattern, out)
+        assert m and int(m.group(1)) > 0, (pattern, out[-3000:])
+    assert len(re.findall("broke the protocol", out)) <= 3 * 5, out[-3000:]
     if None not in rss:
         assert rss[-1] - rss[0] <= RSS_GROWTH_KIB, f"VmRSS grew: {rss} KiB"
 

@@ -165,10 +165,10 @@ static void print_stats(void *opaque, FILE *f)
 	const struct virtio_blk *b = opaque;
 	const struct virtio_blk_stats *s = &b->st;
 	fprintf(f, "%s: %lu reads (%llu bytes), %lu writes (%llu bytes), %lu flushes, %lu "
-	        "discards, %lu write-zeroes; %lu I/O errors, %lu unsupported\n", b->name,
-	        s->reads, (unsigned long long)s->bytes_read, s->writes,
+	        "discards, %lu write-zeroes; %lu I/O errors, %lu unsupported; protocol errors "
+	        "%lu\n", b->name, s->reads, (unsigned long long)s->bytes_read, s->writes,
 	        (unsigned long long)s->bytes_written, s->flushes, s->discards, s->write_zeroes,
-	        s->ioerr, s->unsupp);
+	        s->ioerr, s->unsupp, b->vdev.protocol_errors);
 }
 
 /* Snapshots: the disk is flushed (what the guest wrote is on the host's disk before the

@@ -48,13 +48,18 @@ static const struct virtio_dev_ops rng_ops = {
 	.queue_notify = rng_queue_notify,
 };
 
-static void rng_destroy(void *opaque)
+/* --stats. The counters change on the vCPU that notifies, stopped or paused here. */
+static void print_stats(void *opaque, FILE *f)
 {
 	struct virtio_rng *r = opaque;
-	log_info("virtio-rng", "%lu requests, %llu bytes; refused: malformed %lu, getrandom "
-	         "failures %lu; protocol errors %lu", r->requests, (unsigned long long)r->bytes,
-	         r->malformed, r->failed, r->vdev.protocol_errors);
-	free(r);
+	fprintf(f, "virtio-rng: %lu requests, %llu bytes; refused: malformed %lu, getrandom "
+	        "failures %lu; protocol errors %lu\n", r->requests, (unsigned long long)r->bytes,
+	        r->malformed, r->failed, r->vdev.protocol_errors);
+}
+
+static void rng_destroy(void *opaque)
+{
+	free(opaque);
 }
 
 /* Snapshots: nothing of its own (the transport saves the virtio state). */
@@ -80,6 +85,7 @@ int virtio_rng_create(struct vm *vm, struct virtio_rng **out, struct err *e)
 		return ret;
 	}
 	vm_set_device_snapshot(vm, r, "virtio-rng", snap_save, snap_load);
+	vm_set_device_stats(vm, r, print_stats);
 	virtio_init(&r->vdev, vm, "virtio-rng", VIRTIO_ID_RNG,
 	            1ull << VIRTIO_F_INDIRECT_DESC | 1ull << VIRTIO_F_EVENT_IDX, 1,
 	            VIRTIO_RNG_QUEUE_SIZE, &rng_ops, r);

@@ -62,7 +62,10 @@ void virtio_needs_reset(struct virtio_dev *v, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warn("virtio", "%s: the driver broke the protocol (%s): device needs reset", v->name, msg);
+	if (v->warned < VIRTIO_WARN_MAX)
+		log_warn("virtio", "%s: the driver broke the protocol (%s): device needs reset%s",
+		         v->name, msg, ++v->warned == VIRTIO_WARN_MAX ?
+		         "; further protocol errors are counted, not logged" : "");
 	v->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (v->status & VIRTIO_STATUS_DRIVER_OK)
 		interrupt(v, -1);

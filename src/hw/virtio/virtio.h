@@ -58,6 +58,10 @@ struct virtio_dev_ops {
  * buffers, or for a configuration change when q < 0. */
 typedef void (*virtio_interrupt_fn)(void *transport, int q);
 
+/* Protocol errors logged per device; the rest are only counted, so that a driver
+ * breaking the protocol in a loop cannot flood the host's log. */
+#define VIRTIO_WARN_MAX 5
+
 struct virtio_dev {
 	const char *name;
 	struct vm *vm;
@@ -82,6 +86,7 @@ struct virtio_dev {
 
 	/* counters */
 	unsigned long protocol_errors;  /* times the device had to ask for a reset */
+	unsigned warned;                /* of which logged: the first VIRTIO_WARN_MAX */
 	unsigned long ignored_notifies; /* notifications for queues that cannot run */
 	unsigned long dropped;          /* chains the device could not answer */
 };
