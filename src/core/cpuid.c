@@ -119,6 +119,9 @@ int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *support
 
 	if (set_topology(out, cfg->ncpus))
 		return err_set(e, ENOSPC, "CPUID table full");
+	/* No APIC ID of the host's (KVM's leaf 1 tells the one of the CPU the ioctl ran on):
+	 * the model is the same from run to run, each vCPU's table gets its own. */
+	cpuid_set_apic_id(out, 0);
 
 	struct cpuid_entry *l1 = cpuid_find_mut(out, 1, 0);
 	if (cfg->iface == GUEST_FULL) {
