@@ -567,7 +567,7 @@ int kvm_save_state(struct vm *vm, struct snap_writer *w, struct err *e)
 	if ((r = vm_ioctl(vm, KVM_GET_CLOCK, &clk, "KVM_GET_CLOCK", e)))
 		return r;
 	s.clock_ns = clk.clock;
-	int khz = vm->ncpus ? ioctl(vcd(&vm->vcpus[0])->fd, KVM_GET_TSC_KHZ, 0) : -1;
+	int khz = vm->vcpus[0].engine_data ? ioctl(vcd(&vm->vcpus[0])->fd, KVM_GET_TSC_KHZ, 0) : -1;
 	if (khz <= 0)
 		return err_set(e, errno, "KVM_GET_TSC_KHZ: %s", strerror(errno));
 	s.tsc_khz = (uint32_t)khz;
@@ -600,6 +600,8 @@ int kvm_load_state(struct vm *vm, struct snap_reader *r, struct err *e)
 
 	/* The guest's TSC frequency on every vCPU (KVM scales, or refuses). */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (!vm->vcpus[i].engine_data)
+			return err_set(e, EINVAL, "engine state loaded before the vCPUs exist");
 		int fd = vcd(&vm->vcpus[i])->fd;
 		int khz = ioctl(fd, KVM_GET_TSC_KHZ, 0);
 		if (khz == (int)s.tsc_khz)

@@ -314,7 +314,8 @@ int soft_save_state(struct vm *vm, struct snap_writer *w, struct err *e)
 	struct soft_vm *sv = svm(vm);
 	struct engine_vm_state s = {
 		.clock_ns = soft_now_ns() - sv->pv.origin_ns,
-		.tsc_khz = vm->ncpus ? svc(&vm->vcpus[0])->cpu.sys.tsc_khz : SOFT_TSC_HZ / 1000,
+		.tsc_khz = vm->vcpus[0].engine_data ? svc(&vm->vcpus[0])->cpu.sys.tsc_khz
+		                                    : SOFT_TSC_HZ / 1000,
 	};
 	ioapic_get_state(sv->ic->ioapic, &s.ioapic);
 	pic_get_state(sv->ic->pic, &s.pic);
@@ -333,6 +334,8 @@ int soft_load_state(struct vm *vm, struct snap_reader *r, struct err *e)
 	 * value (its offset is rebased), one installed next gives its own. */
 	uint64_t now = soft_now_ns();
 	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (!vm->vcpus[i].engine_data)
+			return err_set(e, EINVAL, "engine state loaded before the vCPUs exist");
 		struct soft_cpu *c = &svc(&vm->vcpus[i])->cpu;
 		uint64_t tsc = soft_tsc_at(c, now);
 		c->sys.tsc_khz = s.tsc_khz;
