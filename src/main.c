@@ -81,6 +81,11 @@ static int build_vm(struct front *f, const struct cli *run, const char *snap_sta
 	const char *engine_name = run->engine_name;
 	char snap_engine[16];
 	int r;
+	/* A boot image first: a missing file is reported before an unavailable engine. */
+	if (!snap_state && (r = machine_create(vm, &cfg, e))) {
+		free(vm);
+		return r;
+	}
 	if (snap_state && strcmp(engine_name, "auto") == 0) {
 		if ((r = machine_snapshot_engine(snap_state, snap_engine, e))) {
 			free(vm);
@@ -95,16 +100,16 @@ static int build_vm(struct front *f, const struct cli *run, const char *snap_sta
 	const struct engine_ops *engine;
 	if ((r = engine_select(engine_name, &engine, e))) {
 		f->fail_status = VM_STATUS_NO_ENGINE;
+		if (!snap_state)
+			vm_destroy(vm);
 		free(vm);
 		return r;
 	}
 	if (snap_state) {
 		vm->cfg = cfg;     /* what the host provides; the rest is the snapshot's */
 		r = machine_restore(vm, engine, snap_state, snap_mem, e);
-	} else {
-		r = machine_create(vm, &cfg, e);
-		if (r == 0 && (r = machine_attach_engine(vm, engine, e)))
-			vm_destroy(vm);
+	} else if ((r = machine_attach_engine(vm, engine, e))) {
+		vm_destroy(vm);
 	}
 	if (r) {
 		free(vm);

@@ -8,6 +8,7 @@ interface:
                                       for it): p.expect(...), p.sendline(...),
                                       p.wait(timeout) -> status, p.output
     r = m.run(args, timeout)          trivisor ARGS with no terminal: r.status, r.output
+    r = m.control(args, timeout)      the same beside a running VM (trivisor ls, pause...)
 """
 import contextlib
 import os
@@ -141,6 +142,10 @@ class HostMachine:
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
         return harness.Result(p.returncode, p.stdout.decode(errors="replace"))
 
+    def control(self, args, timeout=60) -> harness.Result:
+        """trivisor ARGS beside a VM this machine runs (trivisor ls, pause NAME...)."""
+        return self.run(args, timeout)
+
     def cleanup(self):
         for p in self.procs:
             p.kill()
@@ -170,6 +175,13 @@ class NestedMachine:
     def run(self, args, timeout=120) -> harness.Result:
         # No terminal for trivisor: stdin from /dev/null, like HostMachine.run.
         return self.outer.run(self._cmd(args) + " </dev/null 2>&1", timeout)
+
+    def control(self, args, timeout=60) -> harness.Result:
+        """trivisor ARGS beside the VM that owns the console: on the outer guest's
+        second shell (ttyS1)."""
+        if self.outer.ctl is None:
+            raise harness.HarnessError("the outer guest has no second shell (ttyS1)")
+        return self.outer.ctl.run(self._cmd(args) + " </dev/null 2>&1", timeout)
 
     def cleanup(self):
         for p in self.procs:

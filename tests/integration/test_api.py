@@ -21,7 +21,7 @@ from machines import HostMachine, step
 from test_linux import BOOT_TIMEOUT, CMD_TIMEOUT
 from test_virtio_blk import virtio_initrd  # noqa: F401 (fixture)
 
-TICK = r"tick(\d+)\r?\n"
+TICK = r"tick(\d+)\r*\n"
 
 
 def wait_socket(p, path, timeout=10):
@@ -247,3 +247,87 @@ def test_ls_stop_pause_resume(host, build, tmp_path):
     assert trivisor(build, env, "stop", "beta").returncode == 0
     assert procs["beta"].wait(30) == 0
     assert ls_rows(build, env) == {}
+
+
+def test_named_vm_under_each_engine(machine, engine):
+    """A Linux guest run with --name under each engine (kvm nested where this host has
+    no /dev/kvm): trivisor ls shows it with its engine, pause stops its counting loop
+    where it stands, resume lets it count on, stop ends it with status 0."""
+    name = f"t{os.getpid()}-{engine}"
+    p = machine.spawn(["run", "--engine", engine, "--name", name, "--kernel", machine.kernel,
+                       "--initrd", machine.initrd, "--append", "console=ttyS0", "--mem", "256M"])
+    with step(p, "booting to the shell prompt"):
+        p.expect_exact(GUEST_PROMPT, timeout=BOOT_TIMEOUT)
+    r = machine.control(["ls"])
+    row = next((ln.split() for ln in r.output.splitlines() if ln.startswith(name + " ")), None)
+    assert r.status == 0 and row and row[2] == engine and row[4] == "Running", r
+
+    p.sendline("i=0; while true; do i=$((i+1)); echo tick$i; usleep 200000; done &")
+    p.expect(TICK, timeout=CMD_TIMEOUT)
+    last = int(p.match.group(1))
+    r = machine.control(["pause", name])
+    assert r.status == 0, r
+    while True:                      # lines already on their way, then nothing
+        try:
+            p.expect(TICK, timeout=2)
+            last = int(p.match.group(1))
+        except pexpect.TIMEOUT:
+            break
+    with pytest.raises(pexpect.TIMEOUT):
+        p.expect(TICK, timeout=3)
+    r = machine.control(["ls"])
+    assert f"{name} " in r.output and "Paused" in r.output, r
+    assert machine.control(["resume", name]).status == 0
+    p.expect(TICK, timeout=CMD_TIMEOUT)
+    assert int(p.match.group(1)) == last + 1, "the count goes on from where it stood"
+    r = machine.control(["stop", name])
+    assert r.status == 0, r
+    with step(p, "waiting for trivisor to exit after 'trivisor stop'"):
+        assert p.wait(60) == 0
+    r = machine.control(["ls"])
+    assert f"{name} " not in r.output, r
+
+
+def test_api_snapshot_and_load(host, tmp_path):
+    """A Firecracker client's snapshot cycle: pause, snapshot/create, and in a new
+    trivisor started with only --api-sock, snapshot/load with resume_vm: the guest's
+    counting loop goes on from the next number, its shell still answers."""
+    sock, state, mem = tmp_path / "a.sock", tmp_path / "vm.state", tmp_path / "vm.mem"
+    p = host.spawn(["run", "--engine", "soft", "--api-sock", sock, "--kernel", host.kernel,
+                    "--initrd", host.initrd, "--append", "console=ttyS0", "--mem", "128M"])
+    with step(p, "booting to the shell prompt"):
+        p.expect_exact(GUEST_PROMPT, timeout=BOOT_TIMEOUT)
+    c = Client(sock)
+    p.sendline("i=0; while true; do i=$((i+1)); echo tick$i; usleep 100000; done &")
+    p.expect(TICK, timeout=CMD_TIMEOUT)
+    c.pause()
+    last = int(p.match.group(1))
+    while True:
+        try:
+            p.expect(TICK, timeout=1)
+            last = int(p.match.group(1))
+        except pexpect.TIMEOUT:
+            break
+    c.snapshot_create(state, mem)
+    assert state.stat().st_size > 0 and mem.exists()
+    c.action("Stop")
+    assert p.wait(60) == 0
+
+    sock2 = tmp_path / "b.sock"
+    q = host.spawn(["run", "--api-sock", sock2])
+    wait_socket(q, sock2)
+    c2 = Client(sock2)
+    with pytest.raises(ApiError) as ei:
+        c2.snapshot_load(tmp_path / "missing.state", mem)
+    assert ei.value.status == 400 and "missing.state" in fault(ei)
+    assert c2.describe_instance()["state"] == "Not started"
+    c2.snapshot_load(state, mem, resume_vm=True)
+    assert c2.describe_instance()["state"] == "Running"
+    assert c2.call("GET", "/trivisor")["mem_size_mib"] == 128
+    q.expect(TICK, timeout=CMD_TIMEOUT)
+    assert int(q.match.group(1)) == last + 1, "the count goes on from where it stood"
+    with pytest.raises(ApiError) as ei:
+        c2.snapshot_load(state, mem)
+    assert "already running" in fault(ei)
+    c2.action("Stop")
+    assert q.wait(60) == 0
