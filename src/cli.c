@@ -79,11 +79,13 @@ void cli_usage(FILE *f)
 "                        processes natively in sandboxed helper processes)\n"
 "      --display KIND    none (default) or text: the VGA's text screen drawn in this\n"
 "                        terminal, whose keys go to the PS/2 keyboard (Ctrl-A x quits)\n"
-"      --restore STATE,mem=MEM\n"
+"      --restore STATE,mem=MEM[,lazy]\n"
 "                        resume the VM saved in these snapshot files (the machine\n"
 "                        they hold: memory, vCPUs, devices, disks by their paths)\n"
 "                        instead of booting one; the engine defaults to the one it\n"
-"                        was taken on. Options that shape a machine are refused\n"
+"                        was taken on. Options that shape a machine are refused.\n"
+"                        lazy: map the memory file instead of reading it (faster; it\n"
+"                        must then stay unchanged while the VM runs)\n"
 "      --snapshot STATE,mem=MEM\n"
 "                        where Ctrl-A w writes a snapshot of the running VM (then\n"
 "                        trivisor ends; --restore STATE,mem=MEM resumes it)\n"
@@ -582,10 +584,20 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				return err_set(e, EINVAL, "invalid --display '%s' (none or text)", optarg);
 			break;
 		case 'P': out->cfg.screen_dump = optarg; break;
-		case 'W':
-			if (snapshot_files("--restore", optarg, out->restore_state, out->restore_mem, e))
+		case 'W': {
+			/* ,lazy at the end: map the memory file rather than read it. */
+			size_t n = strlen(optarg);
+			out->cfg.restore_lazy = n > 5 && strcmp(optarg + n - 5, ",lazy") == 0;
+			char arg[2 * VM_DISK_PATH_MAX + 16];
+			if (n >= sizeof(arg))
+				return err_set(e, EINVAL, "--restore: path too long");
+			memcpy(arg, optarg, n + 1);
+			if (out->cfg.restore_lazy)
+				arg[n - 5] = '\0';
+			if (snapshot_files("--restore", arg, out->restore_state, out->restore_mem, e))
 				return -EINVAL;
 			break;
+		}
 		case 'w':
 			if (snapshot_files("--snapshot", optarg, out->snapshot_state, out->snapshot_mem, e))
 				return -EINVAL;

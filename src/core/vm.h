@@ -107,6 +107,9 @@ struct vm_config {
 	                               * machine that had one: see pc_has_vga) */
 	/* Where the console's snapshot key (Ctrl-A w) writes, NULL for nowhere (--snapshot). */
 	const char *snapshot_state, *snapshot_mem;
+	/* A restore maps the memory file (copy-on-write, read as the guest touches it)
+	 * instead of reading and checking it whole (--restore ...,lazy). */
+	bool restore_lazy;
 };
 
 /* Process exit statuses (documented in the README). A guest's isa-debug-exit write of

@@ -35,7 +35,10 @@ int machine_attach_engine(struct vm *vm, const struct engine_ops *engine, struct
  * The machine is the snapshot's: its configuration, RAM, devices and disks (opened by
  * their paths, which must still exist). What the host provides comes from vm->cfg as
  * the caller filled it on entry: console_in/out, stats, soft_tier, display and
- * screen_dump (a VM with no VGA refuses those two), snapshot_state/snapshot_mem.
+ * screen_dump (a VM with no VGA refuses those two), snapshot_state/snapshot_mem, and
+ * restore_lazy: guest RAM mapped from the memory file (a restore in milliseconds, the
+ * file must then stay as it is while the VM runs; not under --soft-tier direct, whose
+ * RAM is a memfd: read then) rather than read and checked against its digest.
  * Everything in the files is checked; on failure e says what is wrong and nothing is
  * left built (vm is destroyed, as for machine_create). An engine other than the one
  * the snapshot was taken on is tried (moving a VM between engines): what it cannot

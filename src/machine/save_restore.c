@@ -37,43 +37,15 @@ static double ms_since(const struct timespec *t0)
 
 /* -- the CPU model ---------------------------------------------------------------------- */
 
-static void put_cpuid(struct snap_writer *w, const struct cpuid_table *t)
-{
-	snap_put_u32(w, t->n);
-	for (unsigned i = 0; i < t->n; i++) {
-		const struct cpuid_entry *c = &t->e[i];
-		snap_put_u32(w, c->function);
-		snap_put_u32(w, c->index);
-		snap_put_u8(w, c->indexed);
-		snap_put_u32(w, c->eax);
-		snap_put_u32(w, c->ebx);
-		snap_put_u32(w, c->ecx);
-		snap_put_u32(w, c->edx);
-	}
-}
-
 /* The snapshot's CPU model must be the one this engine gives the guest here. */
 static int check_cpuid(struct snap_reader *r, const struct cpuid_table *now,
                        const char *then_engine, const char *engine, struct err *e)
 {
-	uint32_t n = snap_get_u32(r);
-	if (!snap_check(r, n <= CPUID_MAX_ENTRIES, "entry count"))
-		return -EINVAL;
 	struct cpuid_table *t = calloc(1, sizeof(*t));
 	if (!t)
 		return err_set(e, ENOMEM, "out of memory");
-	t->n = n;
-	for (unsigned i = 0; i < n; i++) {
-		struct cpuid_entry *c = &t->e[i];
-		c->function = snap_get_u32(r);
-		c->index = snap_get_u32(r);
-		c->indexed = snap_get_bool(r);
-		c->eax = snap_get_u32(r);
-		c->ebx = snap_get_u32(r);
-		c->ecx = snap_get_u32(r);
-		c->edx = snap_get_u32(r);
-	}
-	int ret = snap_end(r);
+	int ret = snapshot_get_cpuid(r, t);
+	unsigned n = t->n;
 	/* Every leaf of the snapshot's model answers the same here, and there is no other. */
 	for (unsigned i = 0; ret == 0 && i < n; i++) {
 		const struct cpuid_entry *c = &t->e[i], *o = cpuid_find(now, c->function, c->index);
@@ -118,7 +90,7 @@ static int save_state(struct vm *vm, struct snap_writer *w, const uint8_t id[SNA
 {
 	struct snap_writer cw;
 	snap_writer_init(&cw);
-	put_cpuid(&cw, &vm->cpuid);
+	snapshot_put_cpuid(&cw, &vm->cpuid);
 	struct snapshot_header h = { .format = SNAPSHOT_FORMAT_VERSION, .mem_size = vm->mem.ram_size,
 	                             .ncpus = vm->ncpus, .mem_digest = digest,
 	                             .cpuid_crc = cw.oom ? 0 : snap_crc32(0, cw.buf, cw.len) };
@@ -268,8 +240,9 @@ int machine_snapshot_save(struct vm *vm, const char *state_path, const char *mem
 	if (r == 0) {
 		sync_dir_of(mem_path);
 		sync_dir_of(state_path);
-		log_info("snapshot", "wrote %s (%zu bytes) and %s in %.1f ms (memory %.1f ms)",
-		         state_path, w.len, mem_path, ms_since(&t0), mem_ms);
+		log_info("snapshot", "wrote %s (%zu bytes) and %s in %.1f ms (guest RAM %.1f ms, "
+		         "the rest and syncing the files %.1f ms)", state_path, w.len, mem_path,
+		         ms_since(&t0), mem_ms, ms_since(&t0) - mem_ms);
 	}
 	snap_writer_free(&w);
 out:
@@ -389,8 +362,16 @@ static int restore(struct vm *vm, const struct engine_ops *engine, struct snapsh
 	int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(e, errno, "snapshot memory file %s: %s", mem_path, strerror(errno));
-	ret = snapshot_mem_read(&vm->mem, fd, &in->h, mem_path, e);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool lazy = vm->cfg.restore_lazy && !vm->mem.shared;
+	if (lazy)
+		ret = snapshot_mem_map(&vm->mem, fd, &in->h, mem_path, e);
+	else
+		ret = snapshot_mem_read(&vm->mem, fd, &in->h, mem_path, e);
 	close(fd);
+	log_info("snapshot", "guest RAM %s %s in %.1f ms", lazy ? "mapped from" : "read from",
+	         mem_path, ms_since(&t0));
 	if (ret || (ret = load_rom(vm, in, e)))
 		return ret;
 
@@ -439,6 +420,9 @@ int machine_restore(struct vm *vm, const struct engine_ops *engine, const char *
 	}
 	if ((ret = snapshot_read_file(in, state_path, e)))
 		goto fail;
+	log_info("snapshot", "%s (%zu bytes, %u sections, taken by trivisor %s under %s) read "
+	         "and checked in %.1f ms", state_path, in->len, in->nsec, in->h.version,
+	         in->h.engine, ms_since(&t0));
 	struct snap_reader r;
 	if ((ret = snapshot_open(in, "config", &r, e)) ||
 	    (ret = snapshot_get_config(&r, &cfg, str)))

@@ -392,3 +392,40 @@ int snapshot_get_config(struct snap_reader *r, struct vm_config *cfg, struct sna
 	snap_check(r, cfg->kernel_path || (!cfg->initrd_path && !cfg->append), "boot image");
 	return snap_status(r);
 }
+
+/* -- the CPU model ----------------------------------------------------------------------- */
+
+void snapshot_put_cpuid(struct snap_writer *w, const struct cpuid_table *t)
+{
+	snap_put_u32(w, t->n);
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct cpuid_entry *c = &t->e[i];
+		snap_put_u32(w, c->function);
+		snap_put_u32(w, c->index);
+		snap_put_u8(w, c->indexed);
+		snap_put_u32(w, c->eax);
+		snap_put_u32(w, c->ebx);
+		snap_put_u32(w, c->ecx);
+		snap_put_u32(w, c->edx);
+	}
+}
+
+int snapshot_get_cpuid(struct snap_reader *r, struct cpuid_table *t)
+{
+	uint32_t n = snap_get_u32(r);
+	t->n = 0;
+	if (!snap_check(r, n <= CPUID_MAX_ENTRIES, "entry count"))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		struct cpuid_entry *c = &t->e[i];
+		c->function = snap_get_u32(r);
+		c->index = snap_get_u32(r);
+		c->indexed = snap_get_bool(r);
+		c->eax = snap_get_u32(r);
+		c->ebx = snap_get_u32(r);
+		c->ecx = snap_get_u32(r);
+		c->edx = snap_get_u32(r);
+	}
+	t->n = r->failed ? 0 : n;
+	return snap_end(r);
+}

@@ -116,6 +116,12 @@ struct snapshot_strings {
  * value is checked as the command line would be. */
 int snapshot_get_config(struct snap_reader *r, struct vm_config *cfg, struct snapshot_strings *s);
 
+/* -- the CPU model (section "cpuid") ------------------------------------------------------ */
+
+void snapshot_put_cpuid(struct snap_writer *w, const struct cpuid_table *t);
+/* Read a CPU model back (whole section); -EINVAL with the message in r->e. */
+int snapshot_get_cpuid(struct snap_reader *r, struct cpuid_table *t);
+
 /* -- the memory file ------------------------------------------------------------------ */
 
 /* Write m's RAM slots to fd (an empty regular file), sparse; returns the digest through
@@ -126,5 +132,12 @@ int snapshot_mem_write(const struct guest_mem *m, int fd, const uint8_t id[SNAPS
  * and match m's layout; every page is checked against the digest. what names the file. */
 int snapshot_mem_read(struct guest_mem *m, int fd, const struct snapshot_header *h,
                       const char *what, struct err *e);
+/* The same checks of the header, then each RAM slot mapped from the file, private and
+ * copy-on-write: nothing is read until the guest touches it, so a restore takes a few
+ * milliseconds, but the content is not checked against the digest, and the file must
+ * stay as it is while the VM runs (the guest's writes never reach it). Not for RAM that
+ * is a memfd (--soft-tier direct). */
+int snapshot_mem_map(struct guest_mem *m, int fd, const struct snapshot_header *h,
+                     const char *what, struct err *e);
 
 #endif

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,8 +233,9 @@ static int read_range(int fd, uint8_t *host, uint64_t len, uint64_t off, uint64_
 	return 0;
 }
 
-int snapshot_mem_read(struct guest_mem *m, int fd, const struct snapshot_header *sh,
-                      const char *what, struct err *e)
+/* The header: this state file's memory file, laid out as m is. Returns its digest. */
+static int check_header(const struct guest_mem *m, int fd, const struct snapshot_header *sh,
+                        const char *what, uint64_t *digest, struct err *e)
 {
 	const struct mem_slot *slot[MEM_MAX_SLOTS];
 	uint64_t off[MEM_MAX_SLOTS];
@@ -253,9 +255,9 @@ int snapshot_mem_read(struct guest_mem *m, int fd, const struct snapshot_header 
 		return err_set(e, EINVAL, "%s: the memory file's header is corrupted", what);
 	if (memcmp(h + 16, sh->mem_id, SNAPSHOT_ID_LEN) != 0)
 		return err_set(e, EINVAL, "%s is the memory file of another snapshot", what);
-	uint64_t digest = get(h + H_SLOTS + MEM_MAX_SLOTS * SLOT_LEN, 8);
+	*digest = get(h + H_SLOTS + MEM_MAX_SLOTS * SLOT_LEN, 8);
 	bool layout = get(h + 32, 8) == m->ram_size && get(h + 40, 4) == n &&
-	              digest == sh->mem_digest;
+	              *digest == sh->mem_digest;
 	for (unsigned i = 0; layout && i < n; i++) {
 		const uint8_t *t = h + H_SLOTS + i * SLOT_LEN;
 		layout = get(t, 8) == slot[i]->gpa && get(t + 8, 8) == slot[i]->size &&
@@ -272,6 +274,35 @@ int snapshot_mem_read(struct guest_mem *m, int fd, const struct snapshot_header 
 	if ((uint64_t)st.st_size != SNAPSHOT_MEM_HEADER + m->ram_size)
 		return err_set(e, EINVAL, "%s: %llu unexpected bytes at the end", what,
 		               (unsigned long long)(st.st_size - (SNAPSHOT_MEM_HEADER + m->ram_size)));
+	return 0;
+}
+
+int snapshot_mem_map(struct guest_mem *m, int fd, const struct snapshot_header *sh,
+                     const char *what, struct err *e)
+{
+	const struct mem_slot *slot[MEM_MAX_SLOTS];
+	uint64_t off[MEM_MAX_SLOTS], digest;
+	unsigned n = ram_slots(m, slot, off);
+	if (m->shared)
+		return err_set(e, EINVAL, "%s: guest RAM shared with helper processes (--soft-tier "
+		               "direct) cannot be mapped from a file; read it instead", what);
+	int r = check_header(m, fd, sh, what, &digest, e);
+	for (unsigned i = 0; r == 0 && i < n; i++)
+		if (mmap(slot[i]->host, slot[i]->size, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off[i]) == MAP_FAILED)
+			r = err_set(e, errno, "%s: cannot map it: %s", what, strerror(errno));
+	return r;
+}
+
+int snapshot_mem_read(struct guest_mem *m, int fd, const struct snapshot_header *sh,
+                      const char *what, struct err *e)
+{
+	const struct mem_slot *slot[MEM_MAX_SLOTS];
+	uint64_t off[MEM_MAX_SLOTS], digest;
+	unsigned n = ram_slots(m, slot, off);
+	int r = check_header(m, fd, sh, what, &digest, e);
+	if (r)
+		return r;
 
 	uint64_t d = K2;
 	for (unsigned i = 0; i < n && r == 0; i++) {

@@ -1461,6 +1461,134 @@ def api_seeds():
     return [configure, load, refused, config]
 
 
+# -- the snapshot loader (fuzz_snapshot.c) ---------------------------------------------------
+
+SNAP_NAMES = ["config", "cpuid", "cpu0", "uart", "rtc", "i8042", "acpi_pm", "debugcon",
+              "fw_cfg", "pit", "pci", "chipset", "virtio-rng", "virtio-pci.virtio-rng",
+              "virtio-net", "virtio-mmio.virtio-net", "virtio-blk0", "virtio-pci.virtio-blk0",
+              "ahci", "e1000", "vga", "rom", "engine"]
+
+
+def s_str(text):
+    b = text.encode()
+    return struct.pack("<I", len(b)) + b
+
+
+def s_config():
+    """A kernel boot with a virtio disk, rng and user networking (snapshot.c's layout)."""
+    return (s_str("/boot/vmlinuz") + s_str("") + s_str("console=ttyS0") + s_str("") +
+            struct.pack("<QIBB", 256 << 20, 1, 1, 1) + s_str("/img/disk.raw") +
+            bytes([0, 0, 0]) + bytes([1]) + bytes([1, 0]) + bytes.fromhex("525400123456") +
+            bytes([1]) + struct.pack("<BIIHH", 0, 0, 0x0f02000a, 8080, 80) + s_str("") +
+            bytes([0, 0, 0, 0]))
+
+
+def s_cpuid():
+    entries = [(0, 0, 0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69),
+               (1, 0, 0, 0x306a9, 0x800, 0x80202001, 0x178bfbff),
+               (7, 0, 1, 0, 0x9c2, 0, 0)]
+    return struct.pack("<I", len(entries)) + b"".join(
+        struct.pack("<IIBIIII", *e) for e in entries)
+
+
+def s_virtio(features, queues):
+    """The virtio core's part of a transport's section: nothing negotiated yet."""
+    out = struct.pack("<QQBBBB", features, 0, 0, 0, 0, len(queues))
+    for qmax in queues:
+        out += struct.pack("<HHBQQQHHHB", qmax, qmax, 0, 0, 0, 0, 0, 0, 0, 0)
+    return out
+
+
+SNAP_SECTIONS = {
+    "config": s_config(),
+    "cpuid": s_cpuid(),
+    "uart": bytes([1, 3, 8, 0xa5, 0xc1, 0x0c, 0, 0, 0xb0, 1]) + struct.pack("<I", 3) + b"abc",
+    "rtc": bytes([0x0b]) + bytes([0] * 10 + [0x26, 0x02] + [0] * 116) + struct.pack("<Q", 0) +
+           struct.pack("<8I", 0, 0, 0, 1, 0, 100, 0, 0),
+    "i8042": bytes([0x45] + [0] * 31) + bytes([3, 0, 0, 0, 1, 1, 0, 1, 0xfa, 0]),
+    "acpi_pm": struct.pack("<HHHQ", 0, 0x0100, 0, 1000),
+    "debugcon": struct.pack("<I", 3) + b"abc",
+    "fw_cfg": struct.pack("<BHII", 1, 0, 2, 0),
+    "virtio-rng": b"",
+    "virtio-net": struct.pack("<I", 1) + struct.pack("<I", 60) + bytes(60),
+    "virtio-mmio.virtio-net": struct.pack("<III", 0, 0, 0) +
+        s_virtio(1 << 28 | 1 << 29 | 1 << 5 | 1 << 16 | 1 << 32, [256, 256]),
+    "virtio-blk0": struct.pack("<Q", 64),
+    "chipset": b"",
+}
+
+
+def snap_section(name, payload):
+    return bytes([SNAP_NAMES.index(name)]) + struct.pack("<H", len(payload)) + payload
+
+
+def snap_assembled(names, damage=0, pos=0):
+    return (bytes([0, damage]) + struct.pack("<H", pos) +
+            b"".join(snap_section(n, SNAP_SECTIONS[n]) for n in names))
+
+
+def snap_file(names):
+    """A whole state file, framed and checksummed as snapshot.c writes it."""
+    import zlib
+    head = (b"TRIVSNAP" + struct.pack("<II", 1, 128) + b"fuzz".ljust(32, b"\0") +
+            b"soft".ljust(16, b"\0") + struct.pack("<QII", 0x20000, 1, 0) + bytes(16) +
+            struct.pack("<Q", 0)).ljust(128, b"\0")
+    out = bytearray(head)
+    for n in list(names) + ["end"]:
+        p = SNAP_SECTIONS.get(n, b"")
+        out += bytes([len(n)]) + n.encode() + struct.pack("<QI", len(p), zlib.crc32(p)) + p
+    out += struct.pack("<I", zlib.crc32(out))
+    return bytes(out)
+
+
+def snap_write(target, off, size, val):
+    return struct.pack("<BHBI", target, off, {1: 0, 2: 1, 4: 2}[size], val)
+
+
+def snapshot_seeds():
+    legacy = ["uart", "rtc", "i8042", "acpi_pm", "debugcon", "fw_cfg"]
+    virtio = ["virtio-rng", "virtio-net", "virtio-mmio.virtio-net", "virtio-blk0", "chipset"]
+    seeds = [
+        snap_assembled(["config", "cpuid"] + legacy),
+        snap_assembled(virtio),
+        snap_assembled(legacy + ["uart"]),                     # a section twice
+        snap_assembled(legacy, damage=1, pos=300),             # cut short
+        snap_assembled(legacy, damage=2, pos=1234),            # a bit flipped
+        snap_assembled(["uart"], damage=3),                    # another format version
+        bytes([0, 0, 0, 0, len(SNAP_NAMES)]) + bytes([5]) + b"gizmo" + struct.pack("<H", 2) + b"hi",
+        bytes([1]) + snap_file(["config", "uart", "rtc"]),
+        # Values out of range: a UART holding more than its buffer, an i8042 mid-command
+        # that does not exist.
+        bytes([0, 0, 0, 0]) + snap_section("uart", SNAP_SECTIONS["uart"][:10] +
+                                           struct.pack("<I", 1 << 16)) +
+        snap_section("i8042", SNAP_SECTIONS["i8042"][:33] + bytes([0x42]) +
+                     SNAP_SECTIONS["i8042"][34:]),
+        bytes([1]) + b"TRIVSNAP" + bytes(40),
+    ]
+    # The memory file: written, then read back whole, cut, flipped, a page zeroed.
+    writes = struct.pack("<HB", 0x1000, 8) + b"guestram" + struct.pack("<HB", 0x7ff0, 4) + b"tail"
+    for damage, pos in ((0, 0), (1, 5000), (2, 4096 * 8 + 8 * 8 + 3), (3, 1), (3, 3)):
+        seeds.append(bytes([2, damage]) + struct.pack("<I", pos) + writes)
+    # Round trips of state a guest sets: the UART, CMOS, an e1000 ring, AHCI running, the
+    # VGA's registers, virtio-mmio status, time moving.
+    seeds.append(bytes([3]) + snap_write(0, 0x3ff, 1, 0xa5) + snap_write(0, 0x3fb, 1, 0x83) +
+                 snap_write(0, 0x3f8, 1, 0x03) + snap_write(0, 0x3fb, 1, 0x03) +
+                 snap_write(0, 0x70, 1, 0x40) + snap_write(0, 0x71, 1, 0x5a) +
+                 snap_write(0, 0x64, 1, 0xd2) + snap_write(0, 0x60, 1, 0x1c) +
+                 snap_write(7, 0, 4, 1000000))
+    seeds.append(bytes([3]) + snap_write(2, 0x2800, 4, 0x4000) + snap_write(2, 0x2808, 4, 4096) +
+                 snap_write(2, 0x2818, 4, 10) + snap_write(2, 0x0100, 4, 2) +
+                 snap_write(2, 0x3800, 4, 0x6000) + snap_write(2, 0x3808, 4, 1024) +
+                 snap_write(2, 0x0400, 4, 2) + snap_write(2, 0x00d0, 4, 0x9f))
+    seeds.append(bytes([3]) + snap_write(3, 0x04, 4, 0x80000002) + snap_write(3, 0x100, 4, 0x8000) +
+                 snap_write(3, 0x108, 4, 0x9000) + snap_write(3, 0x118, 4, 0x11) +
+                 snap_write(4, 0x04, 1, 0x01) + snap_write(4, 0x05, 1, 0x0f) +
+                 snap_write(4, 0x08, 1, 0x10) + snap_write(4, 0x09, 1, 0x3f) +
+                 snap_write(5, 0x070, 4, 1) + snap_write(5, 0x070, 4, 3) +
+                 snap_write(1, 0x0004, 2, 7))
+    return seeds
+
+
 SEEDS = {
     "virtqueue": virtqueue_seeds,
     "blk": blk_seeds,
@@ -1478,6 +1606,7 @@ SEEDS = {
     "irqchip": irqchip_seeds,
     "legacy": legacy_seeds,
     "api": api_seeds,
+    "snapshot": snapshot_seeds,
 }
 
 

@@ -86,6 +86,13 @@ SEED_FLOOR = {
     # the control API: a client's whole session, a snapshot load, refusals, a config file
     "api": {"requests": 30, "ok": 20, "refused": 10, "starts": 2, "loads": 2, "pauses": 1,
             "resumes": 2, "snapshots": 1, "actions": 2, "configs_ok": 1},
+    # the snapshot loader: state files parsed and refused (cut, flipped, another version,
+    # a section twice), each kind of section loaded and refused, memory files read back
+    # and refused, device state round trips
+    "snapshot": {"parsed": 4, "framing_refused": 1, "damage_refused": 3, "dup_refused": 1,
+                 "sections": 15, "loads_ok": 12, "loads_refused": 1, "configs_ok": 1,
+                 "cpuids_ok": 1, "mem_ok": 2, "mem_refused": 3, "roundtrips": 3,
+                 "exercised": 4},
 }
 
 

@@ -71,14 +71,17 @@ def snapcount(machine, engine, state, mem, at=5):
 
 
 @pytest.mark.parametrize("engine", ["soft"])
-def test_snapcount_round_trip(machine, engine, tmp_path):
+@pytest.mark.parametrize("memory", ["read", "lazy"])
+def test_snapcount_round_trip(machine, engine, tmp_path, memory):
+    """Resumed with its memory file read and checked (the default), or mapped (lazy)."""
     state, mem = files(machine, tmp_path)
     last = snapcount(machine, engine, state, mem)
     t0 = time.monotonic()
-    q = machine.spawn(["run", "--restore", f"{state},mem={mem}", "-v"])
+    lazy = ",lazy" if memory == "lazy" else ""
+    q = machine.spawn(["run", "--restore", f"{state},mem={mem}{lazy}", "-v"])
     with step(q, "the restored guest finishing its count"):
         status = q.wait(120)
-    TIMINGS.append((f"{engine} on {machine.name}: snapcount restored and finished",
+    TIMINGS.append((f"{engine} on {machine.name}: snapcount restored ({memory}) and finished",
                     time.monotonic() - t0))
     after = counts(q.output)
     # The line being printed at the snapshot may be cut: its rest comes first.
@@ -87,6 +90,7 @@ def test_snapcount_round_trip(machine, engine, tmp_path):
     assert "devices kept: ok" in q.output and "count kept: ok" in q.output, q.output[-2000:]
     assert status == 99, q.output[-2000:]
     assert re.search(r"restored .* in [\d.]+ ms", q.output), q.output[:2000]
+    assert ("guest RAM mapped from" in q.output) == bool(lazy), q.output[:2000]
     if machine.name == "host":
         # Sparse: the memory file's blocks are the few pages the guest touched.
         assert Path(mem).stat().st_blocks * 512 < 4 << 20

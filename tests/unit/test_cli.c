@@ -278,5 +278,10 @@ int main(void)
 	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=b", "--cpus", "2") < 0);
 	CHECK(PARSE(&c, &e, "run", "--restore", "a,mem=b", "--net", "user") < 0);
 	CHECK(PARSE(&c, &e, "run", "--snapshot", "s") < 0);
+	CHECK_EQ(PARSE(&c, &e, "run", "--restore", "a.state,mem=a.mem,lazy"), 0);
+	CHECK(c.cfg.restore_lazy);
+	CHECK_STR(c.restore_mem, "a.mem");
+	CHECK_EQ(PARSE(&c, &e, "run", "--restore", "a.state,mem=a.mem"), 0);
+	CHECK(!c.cfg.restore_lazy);
 	return check_done();
 }
