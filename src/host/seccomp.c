@@ -138,17 +138,16 @@ static int add_filtered(scmp_filter_ctx ctx, const struct engine_ops *engine, st
 	int r;
 
 	/* ioctl: those above and the engine's, on any descriptor. */
-	uint64_t req[64];
-	unsigned n = 0;
-	for (unsigned i = 0; i < N(fd_ioctls); i++)
-		req[n++] = fd_ioctls[i];
-	for (const uint32_t *p = engine ? engine->runtime_ioctls : NULL; p && *p; p++) {
-		if (n == N(req))
-			return err_set(e, E2BIG, "seccomp: more than %u ioctl requests", (unsigned)N(req));
-		req[n++] = *p;
+	for (unsigned i = 0; i < N(fd_ioctls); i++) {
+		uint64_t req = fd_ioctls[i];
+		if ((r = allow_if(ctx, (struct sys)SYS(ioctl), 1, lo32, &req, 1, e)))
+			return r;
 	}
-	if ((r = allow_if(ctx, (struct sys)SYS(ioctl), 1, lo32, req, n, e)))
-		return r;
+	for (const uint32_t *p = engine ? engine->runtime_ioctls : NULL; p && *p; p++) {
+		uint64_t req = *p;
+		if ((r = allow_if(ctx, (struct sys)SYS(ioctl), 1, lo32, &req, 1, e)))
+			return r;
+	}
 
 	/* socket: Unix (the control API), IPv4 and IPv6 (libslirp), stream or datagram
 	 * (ICMP echo goes through datagram sockets), with SOCK_NONBLOCK/SOCK_CLOEXEC. */
