@@ -42,6 +42,11 @@ void cli_usage(FILE *f)
 "  -e, --engine NAME     auto, kvm or soft (default auto: kvm when /dev/kvm works)\n"
 "  -g, --guest IFACE     para (hypervisor CPUID leaves, KVM para-virtual ABI; default)\n"
 "                        or full (the guest sees a plain PC)\n"
+"      --cpu-model MODEL engine (default: the engine's own CPU: kvm the host's features,\n"
+"                        soft its own at 2 GHz) or portable: the same CPU under both\n"
+"                        engines of this host (what soft implements and this host's\n"
+"                        KVM supports, the host TSC's rate), so that a snapshot taken\n"
+"                        under one engine resumes under the other (--restore --engine)\n"
 "      --mode MODE       a preset for one virtualization technique:\n"
 "                        full: soft engine, --guest full, emulated devices (disks on\n"
 "                          AHCI, an e1000 NIC; --rng and --console virtio refused)\n"
@@ -413,7 +418,7 @@ static const char *machine_option(int c)
 		{ 'c', "--cpus" }, { 'g', "--guest" }, { 'O', "--mode" }, { 'd', "--disk" },
 		{ 'D', "--cdrom" }, { 'B', "--bios" }, { 'b', "--boot" }, { 'R', "--rng" },
 		{ 'N', "--net" }, { 'M', "--mac" }, { 'C', "--console" },
-		{ 'T', "--virtio-transport" }, { 'F', "--config-file" },
+		{ 'T', "--virtio-transport" }, { 'F', "--config-file" }, { 'U', "--cpu-model" },
 	};
 	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
 		if (o[i].c == c)
@@ -431,6 +436,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guest", required_argument, NULL, 'g' },
+		{ "cpu-model", required_argument, NULL, 'U' },  /* long only */
 		{ "mode", required_argument, NULL, 'O' },  /* long only */
 		{ "disk", required_argument, NULL, 'd' },
 		{ "rng", no_argument, NULL, 'R' },       /* long only */
@@ -547,6 +553,15 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				out->cfg.iface = GUEST_PARA;
 			else
 				return err_set(e, EINVAL, "invalid --guest '%s' (full or para)", optarg);
+			break;
+		case 'U':
+			if (strcmp(optarg, "engine") == 0)
+				out->cfg.cpu_model = VM_CPU_ENGINE;
+			else if (strcmp(optarg, "portable") == 0)
+				out->cfg.cpu_model = VM_CPU_PORTABLE;
+			else
+				return err_set(e, EINVAL, "invalid --cpu-model '%s' (engine or portable)",
+				               optarg);
 			break;
 		case 'O':
 			if (strcmp(optarg, "full") == 0)

@@ -108,6 +108,84 @@ static int set_kvm_leaves(struct cpuid_table *t, const struct cpuid_table *suppo
 	return cpuid_put(t, &sig) || cpuid_put(t, &feat) ? -ENOSPC : 0;
 }
 
+/* The registers of a leaf that hold feature bits (what the CPU has), as a mask per
+ * register (EAX, EBX, ECX, EDX). Leaf 1 EBX/EAX (signature, topology), the vendor,
+ * brand and frequency leaves are the base's. */
+static const struct {
+	uint32_t fn, idx;
+	uint32_t mask[4];
+} feature_words[] = {
+	{ 1, 0, { 0, 0, ~0u, ~0u } },
+	{ 6, 0, { ~0u, 0, ~0u, 0 } },
+	{ 7, 0, { 0, ~0u, ~0u, ~0u } },
+	{ 0x80000001u, 0, { 0, 0, ~0u, ~0u } },
+	{ 0x80000007u, 0, { 0, 0, 0, ~0u } },
+	{ 0x80000008u, 0, { 0, ~0u, 0, 0 } },
+	{ CPUID_KVM_FEATURES, 0, { ~0u, 0, 0, ~0u } },
+};
+
+static uint32_t *reg(struct cpuid_entry *c, unsigned r)
+{
+	return r == 0 ? &c->eax : r == 1 ? &c->ebx : r == 2 ? &c->ecx : &c->edx;
+}
+
+static uint32_t reg_of(const struct cpuid_entry *c, unsigned r)
+{
+	return r == 0 ? c->eax : r == 1 ? c->ebx : r == 2 ? c->ecx : c->edx;
+}
+
+void cpuid_portable_narrow(struct cpuid_table *base, const struct cpuid_table *offer)
+{
+	for (size_t i = 0; i < sizeof(feature_words) / sizeof(feature_words[0]); i++) {
+		struct cpuid_entry *b = cpuid_find_mut(base, feature_words[i].fn, feature_words[i].idx);
+		const struct cpuid_entry *o = cpuid_find(offer, feature_words[i].fn,
+		                                         feature_words[i].idx);
+		if (!b)
+			continue;
+		struct cpuid_entry none = { 0 };
+		if (!o)
+			o = &none;
+		for (unsigned r = 0; r < 4; r++)
+			*reg(b, r) &= ~feature_words[i].mask[r] | reg_of(o, r);
+	}
+	/* Leaf 0x8000_0008 EAX: physical (7:0) and linear (15:8) address bits, the fewer. */
+	struct cpuid_entry *b = cpuid_find_mut(base, 0x80000008u, 0);
+	const struct cpuid_entry *o = cpuid_find(offer, 0x80000008u, 0);
+	if (b && o) {
+		uint32_t phys = b->eax & 0xff, lin = (b->eax >> 8) & 0xff;
+		if ((o->eax & 0xff) < phys)
+			phys = o->eax & 0xff;
+		if (((o->eax >> 8) & 0xff) < lin)
+			lin = (o->eax >> 8) & 0xff;
+		b->eax = (b->eax & ~0xffffu) | (lin << 8) | phys;
+	}
+}
+
+/* The portable model's own leaves: a brand that says what it is, and its TSC frequency
+ * in leaf 0x16 (base and maximum MHz; the bus clock 1000 MHz, the local APIC timer's
+ * rate under both engines). Leaf 0x15 enumerates no TSC/crystal ratio: Linux's
+ * native_calibrate_tsc multiplies crystal kHz by the ratio in 32 bits, which cannot
+ * describe an arbitrary host rate exactly with the 1 GHz crystal the APIC timer needs;
+ * so a guest takes the MHz of leaf 0x16 (or kvm-clock's exact rate under --guest para)
+ * and refines it against the PM timer, as on hardware that leaves 0x15 empty. */
+static int set_portable(struct cpuid_table *t, uint32_t tsc_khz)
+{
+	static const char brand[48] = "trivisor portable x86-64 CPU";
+	uint32_t bw[12];
+	memcpy(bw, brand, sizeof(bw));
+	uint32_t mhz = (tsc_khz + 500) / 1000;
+	struct cpuid_entry l15 = { .function = 0x15 };
+	struct cpuid_entry l16 = { .function = 0x16, .eax = mhz, .ebx = mhz, .ecx = 1000 };
+	int r = cpuid_put(t, &l15) || cpuid_put(t, &l16);
+	for (unsigned i = 0; i < 3 && !r; i++) {
+		struct cpuid_entry b = { .function = 0x80000002u + i, .eax = bw[4 * i],
+		                         .ebx = bw[4 * i + 1], .ecx = bw[4 * i + 2],
+		                         .edx = bw[4 * i + 3] };
+		r = cpuid_put(t, &b);
+	}
+	return r ? -ENOSPC : 0;
+}
+
 int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *supported,
                       const struct cpuid_model_cfg *cfg, struct err *e)
 {
@@ -117,7 +195,7 @@ int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *support
 	if (cfg->ncpus == 0 || cfg->ncpus > 255)
 		return err_set(e, EINVAL, "CPUID model: %u CPUs cannot be described", cfg->ncpus);
 
-	if (set_topology(out, cfg->ncpus))
+	if (set_topology(out, cfg->ncpus) || (cfg->portable && set_portable(out, cfg->tsc_khz)))
 		return err_set(e, ENOSPC, "CPUID table full");
 	/* No APIC ID of the host's (KVM's leaf 1 tells the one of the CPU the ioctl ran on):
 	 * the model is the same from run to run, each vCPU's table gets its own. */

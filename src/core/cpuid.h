@@ -28,6 +28,7 @@ struct cpuid_model_cfg {
 	unsigned ncpus;
 	enum guest_iface iface;
 	uint32_t tsc_khz;         /* 0 if unknown */
+	bool portable;            /* the portable model (cpuid_portable_offer gave the table) */
 };
 
 /* Leaf 1 / 0x4000_0001 bits the model touches (Intel SDM vol. 2A, CPUID; Linux
@@ -75,6 +76,15 @@ void cpuid_remove_range(struct cpuid_table *t, uint32_t lo, uint32_t hi);
  * reports none. Under GUEST_FULL: neither the bit nor any 0x4xxx_xxxx leaf. */
 int cpuid_model_build(struct cpuid_table *out, const struct cpuid_table *supported,
                       const struct cpuid_model_cfg *cfg, struct err *e);
+
+/* The portable CPU model (--cpu-model portable): the same under every engine of this
+ * host, so that a running guest can move between them. base is what the soft CPU
+ * implements (its vendor, signature and leaves); each other engine's offer takes away
+ * the feature bits it cannot give (feature words of leaves 1, 6, 7, 0x8000_0001,
+ * 0x8000_0007, 0x8000_0008 EBX and the KVM para-virtual word 0x4000_0001) and narrows
+ * the address sizes; a leaf an offer lacks keeps none of its feature bits. The TSC
+ * frequency goes in at cpuid_model_build (cfg->tsc_khz). */
+void cpuid_portable_narrow(struct cpuid_table *base, const struct cpuid_table *offer);
 
 /* Per-vCPU fields (initial APIC ID in leaf 1, x2APIC ID in leaf 0xB/0x1F). */
 void cpuid_set_apic_id(struct cpuid_table *t, uint32_t apic_id);

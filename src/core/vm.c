@@ -230,9 +230,12 @@ static int build_cpuid(struct vm *vm, struct err *e)
 	struct cpuid_table *supported = calloc(1, sizeof(*supported));
 	if (!supported)
 		return err_set(e, ENOMEM, "out of memory");
-	int r = vm->engine->supported_cpuid(vm, supported, e);
+	bool portable = vm->cfg.cpu_model == VM_CPU_PORTABLE;
+	int r = portable ? engine_portable_cpuid(supported, &vm->tsc_khz, e)
+	                 : vm->engine->supported_cpuid(vm, supported, e);
 	if (r == 0) {
-		struct cpuid_model_cfg mc = { .ncpus = vm->ncpus, .iface = vm->cfg.iface };
+		struct cpuid_model_cfg mc = { .ncpus = vm->ncpus, .iface = vm->cfg.iface,
+		                              .tsc_khz = vm->tsc_khz, .portable = portable };
 		r = cpuid_model_build(&vm->cpuid, supported, &mc, e);
 	}
 	free(supported);

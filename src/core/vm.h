@@ -81,6 +81,11 @@ enum vm_display { VM_DISPLAY_NONE, VM_DISPLAY_TEXT };
 /* Which device the firmware tries first (--boot): a disk, or a CD-ROM. */
 enum vm_boot { VM_BOOT_DISK, VM_BOOT_CDROM };
 
+/* The CPU the guest is shown (--cpu-model): the engine's own (kvm: the host's features as
+ * KVM offers them; soft: what it implements, at 2 GHz), or the portable model, the same
+ * under every engine of this host (core/cpuid.h, engine_portable_cpuid). */
+enum vm_cpu_model { VM_CPU_ENGINE, VM_CPU_PORTABLE };
+
 /* What the front end asks for. */
 struct vm_config {
 	const char *kernel_path;      /* NULL: boot through the firmware */
@@ -90,6 +95,7 @@ struct vm_config {
 	uint64_t mem_size;            /* bytes */
 	unsigned ncpus;
 	enum guest_iface iface;
+	enum vm_cpu_model cpu_model;  /* --cpu-model */
 	bool stats;
 	int console_in;               /* host fd the UART reads from, -1 for none */
 	int console_out;              /* host fd the UART writes to */
@@ -166,6 +172,8 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio, mmio;
 	struct cpuid_table cpuid;     /* the model's table before per-vCPU APIC IDs */
+	uint32_t tsc_khz;             /* the TSC rate the model fixes (portable), 0: the
+	                               * engine's own */
 	struct cpu_state boot_state;  /* the boot CPU's entry state, from the loader */
 
 	unsigned ncpus;

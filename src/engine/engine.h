@@ -28,6 +28,11 @@ struct engine_ops {
 	int (*available)(struct err *e);
 	/* What CPUID features the engine can give a guest (before the model shapes them). */
 	int (*supported_cpuid)(struct vm *vm, struct cpuid_table *out, struct err *e);
+	/* What the engine can give a guest on this host without a VM, for the portable CPU
+	 * model (core/cpuid.h): its supported CPUID, and in *tsc_khz the one TSC rate it
+	 * runs a guest at without scaling (KVM: the host TSC's, KVM_GET_TSC_KHZ), or 0 if
+	 * it runs any rate (soft). Only called when available() said yes. */
+	int (*host_cpuid)(struct cpuid_table *out, uint32_t *tsc_khz, struct err *e);
 	int (*vm_init)(struct vm *vm, struct err *e);
 	int (*map_ram)(struct vm *vm, unsigned slot_id, const struct mem_slot *slot, struct err *e);
 	/* Create the vCPU; the bootstrap processor (id 0) then gets its entry state via set_state. */
@@ -80,6 +85,16 @@ extern const struct engine_ops engine_soft;
 /* Find an engine by name ("kvm", "soft"); "auto" picks the first available.
  * -ENOENT for an unknown name, or the engine's own availability error. */
 int engine_select(const char *name, const struct engine_ops **out, struct err *e);
+
+/* The portable CPU model's inputs (--cpu-model portable): what the soft CPU implements,
+ * narrowed by every other engine available on this host (cpuid_portable_narrow), and
+ * the TSC rate all of them can run: the rate of an engine that runs only one (KVM's,
+ * the host TSC's), else the host TSC's as host_tsc_khz reads it. */
+int engine_portable_cpuid(struct cpuid_table *out, uint32_t *tsc_khz, struct err *e);
+
+/* The host TSC's frequency without KVM: CPUID leaf 0x15 where the CPU enumerates it
+ * (crystal and ratio), else measured against CLOCK_MONOTONIC_RAW for 50 ms, in kHz. */
+uint32_t host_tsc_khz(void);
 
 /* Print one line per engine (available, or unavailable with the reason);
  * returns how many are available. */

@@ -379,9 +379,18 @@ static int restore(struct vm *vm, const struct engine_ops *engine, struct snapsh
 		return ret;
 	if ((ret = snapshot_open(in, "cpuid", &r, e)) ||
 	    snap_crc32(0, r.p, r.len) != in->h.cpuid_crc ||
-	    (ret = check_cpuid(&r, &vm->cpuid, in->h.engine, engine->name, e)))
+	    (ret = check_cpuid(&r, &vm->cpuid, in->h.engine, engine->name, e))) {
+		if (ret && vm->cfg.cpu_model != VM_CPU_PORTABLE && strcmp(in->h.engine, engine->name)) {
+			char why[sizeof(e->msg)];
+			snprintf(why, sizeof(why), "%s", e->msg);
+			return err_set(e, -ret, "%s (the guest has the %s engine's own CPU model, which "
+			               "%s does not present: a VM that is to move between engines "
+			               "must be started with --cpu-model portable)", why,
+			               in->h.engine, engine->name);
+		}
 		return ret ? ret : err_set(e, EINVAL, "%s: the header's CPU model digest does not "
 		                           "match the cpuid section", in->what);
+	}
 	if ((ret = pc_board_init(vm, e)))
 		return ret;
 	/* The vCPUs are made with vCPU 0's registers as their entry state; then come the

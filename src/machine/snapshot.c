@@ -306,6 +306,7 @@ void snapshot_put_config(struct snap_writer *w, const struct vm_config *cfg)
 	snap_put_u8(w, (uint8_t)cfg->virtio_transport);
 	snap_put_u8(w, (uint8_t)cfg->boot);
 	snap_put_u8(w, pc_has_vga(cfg));
+	snap_put_u8(w, (uint8_t)cfg->cpu_model);
 }
 
 static const char *opt(const char *s)
@@ -380,6 +381,9 @@ int snapshot_get_config(struct snap_reader *r, struct vm_config *cfg, struct sna
 	snap_check(r, v == VM_BOOT_DISK || v == VM_BOOT_CDROM, "boot order");
 	cfg->boot = (enum vm_boot)v;
 	cfg->vga = snap_get_bool(r);
+	v = snap_get_u8(r);
+	snap_check(r, v == VM_CPU_ENGINE || v == VM_CPU_PORTABLE, "CPU model");
+	cfg->cpu_model = (enum vm_cpu_model)v;
 	if (snap_end(r))
 		return -EINVAL;
 

@@ -38,7 +38,7 @@
 /* The version of the layout of the files and of every section's content. Any change to
  * what a section holds (a new field in struct cpu_state, a device register) bumps it;
  * a reader accepts exactly its own version. */
-#define SNAPSHOT_FORMAT_VERSION 1
+#define SNAPSHOT_FORMAT_VERSION 2      /* 2: the configuration's CPU model */
 #define SNAPSHOT_HEADER_LEN     128
 #define SNAPSHOT_NAME_MAX       48       /* a section name, its NUL included */
 #define SNAPSHOT_MAX_SECTIONS   256

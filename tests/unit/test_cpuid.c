@@ -1,4 +1,7 @@
-/* The CPUID model: topology, guest interface, per-vCPU APIC IDs, query semantics. */
+/* The CPUID model: topology, guest interface, per-vCPU APIC IDs, query semantics, the
+ * portable model (features narrowed by another engine's offer, its TSC leaves). */
+#include <string.h>
+
 #include "check.h"
 #include "core/cpuid.h"
 
@@ -113,6 +116,39 @@ int main(void)
 	CHECK_EQ(r[0], 0);
 	cpuid_query(&t, 0x80000009, 0, r);
 	CHECK_EQ(r[0], 0);
+
+	/* The portable model: the base's feature bits that the offer has too; a feature leaf
+	 * the offer lacks keeps none; signature, vendor and topology stay the base's; the
+	 * fewer address bits; 0x15 empty and 0x16 the TSC's MHz. */
+	struct cpuid_table soft = base(), kvm = { .n = 0 };
+	struct cpuid_entry offer[] = {
+		{ .function = 0, .eax = 0x10, .ebx = 0x68747541 },
+		{ .function = 1, .eax = 0xa00f11, .ecx = 0xfffffffe, .edx = ~0u },
+		{ .function = CPUID_KVM_FEATURES, .eax = 0x1007efb },
+		{ .function = 0x80000008, .eax = 0x3028, .ebx = 0x1234 },
+	};
+	for (unsigned i = 0; i < sizeof(offer) / sizeof(offer[0]); i++)
+		cpuid_put(&kvm, &offer[i]);
+	struct cpuid_entry l7 = { .function = 7, .indexed = true, .ebx = 0x9 };
+	cpuid_put(&soft, &l7);
+	cpuid_portable_narrow(&soft, &kvm);
+	CHECK_EQ(cpuid_find(&soft, 0, 0)->ebx, 0x756e6547);
+	CHECK_EQ(cpuid_find(&soft, 1, 0)->eax, 0x806f8);
+	CHECK_EQ(cpuid_find(&soft, 1, 0)->ecx, CPUID_1_ECX_HYPERVISOR);   /* bit 0 not offered */
+	CHECK_EQ(cpuid_find(&soft, 1, 0)->edx, CPUID_1_EDX_APIC);
+	CHECK_EQ(cpuid_find(&soft, 7, 0)->ebx, 0);                        /* no leaf 7 offered */
+	CHECK_EQ(cpuid_find(&soft, CPUID_KVM_FEATURES, 0)->eax, 0x1);
+	CHECK_EQ(cpuid_find(&soft, 0x80000008, 0)->eax, 0x3028);
+	CHECK_EQ(cpuid_find(&soft, 0x80000008, 0)->ebx, 0);
+	struct cpuid_model_cfg pc = { .ncpus = 1, .iface = GUEST_PARA, .tsc_khz = 2599993,
+	                              .portable = true };
+	CHECK_EQ(cpuid_model_build(&t, &soft, &pc, &e), 0);
+	cpuid_query(&t, 0x15, 0, r);
+	CHECK(r[0] == 0 && r[1] == 0 && r[2] == 0);
+	cpuid_query(&t, 0x16, 0, r);
+	CHECK(r[0] == 2600 && r[1] == 2600 && r[2] == 1000);
+	cpuid_query(&t, 0x80000002, 0, r);
+	CHECK(memcmp(r, "trivisor portab", 15) == 0);
 
 	/* Bad configurations are refused. */
 	cfg.ncpus = 0;

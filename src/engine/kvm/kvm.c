@@ -190,9 +190,8 @@ static int kvm_map_ram(struct vm *vm, unsigned slot_id, const struct mem_slot *s
  * the nested harness: 0x1007efb); the mask keeps it so if a later KVM does. */
 #define KVM_PV_NEEDS_VMM (KVM_PV_MSI_EXT_DEST_ID | KVM_PV_HC_MAP_GPA_RANGE)
 
-static int kvm_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct err *e)
+static int get_supported_cpuid(int sys_fd, struct cpuid_table *out, struct err *e)
 {
-	struct kvm_vm_data *d = vmd(vm);
 	struct kvm_cpuid2 *c = NULL;
 	int nent = 64;
 
@@ -202,7 +201,7 @@ static int kvm_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct er
 		if (!c)
 			return err_set(e, ENOMEM, "out of memory");
 		c->nent = nent;
-		if (ioctl(d->sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
 			break;
 		if (errno != E2BIG || nent >= 1024) {
 			int en = errno;
@@ -221,7 +220,7 @@ static int kvm_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct er
 			.eax = k->eax, .ebx = k->ebx, .ecx = k->ecx, .edx = k->edx,
 		};
 		if (ent.function == 1 &&
-		    ioctl(d->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		    ioctl(sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
 			ent.ecx |= CPUID_1_ECX_TSC_DEADLINE;
 		if (ent.function == CPUID_KVM_FEATURES)
 			ent.eax &= ~KVM_PV_NEEDS_VMM;
@@ -232,6 +231,45 @@ static int kvm_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct er
 	}
 	free(c);
 	return 0;
+}
+
+static int kvm_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct err *e)
+{
+	return get_supported_cpuid(vmd(vm)->sys_fd, out, e);
+}
+
+/* The TSC rate KVM gives a new vCPU: the host's (KVM_GET_TSC_KHZ on a scratch VM, or
+ * on a vCPU of it before KVM_CAP_VM_TSC_CONTROL). */
+static int host_tsc(int sys_fd, uint32_t *tsc_khz, struct err *e)
+{
+	int vm = ioctl(sys_fd, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		return err_set(e, errno, "KVM_CREATE_VM: %s", strerror(errno));
+	int khz = -1, cpu = -1;
+	if (ioctl(sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TSC_CONTROL) > 0)
+		khz = ioctl(vm, KVM_GET_TSC_KHZ, 0);
+	if (khz <= 0 && (cpu = ioctl(vm, KVM_CREATE_VCPU, 0)) >= 0)
+		khz = ioctl(cpu, KVM_GET_TSC_KHZ, 0);
+	int en = errno;
+	if (cpu >= 0)
+		close(cpu);
+	close(vm);
+	if (khz <= 0)
+		return err_set(e, en, "KVM_GET_TSC_KHZ: %s", strerror(en));
+	*tsc_khz = (uint32_t)khz;
+	return 0;
+}
+
+static int kvm_host_cpuid(struct cpuid_table *out, uint32_t *tsc_khz, struct err *e)
+{
+	int fd = open_kvm(e);
+	if (fd < 0)
+		return fd;
+	int r = get_supported_cpuid(fd, out, e);
+	if (r == 0)
+		r = host_tsc(fd, tsc_khz, e);
+	close(fd);
+	return r;
 }
 
 static int set_cpuid(struct vcpu *v, struct err *e)
@@ -541,6 +579,7 @@ const struct engine_ops engine_kvm = {
 	.pit_in_engine = true,   /* KVM_CREATE_PIT2 */
 	.available = kvm_available,
 	.supported_cpuid = kvm_supported_cpuid,
+	.host_cpuid = kvm_host_cpuid,
 	.vm_init = kvm_vm_init,
 	.map_ram = kvm_map_ram,
 	.vcpu_init = kvm_vcpu_init,

@@ -57,6 +57,13 @@ static int soft_supported_cpuid(struct vm *vm, struct cpuid_table *out, struct e
 	return 0;
 }
 
+/* The soft CPU's TSC runs at any rate (it is emulated): 0. */
+static int soft_host_cpuid(struct cpuid_table *out, uint32_t *tsc_khz, struct err *e)
+{
+	*tsc_khz = 0;
+	return soft_supported_cpuid(NULL, out, e);
+}
+
 static bool on_own_thread(struct vcpu *v)
 {
 	return !v->thread_started || pthread_equal(v->thread, pthread_self());
@@ -325,6 +332,8 @@ static int soft_vcpu_init(struct vcpu *v, struct err *e)
 	d->cpu.sys.engine = d;
 	d->cpu.sys.plat = &platform;
 	d->cpu.sys.wait_sipi = v->id != 0;   /* application processors wait for INIT/SIPI */
+	if (v->vm->tsc_khz)                  /* the CPU model's rate (portable: the host's) */
+		d->cpu.sys.tsc_khz = v->vm->tsc_khz;
 	struct soft_vm *sv = v->vm->engine_data;
 	if (sv->share.mask) {
 		d->cpu.cache.share = &sv->share;
@@ -673,6 +682,7 @@ const struct engine_ops engine_soft = {
 	.name = "soft",
 	.available = soft_available,
 	.supported_cpuid = soft_supported_cpuid,
+	.host_cpuid = soft_host_cpuid,
 	.vm_init = soft_vm_init,
 	.map_ram = soft_map_ram,
 	.vcpu_init = soft_vcpu_init,
