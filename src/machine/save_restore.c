@@ -205,6 +205,11 @@ int machine_snapshot_save(struct vm *vm, const char *state_path, const char *mem
 	}
 	if (strcmp(state_path, mem_path) == 0)
 		return err_set(e, EINVAL, "snapshot: the state and memory files must differ");
+	pthread_mutex_lock(&vm->pause_lock);
+	bool paused = vm->pause_depth > 0;
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (!paused)
+		return err_set(e, EBUSY, "snapshot: the VM is running: pause it first");
 
 	uint8_t id[SNAPSHOT_ID_LEN];
 	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
