@@ -304,18 +304,25 @@ static int set_net(struct api *a, const char *id, json_t *j, char *msg, size_t m
 	return 0;
 }
 
-/* trivisor's own: {"engine": "auto|soft|kvm", "mode": "full|para|hw", "guest": ...}. */
+/* trivisor's own: {"engine": "auto|soft|kvm", "mode": "full|para|hw", "guest": ...,
+ * "cpu_model": "engine|portable"}. */
 static int set_trivisor(struct api *a, json_t *j, char *msg, size_t ml)
 {
-	char engine[8] = "", mode[8] = "", guest[8] = "";
-	bool has_engine, has_mode, has_guest;
+	char engine[8] = "", mode[8] = "", guest[8] = "", model[12] = "";
+	bool has_engine, has_mode, has_guest, has_model;
 	const struct field f[] = {
 		{ "engine", F_STR, false, engine, sizeof(engine), &has_engine },
 		{ "mode", F_STR, false, mode, sizeof(mode), &has_mode },
 		{ "guest", F_STR, false, guest, sizeof(guest), &has_guest },
+		{ "cpu_model", F_STR, false, model, sizeof(model), &has_model },
 	};
-	if (parse_fields(j, "trivisor", f, 3, msg, ml))
+	if (parse_fields(j, "trivisor", f, 4, msg, ml))
 		return -EINVAL;
+	if (has_model) {
+		if (strcmp(model, "engine") && strcmp(model, "portable"))
+			return snprintf(msg, ml, "trivisor: cpu_model is engine or portable"), -EINVAL;
+		a->run.cfg.cpu_model = model[0] == 'p' ? VM_CPU_PORTABLE : VM_CPU_ENGINE;
+	}
 	if (has_engine) {
 		if (strcmp(engine, "auto") && strcmp(engine, "soft") && strcmp(engine, "kvm"))
 			return snprintf(msg, ml, "trivisor: engine is auto, soft or kvm"), -EINVAL;
@@ -378,8 +385,9 @@ static json_t *config_json(const struct api *a)
 		json_array_append_new(nets, o);
 	}
 	static const char *const modes[] = { NULL, "full", "para", "hw" };
-	json_t *triv = json_pack("{s:s,s:s}", "engine", a->run.engine_name,
-	                         "guest", cfg->iface == GUEST_FULL ? "full" : "para");
+	json_t *triv = json_pack("{s:s,s:s,s:s}", "engine", a->run.engine_name,
+	                         "guest", cfg->iface == GUEST_FULL ? "full" : "para", "cpu_model",
+	                         cfg->cpu_model == VM_CPU_PORTABLE ? "portable" : "engine");
 	if (modes[a->run.mode])
 		json_object_set_new(triv, "mode", json_string(modes[a->run.mode]));
 	return json_pack("{s:o,s:{s:i,s:I,s:b,s:b},s:o,s:o,s:o}",

@@ -1425,7 +1425,8 @@ def api_seeds():
                                                  "cache_type": "Unsafe", "io_engine": "Sync"}) +
                  api_req("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
                                                              "guest_mac": "52:54:00:01:02:03"}) +
-                 api_req("PUT", "/trivisor/config", {"engine": "soft", "mode": "para"}) +
+                 api_req("PUT", "/trivisor/config", {"engine": "soft", "mode": "para",
+                                                    "cpu_model": "portable"}) +
                  api_req("GET", "/vm/config") + api_req("GET", "/machine-config") +
                  api_req("PUT", "/actions", {"action_type": "InstanceStart"}) +
                  api_req("GET", "/trivisor") + api_req("GET", "/trivisor/stats") +

@@ -62,7 +62,7 @@ def test_api_configure_start_pause_resume_stop(host, tmp_path, virtio_initrd):
 
     disk = tmp_path / "data.img"
     disk.write_bytes(b"\0" * (4 << 20))
-    c.call("PUT", "/trivisor/config", {"engine": "soft", "mode": "para"})
+    c.call("PUT", "/trivisor/config", {"engine": "soft", "mode": "para", "cpu_model": "portable"})
     c.boot_source(host.kernel, "console=ttyS0", str(virtio_initrd))
     c.machine_config(2, 256)
     c.drive("data", disk)
@@ -73,6 +73,7 @@ def test_api_configure_start_pause_resume_stop(host, tmp_path, virtio_initrd):
     assert cfg["machine-config"]["mem_size_mib"] == 256
     assert cfg["drives"][0]["path_on_host"] == str(disk)
     assert cfg["network-interfaces"][0]["guest_mac"] == "52:54:00:ab:cd:ef"
+    assert cfg["trivisor"]["cpu_model"] == "portable"
 
     c.start()
     with step(p, "booting to the shell prompt"):

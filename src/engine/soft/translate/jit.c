@@ -1107,6 +1107,11 @@ int soft_jit_has_room(const struct soft_jit *j)
 
 void soft_jit_reset(struct soft_jit *j)
 {
+	/* The discarded code's pages go back to the host (the memfd's pages are freed, both
+	 * views see zeros): an idle VM keeps only what it translated since. */
+	size_t page = 4096, from = (j->start + page - 1) & ~(page - 1);
+	if (j->used > from)
+		madvise(j->rw + from, ((j->used - from) + page - 1) & ~(page - 1), MADV_REMOVE);
 	j->used = j->start;
 	j->stats.flushes++;
 }
