@@ -152,6 +152,9 @@ static int op_start(void *ctx, struct err *e)
 static int op_load(void *ctx, const char *state, const char *mem, bool resume, struct err *e)
 {
 	struct front *f = ctx;
+	/* As Firecracker does: guest RAM mapped copy-on-write from the memory file, which
+	 * must then stay unchanged (--soft-tier direct, whose RAM is shared, reads it). */
+	f->api.run.cfg.restore_lazy = true;
 	int r = build_vm(f, &f->api.run, state, mem, !resume, e);
 	if (r == 0) {      /* the API shows the restored machine's shape */
 		f->api.run.cfg.ncpus = f->vm->cfg.ncpus;
