@@ -1470,6 +1470,9 @@ SNAP_NAMES = ["config", "cpuid", "cpu0", "uart", "rtc", "i8042", "acpi_pm", "deb
               "ahci", "e1000", "vga", "rom", "engine"]
 
 
+SNAP_FORMAT = 2          # machine/snapshot.h: SNAPSHOT_FORMAT_VERSION
+
+
 def s_str(text):
     b = text.encode()
     return struct.pack("<I", len(b)) + b
@@ -1481,7 +1484,7 @@ def s_config():
             struct.pack("<QIBB", 256 << 20, 1, 1, 1) + s_str("/img/disk.raw") +
             bytes([0, 0, 0]) + bytes([1]) + bytes([1, 0]) + bytes.fromhex("525400123456") +
             bytes([1]) + struct.pack("<BIIHH", 0, 0, 0x0f02000a, 8080, 80) + s_str("") +
-            bytes([0, 0, 0, 0]))
+            bytes([0, 0, 0, 0, 0]))      # console, transport, boot, VGA, CPU model
 
 
 def s_cpuid():
@@ -1531,7 +1534,7 @@ def snap_assembled(names, damage=0, pos=0):
 def snap_file(names):
     """A whole state file, framed and checksummed as snapshot.c writes it."""
     import zlib
-    head = (b"TRIVSNAP" + struct.pack("<II", 1, 128) + b"fuzz".ljust(32, b"\0") +
+    head = (b"TRIVSNAP" + struct.pack("<II", SNAP_FORMAT, 128) + b"fuzz".ljust(32, b"\0") +
             b"soft".ljust(16, b"\0") + struct.pack("<QII", 0x20000, 1, 0) + bytes(16) +
             struct.pack("<Q", 0)).ljust(128, b"\0")
     out = bytearray(head)
