@@ -17,7 +17,9 @@
  * Input: u8 mode (mod 4), then, little-endian, short input reading as zeros:
  *   0 assembled state file: u8 damage (mod 4: none, cut at u16 pos, flip bit u16 pos,
  *     another format version), u16 pos, then sections until the input ends: u8 name
- *     (mod NAMES + 1; NAMES: a name of 1..15 bytes from the input), u16 length, bytes
+ *     (mod NAMES + 1; NAMES: a name of 1..15 bytes from the input), u8 how (bit 0: the
+ *     bytes are XORed over a valid payload of that name: the device's own state at
+ *     creation, a configuration, a vCPU's reset state, a CPU model), u16 length, bytes
  *   1 raw state file: the rest of the input
  *   2 memory file: u8 damage (mod 4: none, cut, flip bit u32 pos, zero a page), u32 pos,
  *     then writes to RAM until the input ends: u16 page offset (mod RAM), u8 n, n bytes
@@ -261,6 +263,51 @@ static void exercise(void)
 	clock_ns += 1000000;
 }
 
+/* A valid payload for section name, to mutate: the device's own at creation, or one
+ * made here for the configuration, a vCPU and the CPU model. */
+static void template_for(const char *name, struct snap_writer *out)
+{
+	snap_writer_init(out);
+	if (strcmp(name, "config") == 0) {
+		struct vm_config c = { .kernel_path = "/k", .mem_size = 64 << 20, .ncpus = 2,
+		                       .iface = GUEST_PARA, .ndisks = 1, .rng = true };
+		snprintf(c.disks[0].path, sizeof(c.disks[0].path), "/d");
+		c.net.backend = VM_NET_USER;
+		memcpy(c.net.mac, "\x52\x54\x00\x12\x34\x56", 6);
+		snapshot_put_config(out, &c);
+		return;
+	}
+	if (strcmp(name, "cpuid") == 0) {
+		static struct cpuid_table t = { .n = 2, .e = { { .function = 0, .eax = 0xd },
+		                                               { .function = 1, .eax = 0x306a9 } } };
+		snapshot_put_cpuid(out, &t);
+		return;
+	}
+	if (strcmp(name, "cpu0") == 0) {
+		struct cpu_state st = { .rflags = 2, .cr0 = CR0_ET, .apic_base = 0xfee00900,
+		                        .has = CPU_STATE_ALL };
+		for (unsigned i = 0; i < S__COUNT; i++)
+			st.seg[i] = (struct seg){ .limit = 0xffff, .attr = 0x93 };
+		st.seg[S_CS].attr = 0x9b;
+		st.tr = (struct seg){ .limit = 0xffff, .attr = 0x8b };
+		st.ldtr = (struct seg){ .limit = 0xffff, .attr = 0x82 };
+		st.gdt.limit = st.idt.limit = 0xffff;
+		cpu_state_save(out, &st);
+		return;
+	}
+	for (size_t off = 0; off < pristine.len;) {
+		unsigned n = pristine.buf[off];
+		uint64_t len = 0;
+		for (unsigned i = 0; i < 8; i++)
+			len |= (uint64_t)pristine.buf[off + 1 + n + i] << (8 * i);
+		if (n == strlen(name) && memcmp(pristine.buf + off + 1, name, n) == 0) {
+			snap_put_bytes(out, pristine.buf + off + 1 + n + 12, len);
+			return;
+		}
+		off += 1 + n + 12 + len;
+	}
+}
+
 /* -- mode 0: an assembled state file ---------------------------------------------------- */
 
 static const struct snapshot_header header = {
@@ -343,15 +390,27 @@ static void assembled(struct fz *f)
 			dup |= strcmp(used[i], name) == 0;
 		dup |= strcmp(name, "end") == 0;
 		memcpy(used[nused++], name, sizeof(name));
+		bool xor = fz_u8(f) & 1;
 		uint16_t len = fz_u16(f);
 		size_t at = snapshot_section_begin(&w, name);
+		struct snap_writer t;
+		template_for(name, &t);
+		size_t tlen = xor ? t.len : 0;
 		uint8_t buf[256];
-		for (size_t done = 0; done < len; ) {
-			size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
-			fz_bytes(f, buf, n);
+		for (size_t done = 0; done < len || done < tlen; ) {
+			size_t n = sizeof(buf);
+			if (done < len && len - done < n)
+				n = len - done;
+			if (done < tlen && tlen - done < n)
+				n = tlen - done;
+			size_t got = done < len ? fz_bytes(f, buf, n) : 0;
+			memset(buf + got, 0, n - got);
+			for (size_t i = 0; i < n && done + i < tlen; i++)
+				buf[i] ^= t.buf[done + i];
 			snap_put_bytes(&w, buf, n);
 			done += n;
 		}
+		snap_writer_free(&t);
 		snapshot_section_end(&w, at);
 	}
 	snapshot_finish(&w);

@@ -1522,8 +1522,11 @@ SNAP_SECTIONS = {
 }
 
 
-def snap_section(name, payload):
-    return bytes([SNAP_NAMES.index(name)]) + struct.pack("<H", len(payload)) + payload
+def snap_section(name, payload, xor=False):
+    """A section of an assembled state file: its name, whether payload is XORed over
+    the target's own valid payload of that name (b"" then means that payload as it is)."""
+    return (bytes([SNAP_NAMES.index(name), int(xor)]) + struct.pack("<H", len(payload)) +
+            payload)
 
 
 def snap_assembled(names, damage=0, pos=0):
@@ -1559,7 +1562,18 @@ def snapshot_seeds():
         snap_assembled(legacy, damage=1, pos=300),             # cut short
         snap_assembled(legacy, damage=2, pos=1234),            # a bit flipped
         snap_assembled(["uart"], damage=3),                    # another format version
-        bytes([0, 0, 0, 0, len(SNAP_NAMES)]) + bytes([5]) + b"gizmo" + struct.pack("<H", 2) + b"hi",
+        bytes([0, 0, 0, 0, len(SNAP_NAMES)]) + bytes([5]) + b"gizmo" + bytes([0]) +
+        struct.pack("<H", 2) + b"hi",
+        # Every device at its own valid state, then with a byte changed here and there:
+        # the loaders past their framing into their range checks.
+        bytes([0, 0, 0, 0]) + b"".join(snap_section(n, b"", xor=True) for n in SNAP_NAMES
+                                       if n not in ("rom", "engine")),
+        bytes([0, 0, 0, 0]) + snap_section("pci", bytes(40) + b"\xff", xor=True) +
+        snap_section("e1000", bytes(300) + b"\x01", xor=True) +
+        snap_section("ahci", bytes(20) + b"\x40", xor=True) +
+        snap_section("cpu0", bytes(16) + b"\x01", xor=True) +
+        snap_section("vga", bytes(30) + b"\x07", xor=True) +
+        snap_section("pit", bytes(12) + b"\x02", xor=True),
         bytes([1]) + snap_file(["config", "uart", "rtc"]),
         # Values out of range: a UART holding more than its buffer, an i8042 mid-command
         # that does not exist.

@@ -91,7 +91,7 @@ SEED_FLOOR = {
     # and refused, device state round trips
     "snapshot": {"parsed": 4, "framing_refused": 1, "damage_refused": 3, "dup_refused": 1,
                  "sections": 15, "loads_ok": 12, "loads_refused": 1, "configs_ok": 1,
-                 "cpuids_ok": 1, "mem_ok": 2, "mem_refused": 3, "roundtrips": 3,
+                 "cpuids_ok": 1, "cpus_ok": 1, "mem_ok": 2, "mem_refused": 3, "roundtrips": 3,
                  "exercised": 4},
 }
 

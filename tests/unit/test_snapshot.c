@@ -16,6 +16,7 @@
 #include "hw/pc.h"
 #include "hw/rtc.h"
 #include "hw/uart.h"
+#include "machine/machine.h"
 #include "machine/snapshot.h"
 
 static const struct snapshot_header hdr = {
@@ -404,6 +405,30 @@ static void test_devices(void)
 	free(b);
 }
 
+/* machine_snapshot_save refuses, before writing anything, a VM with a device that has no
+ * save and a VM that is not paused. */
+static void nothing(void *opaque) {}
+
+static void test_refusals(void)
+{
+	struct vm *vm = device_vm();
+	struct err e = { "" };
+	static int gizmo;
+	CHECK_EQ(vm_add_device(vm, &gizmo, nothing, &e), 0);
+	CHECK(machine_snapshot_save(vm, "/nonexistent/s", "/nonexistent/m", &e) < 0 &&
+	      strstr(e.msg, "device (unnamed) cannot be saved"));
+	vm_set_device_snapshot(vm, &gizmo, "gizmo", NULL, NULL);
+	CHECK(machine_snapshot_save(vm, "/nonexistent/s", "/nonexistent/m", &e) < 0 &&
+	      strstr(e.msg, "device gizmo cannot be saved"));
+	vm_set_device_host(vm, &gizmo);       /* host-side: nothing to save, not refused */
+	CHECK(machine_snapshot_save(vm, "/nonexistent/s", "/nonexistent/m", &e) < 0 &&
+	      strstr(e.msg, "pause it first"));
+	CHECK(machine_snapshot_save(vm, "/nonexistent/s", "/nonexistent/s", &e) < 0 &&
+	      strstr(e.msg, "must differ"));
+	vm_destroy(vm);
+	free(vm);
+}
+
 int main(void)
 {
 	test_round_trip();
@@ -411,5 +436,6 @@ int main(void)
 	test_config();
 	test_memory();
 	test_devices();
+	test_refusals();
 	return check_done();
 }
