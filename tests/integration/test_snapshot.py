@@ -270,17 +270,18 @@ def ticks(text):
 
 
 def test_linux_disk_net_round_trip(machine, engine, virtio_initrd, http_server, tmp_path):
-    """A Linux guest counting in a shell loop, with an ext4 disk mounted (a file written
-    and synced) and user networking up, snapshotted mid-count and resumed by a new
-    trivisor process: the count goes on from where it stopped, the file is there, a new
-    one is written, and the network works again."""
+    """A Linux guest on two vCPUs counting in a shell loop, with an ext4 disk mounted (a
+    file written and synced) and user networking up, snapshotted mid-count and resumed
+    by a new trivisor process: the count goes on from where it stopped, both vCPUs take
+    their timer interrupts, the file is there, a new one is written, and the network
+    works again."""
     img = make_ext4(tmp_path / "disk.img", {"host.txt": b"from the host\n"})
     disks = Disks(machine)
     dev = disks.attach(img)
     state, mem = files(machine, tmp_path)
     args = ["--engine", engine, "--kernel", machine.kernel, "--initrd",
             initrd_path(machine, virtio_initrd), "--append", "console=ttyS0",
-            "--mem", "256M", "--disk", dev, "--net", "user",
+            "--mem", "256M", "--cpus", "2", "--disk", dev, "--net", "user",
             "--snapshot", f"{state},mem={mem}"]
     p = machine.spawn(["run", *args])
     with step(p, "booting to the shell prompt"):
@@ -319,6 +320,10 @@ def test_linux_disk_net_round_trip(machine, engine, virtio_initrd, http_server, 
     assert run(q, sh, "kill $(cat /tmp/loop.pid)").status == 0
     r = run(q, sh, "cat /mnt/before.txt /mnt/host.txt")
     assert r.status == 0 and "before-the-snapshot-42" in r.output, r
+    # The second vCPU runs on: its local timer keeps interrupting it.
+    r = run(q, sh, "grep LOC: /proc/interrupts; sleep 1; grep LOC: /proc/interrupts")
+    loc = [tuple(map(int, m)) for m in re.findall(r"LOC:\s+(\d+)\s+(\d+)", r.output)]
+    assert len(loc) == 2 and loc[1][0] > loc[0][0] and loc[1][1] > loc[0][1], r
     assert run(q, sh, "echo after-the-restore-$((6 * 7)) > /mnt/after.txt && sync && "
                       "umount /mnt").status == 0
     # The network: slirp is new, the guest's address and routes are as they were.
