@@ -101,10 +101,10 @@ static void put_channel(struct snap_writer *w, const struct pit_channel_state *c
 	snap_put_u64(w, c->pending_in_ns);
 }
 
-/* A count the counter can hold: 1..65536, or 1..10000 in BCD (0: none, when not loaded). */
+/* A count the counter can hold (chip_state.h); 0 for none, when not loaded. */
 static bool count_ok(uint32_t n, bool bcd, bool zero_ok)
 {
-	return (zero_ok && n == 0) || (n >= 1 && n <= (bcd ? 10000u : 0x10000u));
+	return (zero_ok && n == 0) || (n >= 1 && n <= (bcd ? PIT_BCD_COUNT_MAX : PIT_COUNT_MAX));
 }
 
 static void get_channel(struct snap_reader *r, struct pit_channel_state *c)

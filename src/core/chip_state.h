@@ -65,6 +65,11 @@ struct engine_vm_state {
 #define PIT_RW_MSB 2
 #define PIT_RW_WORD0 3                    /* word access, the LSB next */
 #define PIT_RW_WORD1 4                    /* word access, the MSB next */
+/* The largest count a counter holds: 65536 in binary; in BCD 10000, or up to 16665
+ * (0xffff read as 15*1000 + 15*100 + 15*10 + 15) after a guest wrote digits above 9,
+ * which the counter counts down like any other. */
+#define PIT_COUNT_MAX 65536u
+#define PIT_BCD_COUNT_MAX 16665u
 struct pit_channel_state {
 	uint32_t count;                   /* the count in effect, 1..0x10000 (0: none yet) */
 	uint16_t latched_count;

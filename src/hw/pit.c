@@ -537,7 +537,7 @@ int pit_set_state(struct pit *p, const struct pit_state *s, struct err *e)
 {
 	for (unsigned i = 0; i < 3; i++) {
 		const struct pit_channel_state *o = &s->ch[i];
-		uint32_t max = o->bcd ? 10000 : 65536;
+		uint32_t max = o->bcd ? PIT_BCD_COUNT_MAX : PIT_COUNT_MAX;
 		if (o->mode > 5 || o->rw_mode < RW_LSB || o->rw_mode > RW_WORD ||
 		    (o->loaded && (o->count < 1 || o->count > max)) ||
 		    (o->pending && (o->pending_count < 1 || o->pending_count > max)))
