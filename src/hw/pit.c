@@ -39,7 +39,7 @@ struct counter {
 	bool gate;
 	uint16_t cr;             /* count register as written (BCD if bcd) */
 	bool wr_msb, rd_msb;     /* RW_WORD: the next write / read is the high byte */
-	uint32_t n;              /* the count in effect, 1..65536 (or 10000 for BCD) */
+	uint32_t n;              /* the count in effect, 1..65536 (BCD: 1..10000, to 16665 with digits above 9) */
 	bool loaded;             /* a count was written since the control word */
 	bool started;            /* modes 1, 5: triggered since the count was written */
 	bool running;            /* counting (a stopped mode 0/4 counter keeps `frozen`) */
