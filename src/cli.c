@@ -332,6 +332,26 @@ static int parse_net(const char *arg, struct cli *c, struct err *e)
 	return 0;
 }
 
+static const char *const mode_names[] = {
+	[CLI_MODE_NONE] = "", [CLI_MODE_FULL] = "full", [CLI_MODE_PARA] = "para",
+	[CLI_MODE_HW] = "hw",
+};
+
+const char *cli_mode_name(enum cli_mode m)
+{
+	return mode_names[m];
+}
+
+int cli_parse_mode(const char *s, enum cli_mode *out)
+{
+	for (enum cli_mode m = CLI_MODE_FULL; m <= CLI_MODE_HW; m++)
+		if (strcmp(s, mode_names[m]) == 0) {
+			*out = m;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 /* --mode: check what the other options asked for against the preset, then apply it.
  * engine_given/guest_given: --engine (other than auto) / --guest was on the line. */
 static int apply_mode(struct cli *c, bool engine_given, bool guest_given, struct err *e)
@@ -564,13 +584,7 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e)
 				               optarg);
 			break;
 		case 'O':
-			if (strcmp(optarg, "full") == 0)
-				out->mode = CLI_MODE_FULL;
-			else if (strcmp(optarg, "para") == 0)
-				out->mode = CLI_MODE_PARA;
-			else if (strcmp(optarg, "hw") == 0)
-				out->mode = CLI_MODE_HW;
-			else
+			if (cli_parse_mode(optarg, &out->mode))
 				return err_set(e, EINVAL, "invalid --mode '%s' (full, para or hw)", optarg);
 			break;
 		case 'd':

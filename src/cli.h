@@ -53,6 +53,11 @@ int cli_parse(int argc, char **argv, struct cli *out, struct err *e);
  * --engine (other than auto) / --guest was given. */
 int cli_check(struct cli *c, bool engine_given, bool guest_given, struct err *e);
 
+/* --mode's names: "full", "para", "hw" ("" for CLI_MODE_NONE); parse returns 0 or
+ * -EINVAL. */
+const char *cli_mode_name(enum cli_mode m);
+int cli_parse_mode(const char *s, enum cli_mode *out);
+
 /* A VM name (--name): 1-64 characters of [A-Za-z0-9_.-], not starting with '.'. */
 bool cli_valid_name(const char *s);
 

@@ -236,16 +236,18 @@ static int apply_config_file(struct api *a, const char *path, struct err *e)
 	size_t n = buf ? fread(buf, 1, API_MAX_BODY + 1, f) : 0;
 	int bad = ferror(f);
 	fclose(f);
-	int r = !buf ? err_set(e, ENOMEM, "out of memory")
-	      : bad ? err_set(e, EIO, "--config-file %s: read error", path)
-	      : n > API_MAX_BODY ? err_set(e, EFBIG, "--config-file %s: larger than %d bytes",
-	                                   path, API_MAX_BODY)
-	      : api_apply_config(a, buf, n, e);
-	free(buf);
-	if (r && r != -ENOMEM && strncmp(e->msg, "--config-file", 13) != 0) {
+	int r;
+	if (!buf)
+		r = err_set(e, ENOMEM, "out of memory");
+	else if (bad)
+		r = err_set(e, EIO, "--config-file %s: read error", path);
+	else if (n > API_MAX_BODY)
+		r = err_set(e, EFBIG, "--config-file %s: larger than %d bytes", path, API_MAX_BODY);
+	else if ((r = api_apply_config(a, buf, n, e))) {
 		struct err inner = *e;
 		err_set(e, -r, "--config-file %s: %s", path, inner.msg);
 	}
+	free(buf);
 	return r;
 }
 

@@ -336,16 +336,8 @@ static int set_trivisor(struct api *a, json_t *j, char *msg, size_t ml)
 		a->run.cfg.iface = guest[0] == 'f' ? GUEST_FULL : GUEST_PARA;
 		a->guest_given = true;
 	}
-	if (has_mode) {
-		if (!strcmp(mode, "full"))
-			a->run.mode = CLI_MODE_FULL;
-		else if (!strcmp(mode, "para"))
-			a->run.mode = CLI_MODE_PARA;
-		else if (!strcmp(mode, "hw"))
-			a->run.mode = CLI_MODE_HW;
-		else
-			return snprintf(msg, ml, "trivisor: mode is full, para or hw"), -EINVAL;
-	}
+	if (has_mode && cli_parse_mode(mode, &a->run.mode))
+		return snprintf(msg, ml, "trivisor: mode is full, para or hw"), -EINVAL;
 	return 0;
 }
 
@@ -384,12 +376,11 @@ static json_t *config_json(const struct api *a)
 			json_object_set_new(o, "trivisor_backend", json_string("user"));
 		json_array_append_new(nets, o);
 	}
-	static const char *const modes[] = { NULL, "full", "para", "hw" };
 	json_t *triv = json_pack("{s:s,s:s,s:s}", "engine", a->run.engine_name,
 	                         "guest", cfg->iface == GUEST_FULL ? "full" : "para", "cpu_model",
 	                         cfg->cpu_model == VM_CPU_PORTABLE ? "portable" : "engine");
-	if (modes[a->run.mode])
-		json_object_set_new(triv, "mode", json_string(modes[a->run.mode]));
+	if (a->run.mode != CLI_MODE_NONE)
+		json_object_set_new(triv, "mode", json_string(cli_mode_name(a->run.mode)));
 	return json_pack("{s:o,s:{s:i,s:I,s:b,s:b},s:o,s:o,s:o}",
 		"boot-source", boot,
 		"machine-config", "vcpu_count", (int)cfg->ncpus,
@@ -513,12 +504,11 @@ void api_set_state(struct api *a, enum api_vm_state s)
 static json_t *trivisor_info(const struct api *a)
 {
 	const struct vm_config *cfg = &a->run.cfg;
-	static const char *const modes[] = { "", "full", "para", "hw" };
 	double up = a->state == API_NOT_STARTED ? 0 : (double)(now_ns() - a->start_ns) / 1e9;
 	return json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:i,s:I,s:f}",
 		"name", a->name ? a->name : "", "pid", (json_int_t)getpid(),
 		"engine", a->running_engine[0] ? a->running_engine : a->run.engine_name,
-		"mode", modes[a->run.mode], "guest", cfg->iface == GUEST_FULL ? "full" : "para",
+		"mode", cli_mode_name(a->run.mode), "guest", cfg->iface == GUEST_FULL ? "full" : "para",
 		"state", state_name(a->state), "vcpus", (int)cfg->ncpus,
 		"mem_size_mib", (json_int_t)(cfg->mem_size >> 20), "uptime_s", up);
 }
