@@ -13,117 +13,23 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "state_program.h"
 #include "core/chip_state.h"
 #include "core/mem.h"
 #include "core/vm.h"
 #include "engine/engine.h"
 #include "hw/pit.h"
 
-#define SEC 1000000000ull
-
-static struct vm *new_vm(const struct engine_ops *eng)
+/* prog's entry, and a masked one-shot LAPIC timer 2 s from firing (divide by 1). */
+static void program_state_timer(struct cpu_state *s)
 {
-	struct vm *vm = calloc(1, sizeof(*vm));
-	struct vm_config cfg = { .mem_size = 16u << 20, .ncpus = 2, .iface = GUEST_PARA,
-	                         .console_in = -1, .console_out = -1 };
-	struct err e;
-	if (!vm || vm_init_core(vm, &cfg, &e) || vm_attach_engine(vm, eng, &e) ||
-	    vm_create_vcpus(vm, &e)) {
-		fprintf(stderr, "%s VM: %s\n", eng->name, e.msg);
-		exit(1);
-	}
-	return vm;
-}
-
-static void free_vm(struct vm *vm)
-{
-	vm_destroy(vm);
-	free(vm);
-}
-
-/* At 0x1000, 32-bit code:
- *   1: inc dword [0x2000] ; fld1 ; faddp st1 ; addps xmm0, xmm1 ; out 0x80, al ; jmp 1b */
-static const uint8_t prog[] = { 0xff, 0x05, 0x00, 0x20, 0x00, 0x00, 0xd9, 0xe8, 0xde, 0xc1,
-                                0x0f, 0x58, 0xc1, 0xe6, 0x80, 0xeb, 0xef };
-
-static struct seg flat(uint16_t sel, uint16_t attr)
-{
-	return (struct seg){ .sel = sel, .limit = 0xffffffff, .attr = attr };
-}
-
-/* 32-bit protected mode, flat, no paging; ST0 = 1.0; XMM0/XMM1; a masked one-shot LAPIC
- * timer 2 s from firing (divide by 1). */
-static void program_state(struct cpu_state *s)
-{
-	for (unsigned k = 0; k < S__COUNT; k++)
-		s->seg[k] = flat(0x10, 0xc093);
-	s->seg[S_CS] = flat(0x08, 0xc09b);
-	s->tr = (struct seg){ .sel = 0x18, .base = 0x5000, .limit = 0x67, .attr = 0x8b };
-	s->ldtr = (struct seg){ .unusable = 1 };
-	s->gdt = (struct dtable){ 0x6000, 0x1f };
-	s->idt = (struct dtable){ 0x7000, 0x7ff };
-	s->cr0 = CR0_PE | CR0_ET | CR0_NE;
-	s->cr4 = (1u << 9) | (1u << 10);   /* OSFXSR, OSXMMEXCPT */
-	s->rip = 0x1000;
-	s->rflags = 2;
-	cpu_state_fpu_reset(s);
-	uint8_t *fx = s->fxsave;
-	fx[3] = 7 << 3;                    /* FSW.TOP = 7 */
-	fx[4] = 0x80;                      /* physical register 7 in use */
-	uint64_t one = 0x8000000000000000ull;
-	memcpy(fx + 32, &one, 8);          /* ST0 = 1.0 */
-	fx[40] = 0xff;
-	fx[41] = 0x3f;
-	float x0[4] = { 1, 2, 3, 4 }, x1[4] = { 0.5f, 0.25f, -1, 8 };
-	memcpy(fx + 160, x0, 16);
-	memcpy(fx + 176, x1, 16);
+	program_state(s);
 	cpu_lapic_set_reg(&s->lapic, 0xf0, 0x1ff);
 	cpu_lapic_set_reg(&s->lapic, 0x320, 0x100ec);
 	cpu_lapic_set_reg(&s->lapic, 0x3e0, 0xb);
 	cpu_lapic_set_reg(&s->lapic, 0x380, 2000000000);
 	cpu_lapic_set_reg(&s->lapic, 0x390, 2000000000);
 	s->lapic.tsc_deadline = 0;
-}
-
-static bool run_outs(struct vm *vm, unsigned n)
-{
-	struct err e;
-	for (unsigned k = 0; k < n;) {
-		struct vm_exit x = { 0 };
-		if (vm->engine->vcpu_run(&vm->vcpus[0], &x, &e)) {
-			fprintf(stderr, "%s: vcpu_run: %s\n", vm->engine->name, e.msg);
-			return false;
-		}
-		if (x.reason == EXIT_NONE)
-			continue;
-		if (x.reason != EXIT_IO || x.io.port != 0x80) {
-			fprintf(stderr, "%s: unexpected exit %d\n", vm->engine->name, x.reason);
-			return false;
-		}
-		k++;
-	}
-	return true;
-}
-
-static uint32_t counter(struct vm *vm)
-{
-	uint32_t v;
-	memcpy(&v, mem_ptr(&vm->mem, 0x2000, 4), 4);
-	return v;
-}
-
-/* s through a snapshot stream. */
-static int through_stream(const struct cpu_state *s, struct cpu_state *t)
-{
-	struct snap_writer w;
-	struct snap_reader r;
-	struct err e;
-	snap_writer_init(&w);
-	cpu_state_save(&w, s);
-	snap_reader_init(&r, w.buf, w.len, "cpu", &e);
-	int ret = cpu_state_load(&r, t) || snap_end(&r);
-	snap_writer_free(&w);
-	return ret;
 }
 
 /* The engine's VM state from a into b. */
@@ -160,7 +66,7 @@ static bool same_regs(const struct cpu_state *a, const struct cpu_state *b)
 /* A program run halfway under engine `from` finishes under `to` as under `from`. */
 static void test_move(const struct engine_ops *from, const struct engine_ops *to)
 {
-	struct vm *a = new_vm(from), *b = new_vm(to);
+	struct vm *a = new_vm_on(from, 2), *b = new_vm_on(to, 2);
 	struct cpu_state s, g, t, ga, gb, ap, apt, apb;
 	struct err e = { "" };
 	unsigned before = check_fail_;
@@ -169,7 +75,7 @@ static void test_move(const struct engine_ops *from, const struct engine_ops *to
 		/* A soft VM runs its TSC at 2 GHz, which KVM can give only with TSC scaling:
 		 * either it does, or the load is refused saying so. The VM moved here is one
 		 * that came from kvm: its TSC runs at the rate it had there. */
-		struct vm *k = new_vm(to);
+		struct vm *k = new_vm_on(to, 2);
 		struct snap_writer w;
 		struct snap_reader r;
 		snap_writer_init(&w);
@@ -183,7 +89,7 @@ static void test_move(const struct engine_ops *from, const struct engine_ops *to
 		free_vm(k);
 	}
 	CHECK_EQ(from->get_state(&a->vcpus[0], &s, &e), 0);
-	program_state(&s);
+	program_state_timer(&s);
 	memcpy(mem_ptr(&a->mem, 0x1000, sizeof(prog)), prog, sizeof(prog));
 	CHECK_EQ(from->set_state(&a->vcpus[0], &s, &e), 0);
 	CHECK(run_outs(a, 10));
@@ -253,7 +159,8 @@ static struct vm_device *device(struct vm *vm, const char *name)
  * through KVM's and back: the same streams. */
 static void test_chips_through(const struct engine_ops *other)
 {
-	struct vm *a = new_vm(&engine_soft), *b = new_vm(other), *c = new_vm(&engine_soft);
+	struct vm *a = new_vm_on(&engine_soft, 2), *b = new_vm_on(other, 2);
+	struct vm *c = new_vm_on(&engine_soft, 2);
 	struct err e = { "" };
 	unsigned before = check_fail_;
 	struct pit *pit_a, *pit_c;

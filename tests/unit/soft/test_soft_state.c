@@ -12,67 +12,21 @@
 #include <stdlib.h>
 
 #include "../check.h"
+#include "../state_program.h"
 #include "core/chip_state.h"
 #include "core/mem.h"
 #include "core/vm.h"
 #include "engine/engine.h"
 
-#define RAM (16u << 20)
-#define SEC 1000000000ull
-
-static struct vm *new_vm(unsigned ncpus)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-	struct vm_config cfg = { .mem_size = RAM, .ncpus = ncpus, .iface = GUEST_PARA,
-	                         .console_in = -1, .console_out = -1 };
-	struct err e;
-	if (!vm || vm_init_core(vm, &cfg, &e) || vm_attach_engine(vm, &engine_soft, &e) ||
-	    vm_create_vcpus(vm, &e)) {
-		fprintf(stderr, "soft VM: %s\n", e.msg);
-		exit(1);
-	}
-	return vm;
-}
-
-static void free_vm(struct vm *vm)
-{
-	vm_destroy(vm);
-	free(vm);
-}
-
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
-static struct seg flat(uint16_t sel, uint16_t attr)
-{
-	return (struct seg){ .sel = sel, .limit = 0xffffffff, .attr = attr };
-}
-
-/* 32-bit protected mode, flat, no paging; x87 with 1.0 in ST0; XMM0/XMM1 set. */
+/* prog's entry (state_program.h), with XMM2-15 filled and MXCSR_MASK as the soft CPU
+ * reports it. */
 static void regs_32(struct cpu_state *s)
 {
-	for (unsigned k = 0; k < S__COUNT; k++)
-		s->seg[k] = flat(0x10, 0xc093);
-	s->seg[S_CS] = flat(0x08, 0xc09b);
-	s->tr = (struct seg){ .sel = 0x18, .base = 0x5000, .limit = 0x67, .attr = 0x8b };
-	s->ldtr = (struct seg){ .unusable = 1 };
-	s->gdt = (struct dtable){ 0x6000, 0x1f };
-	s->idt = (struct dtable){ 0x7000, 0x7ff };
-	s->cr0 = CR0_PE | CR0_ET | CR0_NE;
-	s->cr4 = (1u << 9) | (1u << 10);   /* OSFXSR, OSXMMEXCPT */
-	s->rip = 0x1000;
-	s->rflags = 2;
-	cpu_state_fpu_reset(s);
+	program_state(s);
 	uint8_t *fx = s->fxsave;
-	fx[2] = 0;
-	fx[3] = 7 << 3;                    /* FSW.TOP = 7 */
-	fx[4] = 0x80;                      /* physical register 7 in use */
-	put64(fx + 32, 0x8000000000000000ull);   /* ST0 = 1.0 */
-	fx[40] = 0xff;
-	fx[41] = 0x3f;
-	float x0[4] = { 1, 2, 3, 4 }, x1[4] = { 0.5f, 0.25f, -1, 8 };
-	memcpy(fx + 160, x0, 16);
-	memcpy(fx + 176, x1, 16);
 	for (unsigned k = 2; k < 16; k++)
 		for (unsigned b = 0; b < 16; b++)
 			fx[160 + 16 * k + b] = (uint8_t)(k * 16 + b);
@@ -215,23 +169,9 @@ static void check_same(const struct cpu_state *a, const struct cpu_state *b, uin
 	CHECK_EQ(a->lapic.tsc_deadline, b->lapic.tsc_deadline);
 }
 
-/* s through a stream, as a snapshot carries it. */
-static void through_stream(const struct cpu_state *s, struct cpu_state *t)
-{
-	struct snap_writer w;
-	struct snap_reader r;
-	struct err e;
-	snap_writer_init(&w);
-	cpu_state_save(&w, s);
-	snap_reader_init(&r, w.buf, w.len, "cpu0", &e);
-	CHECK_EQ(cpu_state_load(&r, t), 0);
-	CHECK_EQ(snap_end(&r), 0);
-	snap_writer_free(&w);
-}
-
 static void test_round_trip(void)
 {
-	struct vm *a = new_vm(2), *b = new_vm(2);
+	struct vm *a = new_vm_on(&engine_soft, 2), *b = new_vm_on(&engine_soft, 2);
 	const struct engine_ops *eng = &engine_soft;
 	struct cpu_state s, g1, t, g2;
 	struct err e = { "" };
@@ -282,8 +222,8 @@ static void test_round_trip(void)
 	CHECK_EQ(eng->load_state(b, &vr, &e), 0);
 	CHECK_EQ(snap_end(&vr), 0);
 	snap_writer_free(&vw);
-	through_stream(&g1, &t);
-	through_stream(&ap1, &apt);
+	CHECK_EQ(through_stream(&g1, &t), 0);
+	CHECK_EQ(through_stream(&ap1, &apt), 0);
 	CHECK_EQ(eng->set_state(&b->vcpus[0], &t, &e), 0);
 	CHECK_EQ(eng->set_state(&b->vcpus[1], &apt, &e), 0);
 	CHECK_EQ(eng->get_state(&b->vcpus[0], &g2, &e), 0);
@@ -349,36 +289,9 @@ static void test_round_trip(void)
 	free_vm(b);
 }
 
-/* At 0x1000, 32-bit code:
- *   1: inc dword [0x2000] ; fld1 ; faddp st1 ; addps xmm0, xmm1 ; out 0x80, al ; jmp 1b */
-static const uint8_t prog[] = { 0xff, 0x05, 0x00, 0x20, 0x00, 0x00, 0xd9, 0xe8, 0xde, 0xc1,
-                                0x0f, 0x58, 0xc1, 0xe6, 0x80, 0xeb, 0xef };
-
-static void run_outs(struct vm *vm, unsigned n)
-{
-	struct err e;
-	for (unsigned k = 0; k < n; k++) {
-		struct vm_exit x = { 0 };
-		CHECK_EQ(engine_soft.vcpu_run(&vm->vcpus[0], &x, &e), 0);
-		if (x.reason != EXIT_IO) {
-			k--;   /* kicked (EXIT_NONE): go on */
-			CHECK_EQ(x.reason, EXIT_NONE);
-			continue;
-		}
-		CHECK(x.io.port == 0x80 && x.io.is_write);
-	}
-}
-
-static uint32_t counter(struct vm *vm)
-{
-	uint32_t v;
-	memcpy(&v, mem_ptr(&vm->mem, 0x2000, 4), 4);
-	return v;
-}
-
 static void test_resume_elsewhere(void)
 {
-	struct vm *a = new_vm(1), *b = new_vm(1);
+	struct vm *a = new_vm_on(&engine_soft, 1), *b = new_vm_on(&engine_soft, 1);
 	const struct engine_ops *eng = &engine_soft;
 	struct cpu_state s, g, t, ga, gb;
 	struct err e = { "" };
@@ -387,7 +300,7 @@ static void test_resume_elsewhere(void)
 	regs_32(&s);
 	memcpy(mem_ptr(&a->mem, 0x1000, sizeof(prog)), prog, sizeof(prog));
 	CHECK_EQ(eng->set_state(&a->vcpus[0], &s, &e), 0);
-	run_outs(a, 10);
+	CHECK(run_outs(a, 10));
 	CHECK_EQ(counter(a), 10);
 
 	/* Save A: RAM, the engine's state, the vCPU; load all of it into B. */
@@ -401,12 +314,12 @@ static void test_resume_elsewhere(void)
 	snap_reader_init(&vr, vw.buf, vw.len, "engine", &e);
 	CHECK_EQ(eng->load_state(b, &vr, &e), 0);
 	snap_writer_free(&vw);
-	through_stream(&g, &t);
+	CHECK_EQ(through_stream(&g, &t), 0);
 	CHECK_EQ(eng->set_state(&b->vcpus[0], &t, &e), 0);
 
 	/* Both go on: the same 25 more iterations, the same state. */
-	run_outs(a, 25);
-	run_outs(b, 25);
+	CHECK(run_outs(a, 25));
+	CHECK(run_outs(b, 25));
 	CHECK_EQ(counter(a), 35);
 	CHECK_EQ(counter(b), 35);
 	CHECK_EQ(eng->get_state(&a->vcpus[0], &ga, &e), 0);
@@ -425,7 +338,7 @@ static void test_resume_elsewhere(void)
 
 static void test_vm_state(void)
 {
-	struct vm *a = new_vm(2), *b = new_vm(2);
+	struct vm *a = new_vm_on(&engine_soft, 2), *b = new_vm_on(&engine_soft, 2);
 	const struct engine_ops *eng = &engine_soft;
 	struct err e = { "" };
 
