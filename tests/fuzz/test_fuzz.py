@@ -1,13 +1,14 @@
-"""Short libFuzzer runs of the fuzz targets (tests/fuzz/fuzz_*.c): the virtqueue, the
-virtio-blk, -net, -console and -rng request parsing, the virtio-mmio registers, and the
-soft CPU's translator against its interpreter on arbitrary code, and the VGA's
-registers, memory and text screen.
+"""Short libFuzzer runs of every fuzz target (tests/fuzz/fuzz_*.c; seeds.py lists them):
+the virtio transports and devices, the emulated PC's devices, the interrupt
+controllers, the loaders, the translator, the control API and the snapshot loader.
 
 Each target first runs its seeds alone (tests/fuzz/seeds.py), which must get the device
 past its parsing into real work (the counters it prints at exit), then fuzzes for
-TRIVISOR_FUZZ_SECONDS (default 12) seconds from them under ASan and UBSan. Any crash,
-sanitizer report, leak, timeout or broken invariant makes libFuzzer exit non-zero and
-leaves the input that did it under build-fuzz/artifacts/ (the test prints its path).
+TRIVISOR_FUZZ_SECONDS (default 12) seconds from them under ASan and UBSan, as many
+targets at a time as there are CPUs (two at most). Any crash, sanitizer report, leak,
+timeout or broken invariant makes libFuzzer exit non-zero and leaves the input that did
+it under build-fuzz/artifacts/ (the test prints its path). scripts/fuzz_campaign.py runs
+the long campaigns.
 
 Environment: TRIVISOR_FUZZ_BUILD (default build-fuzz/): the clang build made by
 `make fuzz` (CC=clang meson setup build-fuzz -Dfuzz=true); it is set up and built here
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -118,36 +120,61 @@ def stats(output: str) -> dict:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
 
 
-@pytest.mark.parametrize("target", list(seeds.SEEDS))
-def test_fuzz(fuzz_build, target, tmp_path):
-    exe = fuzz_build / "tests" / "fuzz" / f"fuzz_{target}"
-    seed_dir, corpus = tmp_path / "seeds", tmp_path / "corpus"
+def run_target(exe: Path, target: str, work: Path, artifacts: Path) -> dict:
+    """The seeds alone, then SECONDS of fuzzing from them: what test_fuzz checks."""
+    seed_dir, corpus = work / "seeds", work / "corpus"
     seeds.write(target, seed_dir)
-    corpus.mkdir()
+    corpus.mkdir(parents=True)
+    env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    seeded = subprocess.run([str(exe), "-runs=0", str(seed_dir)], capture_output=True,
+                            text=True, env=env, timeout=120)
+    if seeded.returncode != 0:
+        return {"seeded": seeded}
+    t0 = time.monotonic()
+    fuzzed = subprocess.run([str(exe), f"-max_total_time={SECONDS}", "-max_len=8192",
+                             "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
+                             f"-artifact_prefix={artifacts}/{target}-", str(corpus),
+                             str(seed_dir)],
+                            capture_output=True, text=True, env=env, timeout=SECONDS + 120)
+    return {"seeded": seeded, "fuzzed": fuzzed, "seconds": time.monotonic() - t0}
+
+
+@pytest.fixture(scope="module")
+def runs(request, fuzz_build, tmp_path_factory):
+    """The selected targets' runs, started here a CPU's worth at a time: each fuzzes for
+    a fixed time on a CPU of its own, so side by side they only make the suite shorter.
+    test_fuzz[target] waits for its own."""
+    chosen = [i.callspec.params["target"] for i in request.session.items
+              if i.module is request.module and hasattr(i, "callspec")]
     artifacts = fuzz_build / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    work = tmp_path_factory.mktemp("fuzz")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)))
+    futures = {t: pool.submit(run_target, fuzz_build / "tests" / "fuzz" / f"fuzz_{t}", t,
+                              work / t, artifacts) for t in chosen}
+    yield futures
+    pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.parametrize("target", list(seeds.SEEDS))
+def test_fuzz(runs, target):
+    res = runs[target].result()
 
     # The seeds alone: they must reach the device's real work, or the fuzzing below
     # would only ever see refused input.
-    r = subprocess.run([str(exe), "-runs=0", str(seed_dir)], capture_output=True, text=True,
-                       env=env, timeout=120)
+    r = res["seeded"]
     assert r.returncode == 0, r.stderr[-6000:]
     got = stats(r.stderr)
     low = {k: (got.get(k), floor) for k, floor in SEED_FLOOR[target].items()
            if got.get(k, 0) < floor}
     assert not low, f"the seeds fall short (counter: (got, wanted)): {low}"
 
-    t0 = time.monotonic()
-    r = subprocess.run([str(exe), f"-max_total_time={SECONDS}", "-max_len=8192", "-timeout=10",
-                        "-rss_limit_mb=2048", "-print_final_stats=1",
-                        f"-artifact_prefix={artifacts}/{target}-", str(corpus), str(seed_dir)],
-                       capture_output=True, text=True, env=env, timeout=SECONDS + 120)
+    r = res["fuzzed"]
     found = re.findall(r"(?:Test unit written to|artifact_prefix.*?) (\S+)", r.stderr)
     assert r.returncode == 0, (f"fuzz_{target} found a problem (input: {found}):\n"
                                + r.stderr[-8000:])
     execs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr).group(1))
     got = stats(r.stderr)
     TIMINGS.append((f"fuzz_{target}: {execs} inputs ({execs / SECONDS:.0f}/s); "
-                    + " ".join(f"{k}={v}" for k, v in got.items()), time.monotonic() - t0))
+                    + " ".join(f"{k}={v}" for k, v in got.items()), res["seconds"]))
     assert execs > 1000, r.stderr[-3000:]
