@@ -209,6 +209,11 @@ void stats_print(FILE *f, const struct vm *vm)
 	for (unsigned i = 0; i < vm->ndevices; i++)
 		if (vm->devices[i].print_stats)
 			vm->devices[i].print_stats(vm->devices[i].opaque, f);
+	unsigned long msis = atomic_load(&vm->msi_sent), msi_refused = atomic_load(&vm->msi_refused),
+	              msi_dropped = atomic_load(&vm->msi_dropped);
+	if (msis || msi_refused || msi_dropped)
+		fprintf(f, "MSIs:             %lu sent, %lu refused (not at 0xfee00000), %lu dropped\n",
+		        msis, msi_refused, msi_dropped);
 	fprintf(f, "unclaimed:        port I/O %lu reads, %lu writes; MMIO %lu reads, %lu writes\n",
 	        atomic_load(&vm->pio.unclaimed_reads), atomic_load(&vm->pio.unclaimed_writes),
 	        atomic_load(&vm->mmio.unclaimed_reads), atomic_load(&vm->mmio.unclaimed_writes));
@@ -318,7 +323,9 @@ void stats_print_json(FILE *f, const struct vm *vm)
 	json_bus(f, "pio", &vm->pio);
 	fprintf(f, ",\n");
 	json_bus(f, "mmio", &vm->mmio);
-	fprintf(f, "\n}\n");
+	fprintf(f, ",\n  \"msis\": {\"sent\": %lu, \"refused\": %lu, \"dropped\": %lu}\n}\n",
+	        atomic_load(&vm->msi_sent), atomic_load(&vm->msi_refused),
+	        atomic_load(&vm->msi_dropped));
 }
 
 void vcpu_dump_state(FILE *f, struct vcpu *v)

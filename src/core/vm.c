@@ -79,6 +79,13 @@ void vm_set_irq(struct vm *vm, unsigned gsi, int level)
 
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
+	/* Only a write into the LAPICs' window is an interrupt. Anywhere else it would be a
+	 * 4-byte DMA write of `data`, which no driver means: refused, under both engines
+	 * alike (KVM would decode the destination from any address). */
+	if ((addr & ~(uint64_t)0xfffff) != MSI_ADDR_BASE) {
+		atomic_fetch_add_explicit(&vm->msi_refused, 1, memory_order_relaxed);
+		return -EINVAL;
+	}
 	if (!vm->engine || !vm->engine_data || !vm->engine->signal_msi) {
 		atomic_fetch_add_explicit(&vm->msi_dropped, 1, memory_order_relaxed);
 		return -ENOSYS;

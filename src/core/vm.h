@@ -201,6 +201,7 @@ struct vm {
 	atomic_uint_fast32_t irq_lines; /* current level of GSIs 0..31, for stats and device tests */
 	atomic_ulong msi_sent;        /* MSIs handed to the engine */
 	atomic_ulong msi_dropped;     /* MSIs with no engine to deliver them */
+	atomic_ulong msi_refused;     /* MSIs addressed outside 0xfee00000-0xfeefffff */
 
 	uint64_t start_ns, end_ns;
 
@@ -268,8 +269,10 @@ void vm_inputs_release(struct vm *vm);
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);
 
 /* Deliver a message-signalled interrupt (PCI MSI/MSI-X: the address and data a device
- * writes). Returns 0, or -ENOSYS when there is no engine or it cannot deliver MSIs yet
- * (the message is dropped and counted in msi_dropped). */
+ * writes). Returns 0; -EINVAL for an address outside the LAPICs' window
+ * (MSI_ADDR_BASE, 1 MiB; counted in msi_refused); -ENOSYS when there is no engine or it
+ * cannot deliver MSIs yet (counted in msi_dropped). */
+#define MSI_ADDR_BASE 0xfee00000u
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 
 /* The one exit dispatcher: counts the exit and handles it. Returns 0 to keep running,

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "core/vm.h"
+
 static uint64_t ic_now(void *o)
 {
 	struct irqchip *ic = o;
@@ -90,7 +92,7 @@ void irqchip_set_irq(struct irqchip *ic, unsigned gsi, bool level)
 
 int irqchip_msi(struct irqchip *ic, uint64_t addr, uint32_t data)
 {
-	if ((addr & 0xfff00000u) != 0xfee00000u || (addr >> 32))
+	if ((addr & ~(uint64_t)0xfffff) != MSI_ADDR_BASE)
 		return -EINVAL;
 	struct lapic_irq irq = {
 		.vector = (uint8_t)data, .mode = data >> 8 & 7, .level = data >> 15 & 1,

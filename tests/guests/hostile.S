@@ -20,7 +20,13 @@
  *              unmasked and reaching the CPU through LINT0 (ExtINT); the PIT's
  *              counter 0 in mode 2 at its fastest rate (count 2); the local APIC (xAPIC
  *              MMIO) enabled with its timer periodic every 10 us; then, interrupts on,
- *              self-IPIs through the ICR in a tight loop.
+ *              self-IPIs through the ICR in a tight loop. With a virtio-rng on
+ *              virtio-pci (--rng), an MSI flood besides: MSI-X on, queue 0's message
+ *              to this CPU, and a one-buffer request posted and notified each time
+ *              the last one is used, so the device sends an MSI every round; one
+ *              message in 16 is a hostile one (another destination, vector,
+ *              delivery mode or trigger, an address outside the LAPICs' window, or
+ *              the entry masked) before the good one is put back.
  *   FLOOD=1    "hostile: flood": an I/O flood that never ends, interrupts off. Sweeps
  *              every port 0-0xffff over and over, an OUT of a random value and
  *              width (1, 2 or 4 bytes) then an IN of that width, except where the
@@ -38,21 +44,23 @@
  *              32-bit RAM range, 4 GiB, the top of the 64-bit space, the device's own
  *              registers, and random ones in the 32-bit hole or above 4 GiB (never this
  *              guest's RAM: it runs with --mem 64M, RAM_END below). With it, every
- *              virtio-mmio device (queues 0 and 1) is reset and set up with its rings
- *              there, or with its rings in RAM and the buffers (or an indirect table)
- *              there, and notified; the AHCI controller's port 0 gets its command list,
- *              or its command table, or the PRDs of a READ/WRITE DMA EXT there, and
- *              the command issued; the e1000 gets its transmit ring there (or a ring
+ *              virtio device, on virtio-mmio or virtio-pci (queues 0 and 1), is reset
+ *              and set up with its rings there, or with its rings in RAM and the
+ *              buffers (or an indirect table) there, and notified; the AHCI
+ *              controller's port 0 gets its command list, or its command table, or
+ *              the PRDs of a READ/WRITE DMA EXT there, and the command issued; the
+ *              e1000 gets its transmit ring there (or a ring
  *              in RAM whose first buffer is there, then an ARP request for 10.0.2.2 that
  *              slirp answers) and its receive ring there. Devices found through
- *              0xfeb00000 + i * 0x200 and a scan of PCI bus 0 (8086:2922, 8086:100e),
- *              memory decoding and bus mastering turned on.
+ *              0xfeb00000 + i * 0x200 and a scan of PCI bus 0 (8086:2922, 8086:100e,
+ *              1af4:1040 and up, whose virtio structures are found through their
+ *              capabilities), memory decoding and bus mastering turned on.
  * STORM, FLOOD and DMA print a progress line about twice a second (by the TSC), "storm:
- * ipi <n> pic <n> timer <n>" (interrupts taken so far, hex), "flood: ports <n> mmio <n>"
+ * ipi <n> pic <n> timer <n> msi <n>" (interrupts taken so far, hex), "flood: ports <n> mmio <n>"
  * (accesses done so far, hex) or "dma: rounds <n> virtio <n> ahci <n> e1000 <n>"
  * (rounds, and the commands each kind of device was given); FLOOD puts the UART back
  * in order first.
- * The pseudo-random sequences of GARBAGE (an LCG) and FLOOD and DMA (xorshift32) are fixed,
+ * The pseudo-random sequences of GARBAGE (an LCG) and STORM, FLOOD and DMA (xorshift32) are fixed,
  * from SEED, printed as "seed: <hex>" (another with --defsym SEED=...), so a failure
  * reproduces. */
 	.include "common.inc"		/* multiboot header, COM1, putc32/puts32 */
@@ -325,16 +333,204 @@ pic_ports:
 	.set LVT_MASKED, 0x10000
 	.set ICR_DELIVERY_MODE, 0x700
 
+
+/* PCI configuration and virtio-pci, for STORM and DMA. */
+	.ifdef STORM
+	.set VPCI, 1
+	.endif
+	.ifdef DMA
+	.set VPCI, 1
+	.endif
+	.ifdef VPCI
+	.set VQ_SIZE, 8
+	.set VP_MAX, 4			/* virtio-pci devices kept */
+
+	.text
+/* EAX = the dword at configuration register EAX of device ECX (bus 0, function 0). */
+pci_rd:
+	push %edx
+	call pci_addr
+	mov $0xcfc, %dx
+	inl %dx, %eax
+	pop %edx
+	ret
+
+/* Write EDX to configuration register EAX of device ECX. Clobbers EAX and EDX. */
+pci_wr:
+	push %edx
+	call pci_addr
+	pop %eax
+	mov $0xcfc, %dx
+	outl %eax, %dx
+	ret
+
+/* Select register EAX of device ECX at 0xcf8. Clobbers EDX. */
+pci_addr:
+	and $0xfc, %eax
+	mov %ecx, %edx
+	shl $11, %edx
+	or %edx, %eax
+	or $0x80000000, %eax
+	mov $0xcf8, %dx
+	outl %eax, %dx
+	ret
+
+/* EAX = the memory address BAR EAX of device ECX decodes. */
+pci_bar:
+	lea 0x10(,%eax,4), %eax
+	call pci_rd
+	and $0xfffffff0, %eax
+	ret
+
+/* Device ECX: COMMAND = memory space | bus master; returns the address of the BAR at
+ * configuration register EAX. */
+pci_bar_enable:
+	push %eax
+	mov $4, %eax
+	mov $6, %edx
+	call pci_wr
+	pop %eax
+	call pci_rd
+	and $0xfffffff0, %eax
+	ret
+
+/* Every virtio-pci device on bus 0 (1af4:1040 and up), VP_MAX at most: memory decoding
+ * and bus mastering on; its device ID, slot, common configuration, notification area
+ * and multiplier, and MSI-X table and capability, from its capability list. */
+vp_find:
+	push %esi
+	push %edi
+	xor %ecx, %ecx
+1:	xor %eax, %eax
+	call pci_rd
+	cmp $0x1af4, %ax
+	jne 8f
+	shr $16, %eax
+	cmp $0x1040, %eax
+	jb 8f
+	mov vp_n, %edi
+	cmp $VP_MAX, %edi
+	jae 8f
+	mov %eax, vp_id(,%edi,4)
+	mov %ecx, vp_slot(,%edi,4)
+	mov $0x10, %eax
+	call pci_bar_enable
+	mov $0x34, %eax
+	call pci_rd
+	movzbl %al, %esi		/* ESI: the capability */
+2:	test %esi, %esi
+	jz 7f
+	mov %esi, %eax
+	call pci_rd
+	cmp $0x09, %al			/* vendor-specific: a virtio structure */
+	jne 4f
+	shr $24, %eax			/* cfg_type */
+	cmp $1, %eax
+	je 3f
+	cmp $2, %eax
+	jne 5f
+	lea 16(%esi), %eax		/* notify_off_multiplier */
+	call pci_rd
+	mov %eax, vp_mult(,%edi,4)
+	call vp_struct
+	mov %eax, vp_notify(,%edi,4)
+	jmp 5f
+3:	call vp_struct
+	mov %eax, vp_common(,%edi,4)
+	jmp 5f
+4:	cmp $0x11, %al			/* MSI-X */
+	jne 5f
+	mov %esi, vp_msix_cap(,%edi,4)
+	lea 4(%esi), %eax		/* table offset | BIR */
+	call pci_rd
+	push %eax
+	and $7, %eax
+	call pci_bar
+	pop %edx
+	and $~7, %edx
+	add %edx, %eax
+	mov %eax, vp_msix(,%edi,4)
+5:	mov %esi, %eax
+	call pci_rd
+	movzbl %ah, %esi		/* the next capability */
+	jmp 2b
+7:	incl vp_n
+8:	inc %ecx
+	cmp $32, %ecx
+	jb 1b
+	pop %edi
+	pop %esi
+	ret
+
+/* EAX = where the virtio structure of the capability at ESI (device ECX) is: its BAR's
+ * address plus its offset. */
+vp_struct:
+	push %edx
+	lea 8(%esi), %eax
+	call pci_rd
+	mov %eax, %edx
+	lea 4(%esi), %eax
+	call pci_rd
+	movzbl %al, %eax
+	call pci_bar
+	add %edx, %eax
+	pop %edx
+	ret
+
+/* The device whose common configuration is at ESI: reset, ACKNOWLEDGE | DRIVER,
+ * VIRTIO_F_VERSION_1 alone, FEATURES_OK. */
+vp_start:
+	movb $0, 0x14(%esi)		/* device_status */
+	movb $3, 0x14(%esi)
+	movl $1, 0x08(%esi)		/* driver_feature_select */
+	movl $1, 0x0c(%esi)		/* driver_feature: bit 32 */
+	movl $0, 0x08(%esi)
+	movl $0, 0x0c(%esi)
+	movb $0xb, 0x14(%esi)
+	ret
+
+/* EAX = the notification address of the queue selected at ESI, device EDI. */
+vp_notify_addr:
+	push %edx
+	movzwl 0x1e(%esi), %eax		/* queue_notify_off */
+	mull vp_mult(,%edi,4)
+	add vp_notify(,%edi,4), %eax
+	pop %edx
+	ret
+
+	.bss
+	.align 4
+vp_n:
+	.long 0
+vp_id:
+	.space VP_MAX * 4
+vp_slot:
+	.space VP_MAX * 4
+vp_common:
+	.space VP_MAX * 4
+vp_notify:
+	.space VP_MAX * 4
+vp_mult:
+	.space VP_MAX * 4
+vp_msix:
+	.space VP_MAX * 4
+vp_msix_cap:
+	.space VP_MAX * 4
+	.endif
+
 	.ifdef STORM
 	.set VEC_PIC, 0x20		/* IRQ 0-7 at 0x20-0x27, IRQ 8-15 at 0x28-0x2f */
 	.set VEC_IPI, 0x40
 	.set VEC_TIMER, 0x41
+	.set VEC_MSI, 0x42
 	.set VEC_SPURIOUS, 0xff
 
 	.text
 storm:
 	mov $msg_storm, %esi
 	call puts32
+	mov $SEED, %ebx			/* EBX: the xorshift32 state, throughout */
+	call putseed
 
 	/* IDT: 32-bit interrupt gates; exceptions report and exit, the PIC's vectors,
 	 * the self-IPI's and the timer's count, anything else just EOIs. */
@@ -353,6 +549,9 @@ storm:
 	je 2f
 	mov $storm_timer, %eax
 	cmp $VEC_TIMER, %ecx
+	je 2f
+	mov $storm_msi, %eax
+	cmp $VEC_MSI, %ecx
 	je 2f
 	mov $storm_other, %eax
 2:	mov %eax, %esi
@@ -405,10 +604,17 @@ storm:
 	xor %al, %al
 	outb %al, $0x40
 
+	call msi_setup
 	sti
 storm_loop:
 	movl $(0x40000 | VEC_IPI), LAPIC + LAPIC_ICR	/* fixed, edge, to self */
-	call report_due
+	cmpl $0, msi_notify
+	je 1f
+	mov msi_ring + 0x2002, %ax	/* used.idx: the last request done? */
+	cmp msi_avail, %ax
+	jne 1f
+	call msi_post
+1:	call report_due
 	jz storm_loop
 	mov $msg_storm_ipi, %esi
 	call puts32
@@ -422,9 +628,120 @@ storm_loop:
 	call puts32
 	mov timer_count, %eax
 	call puthex
+	mov $msg_storm_msi, %esi
+	call puts32
+	mov msi_count, %eax
+	call puthex
 	mov $'\n', %al
 	call putc32
 	jmp storm_loop
+
+/* The virtio-rng on virtio-pci, if there is one: MSI-X on with entry 0 the good message,
+ * then queue 0 (eight 16-byte device-writable buffers, rings in msi_ring) on it. */
+msi_setup:
+	call vp_find
+	xor %edi, %edi
+1:	cmp vp_n, %edi
+	jae 9f
+	cmpl $0x1044, vp_id(,%edi,4)	/* virtio-rng */
+	je 2f
+	inc %edi
+	jmp 1b
+2:	mov vp_msix(,%edi,4), %eax
+	mov %eax, msi_table
+	call msi_good
+	mov vp_slot(,%edi,4), %ecx
+	mov vp_msix_cap(,%edi,4), %eax
+	call pci_rd
+	and $~0x40000000, %eax		/* Message Control: function unmasked, */
+	or $0x80000000, %eax		/* MSI-X enabled */
+	mov %eax, %edx
+	mov vp_msix_cap(,%edi,4), %eax
+	call pci_wr
+	mov vp_common(,%edi,4), %esi
+	call vp_start
+	movw $0xffff, 0x10(%esi)	/* msix_config: no vector */
+	movw $0, 0x16(%esi)		/* queue_select 0 */
+	movw $VQ_SIZE, 0x18(%esi)
+	movw $0, 0x1a(%esi)		/* queue_msix_vector: entry 0 */
+	movl $msi_ring, 0x20(%esi)	/* queue_desc, _driver, _device */
+	movl $0, 0x24(%esi)
+	movl $msi_ring + 0x1000, 0x28(%esi)
+	movl $0, 0x2c(%esi)
+	movl $msi_ring + 0x2000, 0x30(%esi)
+	movl $0, 0x34(%esi)
+	xor %ecx, %ecx
+3:	mov %ecx, %eax			/* descriptor i: 16 bytes at msi_buf + 16 i */
+	shl $4, %eax
+	lea msi_buf(%eax), %edx
+	mov %edx, msi_ring(%eax)
+	movl $0, msi_ring + 4(%eax)
+	movl $16, msi_ring + 8(%eax)
+	movl $2, msi_ring + 12(%eax)	/* WRITE */
+	inc %ecx
+	cmp $VQ_SIZE, %ecx
+	jb 3b
+	movw $1, 0x1c(%esi)		/* queue_enable */
+	call vp_notify_addr
+	mov %eax, msi_notify
+	movb $0xf, 0x14(%esi)		/* DRIVER_OK */
+9:	ret
+
+/* Entry 0: to this CPU (APIC ID 0), fixed, edge, VEC_MSI; unmasked (delivers a message
+ * left pending while it was masked). */
+msi_good:
+	mov msi_table, %edx
+	movl $0xfee00000, (%edx)
+	movl $0, 4(%edx)
+	movl $VEC_MSI, 8(%edx)
+	movl $0, 12(%edx)
+	ret
+
+/* Entry 0, hostile: a random destination (physical or logical, RH either way), a vector
+ * of 0x80-0xff, fixed or lowest priority, any trigger bits; or, one time in four, an
+ * address outside the LAPICs' window; or, one in four, the entry masked. */
+msi_bad:
+	mov msi_table, %edx
+	call xrand
+	mov %eax, %ecx
+	and $3, %ecx
+	jz 1f
+	cmp $1, %ecx
+	je 2f
+	and $0xff00c, %eax		/* destination ID, RH, DM */
+	or $0xfee00000, %eax
+	mov %eax, (%edx)
+	call xrand
+	and $0xc17f, %eax		/* trigger, level, fixed/lowest, vector */
+	or $0x80, %eax
+	mov %eax, 8(%edx)
+	ret
+1:	call xrand
+	and $~3, %eax
+	or $0x80000000, %eax		/* the 32-bit hole and up: never this guest's RAM */
+	mov %eax, (%edx)
+	ret
+2:	movl $1, 12(%edx)		/* masked: the message waits in the PBA */
+	ret
+
+/* Make the next buffer available and notify; one time in 16 with a hostile entry 0. */
+msi_post:
+	call xrand
+	test $0xf0, %al
+	jnz 1f
+	call msi_bad
+	jmp 2f
+1:	call msi_good
+2:	movzwl msi_avail, %eax
+	mov %eax, %ecx
+	and $VQ_SIZE - 1, %ecx
+	mov %cx, msi_ring + 0x1004(,%ecx,2)	/* avail.ring[idx % size] = descriptor */
+	inc %eax
+	mov %ax, msi_avail
+	mov %ax, msi_ring + 0x1002	/* avail.idx */
+	mov msi_notify, %edx
+	movw $0, (%edx)			/* queue 0 */
+	ret
 
 storm_pic:
 	incl pic_count
@@ -440,6 +757,10 @@ storm_ipi:
 	iret
 storm_timer:
 	incl timer_count
+	movl $0, LAPIC + LAPIC_EOI
+	iret
+storm_msi:
+	incl msi_count
 	movl $0, LAPIC + LAPIC_EOI
 	iret
 storm_other:
@@ -465,6 +786,8 @@ msg_storm_pic:
 	.asciz " pic "
 msg_storm_timer:
 	.asciz " timer "
+msg_storm_msi:
+	.asciz " msi "
 msg_unexpected_exc:
 	.asciz "hostile: unexpected exception\n"
 	.bss
@@ -477,6 +800,19 @@ pic_count:
 	.long 0
 timer_count:
 	.long 0
+msi_count:
+	.long 0
+msi_avail:				/* the next avail.idx */
+	.long 0
+msi_table:				/* the rng's MSI-X table */
+	.long 0
+msi_notify:				/* its queue 0's notification address; 0: none */
+	.long 0
+	.align 4096
+msi_ring:				/* descriptors; avail at + 0x1000; used at + 0x2000 */
+	.space 3 * 4096
+msi_buf:
+	.space VQ_SIZE * 16
 	.endif
 
 	.ifdef FLOOD
@@ -620,7 +956,16 @@ mmio_count:
 	.ifdef DMA
 	.set RAM_END, 0x04000000	/* --mem 64M, as test_robustness runs it */
 	.set VIRTIO_MMIO, 0xfeb00000	/* device i's window at + i * 0x200 */
-	.set VQ_SIZE, 8
+
+/* Store rings' three addresses at \at, \at + \step and \at + 2 \step (low dword first). */
+	.macro put_rings at, step
+	.irp i, 0, 1, 2
+	mov rings + 8 * \i, %eax
+	mov %eax, \at + \step * \i(%esi)
+	mov rings + 8 * \i + 4, %eax
+	mov %eax, \at + \step * \i + 4(%esi)
+	.endr
+	.endm
 
 	.text
 dma:
@@ -632,6 +977,7 @@ dma:
 dma_loop:
 	incl dma_rounds
 	call dma_virtio
+	call dma_virtio_pci
 	call dma_ahci
 	call dma_e1000
 	call report_due
@@ -689,16 +1035,12 @@ pick_bad:
 	ret
 
 /* PCI bus 0 through 0xcf8/0xcfc: the AHCI controller's ABAR (BAR5) and the e1000's
- * BAR0, each with memory decoding and bus mastering on. */
+ * BAR0, each with memory decoding and bus mastering on; the virtio-pci devices. */
 pci_find:
+	call vp_find
 	xor %ecx, %ecx			/* ECX: the device number */
-1:	mov %ecx, %eax
-	shl $11, %eax
-	or $0x80000000, %eax
-	mov $0xcf8, %dx
-	outl %eax, %dx
-	mov $0xcfc, %dx
-	inl %dx, %eax
+1:	xor %eax, %eax
+	call pci_rd
 	cmp $0x29228086, %eax		/* Intel ICH9 AHCI */
 	jne 2f
 	mov $0x24, %eax
@@ -713,31 +1055,6 @@ pci_find:
 3:	inc %ecx
 	cmp $32, %ecx
 	jb 1b
-	ret
-
-/* Device ECX: COMMAND = memory space | bus master; returns the address of the BAR at
- * configuration register EAX. */
-pci_bar_enable:
-	push %esi
-	mov %eax, %esi
-	mov %ecx, %eax
-	shl $11, %eax
-	or $0x80000004, %eax
-	mov $0xcf8, %dx
-	outl %eax, %dx
-	mov $0xcfc, %dx
-	mov $6, %ax
-	outw %ax, %dx
-	mov %ecx, %eax
-	shl $11, %eax
-	or $0x80000000, %eax
-	or %esi, %eax
-	mov $0xcf8, %dx
-	outl %eax, %dx
-	mov $0xcfc, %dx
-	inl %dx, %eax
-	and $0xfffffff0, %eax
-	pop %esi
 	ret
 
 /* Every virtio-mmio device: reset, set up queues 0 and 1 (rings at the bad address, or
@@ -761,6 +1078,7 @@ dma_virtio:
 2:	mov %ecx, 0x30(%esi)		/* QueueSel */
 	movl $VQ_SIZE, 0x38(%esi)	/* QueueNum */
 	call vq_rings
+	put_rings 0x80, 0x10		/* QueueDesc, QueueDriver, QueueDevice */
 	movl $1, 0x44(%esi)		/* QueueReady */
 	inc %ecx
 	cmp $2, %ecx
@@ -774,20 +1092,54 @@ dma_virtio:
 	jb 1b
 9:	ret
 
-/* The selected queue's rings: at the bad address; or in RAM (vq_ram), two descriptors
- * chained there, the first a buffer (or an indirect table) at the bad address, the
- * second a device-writable buffer a page after it, made available once. */
+/* Every virtio-pci device, likewise, through its common configuration. */
+dma_virtio_pci:
+	push %edi
+	xor %edi, %edi
+1:	cmp vp_n, %edi
+	jae 9f
+	mov vp_common(,%edi,4), %esi
+	mov %esi, %eax
+	call pick_bad
+	call vp_start
+	xor %ecx, %ecx
+2:	mov %cx, 0x16(%esi)		/* queue_select */
+	movw $VQ_SIZE, 0x18(%esi)	/* queue_size */
+	call vq_rings
+	put_rings 0x20, 8		/* queue_desc, queue_driver, queue_device */
+	movw $1, 0x1c(%esi)		/* queue_enable */
+	inc %ecx
+	cmp $2, %ecx
+	jb 2b
+	movb $0xf, 0x14(%esi)		/* DRIVER_OK */
+	xor %ecx, %ecx
+3:	mov %cx, 0x16(%esi)
+	call vp_notify_addr
+	mov %cx, (%eax)
+	inc %ecx
+	cmp $2, %ecx
+	jb 3b
+	incl virtio_kicks
+	inc %edi
+	jmp 1b
+9:	pop %edi
+	ret
+
+/* The rings' addresses, into rings (descriptors, driver area, device area; 64 bits
+ * each): the bad address; or in RAM (vq_ram), two descriptors chained there, the first
+ * a buffer (or an indirect table) at the bad address, the second a device-writable
+ * buffer a page after it, made available once. */
 vq_rings:
 	testl $0x10, pick_index
 	jnz 1f
 	mov bad_lo, %eax
-	mov %eax, 0x80(%esi)		/* QueueDesc */
-	mov %eax, 0x90(%esi)		/* QueueDriver */
-	mov %eax, 0xa0(%esi)		/* QueueDevice */
-	mov bad_hi, %eax
-	mov %eax, 0x84(%esi)
-	mov %eax, 0x94(%esi)
-	mov %eax, 0xa4(%esi)
+	mov bad_hi, %edx
+	mov %eax, rings
+	mov %edx, rings + 4
+	mov %eax, rings + 8
+	mov %edx, rings + 12
+	mov %eax, rings + 16
+	mov %edx, rings + 20
 	ret
 1:	mov bad_lo, %eax
 	mov bad_hi, %edx
@@ -808,13 +1160,14 @@ vq_rings:
 	movl $0x10000, vq_ram + 0x1000	/* avail: flags 0, idx 1 */
 	movl $0, vq_ram + 0x1004	/* ring[0] = 0 */
 	movl $0, vq_ram + 0x2000	/* used: flags 0, idx 0 */
-	movl $vq_ram, 0x80(%esi)
-	movl $0, 0x84(%esi)
-	movl $vq_ram + 0x1000, 0x90(%esi)
-	movl $0, 0x94(%esi)
-	movl $vq_ram + 0x2000, 0xa0(%esi)
-	movl $0, 0xa4(%esi)
+	movl $vq_ram, rings
+	movl $0, rings + 4
+	movl $vq_ram + 0x1000, rings + 8
+	movl $0, rings + 12
+	movl $vq_ram + 0x2000, rings + 16
+	movl $0, rings + 20
 	ret
+
 
 /* AHCI port 0: stopped, its errors cleared, then a command whose command list, command
  * table or PRDs (a READ or WRITE DMA EXT of 8 sectors at LBA 0) are at the bad address. */
@@ -967,7 +1320,9 @@ ahci_ct:				/* command table: CFIS, then PRDs at + 0x80 */
 	.space 0x100
 e1000_tx:				/* 8 transmit descriptors */
 	.space 8 * 16
-	.align 4
+	.align 8
+rings:					/* descriptors, driver area, device area */
+	.space 3 * 8
 bad_lo:
 	.long 0
 bad_hi:

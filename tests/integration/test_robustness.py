@@ -1,11 +1,11 @@
 """Guests that misbehave end cleanly, under every engine (tests/guests/hostile.S): a
 triple fault is reported with its status, a CPU spinning or halted with interrupts off
 still obeys the quit key and signals, and garbage written to every device leaves
-trivisor standing (and, in the sanitizer build, clean). An interrupt storm and a flood
-of port I/O and MMIO leave trivisor's memory where it was and its quit key prompt, and
-take no more than their share of a CPU from a VM beside them, and so does DMA pointed at
-MMIO and past RAM on every device; a Linux guest takes a
-CPU offline and online again and again and stays well."""
+trivisor standing (and, in the sanitizer build, clean). An interrupt storm (MSIs from a
+virtio-pci device among them), a flood of port I/O and MMIO, and DMA pointed at MMIO and
+past RAM on every device leave trivisor's memory where it was, its control API and quit
+key prompt, and take no more than their share of a CPU from a VM beside them; a Linux
+guest takes a CPU offline and online again and again and stays well."""
 import os
 import re
 import resource
@@ -28,10 +28,17 @@ EXIT_TRIPLE_FAULT = 4
 
 # The progress lines of the never-ending guests, about two a second (hex counts): the
 # storm's interrupts taken, by source; the flood's port accesses and MMIO accesses.
-PROGRESS = {"storm": r"storm: ipi ([0-9a-f]{8}) pic ([0-9a-f]{8}) timer ([0-9a-f]{8})",
+PROGRESS = {"storm": r"storm: ipi ([0-9a-f]{8}) pic ([0-9a-f]{8}) timer ([0-9a-f]{8}) "
+                     r"msi ([0-9a-f]{8})",
             "flood": r"flood: ports ([0-9a-f]{8}) mmio ([0-9a-f]{8})"}
-# How long a storm or flood runs under watch before the quit key, s.
-HOSTILE_SECONDS = 3
+# What each runs with: the storm's MSIs come from a virtio-rng on virtio-pci.
+HOSTILE_ARGS = {"storm": ["--rng", "--virtio-transport", "pci"], "flood": []}
+# How long a storm or flood runs under watch (besides the pause), s.
+HOSTILE_SECONDS = 2
+# A paused guest prints nothing for this long, s (progress lines come twice a second),
+# once what it printed before has come through, within so long, s.
+PAUSED_SECONDS = 1.5
+PAUSED_DRAIN_SECONDS = 10
 # How much trivisor's resident memory may grow meanwhile, KiB: a leak per interrupt or
 # per exit would take megabytes a second.
 RSS_GROWTH_KIB = 8 * 1024
@@ -139,22 +146,60 @@ def rss_kib(machine, p):
     return int(m.group(1)) if m else None
 
 
+def watch(machine, p, name, progress):
+    """Watch a misbehaving guest run for HOSTILE_SECONDS, holding it paused through its
+    control API (trivisor ls, pause, resume NAME) in the middle: it is listed running,
+    then paused, and prints nothing while paused. Returns trivisor's VmRSS each second
+    (KiB; None where it cannot be read) and how long `pause` took, s."""
+    rss = [rss_kib(machine, p)]
+    time.sleep(1)
+    rss.append(rss_kib(machine, p))
+    r = machine.control(["ls"])
+    row = next((ln.split() for ln in r.output.splitlines() if ln.startswith(name + " ")), None)
+    assert r.status == 0 and row and row[4] == "Running", r
+    t0 = time.monotonic()
+    r = machine.control(["pause", name])
+    pause_seconds = time.monotonic() - t0
+    assert r.status == 0, r
+    # The lines printed before the pause (still unread, or on their way through the
+    # nested machine's console), then nothing.
+    deadline = time.monotonic() + PAUSED_DRAIN_SECONDS
+    while True:
+        try:
+            p.expect(progress, timeout=PAUSED_SECONDS)
+        except pexpect.TIMEOUT:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"still printing progress lines {PAUSED_DRAIN_SECONDS} s after "
+                        f"'trivisor pause {name}'")
+    r = machine.control(["ls"])
+    assert f"{name} " in r.output and "Paused" in r.output, r
+    assert machine.control(["resume", name]).status == 0
+    with step(p, "waiting for a progress line after resume"):
+        p.expect(progress, timeout=30)
+    for _ in range(HOSTILE_SECONDS - 1):
+        time.sleep(1)
+        rss.append(rss_kib(machine, p))
+    with step(p, "waiting for a progress line"):
+        p.expect(progress, timeout=30)
+    return rss, pause_seconds
+
+
 @pytest.mark.parametrize("behaviour", ["storm", "flood"])
 def test_storm_and_flood_stay_bounded(machine, engine, behaviour):
     """The interrupt storm (self-IPIs in a tight loop, the PIT at its fastest through the
-    PIC, the LAPIC timer every 10 us) and the I/O flood (every port, the interrupt
-    controllers' and ECAM's MMIO) make progress for a few seconds while trivisor's
-    memory stays put; then the quit key ends trivisor within seconds, status 0."""
-    p = machine.spawn(["run", "--engine", engine, *hostile(machine, behaviour)])
+    PIC, the LAPIC timer every 10 us, a virtio-rng's MSIs as fast as it answers, some
+    of them aimed wrong) and the I/O flood (every port, the interrupt controllers' and
+    ECAM's MMIO) make progress for a few seconds while trivisor's memory stays put and
+    its control API pauses and resumes the VM; then the quit key ends trivisor within
+    seconds, status 0."""
+    name = f"h{os.getpid()}-{behaviour}"
+    p = machine.spawn(["run", "--engine", engine, "--stats", "--name", name,
+                       *HOSTILE_ARGS[behaviour], *hostile(machine, behaviour)])
     with step(p, f"waiting for 'hostile: {behaviour}' and its first progress line"):
         p.expect_exact(f"hostile: {behaviour}", timeout=60)
         p.expect(PROGRESS[behaviour], timeout=60)
-    rss = [rss_kib(machine, p)]
-    for _ in range(HOSTILE_SECONDS):
-        time.sleep(1)
-        rss.append(rss_kib(machine, p))
-    with step(p, "waiting for a progress line after the pause"):
-        p.expect(PROGRESS[behaviour], timeout=30)
+    rss, pause_seconds = watch(machine, p, name, PROGRESS[behaviour])
     counts = [int(c, 16) for c in re.findall(PROGRESS[behaviour], p.output)[-1]]
 
     p.send(TRIVISOR_QUIT)
@@ -163,49 +208,58 @@ def test_storm_and_flood_stay_bounded(machine, engine, behaviour):
         status = p.wait(QUIT_SECONDS[machine.name])
     quit_seconds = time.monotonic() - t0
     TIMINGS.append((f"{engine} on {machine.name}: quit key during the {behaviour} "
-                    f"(VmRSS KiB {rss}, counts {counts})", quit_seconds))
+                    f"(VmRSS KiB {rss}, counts {counts}, pause {pause_seconds:.2f} s)",
+                    quit_seconds))
     print(f"{behaviour}: VmRSS KiB each second {rss}; counts {counts}; "
           f"ended {quit_seconds:.2f} s after the quit key")
     assert status == 0, p.output[-2000:]
     assert all(counts), f"no progress on some count: {counts}"
+    if behaviour == "storm":         # the hostile messages outside the window refused
+        sent, refused = map(int, re.findall(r"MSIs: +(\d+) sent, (\d+) refused", p.output)[-1])
+        assert sent >= counts[3] and refused > 0, p.output[-3000:]
     if None not in rss:
         assert rss[-1] - rss[0] <= RSS_GROWTH_KIB, f"VmRSS grew: {rss} KiB"
 
 
 DMA_PROGRESS = r"dma: rounds ([0-9a-f]{8}) virtio ([0-9a-f]{8}) ahci ([0-9a-f]{8}) e1000 ([0-9a-f]{8})"
 # The devices the DMA guest finds, by kind: virtio on virtio-mmio (which cannot share
-# a VM with emulated PCI devices), or the emulated AHCI controller and e1000.
-DMA_DEVICES = {"virtio": ["--virtio-transport", "mmio", "--disk", "{0}", "--rng", "--net", "user"],
-               "emulated": ["--disk", "{0},if=ahci", "--net", "user,model=e1000"]}
+# a VM with emulated PCI devices), or PCI devices: the emulated AHCI controller and
+# e1000 and, on virtio-pci, a virtio-blk and a virtio-rng. ({0} and {1}: two disks.)
+DMA_DEVICES = {"mmio": ["--virtio-transport", "mmio", "--disk", "{0}", "--rng", "--net", "user"],
+               "pci": ["--disk", "{0},if=ahci", "--net", "user,model=e1000",
+                       "--virtio-transport", "pci", "--disk", "{1}", "--rng"]}
+# The virtio devices each round sets to work, by kind.
+DMA_VIRTIO = {"mmio": 3, "pci": 2}
 # What --stats must show refused, by kind: (device line pattern, its count of refusals).
-DMA_REFUSED = {"virtio": [r"virtio-blk0: .* protocol errors (\d+)", r"virtio-rng: .* protocol errors (\d+)",
-                          r"virtio-net: .* protocol errors (\d+)"],
-               "emulated": [r"ahci port 0 \(disk\): .* \((\d+) malformed", r"e1000: .* bad DMA (\d+)"]}
+DMA_REFUSED = {"mmio": [r"virtio-blk0: .* protocol errors (\d+)", r"virtio-rng: .* protocol errors (\d+)",
+                        r"virtio-net: .* protocol errors (\d+)"],
+               "pci": [r"ahci port 0 \(disk\): .* \((\d+) malformed", r"e1000: .* bad DMA (\d+)",
+                       r"virtio-blk0: .* protocol errors (\d+)", r"virtio-rng: .* protocol errors (\d+)"]}
 
 
-@pytest.mark.parametrize("devices", ["virtio", "emulated"])
+@pytest.mark.parametrize("devices", ["mmio", "pci"])
 def test_dma_at_mmio_and_past_ram(machine, engine, devices, tmp_path):
     """hostile_dma points every device's DMA at MMIO (the LAPIC, the IOAPIC, the
     device's own registers...), past the end of RAM, across it and to the top of the
     address space, in a loop, for a few seconds: virtio queues (rings, buffers and
     indirect tables), AHCI command lists, tables and PRDs, e1000 descriptor rings and
     buffers. Every device refuses and counts (--stats), logs a few warnings at most,
-    trivisor's memory stays put and the quit key ends it within seconds, status 0."""
-    img = tmp_path / "dma.img"
-    img.write_bytes(b"\0" * (1 << 20))
+    trivisor's memory stays put, its control API pauses and resumes the VM and the quit
+    key ends it within seconds, status 0."""
     disks = Disks(machine)
-    dev = disks.attach(img)
-    args = [a.format(dev) for a in DMA_DEVICES[devices]]
-    p = machine.spawn(["run", "--engine", engine, "--stats", *args, *hostile(machine, "dma")])
+    devs = []
+    for i in range(2):
+        img = tmp_path / f"dma{i}.img"
+        img.write_bytes(b"\0" * (1 << 20))
+        devs.append(disks.attach(img))
+    args = [a.format(*devs) for a in DMA_DEVICES[devices]]
+    name = f"h{os.getpid()}-dma-{devices}"
+    p = machine.spawn(["run", "--engine", engine, "--stats", "--name", name, *args,
+                       *hostile(machine, "dma")])
     with step(p, "waiting for 'hostile: dma' and its first progress line"):
         p.expect_exact("hostile: dma", timeout=60)
         p.expect(DMA_PROGRESS, timeout=60)
-    rss = [rss_kib(machine, p)]
-    for _ in range(HOSTILE_SECONDS):
-        time.sleep(1)
-        rss.append(rss_kib(machine, p))
-    with step(p, "waiting for a progress line after the pause"):
-        p.expect(DMA_PROGRESS, timeout=30)
+    rss, pause_seconds = watch(machine, p, name, DMA_PROGRESS)
     rounds, virtio, ahci, e1000 = (int(c, 16) for c in re.findall(DMA_PROGRESS, p.output)[-1])
     p.send(TRIVISOR_QUIT)
     t0 = time.monotonic()
@@ -213,13 +267,13 @@ def test_dma_at_mmio_and_past_ram(machine, engine, devices, tmp_path):
         status = p.wait(QUIT_SECONDS[machine.name])
     quit_seconds = time.monotonic() - t0
     TIMINGS.append((f"{engine} on {machine.name}: quit key during DMA at MMIO, {devices} "
-                    f"(VmRSS KiB {rss}, rounds {rounds})", quit_seconds))
+                    f"(VmRSS KiB {rss}, rounds {rounds}, pause {pause_seconds:.2f} s)",
+                    quit_seconds))
     out = p.output
     assert status == 0, out[-3000:]
-    if devices == "virtio":
-        assert rounds and virtio == 3 * rounds, (rounds, virtio)     # blk, rng, net each round
-    else:
-        assert rounds and ahci == rounds and e1000 == rounds, (rounds, ahci, e1000)
+    assert rounds and virtio == DMA_VIRTIO[devices] * rounds, (rounds, virtio)
+    if devices == "pci":
+        assert ahci == rounds and e1000 == rounds, (rounds, ahci, e1000)
     for pattern in DMA_REFUSED[devices]:
         m = re.search(pattern, out)
         assert m and int(m.group(1)) > 0, (pattern, out[-3000:])
@@ -250,9 +304,9 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
     guests = build / "tests" / "guests"
     cpu = str(min(os.sched_getaffinity(0)))
 
-    def argv(guest):
+    def argv(guest, extra=()):
         return ["taskset", "-c", cpu, str(exe), "run", "--engine", "soft", "--mem", "64M",
-                "--kernel", str(guests / guest)]
+                *extra, "--kernel", str(guests / guest)]
 
     def reference():
         """The reference guest's run: (wall seconds, CPU seconds)."""
@@ -271,7 +325,8 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
         alone, alone_cpu = reference()     # right before: other load weighs on both alike
         log = tmp_path / f"{behaviour}.log"
         with open(log, "wb") as out:     # a file: a pipe nobody reads would stall its UART
-            h = subprocess.Popen(argv(f"hostile_{behaviour}.bin"), stdin=subprocess.DEVNULL,
+            h = subprocess.Popen(argv(f"hostile_{behaviour}.bin", HOSTILE_ARGS[behaviour]),
+                                 stdin=subprocess.DEVNULL,
                                  stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60

@@ -458,11 +458,17 @@ static int kvm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
 	struct kvm_msi m = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
 	                     .data = data };
-	/* > 0: delivered to that many vCPUs; 0: blocked by the guest (e.g. masked). */
-	if (ioctl(vmd(vm)->vm_fd, KVM_SIGNAL_MSI, &m) < 0) {
-		log_warn("kvm", "KVM_SIGNAL_MSI 0x%llx/0x%x: %s", (unsigned long long)addr, data,
-		         strerror(errno));
-		return -errno;
+	/* > 0: delivered to that many vCPUs; 0: blocked by the guest (e.g. masked); -1,
+	 * which reads as EPERM: no vCPU at that destination. The last is the guest's doing
+	 * and, as on a PC, the message is lost. Anything else is worth a warning, the first
+	 * few times: a guest sends these as fast as it likes. */
+	if (ioctl(vmd(vm)->vm_fd, KVM_SIGNAL_MSI, &m) < 0 && errno != EPERM) {
+		int en = errno;
+		static atomic_uint warned;
+		if (atomic_fetch_add(&warned, 1) < 5)
+			log_warn("kvm", "KVM_SIGNAL_MSI 0x%llx/0x%x: %s", (unsigned long long)addr,
+			         data, strerror(en));
+		return -en;
 	}
 	return 0;
 }

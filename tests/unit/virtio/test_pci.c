@@ -251,6 +251,18 @@ static void test_msix(struct tdev *t)
 	bus_wr(&vm->mmio, tbl + 64, 4, 0x12345678);
 	CHECK_EQ(bus_rd(&vm->mmio, tbl + 64, 4), 0);
 	CHECK_EQ(atomic_load(&vm->msi_sent), 3);
+
+	/* A message addressed anywhere but the LAPICs' window is refused and counted, never
+	 * handed to the engine (it would be a DMA write there). */
+	bus_wr(&vm->mmio, tbl + 16, 4, 0x00100000);            /* RAM at 1 MiB */
+	CHECK(pci_msix_notify(&t->msix, 1));
+	bus_wr(&vm->mmio, tbl + 16, 4, 0xfee00000);
+	bus_wr(&vm->mmio, tbl + 16 + 4, 4, 1);                  /* above 4 GiB */
+	CHECK(pci_msix_notify(&t->msix, 1));
+	bus_wr(&vm->mmio, tbl + 16 + 4, 4, 0);
+	CHECK_EQ(msis.n, 3);
+	CHECK_EQ(atomic_load(&vm->msi_refused), 2);
+	CHECK_EQ(atomic_load(&vm->msi_sent), 3);
 }
 
 int main(void)
