@@ -13,9 +13,10 @@ than asked for. A target that finds a problem stops there: its input is kept und
     scripts/fuzz_campaign.py [--targets pci,irqchip] [--jobs 2] [--cpu-seconds 3600]
     scripts/fuzz_campaign.py --report      # the table for docs/performance.md
 
-The binaries are copied from --build (`make fuzz`) when a campaign starts, so rebuilding
-while it runs does not change what is being fuzzed; the commit they were built from is
-recorded. The libFuzzer options are tests/fuzz/test_fuzz.py's."""
+The binaries are built in --build (`make fuzz` sets it up) and copied when a campaign
+starts, so rebuilding while it runs does not change what is being fuzzed; the commit
+(`git describe --dirty`) is recorded with each target's figures. The libFuzzer options
+are tests/fuzz/test_fuzz.py's."""
 import argparse
 import json
 import os
@@ -38,6 +39,10 @@ ORDER = ["pci", "irqchip", "legacy", "fw_cfg", "boot", "virtqueue", "mmio", "blk
 OPTIONS = ["-max_len=8192", "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]
 
 lock = threading.Lock()
+# SIGTERM or SIGINT: the running fuzzers get SIGINT, print their figures and end; what
+# they did is counted, and no new chunk starts.
+stopping = threading.Event()
+running = set()
 
 
 def load(path: Path) -> dict:
@@ -69,7 +74,11 @@ def chunk(exe: Path, tdir: Path, wall: int) -> dict:
                               *OPTIONS, f"-artifact_prefix={findings}/",
                               str(tdir / "corpus"), str(tdir / "seeds")],
                              stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
+        with lock:
+            running.add(p)
         _, status, ru = os.wait4(p.pid, 0)
+        with lock:
+            running.discard(p)
         p.returncode = os.waitstatus_to_exitcode(status)
     err = log.read_text(errors="replace")
     execs = re.search(r"stat::number_of_executed_units:\s*(\d+)", err)
@@ -89,7 +98,7 @@ def campaign(target: str, args, state: dict, statefile: Path, bindir: Path) -> N
             st = state.setdefault(target, {"cpu": 0.0, "wall": 0.0, "execs": 0, "chunks": 0,
                                            "findings": []})
             left = args.cpu_seconds - st["cpu"]
-            if left < 1 or st["findings"]:
+            if left < 1 or st["findings"] or stopping.is_set():
                 return
         # A chunk's CPU time is at most its wall time: it never runs past the budget.
         wall = int(min(args.chunk, max(left, 1)))
@@ -104,7 +113,7 @@ def campaign(target: str, args, state: dict, statefile: Path, bindir: Path) -> N
                 st["edges"], st["features"] = res["cov"]
             st["corpus_files"], st["corpus_bytes"] = corpus_size(tdir / "corpus")
             st["commit"] = state["_commit"]
-            if res["status"] != 0:
+            if res["status"] != 0 and not stopping.is_set():
                 found = re.findall(r"Test unit written to (\S+)", res["log"])
                 st["findings"].append({"inputs": found, "status": res["status"],
                                        "at_cpu": st["cpu"]})
@@ -113,7 +122,7 @@ def campaign(target: str, args, state: dict, statefile: Path, bindir: Path) -> N
             print(f"{time.strftime('%H:%M:%S')} {target}: {st['cpu']:.0f}/{args.cpu_seconds} "
                   f"CPU s, {st['execs']} inputs, edges {st.get('edges')} features "
                   f"{st.get('features')}, corpus {st['corpus_files']}"
-                  + (f", FINDING: {st['findings'][-1]}" if res["status"] != 0 else ""),
+                  + (f", FINDING: {st['findings'][-1]}" if st["findings"] else ""),
                   flush=True)
 
 
@@ -150,6 +159,10 @@ def main() -> int:
     unknown = [t for t in targets if t not in seeds.SEEDS]
     if unknown:
         ap.error(f"unknown targets {unknown}; there are {sorted(seeds.SEEDS)}")
+    # The binaries of this tree, as it is now: the commit recorded is what was fuzzed.
+    r = subprocess.run(["ninja", "-C", str(args.build)], capture_output=True, text=True)
+    if r.returncode:
+        ap.error(f"building {args.build} failed (make fuzz first):\n{r.stdout[-3000:]}")
     bindir = args.dir / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
     for t in targets:
@@ -162,7 +175,14 @@ def main() -> int:
     state["_commit"] = subprocess.run(["git", "-C", str(REPO), "describe", "--always",
                                        "--dirty"], capture_output=True,
                                       text=True).stdout.strip()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    def stop(*_):
+        stopping.set()
+        with lock:
+            for p in running:
+                p.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     pending = list(targets)
     threads = []
 
@@ -181,7 +201,7 @@ def main() -> int:
     for th in threads:
         th.join()
     found = {t: state[t]["findings"] for t in targets if state.get(t, {}).get("findings")}
-    print("findings:", found or "none")
+    print("stopped;" if stopping.is_set() else "done;", "findings:", found or "none")
     return 1 if found else 0
 
 
