@@ -291,8 +291,8 @@ def cpu_seconds(pid):
 
 def test_neighbour_keeps_its_cpu_share(build, tmp_path):
     """soft, on this host: the CPU-bound reference guest (bench_int.bin) pinned to one
-    host CPU, timed alone, then again beside a storm (and then a flood) pinned to the
-    same CPU. The two VMs share that CPU, so the reference may take about twice as
+    host CPU, timed alone, then again beside a storm (then a flood, then DMA at MMIO
+    with every PCI device busy) pinned to the same CPU. The two VMs share that CPU, so the reference may take about twice as
     long, not more: trivisor must not give a hostile guest extra threads or time.
 
     Other work on this host can take that CPU too (tests run beside builds), which
@@ -320,17 +320,25 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
                                                                    r.stderr[-2000:])
         return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
+    # DMA with its device threads busy too: disks, slirp, the rng (all PCI devices).
+    imgs = []
+    for i in range(2):
+        imgs.append(tmp_path / f"dma{i}.img")
+        imgs[-1].write_bytes(b"\0" * (1 << 20))
+    extra = {**HOSTILE_ARGS, "dma": [a.format(*imgs) for a in DMA_DEVICES["pci"]]}
+    progress = {**PROGRESS, "dma": DMA_PROGRESS}
+    what = {"storm": "a storm", "flood": "a flood", "dma": "DMA at MMIO"}
     figures, slowdowns = [], {}
-    for behaviour in ("storm", "flood"):
+    for behaviour in ("storm", "flood", "dma"):
         alone, alone_cpu = reference()     # right before: other load weighs on both alike
         log = tmp_path / f"{behaviour}.log"
         with open(log, "wb") as out:     # a file: a pipe nobody reads would stall its UART
-            h = subprocess.Popen(argv(f"hostile_{behaviour}.bin", HOSTILE_ARGS[behaviour]),
+            h = subprocess.Popen(argv(f"hostile_{behaviour}.bin", extra[behaviour]),
                                  stdin=subprocess.DEVNULL,
                                  stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
-            while not re.search(PROGRESS[behaviour], log.read_text(errors="replace")):
+            while not re.search(progress[behaviour], log.read_text(errors="replace")):
                 assert h.poll() is None and time.monotonic() < deadline, \
                     f"no progress line from the {behaviour}:\n{log.read_text(errors='replace')[-2000:]}"
                 time.sleep(0.1)
@@ -342,12 +350,12 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
             h.terminate()
             h.wait(30)
         slowdowns[behaviour] = (ref_cpu + hostile_cpu) / alone_cpu
-        figures.append(f"beside a {behaviour}: slowdown {slowdowns[behaviour]:.2f}x on a CPU of "
+        figures.append(f"beside {what[behaviour]}: slowdown {slowdowns[behaviour]:.2f}x on a CPU of "
                        f"their own (reference alone {alone_cpu:.2f} s of CPU; beside it "
                        f"{ref_cpu:.2f} s and the {behaviour} {hostile_cpu:.2f} s), "
                        f"{beside / alone:.2f}x by the clock ({alone:.2f} s, {beside:.2f} s)")
         TIMINGS.append((f"soft on host, CPU {cpu}: bench_int alone", alone))
-        TIMINGS.append((f"soft on host, CPU {cpu}: bench_int beside a {behaviour} (slowdown "
+        TIMINGS.append((f"soft on host, CPU {cpu}: bench_int beside {what[behaviour]} (slowdown "
                         f"{slowdowns[behaviour]:.2f}x in CPU time, {beside / alone:.2f}x by "
                         f"the clock; CPU s: it {ref_cpu:.2f}, the {behaviour} {hostile_cpu:.2f})",
                         beside))
