@@ -24,9 +24,9 @@
  *              virtio-pci (--rng), an MSI flood besides: MSI-X on, queue 0's message
  *              to this CPU, and a one-buffer request posted and notified each time
  *              the last one is used, so the device sends an MSI every round; one
- *              message in 16 is a hostile one (another destination, vector,
- *              delivery mode or trigger, an address outside the LAPICs' window, or
- *              the entry masked) before the good one is put back.
+ *              message in 16, from the second on, is a hostile one (an address
+ *              outside the LAPICs' window, the entry masked, another destination,
+ *              vector, delivery mode or trigger) before the good one is put back.
  *   FLOOD=1    "hostile: flood": an I/O flood that never ends, interrupts off. Sweeps
  *              every port 0-0xffff over and over, an OUT of a random value and
  *              width (1, 2 or 4 bytes) then an IN of that width, except where the
@@ -697,17 +697,16 @@ msi_good:
 	movl $0, 12(%edx)
 	ret
 
-/* Entry 0, hostile: a random destination (physical or logical, RH either way), a vector
- * of 0x80-0xff, fixed or lowest priority, any trigger bits; or, one time in four, an
- * address outside the LAPICs' window; or, one in four, the entry masked. */
+/* Entry 0, hostile, by ECX: 0, an address outside the LAPICs' window; 1, the entry
+ * masked; 2 and 3, a random destination (physical or logical, RH either way), a vector
+ * of 0x80-0xff, fixed or lowest priority, any trigger bits. */
 msi_bad:
 	mov msi_table, %edx
-	call xrand
-	mov %eax, %ecx
-	and $3, %ecx
+	test %ecx, %ecx
 	jz 1f
 	cmp $1, %ecx
 	je 2f
+	call xrand
 	and $0xff00c, %eax		/* destination ID, RH, DM */
 	or $0xfee00000, %eax
 	mov %eax, (%edx)
@@ -724,11 +723,16 @@ msi_bad:
 2:	movl $1, 12(%edx)		/* masked: the message waits in the PBA */
 	ret
 
-/* Make the next buffer available and notify; one time in 16 with a hostile entry 0. */
+/* Make the next buffer available and notify; one time in 16 with a hostile entry 0, of
+ * each kind in turn, from the second request on (so even a slow run sees one). */
 msi_post:
-	call xrand
-	test $0xf0, %al
-	jnz 1f
+	movzwl msi_avail, %ecx
+	mov %ecx, %eax
+	and $15, %eax
+	cmp $1, %eax
+	jne 1f
+	shr $4, %ecx
+	and $3, %ecx
 	call msi_bad
 	jmp 2f
 1:	call msi_good
