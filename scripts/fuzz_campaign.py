@@ -8,7 +8,10 @@ build-fuzz/campaign), so a campaign cut off (a session ending, a reboot) goes on
 where it stopped the next time, from the corpus it had. Work is done in chunks of at
 most --chunk seconds; a chunk's wall time bounds its CPU time, so no target gets more
 than asked for. A target that finds a problem stops there: its input is kept under
-<dir>/<target>/findings and the campaign reports it, the others go on.
+<dir>/<target>/findings and the campaign reports it, the others go on. A timeout whose
+input then runs alone in under a second is put down as spurious and the target goes on
+(libFuzzer's -timeout is wall time: a starved or stopped fuzzer trips it; to pause a
+campaign, stop it with SIGTERM and start it again, never SIGSTOP it).
 
     scripts/fuzz_campaign.py [--targets pci,irqchip] [--jobs 2] [--cpu-seconds 3600]
     scripts/fuzz_campaign.py --report      # the table for docs/performance.md
@@ -89,6 +92,15 @@ def chunk(exe: Path, tdir: Path, wall: int) -> dict:
             "cov": [int(x) for x in cov[-1]] if cov else None}
 
 
+def reruns_quickly(exe: Path, unit: str) -> bool:
+    """libFuzzer's -timeout is wall time: an input can exceed it on a host that stopped or
+    starved the fuzzer. One that runs alone within a tenth of it is no finding."""
+    t0 = time.monotonic()
+    r = subprocess.run([str(exe), "-timeout=10", unit], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60)
+    return r.returncode == 0 and time.monotonic() - t0 < 1
+
+
 def campaign(target: str, args, state: dict, statefile: Path, bindir: Path) -> None:
     tdir = args.dir / target
     (tdir / "corpus").mkdir(parents=True, exist_ok=True)
@@ -104,6 +116,10 @@ def campaign(target: str, args, state: dict, statefile: Path, bindir: Path) -> N
         wall = int(min(args.chunk, max(left, 1)))
         exe = bindir / f"fuzz_{target}"
         res = chunk(exe, tdir, wall)
+        found = re.findall(r"Test unit written to (\S+)", res["log"])
+        spurious = (res["status"] != 0 and found and
+                    all(Path(f).name.startswith("timeout-") and reruns_quickly(exe, f)
+                        for f in found))
         with lock:
             st["cpu"] += res["cpu"]
             st["wall"] += res["wall"]
@@ -113,8 +129,9 @@ def campaign(target: str, args, state: dict, statefile: Path, bindir: Path) -> N
                 st["edges"], st["features"] = res["cov"]
             st["corpus_files"], st["corpus_bytes"] = corpus_size(tdir / "corpus")
             st["commit"] = state["_commit"]
-            if res["status"] != 0 and not stopping.is_set():
-                found = re.findall(r"Test unit written to (\S+)", res["log"])
+            if spurious:
+                st.setdefault("spurious_timeouts", []).extend(found)
+            elif res["status"] != 0 and not stopping.is_set():
                 st["findings"].append({"inputs": found, "status": res["status"],
                                        "at_cpu": st["cpu"]})
                 (tdir / f"finding-{st['chunks']}.log").write_text(res["log"])
