@@ -268,11 +268,13 @@ void vm_inputs_release(struct vm *vm);
 /* Raise/lower an interrupt line (GSI); routed by the engine. */
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);
 
-/* Deliver a message-signalled interrupt (PCI MSI/MSI-X: the address and data a device
- * writes). Returns 0; -EINVAL for an address outside the LAPICs' window
- * (MSI_ADDR_BASE, 1 MiB; counted in msi_refused); -ENOSYS when there is no engine or it
- * cannot deliver MSIs yet (counted in msi_dropped). */
+/* Where an MSI is written: the LAPICs' 1 MiB window. */
 #define MSI_ADDR_BASE 0xfee00000u
+
+/* Deliver a message-signalled interrupt (PCI MSI/MSI-X: the address and data a device
+ * writes). Returns 0; -EINVAL for an address outside MSI_ADDR_BASE's window (counted in
+ * msi_refused); -ENOSYS when there is no engine or it cannot deliver MSIs yet (counted
+ * in msi_dropped). */
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 
 /* The one exit dispatcher: counts the exit and handles it. Returns 0 to keep running,
