@@ -4,6 +4,7 @@
  * content is parsed. */
 #include "snapshot.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 #include "hw/pc.h"
 
 static const char magic[8] = { 'T', 'R', 'I', 'V', 'S', 'N', 'A', 'P' };
+/* Where the header's mem_digest is: after the magic, format, length, version, engine,
+ * RAM size, vCPUs, CPU-model CRC and memory id (snapshot_put_header checks it). */
+#define HEADER_DIGEST_OFF (8 + 4 + 4 + 32 + 16 + 8 + 4 + 4 + SNAPSHOT_ID_LEN)
 
 /* -- writing --------------------------------------------------------------------------- */
 
@@ -37,6 +41,7 @@ void snapshot_put_header(struct snap_writer *w, const struct snapshot_header *h)
 	snap_put_u32(w, h->ncpus);
 	snap_put_u32(w, h->cpuid_crc);
 	snap_put_bytes(w, h->mem_id, SNAPSHOT_ID_LEN);
+	assert(w->oom || w->len - start == HEADER_DIGEST_OFF);
 	snap_put_u64(w, h->mem_digest);
 	while (!w->oom && w->len - start < SNAPSHOT_HEADER_LEN)
 		snap_put_u8(w, 0);
@@ -65,6 +70,14 @@ void snapshot_section_end(struct snap_writer *w, size_t start)
 	size_t len = w->len - start;
 	patch_le(w, start - 12, len, 8);
 	patch_le(w, start - 4, snap_crc32(0, w->buf + start, len), 4);
+}
+
+void snapshot_set_mem_digest(struct snap_writer *w, uint64_t digest)
+{
+	if (w->oom || w->len < SNAPSHOT_HEADER_LEN + 4)
+		return;
+	patch_le(w, HEADER_DIGEST_OFF, digest, 8);
+	patch_le(w, w->len - 4, snap_crc32(0, w->buf, w->len - 4), 4);
 }
 
 void snapshot_finish(struct snap_writer *w)

@@ -61,6 +61,10 @@ struct snapshot_header {
 
 /* Start a state file in w with header h. */
 void snapshot_put_header(struct snap_writer *w, const struct snapshot_header *h);
+/* Set the memory digest in the header of the finished state file in w (and so its
+ * trailer): the state is taken first, at the moment the VM paused, and the memory file,
+ * which yields the digest, written after it. */
+void snapshot_set_mem_digest(struct snap_writer *w, uint64_t digest);
 /* A section: begin writes its framing and returns where its payload starts; the payload
  * is then written into w; end fills in its length and checksum. */
 size_t snapshot_section_begin(struct snap_writer *w, const char *name);
