@@ -170,6 +170,13 @@ void cpuid_portable_narrow(struct cpuid_table *base, const struct cpuid_table *o
  * and refines it against the PM timer, as on hardware that leaves 0x15 empty. */
 static int set_portable(struct cpuid_table *t, uint32_t tsc_khz)
 {
+	/* No IA32_ARCH_CAPABILITIES: its value is each engine's own (the soft CPU, which
+	 * does not speculate, says it is immune to everything; KVM passes on the host's
+	 * bits), and a guest keeps the mitigations it chose by it when it moves. Without it
+	 * a guest assumes what is true of its vendor's CPUs under either engine. */
+	struct cpuid_entry *l7 = cpuid_find_mut(t, 7, 0);
+	if (l7)
+		l7->edx &= ~CPUID_7_EDX_ARCH_CAPABILITIES;
 	static const char brand[48] = "trivisor portable x86-64 CPU";
 	uint32_t bw[12];
 	memcpy(bw, brand, sizeof(bw));

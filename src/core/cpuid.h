@@ -38,6 +38,7 @@ struct cpuid_model_cfg {
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_APIC       (1u << 9)
 #define CPUID_1_EDX_HTT        (1u << 28)
+#define CPUID_7_EDX_ARCH_CAPABILITIES (1u << 29)   /* IA32_ARCH_CAPABILITIES */
 #define CPUID_KVM_SIGNATURE    0x40000000u
 #define CPUID_KVM_FEATURES     0x40000001u
 /* "KVMKVMKVM\0\0\0" in EBX, ECX, EDX of leaf 0x4000_0000. */

@@ -129,7 +129,8 @@ int main(void)
 	};
 	for (unsigned i = 0; i < sizeof(offer) / sizeof(offer[0]); i++)
 		cpuid_put(&kvm, &offer[i]);
-	struct cpuid_entry l7 = { .function = 7, .indexed = true, .ebx = 0x9 };
+	struct cpuid_entry l7 = { .function = 7, .indexed = true, .ebx = 0x9,
+	                          .edx = CPUID_7_EDX_ARCH_CAPABILITIES };
 	cpuid_put(&soft, &l7);
 	cpuid_portable_narrow(&soft, &kvm);
 	CHECK_EQ(cpuid_find(&soft, 0, 0)->ebx, 0x756e6547);
@@ -149,6 +150,16 @@ int main(void)
 	CHECK(r[0] == 2600 && r[1] == 2600 && r[2] == 1000);
 	cpuid_query(&t, 0x80000002, 0, r);
 	CHECK(memcmp(r, "trivisor portab", 15) == 0);
+	/* IA32_ARCH_CAPABILITIES, each engine's own value, is not in it even if offered. */
+	struct cpuid_table both = soft;
+	cpuid_put(&both, &l7);
+	CHECK_EQ(cpuid_model_build(&t, &both, &pc, &e), 0);
+	cpuid_query(&t, 7, 0, r);
+	CHECK_EQ(r[3] & CPUID_7_EDX_ARCH_CAPABILITIES, 0);
+	pc.portable = false;
+	CHECK_EQ(cpuid_model_build(&t, &both, &pc, &e), 0);
+	cpuid_query(&t, 7, 0, r);
+	CHECK(r[3] & CPUID_7_EDX_ARCH_CAPABILITIES);
 
 	/* Bad configurations are refused. */
 	cfg.ncpus = 0;

@@ -34,7 +34,6 @@
 /* Leaf 6 EAX */
 #define F6A_ARAT (1u << 2)    /* the APIC timer keeps running in deep C-states */
 /* Leaf 7 EDX */
-#define F7D_ARCH_CAP (1u << 29)
 /* Leaf 0x8000_0001 */
 #define X1C_LAHF (1u << 0)
 #define X1C_ABM (1u << 5)   /* LZCNT */
@@ -94,7 +93,7 @@ int soft_cpuid_supported(struct cpuid_table *out)
 	        put(out, 1, 0, false, sig, 8u << 8, l1_ecx, l1_edx) ||
 	        put(out, 6, 0, false, F6A_ARAT, 0, 0, 0) ||
 	        /* IA32_ARCH_CAPABILITIES (sys.c): no speculation, so no Meltdown-class bugs. */
-	        put(out, 7, 0, true, 0, l7_ebx, 0, F7D_ARCH_CAP) ||
+	        put(out, 7, 0, true, 0, l7_ebx, 0, CPUID_7_EDX_ARCH_CAPABILITIES) ||
 	        put(out, 0x15, 0, false, 1, (uint32_t)SOFT_TSC_PER_NS, l15_ecx, 0) ||
 	        put(out, 0x16, 0, false, tsc_mhz, tsc_mhz, l16_ecx, 0) ||
 	        put(out, 0x80000000u, 0, false, 0x80000008u, 0, 0, 0) ||
