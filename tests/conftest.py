@@ -67,8 +67,9 @@ def outer_vm(build):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
-    """A test that fails after a console wait in the nested outer guest timed out runs
-    once more, on a rebooted outer guest (the harness reboots one it marked broken).
+    """A test that fails after a console wait in the nested outer guest timed out, or
+    found the outer guest's QEMU gone, runs once more, on a rebooted outer guest (the
+    harness reboots one it marked broken).
     The outer guest is QEMU emulating SVM under TCG, which now and then freezes as a
     whole as a KVM client starts in it (harness.QEMU_ACCEL says more; CI runs see one
     or two such freezes among ~60 nested tests). A freeze that hits the rerun too earns

@@ -553,12 +553,18 @@ class InnerProcess:
     def _guard(self, fn, *a, **kw):
         """Every console wait: a timeout carries the outer guest's diagnosis (as
         .diagnosis, and in its message for a test that lets it propagate), which also
-        counts the stall, so that the test runs again (tests/conftest.py)."""
+        counts the stall, so that the test runs again (tests/conftest.py). So does the
+        console's end: QEMU itself exited (the outer guest's kernel died under emulated
+        SVM, or QEMU did; trivisor ending leaves the outer shell), once in a few CI runs
+        here, never trivisor's doing from user space."""
+        global STALLS
         try:
             return fn(*a, **kw)
-        except pexpect.EOF:
-            self.outer.broken = True    # QEMU died: nothing more to wait for
-            raise
+        except pexpect.EOF as e:
+            STALLS += 1
+            self.outer.broken = True    # nothing more to wait for: rebooted on next use
+            raise pexpect.EOF(f"{e}\nthe outer guest's QEMU exited (see its console "
+                              f"transcript)") from None
         except pexpect.TIMEOUT as e:
             diagnosis = self._ask_trivisor() + self.outer.diagnose()
             err = pexpect.TIMEOUT(f"{e}\ninside the outer guest:\n{diagnosis}")
