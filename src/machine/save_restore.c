@@ -86,13 +86,14 @@ static int save_devices(struct vm *vm, struct snap_writer *w, struct err *e)
 }
 
 static int save_state(struct vm *vm, struct snap_writer *w, const uint8_t id[SNAPSHOT_ID_LEN],
-                      uint64_t digest, struct err *e)
+                      struct err *e)
 {
 	struct snap_writer cw;
 	snap_writer_init(&cw);
 	snapshot_put_cpuid(&cw, &vm->cpuid);
+	/* mem_digest is set once the memory file is written (snapshot_set_mem_digest). */
 	struct snapshot_header h = { .format = SNAPSHOT_FORMAT_VERSION, .mem_size = vm->mem.ram_size,
-	                             .ncpus = vm->ncpus, .mem_digest = digest,
+	                             .ncpus = vm->ncpus,
 	                             .cpuid_crc = cw.oom ? 0 : snap_crc32(0, cw.buf, cw.len) };
 	snprintf(h.version, sizeof(h.version), "%s", TRIVISOR_VERSION);
 	snprintf(h.engine, sizeof(h.engine), "%s", vm->engine->name);
@@ -229,7 +230,7 @@ int machine_snapshot_save(struct vm *vm, const char *state_path, const char *mem
 	snap_writer_init(&w);
 	uint64_t digest = 0;
 	vm_inputs_hold(vm);
-	r = save_state(vm, &w, id, 0, e);
+	r = save_state(vm, &w, id, e);
 	double state_ms = ms_since(&t0);
 	if (r == 0)
 		r = snapshot_mem_write(&vm->mem, mfd, id, &digest, e);
