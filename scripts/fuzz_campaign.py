@@ -19,7 +19,7 @@ campaign, stop it with SIGTERM and start it again, never SIGSTOP it).
 The binaries are built in --build (`make fuzz` sets it up) and copied when a campaign
 starts, so rebuilding while it runs does not change what is being fuzzed; the commit
 (`git describe --dirty`) is recorded with each target's figures. The libFuzzer options
-are tests/fuzz/test_fuzz.py's."""
+are the suite's (tests/fuzz/libfuzzer.py)."""
 import argparse
 import json
 import os
@@ -35,11 +35,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "fuzz"))
 import seeds  # noqa: E402
+from libfuzzer import ENV, OPTIONS  # noqa: E402
 
 # The issue's order: the platform's guest-facing devices and the loaders first.
 ORDER = ["pci", "irqchip", "legacy", "fw_cfg", "boot", "virtqueue", "mmio", "blk", "net",
          "console", "rng", "e1000", "ahci", "vga", "translate", "api", "snapshot"]
-OPTIONS = ["-max_len=8192", "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]
 
 lock = threading.Lock()
 # SIGTERM or SIGINT: the running fuzzers get SIGINT, print their figures and end; what
@@ -69,14 +69,13 @@ def chunk(exe: Path, tdir: Path, wall: int) -> dict:
     findings = tdir / "findings"
     findings.mkdir(exist_ok=True)
     log = tdir / "last.log"
-    env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     t0 = time.monotonic()
     with open(log, "w") as f:
         # nice execs the fuzzer: the pid waited for is the fuzzer's.
         p = subprocess.Popen(["nice", "-n", "19", str(exe), f"-max_total_time={wall}",
                               *OPTIONS, f"-artifact_prefix={findings}/",
                               str(tdir / "corpus"), str(tdir / "seeds")],
-                             stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
+                             stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=ENV)
         with lock:
             running.add(p)
         _, status, ru = os.wait4(p.pid, 0)
@@ -96,7 +95,7 @@ def reruns_quickly(exe: Path, unit: str) -> bool:
     """libFuzzer's -timeout is wall time: an input can exceed it on a host that stopped or
     starved the fuzzer. One that runs alone within a tenth of it is no finding."""
     t0 = time.monotonic()
-    r = subprocess.run([str(exe), "-timeout=10", unit], stdin=subprocess.DEVNULL,
+    r = subprocess.run([str(exe), *OPTIONS, unit], stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=60)
     return r.returncode == 0 and time.monotonic() - t0 < 1
 

@@ -27,6 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seeds  # noqa: E402
+from libfuzzer import ENV, OPTIONS  # noqa: E402
 
 from harness import TIMINGS  # noqa: E402  (tests/conftest.py puts harness on the path)
 
@@ -125,17 +126,15 @@ def run_target(exe: Path, target: str, work: Path, artifacts: Path) -> dict:
     seed_dir, corpus = work / "seeds", work / "corpus"
     seeds.write(target, seed_dir)
     corpus.mkdir(parents=True)
-    env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     seeded = subprocess.run([str(exe), "-runs=0", str(seed_dir)], capture_output=True,
-                            text=True, env=env, timeout=120)
+                            text=True, env=ENV, timeout=120)
     if seeded.returncode != 0:
         return {"seeded": seeded}
     t0 = time.monotonic()
-    fuzzed = subprocess.run([str(exe), f"-max_total_time={SECONDS}", "-max_len=8192",
-                             "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
+    fuzzed = subprocess.run([str(exe), f"-max_total_time={SECONDS}", *OPTIONS,
                              f"-artifact_prefix={artifacts}/{target}-", str(corpus),
                              str(seed_dir)],
-                            capture_output=True, text=True, env=env, timeout=SECONDS + 120)
+                            capture_output=True, text=True, env=ENV, timeout=SECONDS + 120)
     return {"seeded": seeded, "fuzzed": fuzzed, "seconds": time.monotonic() - t0}
 
 
