@@ -237,6 +237,14 @@ DMA_REFUSED = {"mmio": [r"virtio-blk0: .* protocol errors (\d+)", r"virtio-rng: 
                        r"virtio-blk0: .* protocol errors (\d+)", r"virtio-rng: .* protocol errors (\d+)"]}
 
 
+def dma_images(tmp_path):
+    """The two 1 MiB disk images DMA_DEVICES' {0} and {1} name."""
+    imgs = [tmp_path / f"dma{i}.img" for i in range(2)]
+    for img in imgs:
+        img.write_bytes(b"\0" * (1 << 20))
+    return imgs
+
+
 @pytest.mark.parametrize("devices", ["mmio", "pci"])
 def test_dma_at_mmio_and_past_ram(machine, engine, devices, tmp_path):
     """hostile_dma points every device's DMA at MMIO (the LAPIC, the IOAPIC, the
@@ -247,11 +255,7 @@ def test_dma_at_mmio_and_past_ram(machine, engine, devices, tmp_path):
     trivisor's memory stays put, its control API pauses and resumes the VM and the quit
     key ends it within seconds, status 0."""
     disks = Disks(machine)
-    devs = []
-    for i in range(2):
-        img = tmp_path / f"dma{i}.img"
-        img.write_bytes(b"\0" * (1 << 20))
-        devs.append(disks.attach(img))
+    devs = [disks.attach(img) for img in dma_images(tmp_path)]
     args = [a.format(*devs) for a in DMA_DEVICES[devices]]
     name = f"h{os.getpid()}-dma-{devices}"
     p = machine.spawn(["run", "--engine", engine, "--stats", "--name", name, *args,
@@ -321,10 +325,7 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
         return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
     # DMA with its device threads busy too: disks, slirp, the rng (all PCI devices).
-    imgs = []
-    for i in range(2):
-        imgs.append(tmp_path / f"dma{i}.img")
-        imgs[-1].write_bytes(b"\0" * (1 << 20))
+    imgs = dma_images(tmp_path)
     extra = {**HOSTILE_ARGS, "dma": [a.format(*imgs) for a in DMA_DEVICES["pci"]]}
     progress = {**PROGRESS, "dma": DMA_PROGRESS}
     what = {"storm": "a storm", "flood": "a flood", "dma": "DMA at MMIO"}
