@@ -3,7 +3,10 @@
  * Host register use in translated code:
  *   rbx  struct soft_cpu * (pinned)       r12  RIP at block entry (guest RIP of ins[0])
  *   rax, rcx, rdx  operand a, operand b, result     rsi  linear address, then host address
- *   rdi, r8, r9  TLB probe temporaries
+ *   rdi, r8  TLB probe temporaries
+ *   rbp, r13, r14, r15, r9, r10, r11  guest GPRs cached within a block (the handlers and
+ *                       helpers a block calls keep the first four; the other three
+ *                       are written back and dropped before any call)
  * Guest RIPs are r12-relative: one block of physical code may be entered at several
  * linear addresses (Linux runs its early code at both its physical and its virtual
  * address), as the interpreter allows.
@@ -47,6 +50,21 @@ _Static_assert(offsetof(struct soft_cpu, lf_sz) == offsetof(struct soft_cpu, lf_
 enum { STUB_SLOW, STUB_FAIL, STUB_LEAVE, STUB__COUNT };
 #define MAX_FIX (SOFT_BLOCK_MAX * 12)
 
+/* Guest GPRs cached in host registers within a block. A register is loaded from
+ * struct soft_cpu at its first use and kept while the block runs inline; a write only
+ * marks it dirty, and dirty registers are written back when evicted, before a handler
+ * call and at every exit. A TLB miss goes to the instruction's slow stub, which writes
+ * back what was dirty at the miss, runs the handler and reloads what the inline code
+ * after the instruction expects in host registers (rc_slow, rc_after). */
+#define NSLOT 7
+#define NSLOT_KEPT 4              /* the callee-saved ones, first */
+static const uint8_t slot_reg[NSLOT] = { RBP, R13, R14, R15, R9, R10, R11 };
+
+struct rcache {
+	uint8_t g[NSLOT];         /* guest GPR + 1 held by the slot, 0: free */
+	bool dirty[NSLOT];        /* newer than struct soft_cpu's copy */
+};
+
 struct em {
 	uint8_t *base, *p, *end;  /* write view: base is the arena start */
 	bool full;
@@ -70,6 +88,12 @@ struct em {
 	                                   * redoes it on lf_a/lf_b so the host flags are
 	                                   * live at the continuation, as inline */
 	unsigned ninline, ncall;
+	struct rcache rc;         /* the cache as the code being emitted leaves it */
+	struct rcache rc_slow[SOFT_BLOCK_MAX];  /* at instruction k's jumps to its slow stub */
+	struct rcache rc_after[SOFT_BLOCK_MAX]; /* where instruction k's inline code ends */
+	bool rc_mixed;            /* k's slow-stub jumps saw different dirty registers: the
+	                           * instruction is a handler call instead */
+	uint16_t uses[SOFT_BLOCK_MAX]; /* the GPRs instruction k names, for eviction */
 	bool chainable;           /* no instruction can change what soft_run checks between
 	                           * blocks (TF, interrupt shadow, mode, paging) */
 	const uint64_t *gen;      /* the code-sharing generation (cache.share), or NULL */
@@ -214,6 +238,15 @@ static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
 	e->fix[e->nfix].kind = (uint8_t)kind;
 	e->fix[e->nfix].k = (uint8_t)k;
 	e->nfix++;
+	if (kind == STUB_SLOW) {
+		if (!e->need[kind][k])
+			e->rc_slow[k] = e->rc;
+		else
+			for (unsigned s = 0; s < NSLOT; s++)
+				if ((e->rc.dirty[s] ? e->rc.g[s] : 0) !=
+				    (e->rc_slow[k].dirty[s] ? e->rc_slow[k].g[s] : 0))
+					e->rc_mixed = true;
+	}
 	e->need[kind][k] = true;
 }
 
@@ -231,36 +264,181 @@ static void guest_rip(struct em *e, unsigned r, int64_t d)
 
 /* ---- guest registers ---- */
 
-static int32_t greg_field(unsigned r)
+/* Every cache operation is a MOV: the host flags (the guest's, while flags_live)
+ * survive it. */
+
+static void rc_store(struct em *e, const struct rcache *rc, unsigned s)
 {
-	return r >= SREG_AH ? GPR(r - SREG_AH) + 1 : GPR(r);
+	op_c(e, W, 0x89, slot_reg[s], GPR(rc->g[s] - 1));
+}
+
+/* Write back the registers dirty in rc (the code's own state, or a slow stub's). */
+static void rc_writeback(struct em *e, const struct rcache *rc)
+{
+	for (unsigned s = 0; s < NSLOT; s++)
+		if (rc->g[s] && rc->dirty[s])
+			rc_store(e, rc, s);
+}
+
+/* Load every register rc holds (a slow stub, after its handler). */
+static void rc_reload(struct em *e, const struct rcache *rc)
+{
+	for (unsigned s = 0; s < NSLOT; s++)
+		if (rc->g[s])
+			op_c(e, W, 0x8b, slot_reg[s], GPR(rc->g[s] - 1));
+}
+
+/* Before leaving the block: memory up to date, the cache kept. */
+static void rc_flush(struct em *e)
+{
+	rc_writeback(e, &e->rc);
+	memset(e->rc.dirty, 0, sizeof(e->rc.dirty));
+}
+
+/* Before a call of a helper: the caller-saved slots are written back and dropped. */
+static void rc_spill_volatile(struct em *e)
+{
+	for (unsigned s = NSLOT_KEPT; s < NSLOT; s++) {
+		if (e->rc.g[s] && e->rc.dirty[s])
+			rc_store(e, &e->rc, s);
+		e->rc.g[s] = 0;
+		e->rc.dirty[s] = false;
+	}
+}
+
+/* Before a handler call, which reads and writes the registers in memory. */
+static void rc_drop(struct em *e)
+{
+	rc_flush(e);
+	memset(&e->rc, 0, sizeof(e->rc));
+}
+
+/* The GPRs an instruction names (operands, address, the stack pointer). */
+static uint16_t insn_uses(const struct sinsn *i)
+{
+	uint16_t m = 0;
+	for (unsigned k = 0; k < i->nops; k++)
+		if (i->o[k].kind == OPK_REG)
+			m |= (uint16_t)(1u << (i->o[k].reg & 15));
+	if (i->base < 16)
+		m |= (uint16_t)(1u << i->base);
+	if (i->index < 16)
+		m |= (uint16_t)(1u << i->index);
+	if (i->kind == K_PUSH || i->kind == K_POP || i->kind == K_CALL || i->kind == K_RET)
+		m |= 1u << R_RSP;
+	return m;
+}
+
+/* How far ahead of the current instruction guest GPR g is next named (the block's
+ * length + 1: never). */
+static unsigned next_use(const struct em *e, unsigned g)
+{
+	for (unsigned k = e->k; k < e->b->n; k++)
+		if (e->uses[k] >> g & 1)
+			return k - e->k;
+	return e->b->n + 1;
+}
+
+/* The slot holding guest GPR r, else a free one, else the one whose register is
+ * needed furthest ahead (a clean one first at equal distance); load: fill it from
+ * memory (not needed for a write of all 64 bits). */
+static unsigned rc_slot(struct em *e, unsigned r, bool load)
+{
+	struct rcache *rc = &e->rc;
+	unsigned s = NSLOT, far = 0;
+	for (unsigned t = 0; t < NSLOT; t++) {
+		if (rc->g[t] == r + 1)
+			return t;
+		unsigned d = !rc->g[t] ? 3 * SOFT_BLOCK_MAX : 2 * next_use(e, rc->g[t] - 1u) +
+		                                                 !rc->dirty[t];
+		if (s == NSLOT || d > far) {
+			s = t;
+			far = d;
+		}
+	}
+	if (rc->g[s] && rc->dirty[s])
+		rc_store(e, rc, s);
+	rc->g[s] = (uint8_t)(r + 1);
+	rc->dirty[s] = false;
+	if (load)
+		op_c(e, W, 0x8b, slot_reg[s], GPR(r));
+	return s;
+}
+
+/* AH, CH, DH, BH stay in memory: the cached register is written back and dropped. */
+static unsigned rc_uncache(struct em *e, unsigned r)
+{
+	unsigned g = r - SREG_AH;
+	for (unsigned s = 0; s < NSLOT; s++) {
+		if (e->rc.g[s] == g + 1) {
+			if (e->rc.dirty[s])
+				rc_store(e, &e->rc, s);
+			e->rc.g[s] = 0;
+			e->rc.dirty[s] = false;
+		}
+	}
+	return g;
 }
 
 /* Host h = guest register r of sz bytes, zero-extended. */
 static void ld_greg(struct em *e, unsigned h, unsigned r, unsigned sz)
 {
-	int32_t f = greg_field(r);
-	switch (sz) {
-	case 8: op_c(e, W, 0x8b, h, f); break;
-	case 4: op_c(e, 0, 0x8b, h, f); break;
-	case 2: op_c(e, 0, 0x0fb7, h, f); break;
-	default: op_c(e, 0, 0x0fb6, h, f); break;
+	if (r >= SREG_AH) {
+		op_c(e, 0, 0x0fb6, h, GPR(rc_uncache(e, r)) + 1);
+		return;
 	}
+	unsigned x = slot_reg[rc_slot(e, r, true)];
+	switch (sz) {
+	case 8: op_r(e, W, 0x89, x, h); break;
+	case 4: op_r(e, 0, 0x89, x, h); break;        /* mov h32, x32 zero-extends */
+	case 2: op_r(e, 0, 0x0fb7, h, x); break;
+	default: op_r(e, BREG, 0x0fb6, h, x); break;
+	}
+}
+
+/* The host register holding guest GPR r, for an address. */
+static unsigned greg_host(struct em *e, unsigned r)
+{
+	return slot_reg[rc_slot(e, r, true)];
+}
+
+/* A 32- or 64-bit register operand: operated on in its host register directly. */
+static bool direct_reg(const struct sop *o)
+{
+	return o->kind == OPK_REG && o->size >= 4 && o->reg < 16;
+}
+
+/* The host register of a direct destination that the instruction writes whole. */
+static unsigned greg_def(struct em *e, unsigned r)
+{
+	unsigned s = rc_slot(e, r, false);
+	e->rc.dirty[s] = true;
+	return slot_reg[s];
+}
+
+/* The host register of a direct destination that the instruction reads first. */
+static unsigned greg_mod(struct em *e, unsigned r)
+{
+	unsigned s = rc_slot(e, r, true);
+	e->rc.dirty[s] = true;
+	return slot_reg[s];
 }
 
 /* Guest register r of sz bytes = host h (32-bit writes zero-extend, 8/16 merge). */
 static void st_greg(struct em *e, unsigned h, unsigned r, unsigned sz)
 {
-	int32_t f = greg_field(r);
-	switch (sz) {
-	case 8: op_c(e, W, 0x89, h, f); break;
-	case 4:
-		op_r(e, 0, 0x89, h, h);    /* mov h32, h32: zero the upper half */
-		op_c(e, W, 0x89, h, f);
-		break;
-	case 2: op_c(e, P66, 0x89, h, f); break;
-	default: op_c(e, BREG, 0x88, h, f); break;
+	if (r >= SREG_AH) {
+		op_c(e, BREG, 0x88, h, GPR(rc_uncache(e, r)) + 1);
+		return;
 	}
+	unsigned s = rc_slot(e, r, sz < 4), x = slot_reg[s];
+	switch (sz) {
+	case 8: op_r(e, W, 0x89, h, x); break;
+	case 4: op_r(e, 0, 0x89, h, x); break;
+	case 2: op_r(e, P66, 0x89, h, x); break;
+	default: op_r(e, BREG, 0x88, h, x); break;
+	}
+	e->rc.dirty[s] = true;
 }
 
 /* Host h = sz bytes at [rsi], zero-extended. */
@@ -314,15 +492,15 @@ static void emit_ea(struct em *e, const struct sinsn *i, bool with_seg)
 	if (i->base == SREG_RIP) {
 		guest_rip(e, RSI, next + i->disp);
 	} else if (i->base != SREG_NONE) {
-		op_c(e, W, 0x8b, RSI, GPR(i->base));
-		if (i->index != SREG_NONE) {
-			op_c(e, W, 0x8b, RDI, GPR(i->index));
-			op_m(e, W, 0x8d, RSI, RSI, RDI, i->scale, (int32_t)i->disp);
-		} else if (i->disp) {
-			op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, (int32_t)i->disp);
-		}
+		unsigned b = greg_host(e, i->base);
+		if (i->index != SREG_NONE)
+			op_m(e, W, 0x8d, RSI, b, (int)greg_host(e, i->index), i->scale, (int32_t)i->disp);
+		else if (i->disp)
+			op_m(e, W, 0x8d, RSI, b, NOIDX, 0, (int32_t)i->disp);
+		else
+			op_r(e, W, 0x89, b, RSI);
 	} else if (i->index != SREG_NONE) {
-		op_c(e, W, 0x8b, RSI, GPR(i->index));
+		op_r(e, W, 0x89, greg_host(e, i->index), RSI);
 		if (i->scale) {
 			op_r(e, W, 0xc1, 4, RSI); /* shl rsi, scale */
 			b1(e, i->scale);
@@ -363,9 +541,9 @@ static void probe(struct em *e, unsigned sz, bool write)
 		op_m(e, W, 0x8d, R8, RSI, NOIDX, 0, (int32_t)sz - 1);
 	op_r(e, W, 0x81, 4, R8);             /* and r8, -4096 */
 	b4(e, 0xfffff000u);
-	op_m(e, W, 0x8b, R9, RBX, RDI, 0, tlb);          /* r9 = tag */
-	op_c(e, W, 0x23, R9, OFF(tlb.mask));             /* and r9, tlb.mask */
-	op_r(e, W, 0x39, R8, R9);                        /* cmp r9, r8 */
+	/* tag & mask == page, as (tag ^ page) & mask == 0: the mask keeps every page bit */
+	op_m(e, W, 0x33, R8, RBX, RDI, 0, tlb);          /* xor r8, tag */
+	op_c(e, W, 0x85, R8, OFF(tlb.mask));             /* test [tlb.mask], r8 */
 	jump_stub(e, CC_NE, STUB_SLOW, e->k);
 	op_r(e, 0, 0x81, 4, RSI);                        /* and esi, 0xfff */
 	b4(e, 0xfff);
@@ -419,6 +597,7 @@ static void lazy_flags(struct em *e, unsigned lf, unsigned sz)
  * retired. */
 static void leave_to_rax(struct em *e)
 {
+	rc_flush(e);
 	op_c(e, W, 0x89, RAX, OFF(rip));
 	mov_ri(e, RAX, (uint64_t)e->b->n << 8);
 	jump_to(e, e->exit_at);
@@ -442,6 +621,7 @@ static void leave_chained(struct em *e, bool direct, int64_t d)
 		leave_to_rax(e);
 		return;
 	}
+	rc_flush(e);
 	const struct soft_jit *j = e->jit;
 	if (e->b->n < 128) {
 		op_c(e, W, 0x83, 5, OFF(jit_left));  /* sub qword [jit_left], n */
@@ -524,18 +704,40 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 		emit_ea(e, i, true);
 		probe(e, i->o[m].size, m == 0 && wb);
 	}
+	bool live = !e->dead[e->k];
+	e->redo_opc[e->k] = opc;
+	e->flags_live = true;
+	e->live_lf = lf;
+	if (direct_reg(&i->o[0]) && (wb || !live)) {
+		/* op x, y on the host registers (CMP and TEST as themselves); with live flags
+		 * a and b are copied first, the result after */
+		unsigned f = size_flags(sz), y = RCX;
+		if (direct_reg(&i->o[1]))
+			y = greg_host(e, i->o[1].reg);
+		else
+			ld_op(e, i, 1, RCX);
+		unsigned x = wb ? greg_mod(e, i->o[0].reg) : greg_host(e, i->o[0].reg);
+		if (live) {
+			op_r(e, f, 0x89, x, RAX);
+			if (y != RCX)
+				op_r(e, f, 0x89, y, RCX);
+		}
+		op_r(e, f, i->op == ALU_CMP ? 0x39 : i->op == ALU_TEST ? 0x85 : opc, y, x);
+		if (live) {
+			op_r(e, f, 0x89, x, RDX);
+			lazy_flags(e, lf, sz);
+		}
+		return true;
+	}
 	ld_op(e, i, 0, RAX);
 	ld_op(e, i, 1, RCX);
 	op_r(e, W, 0x89, RAX, RDX);                           /* mov rdx, rax */
 	op_r(e, size_flags(sz), sz == 1 ? opc - 1u : opc, RCX, RDX); /* op rdx, rcx */
 	zext(e, RDX, sz);
-	if (!e->dead[e->k])
+	if (live)
 		lazy_flags(e, lf, sz);
 	if (wb)
 		st_op(e, i, 0, RDX);
-	e->flags_live = true;
-	e->live_lf = lf;
-	e->redo_opc[e->k] = opc;
 	return true;
 }
 
@@ -547,6 +749,22 @@ static bool emit_mov(struct em *e, const struct sinsn *i)
 	if (m >= 0) {
 		emit_ea(e, i, true);
 		probe(e, i->o[m].size, m == 0);
+	}
+	unsigned sz = i->opsz;
+	if (direct_reg(&i->o[0])) {                /* into the host register */
+		if (direct_reg(&i->o[1])) {
+			unsigned y = greg_host(e, i->o[1].reg);
+			op_r(e, size_flags(sz), 0x89, y, greg_def(e, i->o[0].reg));
+		} else if (i->o[1].kind == OPK_IMM) {
+			mov_ri(e, greg_def(e, i->o[0].reg), i->imm & sz_mask(sz));
+		} else {
+			ld_host(e, greg_def(e, i->o[0].reg), sz);
+		}
+		return true;
+	}
+	if (i->o[0].kind == OPK_MEM && direct_reg(&i->o[1])) {
+		st_host(e, greg_host(e, i->o[1].reg), sz);
+		return true;
 	}
 	ld_op(e, i, 1, RAX);
 	st_op(e, i, 0, RAX);
@@ -603,6 +821,7 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 			op_c(e, W, 0x09, RCX, OFF(rflags));  /* or [rflags], rcx */
 		} else {
 			/* after a CMP or SUB (a loop's test), CF = lf_a < lf_b; else the helper */
+			rc_spill_volatile(e);                /* the same on both paths */
 			op_c(e, 0, 0x80, 7, OFF(lf_op));     /* cmp byte [lf_op], LF_SUB */
 			b1(e, LF_SUB);
 			uint8_t *other = jcc_fwd(e, CC_NE);
@@ -624,12 +843,22 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 		emit_ea(e, i, true);
 		probe(e, sz, true);
 	}
-	ld_op(e, i, 0, RAX);
-	op_r(e, W, 0x89, RAX, RDX);
 	static const uint8_t digit[] = { [UN_INC] = 0, [UN_DEC] = 1, [UN_NOT] = 2, [UN_NEG] = 3 };
 	unsigned opc = op <= UN_DEC ? (sz == 1 ? 0xfe : 0xff) : (sz == 1 ? 0xf6 : 0xf7);
-	op_r(e, size_flags(sz), opc, digit[op], RDX);
-	zext(e, RDX, sz);
+	bool direct = direct_reg(&i->o[0]);
+	if (direct) {                              /* on the host register */
+		unsigned x = greg_mod(e, i->o[0].reg);
+		if (!dead)
+			op_r(e, size_flags(sz), 0x89, x, RAX);
+		op_r(e, size_flags(sz), opc, digit[op], x);
+		if (!dead)
+			op_r(e, size_flags(sz), 0x89, x, RDX);
+	} else {
+		ld_op(e, i, 0, RAX);
+		op_r(e, W, 0x89, RAX, RDX);
+		op_r(e, size_flags(sz), opc, digit[op], RDX);
+		zext(e, RDX, sz);
+	}
 	if (dead) {
 		/* flags overwritten before anything reads them */
 	} else if (op == UN_INC || op == UN_DEC) {
@@ -640,7 +869,8 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 		b1(e, 0x31); b1(e, 0xc0);            /* xor eax, eax */
 		lazy_flags(e, LF_SUB, sz);
 	}
-	st_op(e, i, 0, RDX);
+	if (!direct)
+		st_op(e, i, 0, RDX);
 	return true;
 }
 
@@ -687,6 +917,7 @@ static void cond_to_dl(struct em *e, unsigned cc)
 		op_r(e, 0, 0x0f90 + cc, 0, RDX);     /* setcc dl */
 		return;
 	}
+	rc_spill_volatile(e);
 	op_r(e, W, 0x89, RBX, RDI);
 	mov_ri(e, RSI, cc);
 	call_abs(e, (const void *)soft_jit_cond);
@@ -740,11 +971,16 @@ static bool emit_shift(struct em *e, const struct sinsn *i)
 			emit_ea(e, i, true);
 			probe(e, sz, true);
 		}
-		ld_op(e, i, 0, RDX);
-		op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, i->op == SH_ROL ? 0 : 1, RDX);
+		bool direct = direct_reg(&i->o[0]);
+		unsigned x = direct ? greg_mod(e, i->o[0].reg) : RDX;
+		if (!direct)
+			ld_op(e, i, 0, RDX);
+		op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, i->op == SH_ROL ? 0 : 1, x);
 		b1(e, cnt);
-		zext(e, RDX, sz);
-		st_op(e, i, 0, RDX);
+		if (!direct) {
+			zext(e, RDX, sz);
+			st_op(e, i, 0, RDX);
+		}
 		return true;
 	}
 	if (i->op < SH_SHL)
@@ -755,13 +991,27 @@ static bool emit_shift(struct em *e, const struct sinsn *i)
 		emit_ea(e, i, true);
 		probe(e, sz, true);
 	}
+	bool live = !e->dead[e->k];
+	if (direct_reg(&i->o[0])) {               /* on the host register */
+		unsigned x = greg_mod(e, i->o[0].reg);
+		if (live)
+			op_r(e, size_flags(sz), 0x89, x, RAX);
+		op_r(e, size_flags(sz), 0xc1, digit, x);
+		b1(e, cnt);
+		if (live) {
+			mov_ri(e, RCX, cnt);
+			op_r(e, size_flags(sz), 0x89, x, RDX);
+			lazy_flags(e, lf, sz);
+		}
+		return true;
+	}
 	ld_op(e, i, 0, RAX);
 	mov_ri(e, RCX, cnt);
 	op_r(e, W, 0x89, RAX, RDX);
 	op_r(e, size_flags(sz), sz == 1 ? 0xc0 : 0xc1, digit, RDX);
 	b1(e, cnt);
 	zext(e, RDX, sz);
-	if (!e->dead[e->k])
+	if (live)
 		lazy_flags(e, lf, sz);
 	st_op(e, i, 0, RDX);
 	return true;
@@ -772,12 +1022,12 @@ static bool emit_push(struct em *e, const struct sinsn *i)
 	if (i->opsz != 8 || i->o[0].kind == OPK_MEM)
 		return false;
 	ld_op(e, i, 0, RCX);                     /* the value first: PUSH RSP pushes the old one */
-	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
-	op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, -8);
+	unsigned sp = rc_slot(e, R_RSP, true);
+	op_m(e, W, 0x8d, RSI, slot_reg[sp], NOIDX, 0, -8);
 	probe(e, 8, true);
 	st_host(e, RCX, 8);
-	op_c(e, W, 0x83, 5, GPR(R_RSP));         /* sub qword [rsp], 8 */
-	b1(e, 8);
+	op_m(e, W, 0x8d, slot_reg[sp], slot_reg[sp], NOIDX, 0, -8);
+	e->rc.dirty[sp] = true;
 	return true;
 }
 
@@ -785,11 +1035,12 @@ static bool emit_pop(struct em *e, const struct sinsn *i)
 {
 	if (i->opsz != 8 || i->o[0].kind != OPK_REG || i->o[0].reg == R_RSP)
 		return false;
-	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
+	unsigned sp = rc_slot(e, R_RSP, true);
+	op_r(e, W, 0x89, slot_reg[sp], RSI);
 	probe(e, 8, false);
 	ld_host(e, RAX, 8);
-	op_c(e, W, 0x83, 0, GPR(R_RSP));         /* add qword [rsp], 8 */
-	b1(e, 8);
+	op_m(e, W, 0x8d, slot_reg[sp], slot_reg[sp], NOIDX, 0, 8);
+	e->rc.dirty[sp] = true;
 	st_greg(e, RAX, i->o[0].reg, 8);
 	return true;
 }
@@ -801,7 +1052,9 @@ static bool emit_jcc(struct em *e, const struct sinsn *i)
 	if (!fits32(next + (int64_t)i->imm))
 		return false;
 	uint8_t *taken;
+	rc_flush(e);                              /* once for both exits (MOVs: flags kept) */
 	if (!e->flags_live) {
+		rc_spill_volatile(e);
 		op_r(e, W, 0x89, RBX, RDI);           /* mov rdi, rbx */
 		mov_ri(e, RSI, i->op);
 		call_abs(e, (const void *)soft_jit_cond);
@@ -836,27 +1089,28 @@ static bool emit_call(struct em *e, const struct sinsn *i)
 	int64_t next = (int64_t)e->off + i->len;
 	if (i->o[0].kind != OPK_IMM || i->opsz != 8 || !fits32(next + (int64_t)i->imm))
 		return false;
+	unsigned sp = rc_slot(e, R_RSP, true); /* before the first jump to the slow stub */
 	guest_rip(e, RAX, next + (int64_t)i->imm);
 	check_canonical(e);
-	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
-	op_m(e, W, 0x8d, RSI, RSI, NOIDX, 0, -8);
+	op_m(e, W, 0x8d, RSI, slot_reg[sp], NOIDX, 0, -8);
 	probe(e, 8, true);
 	guest_rip(e, RCX, next);
 	st_host(e, RCX, 8);
-	op_c(e, W, 0x83, 5, GPR(R_RSP));         /* sub qword [rsp], 8 */
-	b1(e, 8);
+	op_m(e, W, 0x8d, slot_reg[sp], slot_reg[sp], NOIDX, 0, -8);
+	e->rc.dirty[sp] = true;
 	leave_direct(e, next + (int64_t)i->imm);
 	return true;
 }
 
 static bool emit_ret(struct em *e, const struct sinsn *i)
 {
-	op_c(e, W, 0x8b, RSI, GPR(R_RSP));
+	unsigned sp = rc_slot(e, R_RSP, true);
+	op_r(e, W, 0x89, slot_reg[sp], RSI);
 	probe(e, 8, false);
 	ld_host(e, RAX, 8);
 	check_canonical(e);
-	op_c(e, W, 0x81, 0, GPR(R_RSP));         /* add qword [rsp], 8 + imm16 */
-	b4(e, 8 + (uint32_t)(i->imm & 0xffff));
+	op_m(e, W, 0x8d, slot_reg[sp], slot_reg[sp], NOIDX, 0, 8 + (int32_t)(i->imm & 0xffff));
+	e->rc.dirty[sp] = true;
 	leave_chained(e, false, 0);
 	return true;
 }
@@ -941,8 +1195,10 @@ static void emit_stubs(struct em *e)
 			e->stub_at[STUB_SLOW][k] = pos(e);
 			e->k = k;
 			e->off = off;
+			rc_writeback(e, &e->rc_slow[k]);
 			emit_call_insn(e, k, k + 1 == b->n);
 			if (k + 1 < b->n) {
+				rc_reload(e, &e->rc_after[k]);
 				unsigned sz = b->ins[k].opsz, opc = e->redo_opc[k];
 				if (opc) {
 					op_c(e, W, 0x8b, RDX, OFF(lf_a));
@@ -1019,14 +1275,24 @@ int soft_jit_init(struct soft_jit *j, size_t size)
 	 * the address to the block at this CPL), else goes out. */
 	struct em e = { .base = j->rw, .p = j->rw, .end = j->rw + 512 };
 	b1(&e, 0x53);                             /* push rbx */
+	b1(&e, 0x55);                             /* push rbp */
 	b1(&e, 0x41); b1(&e, 0x54);               /* push r12 */
-	b1(&e, 0x41); b1(&e, 0x55);               /* push r13: keeps rsp 16-byte aligned */
+	b1(&e, 0x41); b1(&e, 0x55);               /* push r13 */
+	b1(&e, 0x41); b1(&e, 0x56);               /* push r14 */
+	b1(&e, 0x41); b1(&e, 0x57);               /* push r15 */
+	op_r(&e, W, 0x83, 5, RSP);                /* sub rsp, 8: 16-byte aligned for calls */
+	b1(&e, 8);
 	op_r(&e, W, 0x89, RDI, RBX);              /* mov rbx, rdi */
 	op_c(&e, W, 0x8b, R12, OFF(rip));         /* mov r12, [rbx + rip] */
 	b1(&e, 0xff); b1(&e, 0xe6);               /* jmp rsi */
 	j->exit_off = pos(&e);
+	op_r(&e, W, 0x83, 0, RSP);                /* add rsp, 8 */
+	b1(&e, 8);
+	b1(&e, 0x41); b1(&e, 0x5f);               /* pop r15 */
+	b1(&e, 0x41); b1(&e, 0x5e);               /* pop r14 */
 	b1(&e, 0x41); b1(&e, 0x5d);               /* pop r13 */
 	b1(&e, 0x41); b1(&e, 0x5c);               /* pop r12 */
+	b1(&e, 0x5d);                             /* pop rbp */
 	b1(&e, 0x5b);                             /* pop rbx */
 	b1(&e, 0xc3);                             /* ret */
 	j->out_off = pos(&e);
@@ -1137,6 +1403,8 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 	e.jit = j;
 	e.gen = c->cache.share ? &c->cache.share->gen : NULL;
 	bool inl = b->mode == SOFT_MODE64;
+	for (unsigned k = 0; k < b->n; k++)
+		e.uses[k] = insn_uses(&b->ins[k]);
 	e.chainable = inl;
 	for (unsigned k = 0; k < b->n; k++)
 		e.chainable = e.chainable && !(b->ins[k].attr & SI_SYS);
@@ -1162,10 +1430,13 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		bool cf_kept = e.cf_in_rflags;
 		uint8_t *mark = e.p;
 		unsigned nfix = e.nfix;
-		if (inl && emit_inline(&e, i)) {
+		struct rcache rc = e.rc;
+		e.rc_mixed = false;
+		if (inl && emit_inline(&e, i) && !e.rc_mixed) {
 			e.cf_in_rflags = flag_neutral(i) ? cf_kept :
 			                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
 			e.cont_at[k] = pos(&e);
+			e.rc_after[k] = e.rc;
 			if (last && !ends_inline(i)) { /* the block ends after it (page end, length) */
 				guest_rip(&e, RAX, (int64_t)off + i->len);
 				leave_direct(&e, (int64_t)off + i->len);
@@ -1181,9 +1452,11 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 			e.nfix = nfix;
 			e.need[STUB_SLOW][k] = false;
 			e.redo_opc[k] = 0;
+			e.rc = rc;
 		}
 		e.flags_live = false;
 		e.cf_in_rflags = false;
+		rc_drop(&e);
 		emit_call_insn(&e, k, last);
 		e.cont_at[k] = pos(&e);
 		e.ncall++;
