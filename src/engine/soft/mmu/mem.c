@@ -17,6 +17,30 @@ static int check_canonical(struct soft_cpu *c, uint64_t la, unsigned sz, unsigne
 	return raise_exc(c, (mf & MF_SS) ? VEC_SS : VEC_GP, true, 0);
 }
 
+static unsigned large_bit(uint64_t la, unsigned shift)
+{
+	return (unsigned)((la >> shift) % SOFT_TLB_SIZE);
+}
+
+static void tlb_note_large(struct soft_tlb *t, uint64_t la, unsigned shift)
+{
+	unsigned b = large_bit(la, shift);
+	t->large = true;
+	t->large_rgn[b / 64] |= 1ull << (b % 64);
+	t->large_shifts |= 1ull << shift;
+}
+
+/* Might a cached piece of a large page cover la? */
+static bool tlb_maybe_large(const struct soft_tlb *t, uint64_t la)
+{
+	for (uint64_t m = t->large_shifts; m; m &= m - 1) {
+		unsigned b = large_bit(la, (unsigned)__builtin_ctzll(m));
+		if (t->large_rgn[b / 64] >> (b % 64) & 1)
+			return true;
+	}
+	return false;
+}
+
 void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
                    uint8_t *host, int xl, bool write)
 {
@@ -30,8 +54,9 @@ void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, ui
 	e->pa = pa & ~0xfffull;
 	e->shift = (uint8_t)(shift ? shift : 12);
 	e->global = (xl & SOFT_XL_GLOBAL) != 0;
-	c->tlb.large |= shift > 12;
 	c->tlb.global |= e->global;
+	if (shift > 12)
+		tlb_note_large(&c->tlb, la, shift);
 }
 
 static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint8_t *dst, unsigned n)
@@ -207,6 +232,8 @@ void soft_tlb_flush(struct soft_cpu *c)
 	}
 	c->tlb.large = false;
 	c->tlb.global = false;
+	memset(c->tlb.large_rgn, 0, sizeof(c->tlb.large_rgn));
+	c->tlb.large_shifts = 0;
 }
 
 void soft_tlb_flush_nonglobal(struct soft_cpu *c)
@@ -218,7 +245,10 @@ void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 	c->paging_gen++;
 	c->ninvlpg = 0;
 	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
-	bool large = false, global = false;
+	bool global = false;
+	c->tlb.large = false;
+	memset(c->tlb.large_rgn, 0, sizeof(c->tlb.large_rgn));
+	c->tlb.large_shifts = 0;
 	for (unsigned a = 0; a < 3; a++)
 		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
 			struct soft_tlb_entry *e = &arr[a][k];
@@ -229,9 +259,9 @@ void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 				continue;
 			}
 			global = true;
-			large |= e->shift > 12;
+			if (e->shift > 12)
+				tlb_note_large(&c->tlb, e->tag & ~0xfffull, e->shift);
 		}
-	c->tlb.large = large;
 	c->tlb.global = global;
 }
 
@@ -245,8 +275,8 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 		c->paging_gen++;   /* too many to list: as good as a flush */
 		c->ninvlpg = 0;
 	}
-	if (!c->tlb.large) {
-		/* Only 4 KiB pages: la can only be in its own slot. */
+	if (!c->tlb.large || !tlb_maybe_large(&c->tlb, la)) {
+		/* No cached large page covers la: it can only be in its own slot. */
 		unsigned k = (la >> 12) % SOFT_TLB_SIZE;
 		for (unsigned a = 0; a < 3; a++)
 			if ((arr[a][k].tag & ~0xfffull) == la)
