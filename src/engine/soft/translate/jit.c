@@ -94,6 +94,10 @@ struct em {
 	bool rc_mixed;            /* k's slow-stub jumps saw different dirty registers: the
 	                           * instruction is a handler call instead */
 	uint16_t uses[SOFT_BLOCK_MAX]; /* the GPRs instruction k names, for eviction */
+	uint16_t pend;            /* lazy flags not stored yet (lf | sz << 8, 0: none): their
+	                           * a, b and result are in rax, rcx, rdx (lazy_flags) */
+	uint16_t pend_slow[SOFT_BLOCK_MAX];  /* ... at instruction k's slow-stub jumps */
+	uint16_t pend_after[SOFT_BLOCK_MAX]; /* ... where instruction k's inline code ends */
 	bool chainable;           /* no instruction can change what soft_run checks between
 	                           * blocks (TF, interrupt shadow, mode, paging) */
 	const uint64_t *gen;      /* the code-sharing generation (cache.share), or NULL */
@@ -239,13 +243,17 @@ static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
 	e->fix[e->nfix].k = (uint8_t)k;
 	e->nfix++;
 	if (kind == STUB_SLOW) {
-		if (!e->need[kind][k])
+		if (!e->need[kind][k]) {
 			e->rc_slow[k] = e->rc;
-		else
+			e->pend_slow[k] = e->pend;
+		} else {
 			for (unsigned s = 0; s < NSLOT; s++)
 				if ((e->rc.dirty[s] ? e->rc.g[s] : 0) !=
 				    (e->rc_slow[k].dirty[s] ? e->rc_slow[k].g[s] : 0))
 					e->rc_mixed = true;
+			if (e->pend != e->pend_slow[k])
+				e->rc_mixed = true;
+		}
 	}
 	e->need[kind][k] = true;
 }
@@ -580,15 +588,37 @@ static int mem_op(const struct sinsn *i)
 	return -1;
 }
 
-/* Lazy flags: lf_a = rax, lf_b = rcx, lf_res = rdx, lf_op/lf_sz. */
-static void lazy_flags(struct em *e, unsigned lf, unsigned sz)
+/* Store lazy flags pend (lf | sz << 8): lf_a = rax, lf_b = rcx, lf_res = rdx. */
+static void store_flags(struct em *e, unsigned pend)
 {
 	op_c(e, W, 0x89, RAX, OFF(lf_a));
 	op_c(e, W, 0x89, RCX, OFF(lf_b));
 	op_c(e, W, 0x89, RDX, OFF(lf_res));
 	op_c(e, P66, 0xc7, 0, OFF(lf_op));  /* mov word [lf_op], lf | sz << 8 */
-	b1(e, lf);
-	b1(e, sz);
+	b1(e, pend & 0xff);
+	b1(e, pend >> 8);
+}
+
+/* The flags an instruction that is not itself a flag writer may have to show: stored
+ * now, before anything uses rax, rcx or rdx, calls out or leaves. */
+static void flags_store(struct em *e)
+{
+	if (e->pend)
+		store_flags(e, e->pend);
+	e->pend = 0;
+}
+
+/* An instruction's lazy flags, with a, b, result in rax, rcx, rdx. Stored by one with
+ * a memory operand (its slow stub runs the handler, which stores them itself, and the
+ * code after it must find them stored either way); else left in the registers
+ * (lazy flags "pending") until something could see them: an instruction that is not
+ * one of the few that keep rax, rcx and rdx (keeps_flags), a TLB miss (the slow stub
+ * stores them first), a call or an exit. An ALU op after it overwrites them unseen. */
+static void lazy_flags(struct em *e, const struct sinsn *i, unsigned lf, unsigned sz)
+{
+	e->pend = (uint16_t)(lf | sz << 8);
+	if (mem_op(i) >= 0)
+		flags_store(e);
 }
 
 /* ---- block ends ---- */
@@ -597,6 +627,8 @@ static void lazy_flags(struct em *e, unsigned lf, unsigned sz)
  * retired. */
 static void leave_to_rax(struct em *e)
 {
+	if (e->pend)                /* rax is the target: pending flags were lost */
+		e->rc_mixed = true;
 	rc_flush(e);
 	op_c(e, W, 0x89, RAX, OFF(rip));
 	mov_ri(e, RAX, (uint64_t)e->b->n << 8);
@@ -704,6 +736,7 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 		emit_ea(e, i, true);
 		probe(e, i->o[m].size, m == 0 && wb);
 	}
+	e->pend = 0;                 /* every arithmetic flag overwritten, unseen */
 	bool live = !e->dead[e->k];
 	e->redo_opc[e->k] = opc;
 	e->flags_live = true;
@@ -725,7 +758,7 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 		op_r(e, f, i->op == ALU_CMP ? 0x39 : i->op == ALU_TEST ? 0x85 : opc, y, x);
 		if (live) {
 			op_r(e, f, 0x89, x, RDX);
-			lazy_flags(e, lf, sz);
+			lazy_flags(e, i, lf, sz);
 		}
 		return true;
 	}
@@ -735,7 +768,7 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 	op_r(e, size_flags(sz), sz == 1 ? opc - 1u : opc, RCX, RDX); /* op rdx, rcx */
 	zext(e, RDX, sz);
 	if (live)
-		lazy_flags(e, lf, sz);
+		lazy_flags(e, i, lf, sz);
 	if (wb)
 		st_op(e, i, 0, RDX);
 	return true;
@@ -771,6 +804,15 @@ static bool emit_mov(struct em *e, const struct sinsn *i)
 	return true;
 }
 
+/* MOVZX/MOVSX/MOVSXD to a 32- or 64-bit register from a register or memory: one host
+ * instruction on the host registers (MOVSXD to 64 bits only). */
+static bool movx_direct(const struct sinsn *i)
+{
+	return direct_reg(&i->o[0]) && (i->o[1].kind == OPK_MEM ||
+	       (i->o[1].kind == OPK_REG && i->o[1].reg < 16)) &&
+	       (i->o[1].size < 4 || (i->o[1].size == 4 && i->o[0].size == 8 && i->kind == K_MOVSX));
+}
+
 static bool emit_movx(struct em *e, const struct sinsn *i, bool sign)
 {
 	unsigned ssz = i->o[1].size;
@@ -779,6 +821,17 @@ static bool emit_movx(struct em *e, const struct sinsn *i, bool sign)
 	if (i->o[1].kind == OPK_MEM) {
 		emit_ea(e, i, true);
 		probe(e, ssz, false);
+	}
+	if (movx_direct(i)) {                     /* into the host register */
+		unsigned f = (i->o[0].size == 8 ? W : 0) | (ssz == 1 ? BREG : 0);
+		uint32_t opc = ssz == 4 ? 0x63 : (sign ? 0x0fbe : 0x0fb6) + (ssz == 2);
+		if (i->o[1].kind == OPK_REG) {
+			unsigned y = greg_host(e, i->o[1].reg);
+			op_r(e, f, opc, greg_def(e, i->o[0].reg), y);
+		} else {
+			op_m(e, f, opc, greg_def(e, i->o[0].reg), RSI, NOIDX, 0, 0);
+		}
+		return true;
 	}
 	ld_op(e, i, 1, RAX);
 	if (sign) {
@@ -863,11 +916,11 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 		/* flags overwritten before anything reads them */
 	} else if (op == UN_INC || op == UN_DEC) {
 		mov_ri(e, RCX, 1);
-		lazy_flags(e, op == UN_INC ? LF_INC : LF_DEC, sz);
+		lazy_flags(e, i, op == UN_INC ? LF_INC : LF_DEC, sz);
 	} else if (op == UN_NEG) {
 		op_r(e, W, 0x89, RAX, RCX);           /* lf_b = a, lf_a = 0 */
 		b1(e, 0x31); b1(e, 0xc0);            /* xor eax, eax */
-		lazy_flags(e, LF_SUB, sz);
+		lazy_flags(e, i, LF_SUB, sz);
 	}
 	if (!direct)
 		st_op(e, i, 0, RDX);
@@ -1001,7 +1054,7 @@ static bool emit_shift(struct em *e, const struct sinsn *i)
 		if (live) {
 			mov_ri(e, RCX, cnt);
 			op_r(e, size_flags(sz), 0x89, x, RDX);
-			lazy_flags(e, lf, sz);
+			lazy_flags(e, i, lf, sz);
 		}
 		return true;
 	}
@@ -1012,7 +1065,7 @@ static bool emit_shift(struct em *e, const struct sinsn *i)
 	b1(e, cnt);
 	zext(e, RDX, sz);
 	if (live)
-		lazy_flags(e, lf, sz);
+		lazy_flags(e, i, lf, sz);
 	st_op(e, i, 0, RDX);
 	return true;
 }
@@ -1127,6 +1180,29 @@ static bool ends_inline(const struct sinsn *i)
 	return i->kind == K_JCC || i->kind == K_JMP || i->kind == K_CALL || i->kind == K_RET;
 }
 
+/* Forms that touch neither rax, rcx nor rdx before their TLB probe, and either
+ * overwrite every arithmetic flag after it (ALU ops) or leave all three alone: pending
+ * lazy flags stay in the registers across them. */
+static bool keeps_flags(const struct sinsn *i)
+{
+	switch (i->kind) {
+	case K_ALU:
+		return i->op <= ALU_TEST && i->op != ALU_ADC && i->op != ALU_SBB;
+	case K_MOV:
+		return i->nops == 2 && (direct_reg(&i->o[0]) ? i->o[1].kind == OPK_IMM ||
+		       i->o[1].kind == OPK_MEM || direct_reg(&i->o[1]) :
+		       i->o[0].kind == OPK_MEM && direct_reg(&i->o[1]));
+	case K_MOVZX:
+	case K_MOVSX:
+		return i->nops == 2 && movx_direct(i);
+	case K_LEA:
+	case K_NOP:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Emit instruction i inline if it is one of the translated forms. */
 static bool emit_inline(struct em *e, const struct sinsn *i)
 {
@@ -1134,6 +1210,8 @@ static bool emit_inline(struct em *e, const struct sinsn *i)
 		return false;
 	if (mem_op(i) >= 0 && !ea_ok(i))
 		return false;
+	if (!keeps_flags(i))
+		flags_store(e);
 	switch (i->kind) {
 	case K_ALU: return emit_alu(e, i);
 	case K_MOV: return emit_mov(e, i);
@@ -1195,6 +1273,8 @@ static void emit_stubs(struct em *e)
 			e->stub_at[STUB_SLOW][k] = pos(e);
 			e->k = k;
 			e->off = off;
+			if (e->pend_slow[k])
+				store_flags(e, e->pend_slow[k]);
 			rc_writeback(e, &e->rc_slow[k]);
 			emit_call_insn(e, k, k + 1 == b->n);
 			if (k + 1 < b->n) {
@@ -1204,6 +1284,11 @@ static void emit_stubs(struct em *e)
 					op_c(e, W, 0x8b, RDX, OFF(lf_a));
 					op_c(e, W, 0x8b, RCX, OFF(lf_b));
 					op_r(e, size_flags(sz), sz == 1 ? opc - 1u : opc, RCX, RDX);
+				}
+				if (e->pend_after[k]) { /* what the inline code keeps pending */
+					op_c(e, W, 0x8b, RAX, OFF(lf_a));
+					op_c(e, W, 0x8b, RCX, OFF(lf_b));
+					op_c(e, W, 0x8b, RDX, OFF(lf_res));
 				}
 				jump_to(e, e->cont_at[k]);
 			}
@@ -1431,13 +1516,16 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		uint8_t *mark = e.p;
 		unsigned nfix = e.nfix;
 		struct rcache rc = e.rc;
+		uint16_t pend = e.pend;
 		e.rc_mixed = false;
 		if (inl && emit_inline(&e, i) && !e.rc_mixed) {
 			e.cf_in_rflags = flag_neutral(i) ? cf_kept :
 			                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
 			e.cont_at[k] = pos(&e);
 			e.rc_after[k] = e.rc;
+			e.pend_after[k] = e.pend;
 			if (last && !ends_inline(i)) { /* the block ends after it (page end, length) */
+				flags_store(&e);
 				guest_rip(&e, RAX, (int64_t)off + i->len);
 				leave_direct(&e, (int64_t)off + i->len);
 			}
@@ -1453,9 +1541,11 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 			e.need[STUB_SLOW][k] = false;
 			e.redo_opc[k] = 0;
 			e.rc = rc;
+			e.pend = pend;
 		}
 		e.flags_live = false;
 		e.cf_in_rflags = false;
+		flags_store(&e);
 		rc_drop(&e);
 		emit_call_insn(&e, k, last);
 		e.cont_at[k] = pos(&e);
