@@ -410,10 +410,16 @@ static unsigned greg_host(struct em *e, unsigned r)
 	return slot_reg[rc_slot(e, r, true)];
 }
 
+/* A register operand that can be cached (not AH, CH, DH, BH). */
+static bool host_reg(const struct sop *o)
+{
+	return o->kind == OPK_REG && o->reg < 16;
+}
+
 /* A 32- or 64-bit register operand: operated on in its host register directly. */
 static bool direct_reg(const struct sop *o)
 {
-	return o->kind == OPK_REG && o->size >= 4 && o->reg < 16;
+	return host_reg(o) && o->size >= 4;
 }
 
 /* The host register of a direct destination that the instruction writes whole. */
@@ -612,7 +618,7 @@ static void flags_store(struct em *e)
  * a memory operand (its slow stub runs the handler, which stores them itself, and the
  * code after it must find them stored either way); else left in the registers
  * (lazy flags "pending") until something could see them: an instruction that is not
- * one of the few that keep rax, rcx and rdx (keeps_flags), a TLB miss (the slow stub
+ * one of the few that keep rax, rcx and rdx (keeps_pending), a TLB miss (the slow stub
  * stores them first), a call or an exit. An ALU op after it overwrites them unseen. */
 static void lazy_flags(struct em *e, const struct sinsn *i, unsigned lf, unsigned sz)
 {
@@ -774,6 +780,15 @@ static bool emit_alu(struct em *e, const struct sinsn *i)
 	return true;
 }
 
+/* MOV forms done on the host registers alone (no rax, rcx, rdx). */
+static bool mov_direct(const struct sinsn *i)
+{
+	const struct sop *d = &i->o[0], *s = &i->o[1];
+	if (host_reg(d))
+		return host_reg(s) || s->kind == OPK_MEM || (s->kind == OPK_IMM && d->size >= 4);
+	return d->kind == OPK_MEM && host_reg(s);
+}
+
 static bool emit_mov(struct em *e, const struct sinsn *i)
 {
 	if (i->nops != 2 || i->o[0].kind == OPK_IMM)
@@ -783,24 +798,26 @@ static bool emit_mov(struct em *e, const struct sinsn *i)
 		emit_ea(e, i, true);
 		probe(e, i->o[m].size, m == 0);
 	}
-	unsigned sz = i->opsz;
-	if (direct_reg(&i->o[0])) {                /* into the host register */
-		if (direct_reg(&i->o[1])) {
-			unsigned y = greg_host(e, i->o[1].reg);
-			op_r(e, size_flags(sz), 0x89, y, greg_def(e, i->o[0].reg));
-		} else if (i->o[1].kind == OPK_IMM) {
-			mov_ri(e, greg_def(e, i->o[0].reg), i->imm & sz_mask(sz));
-		} else {
-			ld_host(e, greg_def(e, i->o[0].reg), sz);
-		}
-		return true;
+	unsigned sz = i->opsz, f = size_flags(sz);
+	const struct sop *d = &i->o[0], *src = &i->o[1];
+	if (!mov_direct(i)) {
+		ld_op(e, i, 1, RAX);
+		st_op(e, i, 0, RAX);
+	} else if (d->kind == OPK_MEM) {
+		st_host(e, greg_host(e, src->reg), sz);
+	} else if (src->kind == OPK_IMM) {
+		mov_ri(e, greg_def(e, d->reg), i->imm & sz_mask(sz));
+	} else if (sz >= 4 && src->kind == OPK_REG) {
+		unsigned y = greg_host(e, src->reg);
+		op_r(e, f, 0x89, y, greg_def(e, d->reg));
+	} else if (sz >= 4) {
+		ld_host(e, greg_def(e, d->reg), sz);
+	} else if (src->kind == OPK_REG) {        /* 8/16 bits: merged into the register */
+		unsigned y = greg_host(e, src->reg);
+		op_r(e, f, sz == 1 ? 0x88 : 0x89, y, greg_mod(e, d->reg));
+	} else {
+		op_m(e, f, sz == 1 ? 0x8a : 0x8b, greg_mod(e, d->reg), RSI, NOIDX, 0, 0);
 	}
-	if (i->o[0].kind == OPK_MEM && direct_reg(&i->o[1])) {
-		st_host(e, greg_host(e, i->o[1].reg), sz);
-		return true;
-	}
-	ld_op(e, i, 1, RAX);
-	st_op(e, i, 0, RAX);
 	return true;
 }
 
@@ -808,8 +825,7 @@ static bool emit_mov(struct em *e, const struct sinsn *i)
  * instruction on the host registers (MOVSXD to 64 bits only). */
 static bool movx_direct(const struct sinsn *i)
 {
-	return direct_reg(&i->o[0]) && (i->o[1].kind == OPK_MEM ||
-	       (i->o[1].kind == OPK_REG && i->o[1].reg < 16)) &&
+	return direct_reg(&i->o[0]) && (i->o[1].kind == OPK_MEM || host_reg(&i->o[1])) &&
 	       (i->o[1].size < 4 || (i->o[1].size == 4 && i->o[0].size == 8 && i->kind == K_MOVSX));
 }
 
@@ -1183,15 +1199,13 @@ static bool ends_inline(const struct sinsn *i)
 /* Forms that touch neither rax, rcx nor rdx before their TLB probe, and either
  * overwrite every arithmetic flag after it (ALU ops) or leave all three alone: pending
  * lazy flags stay in the registers across them. */
-static bool keeps_flags(const struct sinsn *i)
+static bool keeps_pending(const struct sinsn *i)
 {
 	switch (i->kind) {
 	case K_ALU:
 		return i->op <= ALU_TEST && i->op != ALU_ADC && i->op != ALU_SBB;
 	case K_MOV:
-		return i->nops == 2 && (direct_reg(&i->o[0]) ? i->o[1].kind == OPK_IMM ||
-		       i->o[1].kind == OPK_MEM || direct_reg(&i->o[1]) :
-		       i->o[0].kind == OPK_MEM && direct_reg(&i->o[1]));
+		return i->nops == 2 && mov_direct(i);
 	case K_MOVZX:
 	case K_MOVSX:
 		return i->nops == 2 && movx_direct(i);
@@ -1203,6 +1217,21 @@ static bool keeps_flags(const struct sinsn *i)
 	}
 }
 
+/* Forms whose inline code runs no host instruction that writes the host's flags (no
+ * TLB probe, no shift of an index): a Jcc after `CMP; MOV` still branches on them. */
+static bool keeps_host_flags(const struct sinsn *i)
+{
+	if (mem_op(i) >= 0 && i->kind != K_LEA)
+		return false;
+	switch (i->kind) {
+	case K_MOV: return mov_direct(i);
+	case K_MOVZX: case K_MOVSX: return movx_direct(i);
+	case K_LEA: return !(i->base == SREG_NONE && i->index != SREG_NONE && i->scale);
+	case K_NOP: return true;
+	default: return false;
+	}
+}
+
 /* Emit instruction i inline if it is one of the translated forms. */
 static bool emit_inline(struct em *e, const struct sinsn *i)
 {
@@ -1210,7 +1239,7 @@ static bool emit_inline(struct em *e, const struct sinsn *i)
 		return false;
 	if (mem_op(i) >= 0 && !ea_ok(i))
 		return false;
-	if (!keeps_flags(i))
+	if (!keeps_pending(i))
 		flags_store(e);
 	switch (i->kind) {
 	case K_ALU: return emit_alu(e, i);
@@ -1529,7 +1558,7 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 				guest_rip(&e, RAX, (int64_t)off + i->len);
 				leave_direct(&e, (int64_t)off + i->len);
 			}
-			if (i->kind != K_ALU)
+			if (i->kind != K_ALU && !keeps_host_flags(i))
 				e.flags_live = false;
 			e.ninline++;
 			off += i->len;
