@@ -2,7 +2,8 @@
  *
  * Host register use in translated code:
  *   rbx  struct soft_cpu * (pinned)       r12  RIP at block entry (guest RIP of ins[0])
- *   rax, rcx, rdx  operand a, operand b, result     rsi  linear address, then host address
+ *   rax, rcx, rdx  operand a, operand b, result (kept as pending lazy flags: lazy_flags)
+ *   rsi  linear address, then host address
  *   rdi, r8  TLB probe temporaries
  *   rbp, r13, r14, r15, r9, r10, r11  guest GPRs cached within a block (the handlers and
  *                       helpers a block calls keep the first four; the other three
