@@ -25,9 +25,14 @@ static unsigned large_bit(uint64_t la, unsigned shift)
 static void tlb_note_large(struct soft_tlb *t, uint64_t la, unsigned shift)
 {
 	unsigned b = large_bit(la, shift);
-	t->large = true;
 	t->large_rgn[b / 64] |= 1ull << (b % 64);
 	t->large_shifts |= 1ull << shift;
+}
+
+static void tlb_forget_large(struct soft_tlb *t)
+{
+	memset(t->large_rgn, 0, sizeof(t->large_rgn));
+	t->large_shifts = 0;
 }
 
 /* Might a cached piece of a large page cover la? */
@@ -230,10 +235,8 @@ void soft_tlb_flush(struct soft_cpu *c)
 		c->tlb.w[k].tag = SOFT_TLB_INVALID;
 		c->tlb.x[k].tag = SOFT_TLB_INVALID;
 	}
-	c->tlb.large = false;
 	c->tlb.global = false;
-	memset(c->tlb.large_rgn, 0, sizeof(c->tlb.large_rgn));
-	c->tlb.large_shifts = 0;
+	tlb_forget_large(&c->tlb);
 }
 
 void soft_tlb_flush_nonglobal(struct soft_cpu *c)
@@ -246,9 +249,7 @@ void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 	c->ninvlpg = 0;
 	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
 	bool global = false;
-	c->tlb.large = false;
-	memset(c->tlb.large_rgn, 0, sizeof(c->tlb.large_rgn));
-	c->tlb.large_shifts = 0;
+	tlb_forget_large(&c->tlb);
 	for (unsigned a = 0; a < 3; a++)
 		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
 			struct soft_tlb_entry *e = &arr[a][k];
@@ -275,7 +276,7 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 		c->paging_gen++;   /* too many to list: as good as a flush */
 		c->ninvlpg = 0;
 	}
-	if (!c->tlb.large || !tlb_maybe_large(&c->tlb, la)) {
+	if (!tlb_maybe_large(&c->tlb, la)) {
 		/* No cached large page covers la: it can only be in its own slot. */
 		unsigned k = (la >> 12) % SOFT_TLB_SIZE;
 		for (unsigned a = 0; a < 3; a++)

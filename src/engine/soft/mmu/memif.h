@@ -64,13 +64,13 @@ struct soft_tlb_entry {
 struct soft_tlb {
 	struct soft_tlb_entry r[SOFT_TLB_SIZE], w[SOFT_TLB_SIZE], x[SOFT_TLB_SIZE];
 	uint64_t mask;     /* SOFT_TLB_MASK_SUP or SOFT_TLB_MASK_USER (CPL 3) */
-	bool large;        /* may hold pieces of pages larger than 4 KiB */
 	bool global;       /* may hold global entries */
 	/* Which large pages may have pieces here, so that INVLPG of an address no cached
 	 * large page covers (most of them: the kernel's direct map and text are the large
 	 * pages) checks one slot instead of every one: bit (la >> shift) % SOFT_TLB_SIZE
-	 * for a piece of a 2^shift-byte page, and bit shift of large_shifts. Bits stay
-	 * set when their entries are replaced (a needless scan at worst). */
+	 * for a piece of a 2^shift-byte page, and bit shift of large_shifts (0: only
+	 * 4 KiB pages here). Bits stay set when their entries are replaced (a needless
+	 * scan at worst). */
 	uint64_t large_rgn[SOFT_TLB_SIZE / 64];
 	uint64_t large_shifts;
 };

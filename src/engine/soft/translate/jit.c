@@ -92,8 +92,10 @@ struct em {
 	struct rcache rc;         /* the cache as the code being emitted leaves it */
 	struct rcache rc_slow[SOFT_BLOCK_MAX];  /* at instruction k's jumps to its slow stub */
 	struct rcache rc_after[SOFT_BLOCK_MAX]; /* where instruction k's inline code ends */
-	bool rc_mixed;            /* k's slow-stub jumps saw different dirty registers: the
-	                           * instruction is a handler call instead */
+	bool not_inline;          /* instruction k cannot stay inline after all: its
+	                           * slow-stub jumps saw different dirty registers or
+	                           * pending flags, or it would leave with flags pending;
+	                           * it is a handler call instead */
 	uint16_t uses[SOFT_BLOCK_MAX]; /* the GPRs instruction k names, for eviction */
 	uint16_t pend;            /* lazy flags not stored yet (lf | sz << 8, 0: none): their
 	                           * a, b and result are in rax, rcx, rdx (lazy_flags) */
@@ -251,9 +253,9 @@ static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
 			for (unsigned s = 0; s < NSLOT; s++)
 				if ((e->rc.dirty[s] ? e->rc.g[s] : 0) !=
 				    (e->rc_slow[k].dirty[s] ? e->rc_slow[k].g[s] : 0))
-					e->rc_mixed = true;
+					e->not_inline = true;
 			if (e->pend != e->pend_slow[k])
-				e->rc_mixed = true;
+				e->not_inline = true;
 		}
 	}
 	e->need[kind][k] = true;
@@ -281,6 +283,20 @@ static void rc_store(struct em *e, const struct rcache *rc, unsigned s)
 	op_c(e, W, 0x89, slot_reg[s], GPR(rc->g[s] - 1));
 }
 
+static void rc_load(struct em *e, const struct rcache *rc, unsigned s)
+{
+	op_c(e, W, 0x8b, slot_reg[s], GPR(rc->g[s] - 1));
+}
+
+/* Empty slot s, writing its register back if dirty. */
+static void rc_free(struct em *e, unsigned s)
+{
+	if (e->rc.g[s] && e->rc.dirty[s])
+		rc_store(e, &e->rc, s);
+	e->rc.g[s] = 0;
+	e->rc.dirty[s] = false;
+}
+
 /* Write back the registers dirty in rc (the code's own state, or a slow stub's). */
 static void rc_writeback(struct em *e, const struct rcache *rc)
 {
@@ -294,7 +310,7 @@ static void rc_reload(struct em *e, const struct rcache *rc)
 {
 	for (unsigned s = 0; s < NSLOT; s++)
 		if (rc->g[s])
-			op_c(e, W, 0x8b, slot_reg[s], GPR(rc->g[s] - 1));
+			rc_load(e, rc, s);
 }
 
 /* Before leaving the block: memory up to date, the cache kept. */
@@ -307,12 +323,8 @@ static void rc_flush(struct em *e)
 /* Before a call of a helper: the caller-saved slots are written back and dropped. */
 static void rc_spill_volatile(struct em *e)
 {
-	for (unsigned s = NSLOT_KEPT; s < NSLOT; s++) {
-		if (e->rc.g[s] && e->rc.dirty[s])
-			rc_store(e, &e->rc, s);
-		e->rc.g[s] = 0;
-		e->rc.dirty[s] = false;
-	}
+	for (unsigned s = NSLOT_KEPT; s < NSLOT; s++)
+		rc_free(e, s);
 }
 
 /* Before a handler call, which reads and writes the registers in memory. */
@@ -365,12 +377,10 @@ static unsigned rc_slot(struct em *e, unsigned r, bool load)
 			far = d;
 		}
 	}
-	if (rc->g[s] && rc->dirty[s])
-		rc_store(e, rc, s);
+	rc_free(e, s);
 	rc->g[s] = (uint8_t)(r + 1);
-	rc->dirty[s] = false;
 	if (load)
-		op_c(e, W, 0x8b, slot_reg[s], GPR(r));
+		rc_load(e, rc, s);
 	return s;
 }
 
@@ -378,14 +388,9 @@ static unsigned rc_slot(struct em *e, unsigned r, bool load)
 static unsigned rc_uncache(struct em *e, unsigned r)
 {
 	unsigned g = r - SREG_AH;
-	for (unsigned s = 0; s < NSLOT; s++) {
-		if (e->rc.g[s] == g + 1) {
-			if (e->rc.dirty[s])
-				rc_store(e, &e->rc, s);
-			e->rc.g[s] = 0;
-			e->rc.dirty[s] = false;
-		}
-	}
+	for (unsigned s = 0; s < NSLOT; s++)
+		if (e->rc.g[s] == g + 1)
+			rc_free(e, s);
 	return g;
 }
 
@@ -635,7 +640,7 @@ static void lazy_flags(struct em *e, const struct sinsn *i, unsigned lf, unsigne
 static void leave_to_rax(struct em *e)
 {
 	if (e->pend)                /* rax is the target: pending flags were lost */
-		e->rc_mixed = true;
+		e->not_inline = true;
 	rc_flush(e);
 	op_c(e, W, 0x89, RAX, OFF(rip));
 	mov_ri(e, RAX, (uint64_t)e->b->n << 8);
@@ -1547,8 +1552,8 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		unsigned nfix = e.nfix;
 		struct rcache rc = e.rc;
 		uint16_t pend = e.pend;
-		e.rc_mixed = false;
-		if (inl && emit_inline(&e, i) && !e.rc_mixed) {
+		e.not_inline = false;
+		if (inl && emit_inline(&e, i) && !e.not_inline) {
 			e.cf_in_rflags = flag_neutral(i) ? cf_kept :
 			                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
 			e.cont_at[k] = pos(&e);
