@@ -6,8 +6,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 GUEST      ?= $(BUILD)/guest
-# Debian's python3: the one python3-pytest and python3-pexpect belong to.
-PYTEST     ?= /usr/bin/python3 -m pytest
+# Debian's python3: the one python3-pytest and python3-pexpect belong to. Two workers:
+# the nested kvm tests run beside the host's (tests/conftest.py groups them).
+PYTEST     ?= /usr/bin/python3 -m pytest -n 2 --dist loadgroup
 
 .PHONY: all deps build asan fuzz guest run test clean
 

@@ -11,8 +11,9 @@ packages=(
 	meson ninja-build gcc clang libclang-rt-14-dev pkg-config libzydis-dev libslirp-dev
 	libseccomp-dev libmicrohttpd-dev libjansson-dev
 	# test runners: Debian's python3, which is the one that has pytest and pexpect
-	# (a pyenv or venv python3 earlier on PATH does not see them)
-	python3 python3-pytest python3-pexpect
+	# (a pyenv or venv python3 earlier on PATH does not see them); xdist runs the
+	# nested kvm tests beside the host's (make test)
+	python3 python3-pytest python3-pytest-xdist python3-pexpect
 	# guest images (scripts/mkguest.sh) and the nested kvm harness (tests/nested/)
 	qemu-system-x86 busybox-static kmod cpio e2fsprogs xz-utils gzip
 	# firmware boot: SeaBIOS and its VGA BIOS; bootable disk and CD images built from

@@ -4,6 +4,11 @@ Environment:
   TRIVISOR_BUILD        build dir (default build/), holding trivisor, guest/ (made by
                         scripts/mkguest.sh), tests/guests/ and nested/
   TRIVISOR_ASAN_BUILD   optional sanitizer build; the quick CLI tests run it too
+
+Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the tests form two groups,
+each run in order by one worker: those in the nested outer guest (one QEMU, booted once)
+and those on this host (which share its VM registry, TAP devices and ports). The two
+machines share nothing but the CPUs, so the groups run side by side.
 """
 import os
 import sys
@@ -12,15 +17,42 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests" / "nested"), str(REPO / "scripts")]
+sys.path[:0] = [str(REPO / "tests" / "nested"), str(REPO / "tests" / "integration"),
+                str(REPO / "scripts")]
 
 import harness  # noqa: E402
 from _pytest.runner import runtestprotocol  # noqa: E402
 from harness import TIMINGS  # noqa: E402
+from machines import host_has_kvm  # noqa: E402
 
-# The runs that failed on a nested outer guest stall and so ran again: ("test id: run N
-# failed", that run's failure with what the outer guest said).
+# What the end-of-run summary lists, gathered from the test reports (under xdist they
+# are made in the workers): TIMINGS entries, and the runs that failed on a nested outer
+# guest stall and so ran again ("test id: run N failed", that run's failure with what
+# the outer guest said).
+SHOWN_TIMINGS = []
 NESTED_RERUNS = []
+_timings_sent = 0
+
+
+def pytest_configure(config):
+    # xdist registers it too; without xdist the groups are unused.
+    config.addinivalue_line("markers", "xdist_group(name): the xdist worker group")
+
+
+@pytest.hookimpl(tryfirst=True)     # before xdist's own hook reads the marker
+def pytest_collection_modifyitems(config, items):
+    """Group the tests by the machine they run on (see the module's docstring)."""
+    # An xdist worker sees dist "no" and the flag `loadgroup` instead.
+    if not (config.getoption("dist", "no") == "loadgroup"
+            or getattr(config.option, "loadgroup", False)):
+        return
+    exe = harness.build_dir() / "trivisor"
+    nested_kvm = os.access(exe, os.X_OK) and not host_has_kvm(exe)
+    for item in items:
+        engine = item.callspec.params.get("engine") if hasattr(item, "callspec") else None
+        nested = "outer_vm" in item.fixturenames or (
+            nested_kvm and engine == "kvm" and "machine" in item.fixturenames)
+        item.add_marker(pytest.mark.xdist_group("nested" if nested else "host"))
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +110,7 @@ def pytest_runtest_protocol(item, nextitem):
     listed at the end of the run, so a real hang in trivisor stays visible; a failure
     without a stall, or a stall past these, fails the test."""
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    runs = 0
+    runs, reruns = 0, []
     while True:
         stalls, freezes = harness.STALLS, harness.FREEZES
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
@@ -88,11 +120,28 @@ def pytest_runtest_protocol(item, nextitem):
         if runs > (2 if harness.FREEZES > freezes else 1):
             break
         failure = "\n".join(str(r.longrepr) for r in reports if r.failed)
-        NESTED_RERUNS.append((f"{item.nodeid}: run {runs} failed", failure))
+        reruns.append(("nested_rerun", (f"{item.nodeid}: run {runs} failed", failure)))
+    reports[0].user_properties += reruns
     for r in reports:
         item.ihook.pytest_runtest_logreport(report=r)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+@pytest.hookimpl(tryfirst=True)     # in a worker: before xdist sends the report on
+def pytest_runtest_logreport(report):
+    """Carry what this process measured since its last report in the report itself, and
+    gather what reports carry (from this process, or from xdist's workers)."""
+    global _timings_sent
+    made_here = not hasattr(report, "node")    # xdist sets `node` on a worker's report
+    if made_here and len(TIMINGS) > _timings_sent:
+        report.user_properties.append(("timings", TIMINGS[_timings_sent:]))
+        _timings_sent = len(TIMINGS)
+    for key, value in report.user_properties:
+        if key == "timings":
+            SHOWN_TIMINGS.extend(value)
+        elif key == "nested_rerun":
+            NESTED_RERUNS.append(value)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -100,7 +149,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("nested outer guest stalls: tests run again")
         for what, failure in NESTED_RERUNS:
             terminalreporter.write_line(f"{what}:\n{failure[-6000:]}\n")
-    if TIMINGS:
+    timings = SHOWN_TIMINGS + TIMINGS[_timings_sent:]   # and any after the last report
+    if timings:
         terminalreporter.section("trivisor timings")
-        for what, secs in TIMINGS:
+        for what, secs in timings:
             terminalreporter.write_line(f"{secs:8.1f} s  {what}")

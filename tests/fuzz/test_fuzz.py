@@ -148,7 +148,9 @@ def runs(request, fuzz_build, tmp_path_factory):
     artifacts = fuzz_build / "artifacts"
     artifacts.mkdir(exist_ok=True)
     work = tmp_path_factory.mktemp("fuzz")
-    pool = ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)))
+    # Under pytest -n, the other workers have CPUs of their own to keep.
+    cpus = (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(2, cpus)))
     futures = {t: pool.submit(run_target, fuzz_build / "tests" / "fuzz" / f"fuzz_{t}", t,
                               work / t, artifacts) for t in chosen}
     yield futures

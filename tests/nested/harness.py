@@ -31,6 +31,8 @@ CLI, for manual use (the console transcript goes to BUILD/nested/console.log):
 """
 
 import argparse
+import fcntl
+import functools
 import itertools
 import os
 import re
@@ -241,6 +243,31 @@ PC_DISK = "boot.img"
 PC_ISO = "boot.iso"
 
 
+_build_lock = {"fd": None, "depth": 0}
+
+
+def _one_builder(fn):
+    """Run FN(build, ...) holding BUILD/guest/.build.lock: under `pytest -n` the test
+    processes may each want the same cached image first, and mkguest's temporary names
+    are fixed. Reentrant: one builder calls another."""
+    @functools.wraps(fn)
+    def locked(build: Path, *args, **kw):
+        lock = _build_lock
+        if lock["depth"] == 0:
+            (build / "guest").mkdir(parents=True, exist_ok=True)
+            lock["fd"] = os.open(build / "guest" / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(lock["fd"], fcntl.LOCK_EX)
+        lock["depth"] += 1
+        try:
+            return fn(build, *args, **kw)
+        finally:
+            lock["depth"] -= 1
+            if lock["depth"] == 0:
+                os.close(lock["fd"])        # and with it the lock
+    return locked
+
+
+@_one_builder
 def build_firmware_images(build: Path, log=print):
     """BUILD/guest/boot.img and boot.iso (cached like the initramfs they carry)."""
     base = mkguest.ensure_base(build / "guest", log=log)
@@ -252,6 +279,7 @@ def build_firmware_images(build: Path, log=print):
     return disk, iso
 
 
+@_one_builder
 def build_virtio_initramfs(build: Path, log=print) -> Path:
     """BUILD/guest/initramfs-virtio.cpio.gz: the default guest with the virtio block
     driver and ext4 (cached like every initramfs)."""
@@ -261,6 +289,7 @@ def build_virtio_initramfs(build: Path, log=print) -> Path:
     return dest
 
 
+@_one_builder
 def build_outer_initramfs(build: Path, trivisor: Path = None, log=print) -> Path:
     """BUILD/nested/outer.cpio.gz (rebuilt only when something in it changed)."""
     out = build / "nested"
