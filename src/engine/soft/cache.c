@@ -80,17 +80,20 @@ bool soft_code_page_shared(const struct soft_code_cache *cc, uint64_t gpa)
 	return __atomic_load_n(m, __ATOMIC_ACQUIRE) != 0;
 }
 
-void soft_code_claim(struct soft_code_cache *cc, uint64_t gpa)
+bool soft_code_claim(struct soft_code_cache *cc, uint64_t gpa)
 {
 	uint64_t *m = share_slot(cc, gpa >> 12);
-	if (!m || (__atomic_load_n(m, __ATOMIC_RELAXED) & cc->self))
-		return;
+	if (!m)
+		return !soft_code_page_used(cc, gpa);
+	if (__atomic_load_n(m, __ATOMIC_RELAXED) & cc->self)
+		return false;
 	/* Sequentially consistent, as the store side's check: either the storing CPU sees
 	 * this bit, or this CPU's decoding (after the claim) sees the stored bytes. */
 	if (__atomic_fetch_or(m, cc->self, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_fetch_add(&cc->share->gen, 1, __ATOMIC_SEQ_CST) == cc->gen_seen)
 		cc->gen_seen++;   /* only this CPU moved it: its own entries for the page go
 		                   * with soft_tlb_drop_write_pa */
+	return true;
 }
 
 void soft_code_unclaim(struct soft_code_cache *cc, uint64_t gpa)

@@ -69,8 +69,9 @@ bool soft_code_page_shared(const struct soft_code_cache *cc, uint64_t gpa);
 bool soft_code_store(struct soft_code_cache *cc, uint64_t gpa, uint64_t len);
 /* Mark the page of gpa as this CPU's code page before decoding from it, so that stores
  * by other CPUs from then on reach this cache; soft_code_unclaim undoes it if no block
- * was inserted. */
-void soft_code_claim(struct soft_code_cache *cc, uint64_t gpa);
+ * was inserted. True if it was not one yet: this CPU's write-TLB entries for it have
+ * to go (none can be filled while it is one). */
+bool soft_code_claim(struct soft_code_cache *cc, uint64_t gpa);
 void soft_code_unclaim(struct soft_code_cache *cc, uint64_t gpa);
 /* Drop everything (e.g. on a CPU mode change). */
 void soft_code_flush(struct soft_code_cache *cc);

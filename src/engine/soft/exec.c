@@ -153,7 +153,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 			soft_jit_reset(jit);
 			c->jit_link = 0;  /* its site went with the arena */
 		}
-		soft_code_claim(&c->cache, pa);
+		bool fresh = soft_code_claim(&c->cache, pa);
 		r = soft_decode_block(c, rip, pa, host, SOFT_BLOCK_MAX, &b);
 		if (r == 0 && jit && mode != SOFT_MODE16 && soft_jit_translate(c, b) != 0)
 			jit->stats.fallback[JIT_FB_NOSPACE]++;
@@ -163,7 +163,8 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 			soft_code_unclaim(&c->cache, pa);
 			return r;
 		}
-		soft_tlb_drop_write_pa(c, pa & ~0xfffull);
+		if (fresh)
+			soft_tlb_drop_write_pa(c, pa & ~0xfffull);
 		if (b->pa2 != SOFT_NO_PAGE)
 			soft_tlb_drop_write_pa(c, b->pa2);
 		c->stats.blocks_decoded++;

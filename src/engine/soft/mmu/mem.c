@@ -22,17 +22,15 @@ static unsigned large_bit(uint64_t la, unsigned shift)
 	return (unsigned)((la >> shift) % SOFT_TLB_SIZE);
 }
 
-static void tlb_note_large(struct soft_tlb *t, uint64_t la, unsigned shift)
+static void tlb_note_large(struct soft_tlb *t, uint64_t la, unsigned shift, bool global)
 {
 	unsigned b = large_bit(la, shift);
 	t->large_rgn[b / 64] |= 1ull << (b % 64);
 	t->large_shifts |= 1ull << shift;
-}
-
-static void tlb_forget_large(struct soft_tlb *t)
-{
-	memset(t->large_rgn, 0, sizeof(t->large_rgn));
-	t->large_shifts = 0;
+	if (global) {
+		t->glarge_rgn[b / 64] |= 1ull << (b % 64);
+		t->glarge_shifts |= 1ull << shift;
+	}
 }
 
 /* Might a cached piece of a large page cover la? */
@@ -59,9 +57,12 @@ void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, ui
 	e->pa = pa & ~0xfffull;
 	e->shift = (uint8_t)(shift ? shift : 12);
 	e->global = (xl & SOFT_XL_GLOBAL) != 0;
-	c->tlb.global |= e->global;
+	if (!e->global) {
+		unsigned k = (unsigned)((la >> 12) % SOFT_TLB_SIZE);
+		c->tlb.local[k / 64] |= 1ull << (k % 64);
+	}
 	if (shift > 12)
-		tlb_note_large(&c->tlb, la, shift);
+		tlb_note_large(&c->tlb, la, shift, e->global);
 }
 
 static void part_read(struct soft_cpu *c, uint64_t pa, const uint8_t *host, uint8_t *dst, unsigned n)
@@ -235,35 +236,30 @@ void soft_tlb_flush(struct soft_cpu *c)
 		c->tlb.w[k].tag = SOFT_TLB_INVALID;
 		c->tlb.x[k].tag = SOFT_TLB_INVALID;
 	}
-	c->tlb.global = false;
-	tlb_forget_large(&c->tlb);
+	struct soft_tlb *t = &c->tlb;
+	memset(t->local, 0, sizeof(t->local));
+	memset(t->large_rgn, 0, sizeof(t->large_rgn));
+	memset(t->glarge_rgn, 0, sizeof(t->glarge_rgn));
+	t->large_shifts = t->glarge_shifts = 0;
 }
 
 void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 {
-	if (!c->tlb.global) {
-		soft_tlb_flush(c);
-		return;
-	}
 	c->paging_gen++;
 	c->ninvlpg = 0;
-	struct soft_tlb_entry *arr[3] = { c->tlb.r, c->tlb.w, c->tlb.x };
-	bool global = false;
-	tlb_forget_large(&c->tlb);
-	for (unsigned a = 0; a < 3; a++)
-		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
-			struct soft_tlb_entry *e = &arr[a][k];
-			if (e->tag == SOFT_TLB_INVALID)
-				continue;
-			if (!e->global) {
-				e->tag = SOFT_TLB_INVALID;
-				continue;
-			}
-			global = true;
-			if (e->shift > 12)
-				tlb_note_large(&c->tlb, e->tag & ~0xfffull, e->shift);
+	struct soft_tlb *t = &c->tlb;
+	for (unsigned w = 0; w < SOFT_TLB_SIZE / 64; w++) {
+		for (uint64_t m = t->local[w]; m; m &= m - 1) {
+			unsigned k = w * 64 + (unsigned)__builtin_ctzll(m);
+			struct soft_tlb_entry *es[3] = { &t->r[k], &t->w[k], &t->x[k] };
+			for (unsigned a = 0; a < 3; a++)
+				if (!es[a]->global)
+					es[a]->tag = SOFT_TLB_INVALID;
 		}
-	c->tlb.global = global;
+		t->local[w] = 0;
+	}
+	memcpy(t->large_rgn, t->glarge_rgn, sizeof(t->large_rgn));
+	t->large_shifts = t->glarge_shifts;
 }
 
 void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)

@@ -64,15 +64,20 @@ struct soft_tlb_entry {
 struct soft_tlb {
 	struct soft_tlb_entry r[SOFT_TLB_SIZE], w[SOFT_TLB_SIZE], x[SOFT_TLB_SIZE];
 	uint64_t mask;     /* SOFT_TLB_MASK_SUP or SOFT_TLB_MASK_USER (CPL 3) */
-	bool global;       /* may hold global entries */
+	/* Slots where some array may hold a non-global entry: all a MOV to CR3 with
+	 * CR4.PGE = 1 has to look at, instead of every entry of the three arrays. */
+	uint64_t local[SOFT_TLB_SIZE / 64];
 	/* Which large pages may have pieces here, so that INVLPG of an address no cached
 	 * large page covers (most of them: the kernel's direct map and text are the large
 	 * pages) checks one slot instead of every one: bit (la >> shift) % SOFT_TLB_SIZE
 	 * for a piece of a 2^shift-byte page, and bit shift of large_shifts (0: only
 	 * 4 KiB pages here). Bits stay set when their entries are replaced (a needless
-	 * scan at worst). */
+	 * scan at worst). glarge_* note the global pieces alone: what is left of large_*
+	 * after a flush of the non-global entries. */
 	uint64_t large_rgn[SOFT_TLB_SIZE / 64];
 	uint64_t large_shifts;
+	uint64_t glarge_rgn[SOFT_TLB_SIZE / 64];
+	uint64_t glarge_shifts;
 };
 
 #endif
