@@ -50,7 +50,10 @@ enum {
 	SOFT_EXIT = 3,  /* needs the engine (sys.exit_kind); the handler set rip itself */
 };
 
-/* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). */
+/* Lazy flags: the last flag-setting operation, evaluated on demand (flags.c). ADC and
+ * SBB: r = a + b + cin and r = a - b - cin, the carry-in being r - a - b and a - b - r
+ * (the translator does not know it when it emits them; the interpreter, which does,
+ * writes ADD and SUB when it is 0). */
 enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
        LF_SHL, LF_SHR, LF_SAR /* lf_a: operand, lf_b: count (1..63) */ };
 
@@ -308,14 +311,25 @@ static inline uint64_t soft_shift_cf(const struct soft_cpu *c)
 	}
 }
 
+/* The carry out of ADC (r = a + b + cin) and SBB (r = a - b - cin), all of sz bytes. */
+static inline uint64_t adc_cf(uint64_t a, uint64_t b, uint64_t r, unsigned sz)
+{
+	return ((r - a - b) & sz_mask(sz)) ? r <= a : r < a;
+}
+
+static inline uint64_t sbb_cf(uint64_t a, uint64_t b, uint64_t r, unsigned sz)
+{
+	return ((a - b - r) & sz_mask(sz)) ? a <= b : a < b;
+}
+
 /* CF alone (ADC, SBB, RCL, RCR). */
 static inline uint64_t get_cf(const struct soft_cpu *c)
 {
 	switch (c->lf_op) {
 	case LF_ADD: return c->lf_res < c->lf_a;
-	case LF_ADC: return c->lf_res <= c->lf_a;
+	case LF_ADC: return adc_cf(c->lf_a, c->lf_b, c->lf_res, c->lf_sz);
 	case LF_SUB: return c->lf_a < c->lf_b;
-	case LF_SBB: return c->lf_a <= c->lf_b;
+	case LF_SBB: return sbb_cf(c->lf_a, c->lf_b, c->lf_res, c->lf_sz);
 	case LF_LOGIC: return 0;
 	case LF_SHL: case LF_SHR: case LF_SAR: return soft_shift_cf(c);
 	default: return c->rflags & FL_CF; /* NONE, INC, DEC keep CF in rflags */

@@ -9,11 +9,12 @@
  * mostly what the translator emits inline (MOV, ALU, TEST, INC/DEC/NOT/NEG, shifts by an
  * immediate, LEA, MOVZX/MOVSX, PUSH/POP, Jcc, JMP, CALL/RET), with register, immediate
  * and memory operands of every size, mixed with instructions it leaves to their handlers
- * (ADC/SBB, IMUL, MUL/DIV, SETcc, CMOVcc, BT*, XCHG, XADD, CMPXCHG, string operations,
- * flag operations), bounded loops, calls, memory operands that reach a hole, a
- * read-only page, an MMIO page, the end of RAM or non-canonical addresses (faults in
- * the middle of a block), and stores into the code itself. A quarter of the programs
- * run in small slices of budget, compared after every slice.
+ * (IMUL, MUL/DIV, SETcc, CMOVcc, BT*, XCHG, XADD, CMPXCHG, string operations, flag
+ * operations; ADC/SBB and shifts by CL but on 32- and 64-bit registers), bounded
+ * loops, calls, memory operands that reach a hole, a read-only page, an MMIO page, the
+ * end of RAM or non-canonical addresses (faults in the middle of a block), and stores
+ * into the code itself. A quarter of the programs run in small slices of budget,
+ * compared after every slice.
  *
  * Then the budget and the kick: a translated loop chains its blocks without going back
  * to soft_run, yet soft_run must return SOFT_RUN_BUDGET after about max_insns, and

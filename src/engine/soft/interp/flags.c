@@ -22,7 +22,7 @@ uint64_t soft_flags_compute(const struct soft_cpu *c)
 		af = (a ^ b ^ r) & FL_AF;
 		break;
 	case LF_ADC:
-		cf = r <= a;
+		cf = adc_cf(a, b, r, c->lf_sz);
 		of = ((a ^ r) & (b ^ r) & sign) != 0;
 		af = (a ^ b ^ r) & FL_AF;
 		break;
@@ -32,7 +32,7 @@ uint64_t soft_flags_compute(const struct soft_cpu *c)
 		af = (a ^ b ^ r) & FL_AF;
 		break;
 	case LF_SBB:
-		cf = a <= b;
+		cf = sbb_cf(a, b, r, c->lf_sz);
 		of = ((a ^ b) & (a ^ r) & sign) != 0;
 		af = (a ^ b ^ r) & FL_AF;
 		break;

@@ -74,7 +74,8 @@ struct em {
 	unsigned k;               /* instruction being emitted */
 	uint32_t off;             /* its offset from the block's first byte */
 	bool flags_live;          /* host flags equal the guest's lazy flags (all 6) */
-	uint8_t live_lf;          /* ... of this lazy kind (LF_ADD, LF_SUB, LF_LOGIC) */
+	uint8_t live_lf;          /* ... of this lazy kind (LF_ADD, LF_SUB, LF_LOGIC, LF_ADC,
+	                           * LF_SBB: every one with the guest's CF in the host's) */
 	bool cf_in_rflags;        /* the last flag producer was an inline INC/DEC: CF is in
 	                           * rflags already */
 	bool dead[SOFT_BLOCK_MAX]; /* instruction k's flags are overwritten before anything
@@ -228,7 +229,7 @@ static void patch(struct em *e, uint8_t *at, uint32_t target)
 	memcpy(at, &rel, 4);
 }
 
-enum { CC_E = 4, CC_NE = 5, CC_LE = 0xe };
+enum { CC_B = 2, CC_E = 4, CC_NE = 5, CC_LE = 0xe };
 
 /* A rel32 jump (jcc: 0..15, or -1 for JMP) to stub `kind` of instruction k, patched
  * once the block's stubs are placed (emit_stubs). */
@@ -736,11 +737,59 @@ static unsigned size_flags(unsigned sz)
 	return sz == 8 ? W : sz == 2 ? P66 : sz == 1 ? BREG : 0;
 }
 
+/* ADC and SBB on a 32- or 64-bit register (multi-word arithmetic: the kernel's RSA
+ * checks at boot, hashes in user code): the guest's CF into the host's, then the
+ * host's own instruction. CF is there already while the host flags are the guest's;
+ * after an inline INC/DEC it is in rflags; else soft_jit_cond computes it (called
+ * first: the call spills the slots the operands may be in). */
+static bool emit_adc(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, f = size_flags(sz);
+	bool sbb = i->op == ALU_SBB;
+	if (i->nops != 2 || !direct_reg(&i->o[0]) ||
+	    !(direct_reg(&i->o[1]) || i->o[1].kind == OPK_IMM))
+		return false;
+	if (e->cf_in_rflags) {
+		op_c(e, W, 0x0fba, 4, OFF(rflags));      /* bt qword [rflags], 0 (FL_CF) */
+		b1(e, 0);
+	} else if (!e->flags_live) {
+		rc_spill_volatile(e);
+		op_r(e, W, 0x89, RBX, RDI);
+		mov_ri(e, RSI, CC_B);
+		call_abs(e, (const void *)soft_jit_cond);
+		b1(e, 0x04);                              /* add al, 0xff: CF = al */
+		b1(e, 0xff);
+	}
+	/* From here to the ADC only MOVs: they keep CF. */
+	unsigned y = RCX;
+	if (direct_reg(&i->o[1]))
+		y = greg_host(e, i->o[1].reg);
+	else
+		mov_ri(e, RCX, i->imm & sz_mask(sz));
+	unsigned x = greg_mod(e, i->o[0].reg);
+	bool live = !e->dead[e->k];
+	if (live) {
+		op_r(e, f, 0x89, x, RAX);
+		if (y != RCX)
+			op_r(e, f, 0x89, y, RCX);
+	}
+	op_r(e, f, sbb ? 0x19 : 0x11, y, x);
+	if (live) {
+		op_r(e, f, 0x89, x, RDX);
+		lazy_flags(e, i, sbb ? LF_SBB : LF_ADC, sz);
+	}
+	e->flags_live = true;
+	e->live_lf = sbb ? LF_SBB : LF_ADC;
+	return true;
+}
+
 static bool emit_alu(struct em *e, const struct sinsn *i)
 {
 	uint8_t opc, lf;
 	bool wb;
 	unsigned sz = i->opsz;
+	if (i->op == ALU_ADC || i->op == ALU_SBB)
+		return emit_adc(e, i);
 	if (!alu_host(i->op, &opc, &lf, &wb) || i->nops != 2 || i->o[0].kind == OPK_IMM)
 		return false;
 	int m = mem_op(i);
@@ -1031,10 +1080,39 @@ static bool emit_cmovcc(struct em *e, const struct sinsn *i)
 	return true;
 }
 
+/* SHL/SHR/SAR of a 32- or 64-bit register by CL (the host masks the count as the
+ * guest does). A count of 0 leaves the flags as they were, so the lazy flags are
+ * stored behind a test of the count, unless they are dead anyway. */
+static bool emit_shift_cl(struct em *e, const struct sinsn *i)
+{
+	unsigned sz = i->opsz, f = size_flags(sz);
+	if (i->op < SH_SHL || !direct_reg(&i->o[0]))
+		return false;
+	unsigned lf = i->op == SH_SHR ? LF_SHR : i->op == SH_SAR ? LF_SAR : LF_SHL;
+	unsigned digit = lf == LF_SHR ? 5 : lf == LF_SAR ? 7 : 4;
+	ld_greg(e, RCX, R_RCX, 4);
+	unsigned x = greg_mod(e, i->o[0].reg);
+	if (e->dead[e->k]) {
+		op_r(e, f, 0xd3, digit, x);
+		return true;
+	}
+	op_r(e, f, 0x89, x, RAX);
+	op_r(e, f, 0xd3, digit, x);
+	op_r(e, 0, 0x83, 4, RCX);                   /* and ecx, 63 or 31 */
+	b1(e, sz == 8 ? 63 : 31);
+	uint8_t *same = jcc_fwd(e, CC_E);
+	op_r(e, f, 0x89, x, RDX);
+	store_flags(e, lf | sz << 8);
+	patch(e, same, pos(e));
+	return true;
+}
+
 /* SHL/SHR/SAR by an immediate count (lazy flags, as h_shift). */
 static bool emit_shift(struct em *e, const struct sinsn *i)
 {
 	unsigned sz = i->opsz;
+	if (i->o[1].kind == OPK_REG && i->o[1].reg == R_RCX && i->o[1].size == 1)
+		return emit_shift_cl(e, i);
 	if (i->o[1].kind != OPK_IMM || i->o[0].kind == OPK_IMM)
 		return false;
 	unsigned cnt = (unsigned)(i->imm & (sz == 8 ? 63 : 31));
@@ -1530,16 +1608,19 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		e.chainable = e.chainable && !(b->ins[k].attr & SI_SYS);
 	/* Dead flags: an instruction's flags need not be stored when later ones in the
 	 * block overwrite every flag it wrote before any instruction reads one of them or
-	 * can fault (a fault shows the guest's handler the flags of the moment). */
+	 * can fault (a fault shows the guest's handler the flags of the moment). A shift
+	 * by CL may write them all (its count may be 0: fl_write says none). */
 	for (unsigned k = 0; k < b->n; k++) {
-		uint16_t pending = b->ins[k].fl_write;
+		const struct sinsn *i = &b->ins[k];
+		bool by_cl = i->kind == K_SHIFT && i->o[1].kind == OPK_REG && i->op >= SH_SHL;
+		uint16_t pending = by_cl ? FL_ARITH : i->fl_write;
 		for (unsigned l = k + 1; l < b->n && pending; l++) {
 			const struct sinsn *x = &b->ins[l];
 			if ((x->attr & SI_FAULT) || (x->fl_read & pending))
 				break;
 			pending &= (uint16_t)~x->fl_write;
 		}
-		e.dead[k] = b->ins[k].fl_write && !pending;
+		e.dead[k] = (by_cl || i->fl_write) && !pending;
 	}
 	uint32_t start = pos(&e), off = 0;
 	for (unsigned k = 0; k < b->n && !e.full; k++) {
