@@ -2,6 +2,7 @@
  * instruction -> struct sinsn with one of the handlers of ops_fp.h. Operand conventions
  * are described there. Anything of these sets not listed here is left to soft_lower,
  * which makes it #UD. */
+#include <pthread.h>
 #include <string.h>
 
 #include "core/cpu_state.h"
@@ -171,12 +172,22 @@ static const struct fpmap ssefp_map[] = {
 	{ ZYDIS_MNEMONIC_HSUBPS, FP_HSUBPS },
 	{ ZYDIS_MNEMONIC_HSUBPD, FP_HSUBPD },
 };
-static int find(const struct fpmap *m, unsigned n, ZydisMnemonic mn)
+/* The maps by mnemonic (op + 1, 0: not there), built once: every decoded instruction
+ * is looked up, most of them in neither. */
+static uint16_t pint_of[ZYDIS_MNEMONIC_MAX_VALUE + 1], ssefp_of[ZYDIS_MNEMONIC_MAX_VALUE + 1];
+static pthread_once_t maps_once = PTHREAD_ONCE_INIT;
+
+static void maps_index(void)
 {
-	for (unsigned k = 0; k < n; k++)
-		if (m[k].mnemonic == mn)
-			return m[k].op;
-	return -1;
+	for (unsigned k = sizeof(pint_map) / sizeof(pint_map[0]); k-- > 0;)   /* first wins */
+		pint_of[pint_map[k].mnemonic] = (uint16_t)(pint_map[k].op + 1);
+	for (unsigned k = sizeof(ssefp_map) / sizeof(ssefp_map[0]); k-- > 0;)
+		ssefp_of[ssefp_map[k].mnemonic] = (uint16_t)(ssefp_map[k].op + 1);
+}
+
+static int find(const uint16_t *index, ZydisMnemonic mn)
+{
+	return (unsigned)mn <= ZYDIS_MNEMONIC_MAX_VALUE ? index[mn] - 1 : -1;
 }
 
 
@@ -290,9 +301,10 @@ int soft_lower_fp(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 	int op;
 	soft_fn fn = NULL;
 
-	if ((op = find(pint_map, sizeof(pint_map) / sizeof(pint_map[0]), mn)) >= 0) {
+	pthread_once(&maps_once, maps_index);
+	if ((op = find(pint_of, mn)) >= 0) {
 		fn = h_pint;
-	} else if ((op = find(ssefp_map, sizeof(ssefp_map) / sizeof(ssefp_map[0]), mn)) >= 0) {
+	} else if ((op = find(ssefp_of, mn)) >= 0) {
 		fn = h_ssefp;
 	} else {
 		op = 0;
