@@ -37,6 +37,11 @@ _timings_sent = 0
 def pytest_configure(config):
     # xdist registers it too; without xdist the groups are unused.
     config.addinivalue_line("markers", "xdist_group(name): the xdist worker group")
+    dist = config.getoption("dist", "no")
+    if dist not in ("no", "loadgroup"):
+        # Any other split would boot an outer guest per worker, on the same scratch disks.
+        raise pytest.UsageError(f"--dist {dist}: the tests need --dist loadgroup under "
+                                "xdist (make test: -n 2 --dist loadgroup)")
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's own hook reads the marker
