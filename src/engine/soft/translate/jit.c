@@ -100,6 +100,10 @@ struct em {
 	uint16_t uses[SOFT_BLOCK_MAX]; /* the GPRs instruction k names, for eviction */
 	uint16_t pend;            /* lazy flags not stored yet (lf | sz << 8, 0: none): their
 	                           * a, b and result are in rax, rcx, rdx (lazy_flags) */
+	uint16_t known;           /* the guest's lazy flags, once stored, are of this kind
+	                           * (lf | sz << 8, 0: unknown): an inline instruction of
+	                           * this block wrote them (flags_redo) */
+	bool lazy_set;            /* instruction k called lazy_flags */
 	uint16_t pend_slow[SOFT_BLOCK_MAX];  /* ... at instruction k's slow-stub jumps */
 	uint16_t pend_after[SOFT_BLOCK_MAX]; /* ... where instruction k's inline code ends */
 	bool chainable;           /* no instruction can change what soft_run checks between
@@ -601,6 +605,12 @@ static int mem_op(const struct sinsn *i)
 	return -1;
 }
 
+/* op_r/op_c flags for an operand of sz bytes. */
+static unsigned size_flags(unsigned sz)
+{
+	return sz == 8 ? W : sz == 2 ? P66 : sz == 1 ? BREG : 0;
+}
+
 /* Store lazy flags pend (lf | sz << 8): lf_a = rax, lf_b = rcx, lf_res = rdx. */
 static void store_flags(struct em *e, unsigned pend)
 {
@@ -630,8 +640,35 @@ static void flags_store(struct em *e)
 static void lazy_flags(struct em *e, const struct sinsn *i, unsigned lf, unsigned sz)
 {
 	e->pend = (uint16_t)(lf | sz << 8);
+	e->known = e->pend;
+	e->lazy_set = true;
 	if (mem_op(i) >= 0)
 		flags_store(e);
+}
+
+/* Make the host flags the guest's again (a TLB probe or a call took them) from the
+ * stored lazy flags, where this block's own inline code wrote them: ADD and SUB done
+ * again on lf_a and lf_b, a logic op's result tested. No call, where a consumer of
+ * flags (Jcc, SETcc, CMOVcc, INC/DEC keeping CF, ADC/SBB) would call soft_jit_cond or
+ * soft_jit_save_cf. False if the kind is not known or not one of these. */
+static bool flags_redo(struct em *e)
+{
+	unsigned lf = e->known & 0xff, sz = e->known >> 8;
+	if (e->flags_live)
+		return true;
+	if (lf != LF_ADD && lf != LF_SUB && lf != LF_LOGIC)
+		return false;
+	unsigned f = size_flags(sz), byte = sz == 1;
+	if (lf == LF_LOGIC) {
+		op_c(e, W, 0x8b, RCX, OFF(lf_res));
+		op_r(e, f, 0x85 - byte, RCX, RCX);           /* test rcx, rcx (sized) */
+	} else {
+		op_c(e, W, 0x8b, RCX, OFF(lf_a));
+		op_c(e, f, (lf == LF_SUB ? 0x3b : 0x03) - byte, RCX, OFF(lf_b)); /* cmp/add */
+	}
+	e->flags_live = true;
+	e->live_lf = (uint8_t)lf;
+	return true;
 }
 
 /* ---- block ends ---- */
@@ -732,11 +769,6 @@ static bool alu_host(unsigned op, uint8_t *opc, uint8_t *lf, bool *wb)
 	return true;
 }
 
-static unsigned size_flags(unsigned sz)
-{
-	return sz == 8 ? W : sz == 2 ? P66 : sz == 1 ? BREG : 0;
-}
-
 /* ADC and SBB on a 32- or 64-bit register (multi-word arithmetic: the kernel's RSA
  * checks at boot, hashes in user code): the guest's CF into the host's, then the
  * host's own instruction. CF is there already while the host flags are the guest's;
@@ -752,7 +784,7 @@ static bool emit_adc(struct em *e, const struct sinsn *i)
 	if (e->cf_in_rflags) {
 		op_c(e, W, 0x0fba, 4, OFF(rflags));      /* bt qword [rflags], 0 (FL_CF) */
 		b1(e, 0);
-	} else if (!e->flags_live) {
+	} else if (!flags_redo(e)) {
 		rc_spill_volatile(e);
 		op_r(e, W, 0x89, RBX, RDI);
 		mov_ri(e, RSI, CC_B);
@@ -934,6 +966,7 @@ static bool emit_unary(struct em *e, const struct sinsn *i)
 		return false;
 	bool dead = e->dead[e->k];
 	if ((op == UN_INC || op == UN_DEC) && !e->cf_in_rflags && !dead) {
+		flags_redo(e);
 		if (e->flags_live && e->live_lf == LF_LOGIC) {
 			op_c(e, W, 0x83, 4, OFF(rflags));   /* and qword [rflags], ~CF */
 			b1(e, 0xfe);
@@ -1037,7 +1070,7 @@ static bool emit_imul(struct em *e, const struct sinsn *i)
  * else a call of soft_jit_cond. Then into dl (kept across the TLB probe). */
 static void cond_to_dl(struct em *e, unsigned cc)
 {
-	if (e->flags_live) {
+	if (flags_redo(e)) {
 		op_r(e, 0, 0x0f90 + cc, 0, RDX);     /* setcc dl */
 		return;
 	}
@@ -1206,7 +1239,7 @@ static bool emit_jcc(struct em *e, const struct sinsn *i)
 		return false;
 	uint8_t *taken;
 	rc_flush(e);                              /* once for both exits (MOVs: flags kept) */
-	if (!e->flags_live) {
+	if (!flags_redo(e)) {
 		rc_spill_volatile(e);
 		op_r(e, W, 0x89, RBX, RDI);           /* mov rdi, rbx */
 		mov_ri(e, RSI, i->op);
@@ -1634,7 +1667,10 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 		struct rcache rc = e.rc;
 		uint16_t pend = e.pend;
 		e.not_inline = false;
+		e.lazy_set = false;
 		if (inl && emit_inline(&e, i) && !e.not_inline) {
+			if (!e.lazy_set && !flag_neutral(i))
+				e.known = 0;           /* flags written some other way, or not at all */
 			e.cf_in_rflags = flag_neutral(i) ? cf_kept :
 			                 i->kind == K_UNARY && i->op <= UN_DEC && !e.dead[k];
 			e.cont_at[k] = pos(&e);
@@ -1659,6 +1695,7 @@ int soft_jit_translate(struct soft_cpu *c, struct sblock *b)
 			e.rc = rc;
 			e.pend = pend;
 		}
+		e.known = 0;                       /* the handler's */
 		e.flags_live = false;
 		e.cf_in_rflags = false;
 		flags_store(&e);
