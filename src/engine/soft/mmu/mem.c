@@ -44,9 +44,34 @@ static bool tlb_maybe_large(const struct soft_tlb *t, uint64_t la)
 	return false;
 }
 
+/* Which array slot e (of la's index) is in: 0 r, 1 w, 2 x. */
+static unsigned tlb_array(const struct soft_tlb *t, const struct soft_tlb_entry *e, uint64_t la)
+{
+	unsigned k = (unsigned)((la >> 12) % SOFT_TLB_SIZE);
+	return e == &t->r[k] ? 0 : e == &t->w[k] ? 1 : 2;
+}
+
+bool soft_tlb_victim(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la)
+{
+	struct soft_tlb *t = &c->tlb;
+	struct soft_tlb_entry *v = t->victim[tlb_array(t, e, la)];
+	for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++)
+		if ((v[n].tag & t->mask) == (la & ~0xfffull)) {
+			struct soft_tlb_entry old = *e;
+			*e = v[n];
+			v[n] = old;
+			return true;
+		}
+	return false;
+}
+
 void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
                    uint8_t *host, int xl, bool write)
 {
+	if (e->tag != SOFT_TLB_INVALID && ((e->tag ^ la) & ~0xfffull)) {
+		unsigned a = tlb_array(&c->tlb, e, la);
+		c->tlb.victim[a][c->tlb.victim_next[a]++ % SOFT_TLB_VICTIMS] = *e;
+	}
 	/* The access that filled it was allowed at the current CPL; CPL 3 may use it too
 	 * unless U/S (or, for writes, R/W) forbids. Supervisor rights are a superset of
 	 * user rights here (no SMEP/SMAP), and CR0.WP changes flush. */
@@ -90,6 +115,11 @@ int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, un
 		return SOFT_EXC;
 	enum soft_acc acc = (mf & MF_RMW) ? SOFT_ACC_WRITE : SOFT_ACC_READ;
 	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
+	struct soft_tlb_entry *e = &(acc == SOFT_ACC_READ ? c->tlb.r : c->tlb.w)[(la >> 12) % SOFT_TLB_SIZE];
+	if (n1 == sz && soft_tlb_victim(c, e, la)) {
+		*v = load_n(e->host + off, sz);
+		return SOFT_OK;
+	}
 	uint64_t pa1, pa2 = 0;
 	uint8_t *h1, *h2 = NULL;
 	int xl = xlat(c, la, acc, &pa1, &h1);
@@ -102,12 +132,8 @@ int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, un
 	if (n1 < sz)
 		part_read(c, pa2, h2, buf + n1, sz - n1);
 	*v = load_n(buf, sz);
-	if (h1) {
-		if (acc == SOFT_ACC_READ)
-			soft_tlb_fill(c, &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, false);
-		else if (!soft_code_page_shared(&c->cache, pa1))
-			soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
-	}
+	if (h1 && (acc == SOFT_ACC_READ || !soft_code_page_shared(&c->cache, pa1)))
+		soft_tlb_fill(c, e, la, pa1, h1, xl, acc != SOFT_ACC_READ);
 	return SOFT_OK;
 }
 
@@ -116,6 +142,11 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
 	if (check_canonical(c, la, sz, mf))
 		return SOFT_EXC;
 	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
+	struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
+	if (n1 == sz && soft_tlb_victim(c, e, la)) {
+		store_n(e->host + off, sz, v);
+		return SOFT_OK;
+	}
 	uint64_t pa1, pa2 = 0;
 	uint8_t *h1, *h2 = NULL;
 	int xl = xlat(c, la, SOFT_ACC_WRITE, &pa1, &h1);
@@ -129,7 +160,7 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
 	if (n1 < sz)
 		part_write(c, pa2, h2, buf + n1, sz - n1);
 	if (h1 && !soft_code_page_shared(&c->cache, pa1))
-		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, pa1, h1, xl, true);
+		soft_tlb_fill(c, e, la, pa1, h1, xl, true);
 	return SOFT_OK;
 }
 
@@ -145,8 +176,8 @@ int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uin
                   uint64_t *pa)
 {
 	*host = NULL;
-	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) == (la & ~0xfffull)) {
+	struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
+	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) || soft_tlb_victim(c, e, la)) {
 		*host = e->host + (la & 0xfff);
 		*pa = e->pa | (la & 0xfff);
 		return SOFT_OK;
@@ -158,7 +189,7 @@ int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uin
 	if (xl < 0)
 		return SOFT_EXC;
 	if (h && !soft_code_page_shared(&c->cache, *pa))
-		soft_tlb_fill(c, &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE], la, *pa, h, xl, true);
+		soft_tlb_fill(c, e, la, *pa, h, xl, true);
 	*host = h;
 	return SOFT_OK;
 }
@@ -237,6 +268,9 @@ void soft_tlb_flush(struct soft_cpu *c)
 		c->tlb.x[k].tag = SOFT_TLB_INVALID;
 	}
 	struct soft_tlb *t = &c->tlb;
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++)
+			t->victim[a][n].tag = SOFT_TLB_INVALID;
 	memset(t->local, 0, sizeof(t->local));
 	memset(t->large_rgn, 0, sizeof(t->large_rgn));
 	memset(t->glarge_rgn, 0, sizeof(t->glarge_rgn));
@@ -258,6 +292,10 @@ void soft_tlb_flush_nonglobal(struct soft_cpu *c)
 		}
 		t->local[w] = 0;
 	}
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++)
+			if (!t->victim[a][n].global)
+				t->victim[a][n].tag = SOFT_TLB_INVALID;
 	memcpy(t->large_rgn, t->glarge_rgn, sizeof(t->large_rgn));
 	t->large_shifts = t->glarge_shifts;
 }
@@ -272,6 +310,12 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 		c->paging_gen++;   /* too many to list: as good as a flush */
 		c->ninvlpg = 0;
 	}
+	for (unsigned a = 0; a < 3; a++)
+		for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++) {
+			struct soft_tlb_entry *v = &c->tlb.victim[a][n];
+			if (v->tag != SOFT_TLB_INVALID && (((v->tag ^ la) & ~0xfffull) >> v->shift) == 0)
+				v->tag = SOFT_TLB_INVALID;
+		}
 	if (!tlb_maybe_large(&c->tlb, la)) {
 		/* No cached large page covers la: it can only be in its own slot. */
 		unsigned k = (la >> 12) % SOFT_TLB_SIZE;
@@ -293,6 +337,8 @@ void soft_tlb_drop_writes(struct soft_cpu *c)
 {
 	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++)
 		c->tlb.w[k].tag = SOFT_TLB_INVALID;
+	for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++)
+		c->tlb.victim[1][n].tag = SOFT_TLB_INVALID;
 }
 
 void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)
@@ -300,6 +346,9 @@ void soft_tlb_drop_write_pa(struct soft_cpu *c, uint64_t pa_page)
 	for (unsigned k = 0; k < SOFT_TLB_SIZE; k++)
 		if (c->tlb.w[k].tag != SOFT_TLB_INVALID && c->tlb.w[k].pa == pa_page)
 			c->tlb.w[k].tag = SOFT_TLB_INVALID;
+	for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++)
+		if (c->tlb.victim[1][n].pa == pa_page)
+			c->tlb.victim[1][n].tag = SOFT_TLB_INVALID;
 }
 
 int soft_op_read_slow(struct soft_cpu *c, const struct sinsn *i, unsigned k, uint64_t *v, unsigned mf)

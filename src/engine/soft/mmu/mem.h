@@ -33,6 +33,9 @@ void soft_tlb_flush_nonglobal(struct soft_cpu *c);
 /* Drop the translations of the page holding la, whatever its size (INVLPG). */
 void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la);
 /* Fill entry e for la after a successful translate() that returned xl. */
+/* On a miss in slot e (of tlb.r, w or x) for la: if la's page is among the array's
+ * victims, swap it into e and return true. */
+bool soft_tlb_victim(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la);
 void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, uint64_t pa,
                    uint8_t *host, int xl, bool write);
 /* Drop every write-TLB entry (some page became code in another CPU's cache). */

@@ -43,6 +43,7 @@ struct soft_mem {
 #define SOFT_XL_SHIFT(xl) (((unsigned)(xl) >> 8) & 0x3f) /* page size: 21, 22, 30; 0 = 4 KiB */
 
 #define SOFT_TLB_SIZE 1024
+#define SOFT_TLB_VICTIMS 8   /* per array: the entries the last fills pushed out */
 /* Tag bits below the page address. A lookup masks the tag with soft_tlb.mask and
  * compares it with the page address: INVALID never matches, SUPER only at CPL 0-2. */
 #define SOFT_TLB_SUPER 1ull
@@ -63,6 +64,13 @@ struct soft_tlb_entry {
  * of every privilege level, so a CPL change only switches `mask`. */
 struct soft_tlb {
 	struct soft_tlb_entry r[SOFT_TLB_SIZE], w[SOFT_TLB_SIZE], x[SOFT_TLB_SIZE];
+	/* Direct-mapped, the arrays thrash when two pages a program keeps using share a
+	 * slot (any two SOFT_TLB_SIZE pages apart: where they land is up to the guest's
+	 * address-space randomization). A fill moves the entry it replaces here, in turn;
+	 * a miss looks here before it walks the page tables and swaps what it finds back
+	 * into the slot. [0]: for r, [1]: w, [2]: x. */
+	struct soft_tlb_entry victim[3][SOFT_TLB_VICTIMS];
+	uint8_t victim_next[3];
 	uint64_t mask;     /* SOFT_TLB_MASK_SUP or SOFT_TLB_MASK_USER (CPL 3) */
 	/* Slots where some array may hold a non-global entry: all a MOV to CR3 with
 	 * CR4.PGE = 1 has to look at, instead of every entry of the three arrays. */
