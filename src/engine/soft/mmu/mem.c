@@ -44,6 +44,12 @@ static bool tlb_maybe_large(const struct soft_tlb *t, uint64_t la)
 	return false;
 }
 
+/* Does e hold la's translation (itself, or a piece of a larger page covering la)? */
+static bool tlb_covers(const struct soft_tlb_entry *e, uint64_t la)
+{
+	return e->tag != SOFT_TLB_INVALID && (((e->tag ^ la) & ~0xfffull) >> e->shift) == 0;
+}
+
 /* Which array slot e (of la's index) is in: 0 r, 1 w, 2 x. */
 static unsigned tlb_array(const struct soft_tlb *t, const struct soft_tlb_entry *e, uint64_t la)
 {
@@ -313,7 +319,7 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 	for (unsigned a = 0; a < 3; a++)
 		for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++) {
 			struct soft_tlb_entry *v = &c->tlb.victim[a][n];
-			if (v->tag != SOFT_TLB_INVALID && (((v->tag ^ la) & ~0xfffull) >> v->shift) == 0)
+			if (tlb_covers(v, la))
 				v->tag = SOFT_TLB_INVALID;
 		}
 	if (!tlb_maybe_large(&c->tlb, la)) {
@@ -327,9 +333,8 @@ void soft_tlb_flush_page(struct soft_cpu *c, uint64_t la)
 	/* A 4 KiB piece of a larger page at any slot may hold la's translation. */
 	for (unsigned a = 0; a < 3; a++)
 		for (unsigned k = 0; k < SOFT_TLB_SIZE; k++) {
-			struct soft_tlb_entry *e = &arr[a][k];
-			if (e->tag != SOFT_TLB_INVALID && (((e->tag ^ la) & ~0xfffull) >> e->shift) == 0)
-				e->tag = SOFT_TLB_INVALID;
+			if (tlb_covers(&arr[a][k], la))
+				arr[a][k].tag = SOFT_TLB_INVALID;
 		}
 }
 

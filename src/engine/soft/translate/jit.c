@@ -671,6 +671,15 @@ static bool flags_redo(struct em *e)
 	return true;
 }
 
+/* al = the guest's condition cc, from soft_jit_cond (the caller-saved slots spilled). */
+static void call_cond(struct em *e, unsigned cc)
+{
+	rc_spill_volatile(e);
+	op_r(e, W, 0x89, RBX, RDI);               /* mov rdi, rbx */
+	mov_ri(e, RSI, cc);
+	call_abs(e, (const void *)soft_jit_cond);
+}
+
 /* ---- block ends ---- */
 
 /* Leave the block at guest RIP r12 + d (in rax after a check) with every instruction
@@ -785,10 +794,7 @@ static bool emit_adc(struct em *e, const struct sinsn *i)
 		op_c(e, W, 0x0fba, 4, OFF(rflags));      /* bt qword [rflags], 0 (FL_CF) */
 		b1(e, 0);
 	} else if (!flags_redo(e)) {
-		rc_spill_volatile(e);
-		op_r(e, W, 0x89, RBX, RDI);
-		mov_ri(e, RSI, CC_B);
-		call_abs(e, (const void *)soft_jit_cond);
+		call_cond(e, CC_B);
 		b1(e, 0x04);                              /* add al, 0xff: CF = al */
 		b1(e, 0xff);
 	}
@@ -1074,10 +1080,7 @@ static void cond_to_dl(struct em *e, unsigned cc)
 		op_r(e, 0, 0x0f90 + cc, 0, RDX);     /* setcc dl */
 		return;
 	}
-	rc_spill_volatile(e);
-	op_r(e, W, 0x89, RBX, RDI);
-	mov_ri(e, RSI, cc);
-	call_abs(e, (const void *)soft_jit_cond);
+	call_cond(e, cc);
 	op_r(e, 0, 0x89, RAX, RDX);              /* mov edx, eax (a bool in al) */
 }
 
@@ -1240,10 +1243,7 @@ static bool emit_jcc(struct em *e, const struct sinsn *i)
 	uint8_t *taken;
 	rc_flush(e);                              /* once for both exits (MOVs: flags kept) */
 	if (!flags_redo(e)) {
-		rc_spill_volatile(e);
-		op_r(e, W, 0x89, RBX, RDI);           /* mov rdi, rbx */
-		mov_ri(e, RSI, i->op);
-		call_abs(e, (const void *)soft_jit_cond);
+		call_cond(e, i->op);
 		b1(e, 0x84);
 		b1(e, 0xc0);                          /* test al, al: a bool */
 		taken = jcc_fwd(e, CC_NE);
