@@ -73,9 +73,11 @@ static void snapshot_key(struct console *c)
 		       "STATE,mem=MEM)\r\n");
 		return;
 	}
-	say(c, "\r\n[trivisor] writing a snapshot, the VM paused\r\n");
+	/* Paused first: the vCPUs write the UART's bytes themselves, and none may follow a
+	 * message that says the VM stopped. */
 	struct err e = { "" };
 	vm_pause(vm);
+	say(c, "\r\n[trivisor] writing a snapshot, the VM paused\r\n");
 	int r = vm->snapshot_key(vm, &e);
 	if (r == 0)
 		vm_request_stop(vm, VM_STOP_USER, VM_STATUS_OK, "snapshot written to %s and %s (Ctrl-A "
