@@ -48,7 +48,14 @@ _Static_assert(offsetof(struct soft_cpu, lf_sz) == offsetof(struct soft_cpu, lf_
 
 /* ---- emitter ---- */
 
-enum { STUB_SLOW, STUB_FAIL, STUB_LEAVE, STUB__COUNT };
+/* Out-of-line code a block's fixups point at: instruction k's slow stub, or (k = 0)
+ * the block's handler trampoline (emit_call_insn). */
+enum { STUB_SLOW, STUB_CALL, STUB__COUNT };
+/* edx at a call of the shared call stub (emit_call_stub) */
+#define CALL_LAST 0x100u
+#define CALL_NEXT_SHIFT 16
+_Static_assert(SOFT_BLOCK_MAX <= 0xff && SOFT_BLOCK_MAX * 15 < 0x10000,
+               "the call stub's edx holds k in 8 bits and the next offset in 16");
 #define MAX_FIX (SOFT_BLOCK_MAX * 12)
 
 /* Guest GPRs cached in host registers within a block. A register is loaded from
@@ -235,12 +242,11 @@ static void patch(struct em *e, uint8_t *at, uint32_t target)
 
 enum { CC_B = 2, CC_E = 4, CC_NE = 5, CC_LE = 0xe };
 
-/* A rel32 jump (jcc: 0..15, or -1 for JMP) to stub `kind` of instruction k, patched
- * once the block's stubs are placed (emit_stubs). */
-static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
+/* The rel32 at `at` goes to stub `kind` of instruction k, patched once the block's
+ * stubs are placed (emit_stubs). */
+static void fix_to_stub(struct em *e, uint8_t *at, unsigned kind, unsigned k)
 {
-	uint8_t *at = jcc_fwd(e, cc);
-	if (!at)
+	if (!at || e->full)
 		return;
 	if (e->nfix == MAX_FIX) {
 		e->full = true;
@@ -250,20 +256,27 @@ static void jump_stub(struct em *e, int cc, unsigned kind, unsigned k)
 	e->fix[e->nfix].kind = (uint8_t)kind;
 	e->fix[e->nfix].k = (uint8_t)k;
 	e->nfix++;
-	if (kind == STUB_SLOW) {
-		if (!e->need[kind][k]) {
-			e->rc_slow[k] = e->rc;
-			e->pend_slow[k] = e->pend;
-		} else {
-			for (unsigned s = 0; s < NSLOT; s++)
-				if ((e->rc.dirty[s] ? e->rc.g[s] : 0) !=
-				    (e->rc_slow[k].dirty[s] ? e->rc_slow[k].g[s] : 0))
-					e->not_inline = true;
-			if (e->pend != e->pend_slow[k])
-				e->not_inline = true;
-		}
-	}
 	e->need[kind][k] = true;
+}
+
+/* A rel32 jump (jcc: 0..15, or -1 for JMP) to instruction k's slow stub. */
+static void jump_slow(struct em *e, int cc, unsigned k)
+{
+	uint8_t *at = jcc_fwd(e, cc);
+	if (!at || e->full)
+		return;
+	if (!e->need[STUB_SLOW][k]) {
+		e->rc_slow[k] = e->rc;
+		e->pend_slow[k] = e->pend;
+	} else {
+		for (unsigned s = 0; s < NSLOT; s++)
+			if ((e->rc.dirty[s] ? e->rc.g[s] : 0) !=
+			    (e->rc_slow[k].dirty[s] ? e->rc_slow[k].g[s] : 0))
+				e->not_inline = true;
+		if (e->pend != e->pend_slow[k])
+			e->not_inline = true;
+	}
+	fix_to_stub(e, at, STUB_SLOW, k);
 }
 
 static void jump_to(struct em *e, uint32_t target)
@@ -569,7 +582,7 @@ static void probe(struct em *e, unsigned sz, bool write)
 	/* tag & mask == page, as (tag ^ page) & mask == 0: the mask keeps every page bit */
 	op_m(e, W, 0x33, R8, RBX, RDI, 0, tlb);          /* xor r8, tag */
 	op_c(e, W, 0x85, R8, OFF(tlb.mask));             /* test [tlb.mask], r8 */
-	jump_stub(e, CC_NE, STUB_SLOW, e->k);
+	jump_slow(e, CC_NE, e->k);
 	op_r(e, 0, 0x81, 4, RSI);                        /* and esi, 0xfff */
 	b4(e, 0xfff);
 	op_m(e, W, 0x03, RSI, RBX, RDI, 0, tlb + 8);     /* add rsi, host */
@@ -759,7 +772,7 @@ static void check_canonical(struct em *e)
 	op_r(e, W, 0xc1, 7, RCX);      /* sar rcx, 16 */
 	b1(e, 16);
 	op_r(e, W, 0x39, RAX, RCX);    /* cmp rcx, rax */
-	jump_stub(e, CC_NE, STUB_SLOW, e->k);
+	jump_slow(e, CC_NE, e->k);
 }
 
 /* ---- inline instructions (64-bit mode) ---- */
@@ -1382,32 +1395,18 @@ static bool emit_inline(struct em *e, const struct sinsn *i)
 
 /* ---- handler calls ---- */
 
-/* Run instruction k through its interpreter handler, as the interpreter loop does:
- * RIP and next RIP first, a non-OK status or a dropped block leaves. */
+/* Run instruction k through its interpreter handler: a call of the shared "call" stub
+ * (soft_jit_init) through the block's trampoline, which sets rsi = its ins[0]. The stub
+ * returns here when the block goes on, else leaves it. Ten bytes where the handler
+ * call, its checks and two exits written out took about 140. */
 static void emit_call_insn(struct em *e, unsigned k, bool last)
 {
-	const struct sinsn *i = &e->b->ins[k];
-	guest_rip(e, RAX, e->off);
-	op_c(e, W, 0x89, RAX, OFF(rip));
-	guest_rip(e, RAX, (int64_t)e->off + i->len);
-	op_c(e, W, 0x89, RAX, OFF(next_rip));
-	op_r(e, W, 0x89, RBX, RDI);              /* mov rdi, rbx */
-	mov_ri(e, RSI, (uint64_t)(uintptr_t)i);
-	call_abs(e, (const void *)i->fn);
-	b1(e, 0x85);
-	b1(e, 0xc0);                             /* test eax, eax */
-	jump_stub(e, CC_NE, STUB_FAIL, k);
-	if (last) {
-		jump_stub(e, -1, STUB_LEAVE, k);
-		return;
-	}
-	op_c(e, 0, 0x80, 7, OFF(cache.dirty));  /* cmp byte [dirty], 0 */
-	b1(e, 0);
-	jump_stub(e, CC_NE, STUB_LEAVE, k);
-	/* A handler that moved next RIP (none should, short of the block's end) leaves. */
-	guest_rip(e, RAX, (int64_t)e->off + i->len);
-	op_c(e, W, 0x3b, RAX, OFF(next_rip));   /* cmp rax, [next_rip] */
-	jump_stub(e, CC_NE, STUB_LEAVE, k);
+	uint32_t next = e->off + e->b->ins[k].len;
+	mov_ri(e, RDX, k | (last ? CALL_LAST : 0) | next << CALL_NEXT_SHIFT);
+	b1(e, 0xe8);                             /* call rel32 */
+	uint8_t *at = e->p;
+	b4(e, 0);
+	fix_to_stub(e, e->full ? NULL : at, STUB_CALL, 0);
 }
 
 static void emit_stubs(struct em *e)
@@ -1441,20 +1440,10 @@ static void emit_stubs(struct em *e)
 		}
 		off += b->ins[k].len;
 	}
-	for (unsigned k = 0; k < b->n; k++) {
-		if (e->need[STUB_FAIL][k]) { /* eax = status: or in the count */
-			e->stub_at[STUB_FAIL][k] = pos(e);
-			b1(e, 0x0d);             /* or eax, k << 8 */
-			b4(e, k << 8);
-			jump_to(e, e->exit_at);
-		}
-		if (e->need[STUB_LEAVE][k]) { /* after instruction k, at the next RIP it set */
-			e->stub_at[STUB_LEAVE][k] = pos(e);
-			op_c(e, W, 0x8b, RAX, OFF(next_rip));
-			op_c(e, W, 0x89, RAX, OFF(rip));
-			mov_ri(e, RAX, (uint64_t)(k + 1) << 8);
-			jump_to(e, e->exit_at);
-		}
+	if (e->need[STUB_CALL][0]) {
+		e->stub_at[STUB_CALL][0] = pos(e);
+		mov_ri(e, RSI, (uint64_t)(uintptr_t)b->ins);
+		jump_to(e, e->jit->call_off);
 	}
 	for (unsigned f = 0; f < e->nfix; f++)
 		patch(e, e->base + e->fix[f].at, e->stub_at[e->fix[f].kind][e->fix[f].k]);
@@ -1471,6 +1460,71 @@ void soft_jit_save_cf(struct soft_cpu *c)
 }
 
 /* ---- the arena ---- */
+
+/* The shared "call" stub: instruction k of a block through its interpreter handler, as
+ * the interpreter loop runs it. Called from the block (emit_call_insn) with rsi = the
+ * block's ins[0] and edx = k | CALL_LAST if it is the block's last | the offset of the
+ * next instruction from r12 << CALL_NEXT_SHIFT. RIP and next RIP first; then it
+ * returns to the block, or leaves the block (its return address dropped) with eax =
+ * the handler's status and k retired when that is not SOFT_OK, or at the next RIP the
+ * handler set with k + 1 retired when the block ends there, a drop made it stale or
+ * the handler moved next RIP (none should, short of the block's end). */
+static void emit_call_stub(struct em *e, struct soft_jit *j)
+{
+	j->call_off = pos(e);
+	b1(e, 0x52);                              /* push rdx: rsp 16-byte aligned again */
+	op_r(e, 0, 0x0fb6, RAX, RDX);             /* movzx eax, dl: k */
+	op_r(e, 0, 0x69, RAX, RAX);               /* imul eax, eax, sizeof(struct sinsn) */
+	b4(e, sizeof(struct sinsn));
+	op_r(e, W, 0x01, RAX, RSI);               /* add rsi, rax: &ins[k] */
+	op_r(e, 0, 0x89, RDX, RAX);               /* mov eax, edx */
+	op_r(e, 0, 0xc1, 5, RAX);                 /* shr eax, CALL_NEXT_SHIFT */
+	b1(e, CALL_NEXT_SHIFT);
+	op_r(e, W, 0x01, R12, RAX);               /* add rax, r12 */
+	op_c(e, W, 0x89, RAX, OFF(next_rip));
+	op_m(e, 0, 0x0fb6, RCX, RSI, NOIDX, 0, (int32_t)offsetof(struct sinsn, len));
+	op_r(e, W, 0x29, RCX, RAX);               /* sub rax, rcx */
+	op_c(e, W, 0x89, RAX, OFF(rip));
+	op_r(e, W, 0x89, RBX, RDI);               /* mov rdi, rbx */
+	op_m(e, 0, 0xff, 2, RSI, NOIDX, 0, (int32_t)offsetof(struct sinsn, fn)); /* call [fn] */
+	b1(e, 0x5a);                              /* pop rdx */
+	b1(e, 0x85); b1(e, 0xc0);                 /* test eax, eax */
+	uint8_t *fail = jcc_fwd(e, CC_NE);
+	op_r(e, 0, 0xf7, 0, RDX);                 /* test edx, CALL_LAST */
+	b4(e, CALL_LAST);
+	uint8_t *leave1 = jcc_fwd(e, CC_NE);
+	op_c(e, 0, 0x80, 7, OFF(cache.dirty));   /* cmp byte [dirty], 0 */
+	b1(e, 0);
+	uint8_t *leave2 = jcc_fwd(e, CC_NE);
+	op_r(e, 0, 0x89, RDX, RAX);               /* mov eax, edx */
+	op_r(e, 0, 0xc1, 5, RAX);                 /* shr eax, CALL_NEXT_SHIFT */
+	b1(e, CALL_NEXT_SHIFT);
+	op_r(e, W, 0x01, R12, RAX);               /* add rax, r12 */
+	op_c(e, W, 0x3b, RAX, OFF(next_rip));    /* cmp rax, [next_rip] */
+	uint8_t *leave3 = jcc_fwd(e, CC_NE);
+	b1(e, 0xc3);                              /* ret: the block goes on */
+	patch(e, fail, pos(e));                   /* eax = status: or in k retired */
+	op_r(e, 0, 0x0fb6, RDX, RDX);             /* movzx edx, dl */
+	op_r(e, 0, 0xc1, 4, RDX);                 /* shl edx, 8 */
+	b1(e, 8);
+	op_r(e, 0, 0x09, RDX, RAX);               /* or eax, edx */
+	op_r(e, W, 0x83, 0, RSP);                 /* add rsp, 8: the return address */
+	b1(e, 8);
+	jump_to(e, j->exit_off);
+	patch(e, leave1, pos(e));                 /* at next RIP, k + 1 retired */
+	patch(e, leave2, pos(e));
+	patch(e, leave3, pos(e));
+	op_c(e, W, 0x8b, RAX, OFF(next_rip));
+	op_c(e, W, 0x89, RAX, OFF(rip));
+	op_r(e, 0, 0x0fb6, RAX, RDX);             /* movzx eax, dl */
+	op_r(e, 0, 0x83, 0, RAX);                 /* add eax, 1 */
+	b1(e, 1);
+	op_r(e, 0, 0xc1, 4, RAX);                 /* shl eax, 8 */
+	b1(e, 8);
+	op_r(e, W, 0x83, 0, RSP);                 /* add rsp, 8 */
+	b1(e, 8);
+	jump_to(e, j->exit_off);
+}
 
 int soft_jit_init(struct soft_jit *j, size_t size)
 {
@@ -1574,6 +1628,7 @@ int soft_jit_init(struct soft_jit *j, size_t size)
 	patch(&e, jcc_fwd(&e, CC_NE), j->out_off);
 	op_r(&e, W, 0x89, RAX, R12);              /* mov r12, rax */
 	b1(&e, 0xff); b1(&e, 0xe1);               /* jmp rcx */
+	emit_call_stub(&e, j);
 	if (e.full) {
 		soft_jit_destroy(j);
 		return -ENOSPC;
@@ -1593,8 +1648,9 @@ void soft_jit_destroy(struct soft_jit *j)
 }
 
 /* Room for the largest block: 48 instructions, each at most ~300 bytes inline (a
- * memory operand's address and TLB probe, the operation, lazy flags) plus a ~150-byte
- * slow stub, with a wide margin: a block that did not fit would stay interpreted. */
+ * memory operand's address and TLB probe, the operation, lazy flags) plus a slow stub
+ * (register write-backs and reloads around a 10-byte call), with a wide margin: a
+ * block that did not fit would stay interpreted. */
 #define BLOCK_ROOM (SOFT_BLOCK_MAX * 1024)
 
 int soft_jit_has_room(const struct soft_jit *j)

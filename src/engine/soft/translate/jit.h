@@ -50,14 +50,15 @@ struct soft_jit {
 	size_t size, used;
 	size_t start;             /* blocks go after the entry and exit stubs */
 	uint32_t exit_off;        /* the shared stubs (jit.c: soft_jit_init) */
-	uint32_t out_off, miss_off, lookup_off;
+	uint32_t out_off, miss_off, lookup_off, call_off;
 	uint32_t (*enter)(struct soft_cpu *c, const void *code);
 	struct soft_jit_stats stats;
 };
 
-/* Per vCPU. The stock Debian kernel's boot translates ~48 MiB of code, most of it run
- * once: 32 MiB flushes once during it at no measurable cost (6.8 s to the shell either
- * way), 16 MiB five times (+6%), 8 MiB 28 times (+19%). A flush gives the pages back. */
+/* Per vCPU. The stock Debian kernel's boot translates ~32 MiB of code (380 bytes a
+ * block), most of it run once: it about fills 32 MiB. When the code was larger (48 MiB
+ * a boot), 32 MiB flushed once at no measurable cost, 16 MiB five times (+6% to the
+ * shell), 8 MiB 28 times (+19%). A flush gives the pages back. */
 #define SOFT_JIT_DEFAULT_SIZE (32u << 20)
 
 /* Map the arena (size bytes). 0 or -errno. */
