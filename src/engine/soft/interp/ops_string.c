@@ -35,8 +35,9 @@ static uint64_t run_elements(struct soft_cpu *c, const struct sinsn *i, uint8_t 
 	uint64_t acc = reg_get(c, R_RAX, sz), bytes = run * sz, k = 0, a = 0, b = 0;
 	switch (i->op) {
 	case STR_STOS:
-		if (sz == 1)
-			memset(d, (int)acc, bytes);
+		/* one byte repeated (zeroing pages, mostly): memset, as for STOSB */
+		if (acc == ((acc & 0xff) * 0x0101010101010101ull & sz_mask(sz)))
+			memset(d, (int)(acc & 0xff), bytes);
 		else
 			for (k = 0; k < run; k++)
 				store_n(d + k * sz, sz, acc);
@@ -64,14 +65,12 @@ static uint64_t run_elements(struct soft_cpu *c, const struct sinsn *i, uint8_t 
  * where the operands hit the TLB (RAM; for a destination written, writable and not
  * code: the same pages the element loop would use directly). Each run commits like
  * that many iterations. Returns SOFT_OK (done), or SOFT_YIELD with *n iterations done
- * (the element loop continues: a page edge, a TLB miss, LODS, or the chunk limit). */
+ * (the element loop continues: a page edge, a TLB miss, or the chunk limit). */
 static int rep_bulk(struct soft_cpu *c, const struct sinsn *i, uint64_t amask, uint64_t src_base,
                     uint64_t dst_base, unsigned *n)
 {
 	unsigned sz = i->opsz, asz = i->adsz, op = i->op;
 	bool has_src = op == STR_MOVS || op == STR_CMPS;
-	if (op == STR_LODS)
-		return SOFT_YIELD;
 	while (*n < SOFT_REP_CHUNK) {
 		uint64_t cnt = c->gpr[R_RCX] & amask;
 		if (cnt == 0)
@@ -110,18 +109,21 @@ int h_string(struct soft_cpu *c, const struct sinsn *i)
 	if (__builtin_expect(c->sys.mode != SOFT_MODE64, 0))
 		return soft_string_legacy(c, i);
 	unsigned src_mf = i->seg == S_SS ? MF_SS : 0;
-	unsigned n = 0;
-	if (i->rep && step == sz) {
-		int r = rep_bulk(c, i, amask, src_base, dst_base, &n);
-		if (r != SOFT_YIELD)
-			return r;
-	}
+	bool bulk = i->rep && step == sz && op != STR_LODS;
 
-	for (;; n++) {
+	for (unsigned n = 0;; n++) {
 		if (i->rep) {
+			/* Page runs where the TLB has both operands, else one element, which
+			 * fills the TLB (a page's first touch: clearing a fresh page misses
+			 * once, then goes as one run). */
+			if (bulk) {
+				int r = rep_bulk(c, i, amask, src_base, dst_base, &n);
+				if (r != SOFT_YIELD)
+					return r;
+			}
 			if ((c->gpr[R_RCX] & amask) == 0)
 				return SOFT_OK;
-			if (n == SOFT_REP_CHUNK)
+			if (n >= SOFT_REP_CHUNK)
 				return SOFT_YIELD;
 		}
 		uint64_t si = c->gpr[R_RSI] & amask, di = c->gpr[R_RDI] & amask, a, b;
