@@ -707,6 +707,14 @@ static void leave_to_rax(struct em *e)
 	jump_to(e, e->exit_at);
 }
 
+/* Is guest RIP r12 + d in the page of r12, the block's entry? Then it is canonical as
+ * r12 is, and its block is dropped whenever this one is. */
+static bool own_page(const struct em *e, int64_t d)
+{
+	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
+	return in_page >= 0 && in_page < 0x1000;
+}
+
 /* Leave for guest RIP rax with every instruction retired. From a chainable block the
  * next block is entered here without going back through soft_run: its instructions are
  * retired into jit_left, and the kick flag and the code-sharing generation are looked
@@ -744,8 +752,7 @@ static void leave_chained(struct em *e, bool direct, int64_t d)
 		op_c(e, W, 0x3b, RCX, OFF(cache.gen_seen));
 		patch(e, jcc_fwd(e, CC_NE), j->out_off);
 	}
-	int64_t in_page = (int64_t)(e->b->pa & 0xfff) + d;
-	if (direct && in_page >= 0 && in_page < 0x1000) {
+	if (direct && own_page(e, d)) {
 		op_r(e, W, 0x89, RAX, R12);          /* mov r12, rax */
 		b1(e, 0xe9);                         /* jmp <patched>, first to "miss" */
 		uint32_t site = pos(e);
@@ -773,6 +780,13 @@ static void check_canonical(struct em *e)
 	b1(e, 16);
 	op_r(e, W, 0x39, RAX, RCX);    /* cmp rcx, rax */
 	jump_slow(e, CC_NE, e->k);
+}
+
+/* rax = the direct branch target r12 + d: checked unless it is in the block's page. */
+static void check_direct(struct em *e, int64_t d)
+{
+	if (!own_page(e, d))
+		check_canonical(e);
 }
 
 /* ---- inline instructions (64-bit mode) ---- */
@@ -1267,7 +1281,7 @@ static bool emit_jcc(struct em *e, const struct sinsn *i)
 	leave_direct(e, next);
 	patch(e, taken, pos(e));
 	guest_rip(e, RAX, next + (int64_t)i->imm);
-	check_canonical(e);
+	check_direct(e, next + (int64_t)i->imm);
 	leave_direct(e, next + (int64_t)i->imm);
 	return true;
 }
@@ -1278,7 +1292,7 @@ static bool emit_jmp(struct em *e, const struct sinsn *i)
 	if (i->o[0].kind != OPK_IMM || !fits32(next + (int64_t)i->imm))
 		return false;
 	guest_rip(e, RAX, next + (int64_t)i->imm);
-	check_canonical(e);
+	check_direct(e, next + (int64_t)i->imm);
 	leave_direct(e, next + (int64_t)i->imm);
 	return true;
 }
@@ -1290,7 +1304,7 @@ static bool emit_call(struct em *e, const struct sinsn *i)
 		return false;
 	unsigned sp = rc_slot(e, R_RSP, true); /* before the first jump to the slow stub */
 	guest_rip(e, RAX, next + (int64_t)i->imm);
-	check_canonical(e);
+	check_direct(e, next + (int64_t)i->imm);
 	op_m(e, W, 0x8d, RSI, slot_reg[sp], NOIDX, 0, -8);
 	probe(e, 8, true);
 	guest_rip(e, RCX, next);
