@@ -99,6 +99,7 @@ struct em {
 	unsigned ninline, ncall;
 	struct rcache rc;         /* the cache as the code being emitted leaves it */
 	struct rcache rc_slow[SOFT_BLOCK_MAX];  /* at instruction k's jumps to its slow stub */
+	uint8_t rc_mixed[SOFT_BLOCK_MAX];       /* slots whose register differs between them */
 	struct rcache rc_after[SOFT_BLOCK_MAX]; /* where instruction k's inline code ends */
 	bool not_inline;          /* instruction k cannot stay inline after all: its
 	                           * slow-stub jumps saw different dirty registers or
@@ -267,12 +268,16 @@ static void jump_slow(struct em *e, int cc, unsigned k)
 		return;
 	if (!e->need[STUB_SLOW][k]) {
 		e->rc_slow[k] = e->rc;
+		e->rc_mixed[k] = 0;
 		e->pend_slow[k] = e->pend;
 	} else {
-		for (unsigned s = 0; s < NSLOT; s++)
+		for (unsigned s = 0; s < NSLOT; s++) {
 			if ((e->rc.dirty[s] ? e->rc.g[s] : 0) !=
 			    (e->rc_slow[k].dirty[s] ? e->rc_slow[k].g[s] : 0))
 				e->not_inline = true;
+			if (e->rc.g[s] != e->rc_slow[k].g[s])
+				e->rc_mixed[k] |= (uint8_t)(1u << s);
+		}
 		if (e->pend != e->pend_slow[k])
 			e->not_inline = true;
 	}
@@ -323,12 +328,17 @@ static void rc_writeback(struct em *e, const struct rcache *rc)
 			rc_store(e, rc, s);
 }
 
-/* Load every register rc holds (a slow stub, after its handler). */
-static void rc_reload(struct em *e, const struct rcache *rc)
+/* In instruction k's slow stub, after its handler: load what the inline code after it
+ * expects in registers (rc_after[k]), but for the callee-saved slots that held the same
+ * register at every jump to the stub and that instruction k does not name: its
+ * handler did not write that register, and the call kept the host's. */
+static void rc_reload_after(struct em *e, unsigned k)
 {
+	const struct rcache *a = &e->rc_after[k], *j = &e->rc_slow[k];
 	for (unsigned s = 0; s < NSLOT; s++)
-		if (rc->g[s])
-			rc_load(e, rc, s);
+		if (a->g[s] && (s >= NSLOT_KEPT || a->g[s] != j->g[s] || (e->rc_mixed[k] >> s & 1) ||
+		                (e->uses[k] >> (a->g[s] - 1) & 1)))
+			rc_load(e, a, s);
 }
 
 /* Before leaving the block: memory up to date, the cache kept. */
@@ -1437,7 +1447,7 @@ static void emit_stubs(struct em *e)
 			rc_writeback(e, &e->rc_slow[k]);
 			emit_call_insn(e, k, k + 1 == b->n);
 			if (k + 1 < b->n) {
-				rc_reload(e, &e->rc_after[k]);
+				rc_reload_after(e, k);
 				unsigned sz = b->ins[k].opsz, opc = e->redo_opc[k];
 				if (opc) {
 					op_c(e, W, 0x8b, RDX, OFF(lf_a));
