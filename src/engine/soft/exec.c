@@ -101,7 +101,7 @@ static int fetch_at(struct soft_cpu *c, uint64_t rip, uint64_t *pa, uint8_t **ho
 	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) == (rip & ~0xfffull) || soft_tlb_victim(c, e, rip)) {
 		*pa = e->pa | (rip & 0xfff);
-		*host = e->host + (rip & 0xfff);
+		*host = tlb_host(e, rip);
 		return SOFT_OK;
 	}
 	int xl = c->mem.ops->translate(c->mem.opaque, rip, SOFT_ACC_FETCH, c->cpl, pa, host,

@@ -21,7 +21,7 @@ static unsigned tlb_run(const struct soft_cpu *c, const struct soft_tlb_entry *t
 	const struct soft_tlb_entry *e = &t[(la >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) != (la & ~0xfffull))
 		return 0;
-	*host = e->host + (la & 0xfff);
+	*host = tlb_host(e, la);
 	return (0x1000 - (unsigned)(la & 0xfff)) / sz;
 }
 

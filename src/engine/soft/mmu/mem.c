@@ -84,7 +84,7 @@ void soft_tlb_fill(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la, ui
 	bool super = (xl & SOFT_XL_SUPER) || (write && (xl & SOFT_XL_RO));
 	unsigned shift = SOFT_XL_SHIFT(xl);
 	e->tag = (la & ~0xfffull) | (super ? SOFT_TLB_SUPER : 0);
-	e->host = host - (la & 0xfff);
+	e->addend = (uint64_t)(uintptr_t)host - la;
 	e->pa = pa & ~0xfffull;
 	e->shift = (uint8_t)(shift ? shift : 12);
 	e->global = (xl & SOFT_XL_GLOBAL) != 0;
@@ -123,7 +123,7 @@ int soft_read_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t *v, un
 	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
 	struct soft_tlb_entry *e = &(acc == SOFT_ACC_READ ? c->tlb.r : c->tlb.w)[(la >> 12) % SOFT_TLB_SIZE];
 	if (n1 == sz && soft_tlb_victim(c, e, la)) {
-		*v = load_n(e->host + off, sz);
+		*v = load_n(tlb_host(e, la), sz);
 		return SOFT_OK;
 	}
 	uint64_t pa1, pa2 = 0;
@@ -150,7 +150,7 @@ int soft_write_slow(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_t v, un
 	unsigned off = la & 0xfff, n1 = sz < 0x1000 - off ? sz : 0x1000 - off;
 	struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
 	if (n1 == sz && soft_tlb_victim(c, e, la)) {
-		store_n(e->host + off, sz, v);
+		store_n(tlb_host(e, la), sz, v);
 		return SOFT_OK;
 	}
 	uint64_t pa1, pa2 = 0;
@@ -184,7 +184,7 @@ int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uin
 	*host = NULL;
 	struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) || soft_tlb_victim(c, e, la)) {
-		*host = e->host + (la & 0xfff);
+		*host = tlb_host(e, la);
 		*pa = e->pa | (la & 0xfff);
 		return SOFT_OK;
 	}

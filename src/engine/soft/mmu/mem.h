@@ -70,7 +70,7 @@ static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_
 	const struct soft_tlb_entry *e =
 		(mf & MF_RMW) ? &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE] : &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
-		*v = load_n(e->host + (la & 0xfff), sz);
+		*v = load_n(tlb_host(e, la), sz);
 		return SOFT_OK;
 	}
 	return soft_read_slow(c, la, sz, v, mf);
@@ -82,7 +82,7 @@ static inline int mem_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64
 		return soft_write_atomic(c, la, sz, v, mf);
 	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
 	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
-		store_n(e->host + (la & 0xfff), sz, v);
+		store_n(tlb_host(e, la), sz, v);
 		return SOFT_OK;
 	}
 	return soft_write_slow(c, la, sz, v, mf);

@@ -53,11 +53,17 @@ struct soft_mem {
 
 struct soft_tlb_entry {
 	uint64_t tag;      /* linear page address | SOFT_TLB_SUPER, or SOFT_TLB_INVALID */
-	uint8_t *host;     /* host address of the page */
+	uint64_t addend;   /* host address of linear la in the page: la + addend
+	                    * (tlb_host; the translator's probe adds it to la) */
 	uint64_t pa;       /* physical page address */
 	uint8_t shift;     /* size of the page it is a piece of (12, 21, 22, 30): INVLPG */
 	uint8_t global;
 };
+static inline uint8_t *tlb_host(const struct soft_tlb_entry *e, uint64_t la)
+{
+	return (uint8_t *)(uintptr_t)(la + e->addend);
+}
+
 
 /* Separate arrays for reads, writes and fetches: a page is only in `w` if writes to it
  * need no check (writable, RAM, and holds no decoded code). Entries carry the rights

@@ -41,8 +41,8 @@ enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, 
 
 _Static_assert(sizeof(struct soft_tlb_entry) == 32, "TLB probe indexes entries by << 5");
 _Static_assert((SOFT_TLB_SIZE & (SOFT_TLB_SIZE - 1)) == 0, "TLB probe masks the index");
-_Static_assert(offsetof(struct soft_tlb_entry, tag) == 0 && offsetof(struct soft_tlb_entry, host) == 8,
-               "TLB probe reads tag and host at 0 and 8");
+_Static_assert(offsetof(struct soft_tlb_entry, tag) == 0 && offsetof(struct soft_tlb_entry, addend) == 8,
+               "TLB probe reads tag and addend at 0 and 8");
 _Static_assert(offsetof(struct soft_cpu, lf_sz) == offsetof(struct soft_cpu, lf_op) + 1,
                "lf_op and lf_sz are written as one 16-bit store");
 
@@ -576,9 +576,10 @@ static void tlb_index(struct em *e, unsigned dst, unsigned src)
 }
 
 /* Probe the software TLB (tlb.w for writes and read-modify-writes, tlb.r for reads) for
- * sz bytes at the linear address in rsi; rsi = the host address on a hit, else to the
- * instruction's slow stub, which runs its handler. A miss also covers a page-crossing
- * access: the page of its last byte differs from its first's. */
+ * sz bytes at the linear address in rsi; rsi = the host address on a hit (plus the
+ * entry's addend), else to the instruction's slow stub, which runs its handler. A miss
+ * also covers a page-crossing access: the page of its last byte differs from its
+ * first's. */
 static void probe(struct em *e, unsigned sz, bool write)
 {
 	int32_t tlb = write ? OFF(tlb.w) : OFF(tlb.r);
@@ -593,9 +594,7 @@ static void probe(struct em *e, unsigned sz, bool write)
 	op_m(e, W, 0x33, R8, RBX, RDI, 0, tlb);          /* xor r8, tag */
 	op_c(e, W, 0x85, R8, OFF(tlb.mask));             /* test [tlb.mask], r8 */
 	jump_slow(e, CC_NE, e->k);
-	op_r(e, 0, 0x81, 4, RSI);                        /* and esi, 0xfff */
-	b4(e, 0xfff);
-	op_m(e, W, 0x03, RSI, RBX, RDI, 0, tlb + 8);     /* add rsi, host */
+	op_m(e, W, 0x03, RSI, RBX, RDI, 0, tlb + 8);     /* add rsi, addend */
 }
 
 /* Host h = operand k (register, immediate or the probed memory at rsi), zero-extended
