@@ -33,4 +33,24 @@ static inline void flat_cpu_free(struct flat_cpu *f)
 	free(f->ram);
 }
 
+/* Run cases on an interpreting CPU, then on a translating one, each over flat RAM of
+ * ram_size bytes of its own; tier names the CPU for messages. -1 if one could not be
+ * made. */
+static inline int flat_cpu_both_tiers(size_t ram_size,
+                                      void (*cases)(struct flat_cpu *f, const char *tier))
+{
+	for (int t = 0; t < 2; t++) {
+		struct flat_cpu f;
+		if (flat_cpu_new(&f, ram_size))
+			return -1;
+		if (t && soft_cpu_set_tier(f.c, SOFT_TIER_TRANSLATE)) {
+			flat_cpu_free(&f);
+			return -1;
+		}
+		cases(&f, t ? "translator" : "interpreter");
+		flat_cpu_free(&f);
+	}
+	return 0;
+}
+
 #endif

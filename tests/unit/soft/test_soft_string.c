@@ -120,13 +120,7 @@ static void run_cases(struct flat_cpu *fc, const char *tier)
 
 int main(void)
 {
-	struct flat_cpu interp, translate;
-	if (flat_cpu_new(&interp, RAM) || flat_cpu_new(&translate, RAM) ||
-	    soft_cpu_set_tier(translate.c, SOFT_TIER_TRANSLATE))
+	if (flat_cpu_both_tiers(RAM, run_cases))
 		return 1;
-	run_cases(&interp, "interpreter");
-	run_cases(&translate, "translator");
-	flat_cpu_free(&interp);
-	flat_cpu_free(&translate);
 	return check_done();
 }
