@@ -55,7 +55,7 @@ struct soft_jit {
 	struct soft_jit_stats stats;
 };
 
-/* Per vCPU. The stock Debian kernel's boot translates ~32 MiB of code (380 bytes a
+/* Per vCPU. The stock Debian kernel's boot translates ~30 MB of code (340 bytes a
  * block), most of it run once: it about fills 32 MiB. When the code was larger (48 MiB
  * a boot), 32 MiB flushed once at no measurable cost, 16 MiB five times (+6% to the
  * shell), 8 MiB 28 times (+19%). A flush gives the pages back. */
