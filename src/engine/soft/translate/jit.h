@@ -4,9 +4,9 @@
  * array, only without the loop: the common integer instructions are emitted inline
  * (guest registers cached in host registers within the block, lazy flags held in
  * registers until something could see them, memory operands through an inline probe
- * of the software TLB), everything else is a direct call of the instruction's
- * interpreter handler, with struct soft_cpu (reached through rbx) brought up to date
- * first. An inline instruction whose TLB probe misses runs its handler instead, which
+ * of the software TLB), everything else is a call of the instruction's interpreter
+ * handler through one shared stub, with struct soft_cpu (reached through rbx) brought
+ * up to date first. An inline instruction whose TLB probe misses runs its handler instead, which
  * faults, reaches MMIO or crosses a page exactly as the interpreter does: inline code
  * commits nothing before its probe succeeds, and the miss's stub writes back what the
  * registers held, so exceptions stay precise without mapping host code back to guest
