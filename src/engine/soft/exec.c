@@ -72,7 +72,7 @@ static bool second_page_ok(struct soft_cpu *c, const struct sblock *b, uint64_t 
 {
 	uint64_t la2 = ((rip | 0xfff) + 1) & c->sys.la_mask, pa;
 	struct soft_tlb_entry *e = &c->tlb.x[(la2 >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) == la2 || soft_tlb_victim(c, e, la2))
+	if (tlb_maps(e, c->tlb.mask, la2) || soft_tlb_victim(c, e, la2))
 		return e->pa == b->pa2;
 	uint8_t *host;
 	struct soft_fault f;
@@ -99,7 +99,7 @@ static int fetch_at(struct soft_cpu *c, uint64_t rip, uint64_t *pa, uint8_t **ho
 	if (c->sys.mode == SOFT_MODE64 ? !canonical(rip) : c->rip > c->sys.seg[S_CS].limit)
 		return raise_exc(c, VEC_GP, true, 0);
 	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) == (rip & ~0xfffull) || soft_tlb_victim(c, e, rip)) {
+	if (tlb_maps(e, c->tlb.mask, rip) || soft_tlb_victim(c, e, rip)) {
 		*pa = e->pa | (rip & 0xfff);
 		*host = tlb_host(e, rip);
 		return SOFT_OK;
@@ -121,7 +121,7 @@ static int fetch_block(struct soft_cpu *c, struct sblock **out)
 	unsigned j = soft_jc_index(rip);
 	struct sblock *b = c->cache.jc[j];
 	struct soft_tlb_entry *e = &c->tlb.x[(rip >> 12) % SOFT_TLB_SIZE];
-	bool tlb_hit = (e->tag & c->tlb.mask) == (rip & ~0xfffull);
+	bool tlb_hit = tlb_maps(e, c->tlb.mask, rip);
 	/* A jump-cache hit counts only while the fetch TLB (checked for this CPL) still
 	 * maps rip to the block's physical address: INVLPG, MOV CR3 and CPL changes need
 	 * not touch the jump cache. */

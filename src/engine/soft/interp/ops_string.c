@@ -19,7 +19,7 @@ static unsigned tlb_run(const struct soft_cpu *c, const struct soft_tlb_entry *t
                         unsigned sz, uint8_t **host)
 {
 	const struct soft_tlb_entry *e = &t[(la >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) != (la & ~0xfffull))
+	if (!tlb_maps(e, c->tlb.mask, la))
 		return 0;
 	*host = tlb_host(e, la);
 	return (0x1000 - (unsigned)(la & 0xfff)) / sz;

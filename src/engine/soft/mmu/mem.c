@@ -62,7 +62,7 @@ bool soft_tlb_victim(struct soft_cpu *c, struct soft_tlb_entry *e, uint64_t la)
 	struct soft_tlb *t = &c->tlb;
 	struct soft_tlb_entry *v = t->victim[tlb_array(t, e, la)];
 	for (unsigned n = 0; n < SOFT_TLB_VICTIMS; n++)
-		if ((v[n].tag & t->mask) == (la & ~0xfffull)) {
+		if (tlb_maps(&v[n], t->mask, la)) {
 			struct soft_tlb_entry old = *e;
 			*e = v[n];
 			v[n] = old;
@@ -183,7 +183,7 @@ int soft_host_rmw(struct soft_cpu *c, uint64_t la, unsigned sz, unsigned mf, uin
 {
 	*host = NULL;
 	struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) || soft_tlb_victim(c, e, la)) {
+	if (tlb_maps(e, c->tlb.mask, la) || soft_tlb_victim(c, e, la)) {
 		*host = tlb_host(e, la);
 		*pa = e->pa | (la & 0xfff);
 		return SOFT_OK;

@@ -69,7 +69,7 @@ static inline int mem_read(struct soft_cpu *c, uint64_t la, unsigned sz, uint64_
 		return soft_read_atomic(c, la, sz, v, mf);
 	const struct soft_tlb_entry *e =
 		(mf & MF_RMW) ? &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE] : &c->tlb.r[(la >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
+	if (tlb_maps(e, c->tlb.mask, la) && (la & 0xfff) + sz <= 0x1000) {
 		*v = load_n(tlb_host(e, la), sz);
 		return SOFT_OK;
 	}
@@ -81,7 +81,7 @@ static inline int mem_write(struct soft_cpu *c, uint64_t la, unsigned sz, uint64
 	if (__builtin_expect(c->atom.on, 0))
 		return soft_write_atomic(c, la, sz, v, mf);
 	const struct soft_tlb_entry *e = &c->tlb.w[(la >> 12) % SOFT_TLB_SIZE];
-	if ((e->tag & c->tlb.mask) == (la & ~0xfffull) && (la & 0xfff) + sz <= 0x1000) {
+	if (tlb_maps(e, c->tlb.mask, la) && (la & 0xfff) + sz <= 0x1000) {
 		store_n(tlb_host(e, la), sz, v);
 		return SOFT_OK;
 	}

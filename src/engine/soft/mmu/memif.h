@@ -59,11 +59,18 @@ struct soft_tlb_entry {
 	uint8_t shift;     /* size of the page it is a piece of (12, 21, 22, 30): INVLPG */
 	uint8_t global;
 };
+
+/* Does e map la's page for an access under mask (struct soft_tlb's: the CPL's)? */
+static inline bool tlb_maps(const struct soft_tlb_entry *e, uint64_t mask, uint64_t la)
+{
+	return (e->tag & mask) == (la & ~0xfffull);
+}
+
+/* The host address of linear la through e, which maps la's page. */
 static inline uint8_t *tlb_host(const struct soft_tlb_entry *e, uint64_t la)
 {
 	return (uint8_t *)(uintptr_t)(la + e->addend);
 }
-
 
 /* Separate arrays for reads, writes and fetches: a page is only in `w` if writes to it
  * need no check (writable, RAM, and holds no decoded code). Entries carry the rights

@@ -6,11 +6,11 @@
  * registers until something could see them, memory operands through an inline probe
  * of the software TLB), everything else is a call of the instruction's interpreter
  * handler through one shared stub, with struct soft_cpu (reached through rbx) brought
- * up to date first. An inline instruction whose TLB probe misses runs its handler instead, which
- * faults, reaches MMIO or crosses a page exactly as the interpreter does: inline code
- * commits nothing before its probe succeeds, and the miss's stub writes back what the
- * registers held, so exceptions stay precise without mapping host code back to guest
- * instructions.
+ * up to date first. An inline instruction whose TLB probe misses runs its handler
+ * instead, which faults, reaches MMIO or crosses a page exactly as the interpreter
+ * does: inline code commits nothing before its probe succeeds, and the miss's stub
+ * writes back what the registers held, so exceptions stay precise without mapping host
+ * code back to guest instructions.
  *
  * The code lives in one fixed-size arena per vCPU, two views of one memfd (written
  * through one, run through the other: no page is ever writable and executable at
