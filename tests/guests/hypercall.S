@@ -13,6 +13,11 @@
  *     send IPI to nobody (vmcall): ok      (KVM_HC_SEND_IPI, empty bitmap: 0 delivered)
  *     send IPI to self (vmmcall) = 1 delivered: ok   (bitmap 1, x2APIC enabled first)
  *     IPI vector 0xf1 taken: ok            (the interrupt arrives after STI)
+ *     IPI after PV EOI off in its handler: ok   (when the features offer PV_EOI: a
+ *                                           self-IPI 0xf2 taken with PV EOI on; PV EOI
+ *                                           turned off before its end, as Linux's reboot
+ *                                           path does, then Linux's EOI: none if the bit
+ *                                           is still set. A second 0xf2 must arrive)
  * then, if the features offer kvm-clock (CLOCKSOURCE2):
  *     kvm-clock enabled: ok                (WRMSR 0x4b564d01 = GPA | 1, 0x4b564d00 = GPA)
  *     kvm-clock version even: ok           (both reads: no update in progress, not 0)
@@ -44,6 +49,10 @@
 	.set APIC_BASE_EN, 1 << 11
 	.set MSR_X2APIC_EOI, 0x80b
 	.set MSR_X2APIC_SVR, 0x80f
+	.set MSR_X2APIC_ICR, 0x830
+	.set ICR_SELF, 1 << 18		/* destination shorthand: self */
+	.set MSR_PV_EOI_EN, 0x4b564d04
+	.set FEAT_PV_EOI, 1 << 6
 	.set FEAT_CLOCKSOURCE2, 1 << 3
 	.set MSR_WALL_CLOCK_NEW, 0x4b564d00
 	.set MSR_SYSTEM_TIME_NEW, 0x4b564d01
@@ -83,6 +92,16 @@ _start:
 	mov $\msg, %esi
 	call check64
 .endm
+
+self_ipi_f2:				/* last_vec = 0xf2 if it is taken at STI */
+	movq $0, last_vec
+	mov $MSR_X2APIC_ICR, %ecx
+	mov $(ICR_SELF | 0xf2), %eax
+	call wrmsr64
+	sti
+	nop
+	cli
+	ret
 
 wrmsr64:				/* ecx = MSR, rax = value */
 	mov %rax, %rdx
@@ -153,6 +172,32 @@ long_main:
 	mov $MSR_X2APIC_EOI, %ecx
 	xor %eax, %eax
 	call wrmsr64
+
+	testl $FEAT_PV_EOI, features
+	jz 2f
+	mov $MSR_PV_EOI_EN, %ecx
+	mov $(pv_eoi + 1), %eax
+	call wrmsr64
+	movb $1, expect_exc
+	call self_ipi_f2
+	/* The handler's tail: PV EOI off (Linux's kvm_guest_cpu_offline, run in an IPI
+	 * handler at reboot), then its EOI: skipped if the hypervisor's bit is still set. */
+	mov $MSR_PV_EOI_EN, %ecx
+	xor %eax, %eax
+	call wrmsr64
+	btrl $0, pv_eoi
+	jc 1f
+	mov $MSR_X2APIC_EOI, %ecx
+	call wrmsr64
+1:	call self_ipi_f2		/* blocked if 0xf2 is still in service */
+	movb $0, expect_exc
+	cmpq $0xf2, last_vec
+	mov $msg_pv_eoi_off, %esi
+	call check64
+	mov $MSR_X2APIC_EOI, %ecx
+	xor %eax, %eax
+	call wrmsr64
+2:
 
 	testl $FEAT_CLOCKSOURCE2, features
 	jnz kvmclock
@@ -351,6 +396,7 @@ msg_kick:	.asciz "kick cpu (vmmcall)"
 msg_ipi:	.asciz "send IPI to nobody (vmcall)"
 msg_ipi_self:	.asciz "send IPI to self (vmmcall) = 1 delivered"
 msg_ipi_taken:	.asciz "IPI vector 0xf1 taken"
+msg_pv_eoi_off:	.asciz "IPI after PV EOI off in its handler"
 msg_no_clock:	.asciz "kvm-clock: not offered\n"
 msg_clk_on:	.asciz "kvm-clock enabled"
 msg_clk_ver:	.asciz "kvm-clock version even"
@@ -367,5 +413,6 @@ msg_returned:	.asciz "returned "
 	.bss
 	.balign 64
 pvclock:	.skip 32
+pv_eoi:		.skip 8
 	.balign 16
 wallclock:	.skip 16

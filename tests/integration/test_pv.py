@@ -31,7 +31,7 @@ HYPERCALL_CHECKS = ["unknown hypercall (vmcall) = -KVM_ENOSYS",
                     "unknown hypercall (vmmcall) = -KVM_ENOSYS",
                     "sched yield to self (vmcall)", "kick cpu (vmmcall)",
                     "send IPI to nobody (vmcall)", "send IPI to self (vmmcall) = 1 delivered",
-                    "IPI vector 0xf1 taken"]
+                    "IPI vector 0xf1 taken", "IPI after PV EOI off in its handler"]
 # The hypercalls the guest makes: two unknown numbers, SCHED_YIELD, KICK_CPU, SEND_IPI
 # twice (test_stats.py checks KVM's in-kernel count of them).
 HYPERCALLS_MADE = 6

@@ -163,7 +163,9 @@ static int set_pv_eoi(struct soft_pv *p, uint64_t val)
 	return 0;
 }
 
-void soft_pv_eoi_sync(struct soft_pv *p)
+/* Take back an armed PV EOI: a bit the guest cleared was its EOI; one still set is
+ * cleared, so that the guest writes its EOI to the APIC itself. */
+static void eoi_disarm(struct soft_pv *p)
 {
 	if (!p->eoi_armed)
 		return;
@@ -171,15 +173,20 @@ void soft_pv_eoi_sync(struct soft_pv *p)
 	uint8_t *g = mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
 	if (!g)
 		return;
-	if (!(g[0] & 1)) {
-		lapic_eoi(p->lapic);   /* the guest cleared the bit instead of writing EOI */
+	if (!(g[0] & 1))
+		lapic_eoi(p->lapic);
+	else
+		g[0] &= (uint8_t)~1u;
+}
+
+void soft_pv_eoi_sync(struct soft_pv *p)
+{
+	if (!p->eoi_armed)
 		return;
-	}
-	if (lapic_irr_pending(p->lapic)) {
-		g[0] &= (uint8_t)~1u;   /* another interrupt waits: the guest must EOI */
-		return;
-	}
-	p->eoi_armed = true;
+	const uint8_t *g = mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
+	if (g && (g[0] & 1) && !lapic_irr_pending(p->lapic))
+		return;   /* still in service, nothing else waits: it stays armed */
+	eoi_disarm(p);
 }
 
 void soft_pv_eoi_arm(struct soft_pv *p, int vec)
@@ -224,7 +231,11 @@ int soft_pv_wrmsr(struct soft_pv *p, uint32_t msr, uint64_t val)
 	case MSR_KVM_SYSTEM_TIME:
 	case MSR_KVM_SYSTEM_TIME_NEW: set_system_time(p, val); return 0;
 	case MSR_KVM_STEAL_TIME: return set_steal_time(p, val);
-	case MSR_KVM_PV_EOI_EN: return set_pv_eoi(p, val);
+	case MSR_KVM_PV_EOI_EN:
+		/* Linux turns PV EOI off inside an IPI's handler (reboot, CPU offline), then
+		 * skips that IPI's EOI if the bit is still set: settle it first. */
+		eoi_disarm(p);
+		return set_pv_eoi(p, val);
 	default: return 1;
 	}
 }
