@@ -187,8 +187,9 @@ static int op_ctrl_alt_del(void *ctx, struct err *e)
 {
 	struct vm *vm = ((struct front *)ctx)->vm;
 	static const uint8_t keys[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
-	if (!vm->kbd)
-		return err_set(e, ENODEV, "the VM has no PS/2 keyboard");
+	if (!vm->kbd || !i8042_has_keyboard(vm->kbd))
+		return err_set(e, ENODEV, "the VM has no PS/2 keyboard (restored from a snapshot "
+		               "taken without one)");
 	if (i8042_kbd_input(vm->kbd, keys, sizeof(keys)) != sizeof(keys))
 		return err_set(e, EBUSY, "the keyboard buffer is full");
 	return 0;

@@ -191,7 +191,7 @@ struct vm {
 	pthread_mutex_t pause_lock;
 	unsigned pause_depth;         /* vm_pause calls not yet resumed (console keys, API) */
 
-	struct i8042 *kbd;            /* the keyboard controller (--display text types into it) */
+	struct i8042 *kbd;            /* the keyboard controller (--display text, SendCtrlAltDel) */
 	struct vga *vga;              /* the screen, NULL without one */
 	/* What the host console feeds (COM1's UART, or virtio-console with --console
 	 * virtio), NULL for nothing:

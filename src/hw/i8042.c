@@ -1,9 +1,9 @@
 /* Intel 8042 keyboard controller, written from the 8042/PS2 controller documentation.
  *
- * No mouse is attached, and a keyboard only when asked for: bytes sent to an absent
- * device are answered at once with 0xFE (what a PS/2 host reads as "resend/NAK") and
- * the controller's time-out status bit, so drivers give up quickly instead of waiting
- * for a time-out. The keyboard answers the PS/2 keyboard commands (reset, identify,
+ * No mouse is attached (a keyboard is, unless i8042_create is told otherwise): bytes
+ * sent to an absent device are answered at once with 0xFE (what a PS/2 host reads as
+ * "resend/NAK") and the controller's time-out status bit, so drivers give up quickly
+ * instead of waiting for a time-out. The keyboard answers the PS/2 keyboard commands (reset, identify,
  * LEDs, scan code set, typematic, enable/disable) and sends what i8042_kbd_input
  * types. Controller commands are answered as a working controller would. Output is
  * queued (a real controller has one output byte; a queue keeps multi-byte answers and
@@ -207,6 +207,14 @@ size_t i8042_kbd_input(void *opaque, const uint8_t *scancodes, size_t n)
 	return taken;
 }
 
+bool i8042_has_keyboard(struct i8042 *k)
+{
+	pthread_mutex_lock(&k->lock);
+	bool kbd = k->kbd;
+	pthread_mutex_unlock(&k->lock);
+	return kbd;
+}
+
 /* A byte written to port 0x60. Returns true if the guest asked for a CPU reset. */
 static bool data_write(struct i8042 *k, uint8_t v)
 {
@@ -315,7 +323,7 @@ static int i8042_load(void *opaque, struct snap_reader *r)
 	           (k->pending >= 0xd1 && k->pending <= 0xd4), "pending command");
 	k->last_data = snap_get_u8(r);
 	k->last_was_cmd = snap_get_bool(r);
-	k->kbd = snap_get_bool(r);   /* the guest's hardware, whatever this run's --display */
+	k->kbd = snap_get_bool(r);   /* the guest's hardware, as it was probed */
 	k->kbd_scanning = snap_get_bool(r);
 	k->kbd_pending = snap_get_u8(r);
 	snap_check(r, k->kbd_pending == 0 || k->kbd_pending == 0xed || k->kbd_pending == 0xf0 ||

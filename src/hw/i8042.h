@@ -1,6 +1,6 @@
-/* Intel 8042 keyboard controller: no mouse, and a PS/2 keyboard only when something
- * types into it (--display text); enough for Linux's probe, its keyboard driver, and
- * its reset line (Linux's default reboot path). */
+/* Intel 8042 keyboard controller: no mouse, and a PS/2 keyboard (typed into by
+ * --display text and the API's SendCtrlAltDel); enough for Linux's probe, its keyboard
+ * driver, and its reset line (Linux's default reboot path). */
 #ifndef TRIVISOR_HW_I8042_H
 #define TRIVISOR_HW_I8042_H
 
@@ -23,5 +23,9 @@ int i8042_create(struct vm *vm, bool keyboard, struct i8042 **out, struct err *e
  * disabled (dropped, as a disabled keyboard does), fewer when its buffer is full (the
  * caller offers the rest again later). Any thread. */
 size_t i8042_kbd_input(void *k, const uint8_t *scancodes, size_t n);
+
+/* Whether a keyboard is attached: always on a new VM, not on one restored from a
+ * snapshot of a trivisor that attached it only with --display text. */
+bool i8042_has_keyboard(struct i8042 *k);
 
 #endif

@@ -114,7 +114,7 @@ int pc_board_init(struct vm *vm, struct err *e)
 		vm->console_receive = uart_receive;
 	}
 	if (r == 0)
-		r = i8042_create(vm, vm->cfg.display == VM_DISPLAY_TEXT, &vm->kbd, e);
+		r = i8042_create(vm, true, &vm->kbd, e);
 	if (r == 0)
 		r = rtc_create(vm, e);
 	if (r == 0)

@@ -44,10 +44,11 @@ def host(build):
     m.cleanup()
 
 
-def test_api_configure_start_pause_resume_stop(host, tmp_path, virtio_initrd):
+def test_api_configure_start_pause_resume_ctrl_alt_del(host, tmp_path, virtio_initrd):
     """A VM configured and started through the API alone; paused, its guest stands
-    still (a counting loop prints nothing), resumed it counts on; Stop ends it and the
-    socket goes with it."""
+    still (a counting loop prints nothing), resumed it counts on; SendCtrlAltDel
+    reaches its init through the PS/2 keyboard (no --display needed), the guest reboots,
+    which ends trivisor with status 0, and the socket goes with it."""
     sock = tmp_path / "api.sock"
     p = host.spawn(["run", "--api-sock", sock])
     wait_socket(p, sock)
@@ -114,7 +115,9 @@ def test_api_configure_start_pause_resume_stop(host, tmp_path, virtio_initrd):
     stats = c.call("GET", "/trivisor/stats")
     assert stats["engine"] == "soft" and stats["vcpus"] == 2, stats
 
-    c.action("Stop")
+    c.action("SendCtrlAltDel")
+    with step(p, "the guest rebooting on Ctrl-Alt-Del"):
+        p.expect_exact("reboot: Restarting system", timeout=CMD_TIMEOUT)
     assert p.wait(60) == 0
     assert not sock.exists(), "the API socket is removed when the VM ends"
 
