@@ -3,11 +3,11 @@
  * No mouse is attached (a keyboard is, unless i8042_create is told otherwise): bytes
  * sent to an absent device are answered at once with 0xFE (what a PS/2 host reads as
  * "resend/NAK") and the controller's time-out status bit, so drivers give up quickly
- * instead of waiting for a time-out. The keyboard answers the PS/2 keyboard commands (reset, identify,
- * LEDs, scan code set, typematic, enable/disable) and sends what i8042_kbd_input
- * types. Controller commands are answered as a working controller would. Output is
- * queued (a real controller has one output byte; a queue keeps multi-byte answers and
- * typed keys simple). */
+ * instead of waiting for a time-out. The keyboard answers the PS/2 keyboard commands
+ * (reset, identify, LEDs, scan code set, typematic, enable/disable) and sends what
+ * i8042_kbd_input types. Controller commands are answered as a working controller
+ * would. Output is queued (a real controller has one output byte; a queue keeps
+ * multi-byte answers and typed keys simple). */
 #include "i8042.h"
 
 #include <errno.h>
