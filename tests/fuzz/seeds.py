@@ -356,6 +356,13 @@ T_IO = bytes.fromhex(  # port I/O and HLT: exits the harness completes
     "f4"                # hlt
     "cc")               # int3
 
+T_CLOCK_SMC = bytes.fromhex(  # writes RDTSC into itself, runs it, erases it: the tiers
+    "66c705060000000f30"  # mov word [rip+6], 0x300f        (differ, and it is no finding)
+    "fe0501000000"      # inc byte [rip+1]               0F 30 becomes 0F 31: RDTSC
+    "9090"              # 1: nop ; nop                   (overwritten as above)
+    "66c705f5ffffff9090"  # mov word [rip-11], 0x9090     gone again
+    "0f0b")             # ud2
+
 
 def translate_seeds():
     def t(opts, code, slice_=0, seed=1):
@@ -373,6 +380,7 @@ def translate_seeds():
         t(T_DELIVER, T_FP),
         t(T_DELIVER, T_COMPAT),
         t(0, T_IO),
+        t(0, T_CLOCK_SMC),
     ]
 
 

@@ -135,6 +135,7 @@ struct soft_stats {
 	uint64_t ud;             /* #UD raised (unimplemented or invalid) */
 	uint64_t blocks_decoded;
 	uint64_t code_invalidations;
+	uint64_t clock_reads;    /* RDTSC, RDTSCP, RDMSR IA32_TSC: the host's clock answered */
 };
 
 struct soft_cpu {

@@ -341,21 +341,13 @@ TIER_NOCOV static inline bool tier_same(const struct tcpu *a, const struct tstat
 
 /* Instructions whose results depend on the host's clock: RDTSC (0F 31), RDTSCP
  * (0F 01 F9) and RDMSR (0F 32, IA32_TSC among others). Two runs of them differ, so the
- * tests keep them out of the code they generate and excuse a divergence where such
- * bytes were around to be run. */
+ * tests keep them out of the code they generate (code that writes one and runs it is
+ * told by soft_stats.clock_reads). */
 TIER_NOCOV static inline bool tier_clock_insn(const uint8_t *p, size_t n, size_t k)
 {
 	return p[k] == 0x0f && k + 1 < n &&
 	       (p[k + 1] == 0x31 || p[k + 1] == 0x32 ||
 	        (p[k + 1] == 0x01 && k + 2 < n && p[k + 2] == 0xf9));
-}
-
-TIER_NOCOV static inline bool tier_has_clock_insn(const uint8_t *p, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		if (tier_clock_insn(p, n, k))
-			return true;
-	return false;
 }
 
 /* Turn every such instruction into UD2 (0F 0B). */

@@ -366,6 +366,7 @@ uint64_t soft_tsc_at(const struct soft_cpu *c, uint64_t ns)
 
 uint64_t soft_rdtsc(struct soft_cpu *c)
 {
+	c->stats.clock_reads++;
 	return soft_tsc_at(c, soft_now_ns());
 }
 
