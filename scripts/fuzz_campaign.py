@@ -5,7 +5,8 @@ only takes CPU nobody else wants.
 
 It resumes: each target's corpus and running totals live under --dir (default
 build-fuzz/campaign), so a campaign cut off (a session ending, a reboot) goes on from
-where it stopped the next time, from the corpus it had. Work is done in chunks of at
+where it stopped the next time, from the corpus it had (a new checkout has neither: it
+starts again from the seeds). Work is done in chunks of at
 most --chunk seconds; a chunk's wall time bounds its CPU time, so no target gets more
 than asked for. A target that finds a problem stops there: its input is kept under
 <dir>/<target>/findings and the campaign reports it, the others go on. A timeout whose
