@@ -184,7 +184,7 @@ int soft_get_state(struct vcpu *v, struct cpu_state *s, struct err *e)
 		s->dr[i] = y->dr[i];
 	s->dr6 = (y->dr[6] | DR6_FIXED | (y->db_pending ? DR6_BS : 0)) & 0xffffffffull;
 	s->dr7 = (y->dr[7] | DR7_FIXED) & 0xffffffffull;
-	cpu_state_set_msr(s, MSR_TSC, soft_rdtsc(c));
+	cpu_state_set_msr(s, MSR_TSC, soft_tsc_at(c, soft_now_ns()));   /* not a guest read */
 	for (unsigned k = 0; cpu_state_msr_index(k); k++) {
 		uint64_t val;
 		if (sys_msr(y, cpu_state_msr_index(k), &val))

@@ -163,14 +163,17 @@ static int set_pv_eoi(struct soft_pv *p, uint64_t val)
 	return 0;
 }
 
-/* Take back an armed PV EOI: a bit the guest cleared was its EOI; one still set is
- * cleared, so that the guest writes its EOI to the APIC itself. */
-static void eoi_disarm(struct soft_pv *p)
+/* The guest's PV EOI word, NULL if it is not in RAM. */
+static uint8_t *eoi_word(struct soft_pv *p)
 {
-	if (!p->eoi_armed)
-		return;
+	return mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
+}
+
+/* Take back the armed PV EOI, whose word is g: a bit the guest cleared was its EOI; one
+ * still set is cleared, so that the guest writes its EOI to the APIC itself. */
+static void eoi_disarm(struct soft_pv *p, uint8_t *g)
+{
 	p->eoi_armed = false;
-	uint8_t *g = mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
 	if (!g)
 		return;
 	if (!(g[0] & 1))
@@ -183,10 +186,10 @@ void soft_pv_eoi_sync(struct soft_pv *p)
 {
 	if (!p->eoi_armed)
 		return;
-	const uint8_t *g = mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
+	uint8_t *g = eoi_word(p);
 	if (g && (g[0] & 1) && !lapic_irr_pending(p->lapic))
 		return;   /* still in service, nothing else waits: it stays armed */
-	eoi_disarm(p);
+	eoi_disarm(p, g);
 }
 
 void soft_pv_eoi_arm(struct soft_pv *p, int vec)
@@ -195,7 +198,7 @@ void soft_pv_eoi_arm(struct soft_pv *p, int vec)
 		return;
 	if (!lapic_eoi_optional(p->lapic, (uint8_t)vec))
 		return;
-	uint8_t *g = mem_ptr(gmem(p), p->eoi_msr & ~KVM_MSR_ENABLED, 4);
+	uint8_t *g = eoi_word(p);
 	if (!g)
 		return;
 	g[0] |= 1;
@@ -234,7 +237,8 @@ int soft_pv_wrmsr(struct soft_pv *p, uint32_t msr, uint64_t val)
 	case MSR_KVM_PV_EOI_EN:
 		/* Linux turns PV EOI off inside an IPI's handler (reboot, CPU offline), then
 		 * skips that IPI's EOI if the bit is still set: settle it first. */
-		eoi_disarm(p);
+		if (p->eoi_armed)
+			eoi_disarm(p, eoi_word(p));
 		return set_pv_eoi(p, val);
 	default: return 1;
 	}
