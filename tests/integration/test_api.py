@@ -283,7 +283,8 @@ def test_named_vm_under_each_engine(machine, engine):
     assert f"{name} " in r.output and "Paused" in r.output, r
     assert machine.control(["resume", name]).status == 0
     p.expect(TICK, timeout=CMD_TIMEOUT)
-    assert int(p.match.group(1)) == last + 1, "the count goes on from where it stood"
+    assert int(p.match.group(1)) == last + 1, \
+        f"the count goes on from where it stood: {p.before[-400:] + p.after!r}"
     r = machine.control(["stop", name])
     assert r.status == 0, r
     with step(p, "waiting for trivisor to exit after 'trivisor stop'"):

@@ -45,9 +45,15 @@ RSS_GROWTH_KIB = 8 * 1024
 # How soon trivisor must end after the quit key, s (on the nested machine the key and
 # the shell's answer go through the outer guest's console, QEMU TCG).
 QUIT_SECONDS = {"host": 5, "nested": 20}
-# A CPU-bound VM beside a hostile one on the same host CPU: each deserves half of it, so
-# the reference guest may take twice as long; this much more is noise.
-MAX_SLOWDOWN = 2.5
+# A CPU-bound VM beside a hostile one on the same host CPU: each deserves half of it.
+# The reference's least share of that CPU (a hostile VM with a second busy thread would
+# take two thirds, leaving it one third)...
+MIN_CPU_SHARE = 0.4
+# ...and how much more CPU time its own work may cost beside the other: caches and TLBs
+# shared with it and the switches between them cost 0.9x to 1.25x here, where the same
+# run alone varies by a quarter; a neighbour that made the host switch tasks at its
+# interrupt rate would cost far more.
+MAX_WORK_COST = 1.75
 HOTPLUG_CYCLES = 20
 HOTPLUG_TIMEOUT = 900
 
@@ -296,14 +302,15 @@ def cpu_seconds(pid):
 def test_neighbour_keeps_its_cpu_share(build, tmp_path):
     """soft, on this host: the CPU-bound reference guest (bench_int.bin) pinned to one
     host CPU, timed alone, then again beside a storm (then a flood, then DMA at MMIO
-    with every PCI device busy) pinned to the same CPU. The two VMs share that CPU, so the reference may take about twice as
-    long, not more: trivisor must not give a hostile guest extra threads or time.
+    with every PCI device busy) pinned to the same CPU. The two VMs share that CPU:
+    trivisor must not give a hostile guest extra threads or time, nor let it make its
+    neighbour's work dearer.
 
-    Other work on this host can take that CPU too (tests run beside builds), which
-    would slow the reference beyond the hostile VM's doing; so the slowdown judged is
-    that of a CPU of the VMs' own: the CPU time the two VMs took while the reference ran
-    beside the hostile one, over the CPU time the reference took alone. On an idle
-    host it equals the wall-clock slowdown, which is shown too."""
+    Judged in CPU time, not by the clock, since other work on this host can take that
+    CPU too (tests run beside builds): while they ran together the reference had at
+    least MIN_CPU_SHARE of the CPU time the two took, and its own run took at most
+    MAX_WORK_COST times the CPU time it took alone. The clock's slowdown (about 2x on
+    an idle host) is shown too."""
     exe = build / "trivisor"
     guests = build / "tests" / "guests"
     cpu = str(min(os.sched_getaffinity(0)))
@@ -329,7 +336,7 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
     extra = {**HOSTILE_ARGS, "dma": [a.format(*imgs) for a in DMA_DEVICES["pci"]]}
     progress = {**PROGRESS, "dma": DMA_PROGRESS}
     what = {"storm": "a storm", "flood": "a flood", "dma": "DMA at MMIO"}
-    figures, slowdowns = [], {}
+    figures, verdicts = [], []
     for behaviour in ("storm", "flood", "dma"):
         alone, alone_cpu = reference()     # right before: other load weighs on both alike
         log = tmp_path / f"{behaviour}.log"
@@ -350,18 +357,19 @@ def test_neighbour_keeps_its_cpu_share(build, tmp_path):
         finally:
             h.terminate()
             h.wait(30)
-        slowdowns[behaviour] = (ref_cpu + hostile_cpu) / alone_cpu
-        figures.append(f"beside {what[behaviour]}: slowdown {slowdowns[behaviour]:.2f}x on a CPU of "
-                       f"their own (reference alone {alone_cpu:.2f} s of CPU; beside it "
-                       f"{ref_cpu:.2f} s and the {behaviour} {hostile_cpu:.2f} s), "
-                       f"{beside / alone:.2f}x by the clock ({alone:.2f} s, {beside:.2f} s)")
+        share, cost = ref_cpu / (ref_cpu + hostile_cpu), ref_cpu / alone_cpu
+        verdicts.append(share >= MIN_CPU_SHARE and cost <= MAX_WORK_COST)
+        figures.append(f"beside {what[behaviour]}: {share:.0%} of the CPU, its work {cost:.2f}x "
+                       f"the CPU time (alone {alone_cpu:.2f} s; beside it {ref_cpu:.2f} s and "
+                       f"the {behaviour} {hostile_cpu:.2f} s), {beside / alone:.2f}x by the "
+                       f"clock ({alone:.2f} s, {beside:.2f} s)")
         TIMINGS.append((f"soft on host, CPU {cpu}: bench_int alone", alone))
-        TIMINGS.append((f"soft on host, CPU {cpu}: bench_int beside {what[behaviour]} (slowdown "
-                        f"{slowdowns[behaviour]:.2f}x in CPU time, {beside / alone:.2f}x by "
-                        f"the clock; CPU s: it {ref_cpu:.2f}, the {behaviour} {hostile_cpu:.2f})",
-                        beside))
+        TIMINGS.append((f"soft on host, CPU {cpu}: bench_int beside {what[behaviour]} ({share:.0%} "
+                        f"of the CPU, work {cost:.2f}x the CPU time, {beside / alone:.2f}x by "
+                        f"the clock)", beside))
     print(f"bench_int on CPU {cpu}:\n  " + "\n  ".join(figures))
-    assert max(slowdowns.values()) <= MAX_SLOWDOWN, "\n".join(figures)
+    assert all(verdicts), (f"wanted at least {MIN_CPU_SHARE:.0%} of the CPU and work at most "
+                           f"{MAX_WORK_COST}x the CPU time:\n" + "\n".join(figures))
 
 
 def test_cpu_hotplug_loop(machine, engine):
