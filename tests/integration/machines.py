@@ -77,6 +77,14 @@ class HostProcess:
     def expect_exact(self, pattern, timeout=-1):
         return self.child.expect_exact(pattern, timeout=timeout)
 
+    def silent(self, pattern, timeout):
+        """True if pattern does not show within timeout s, else False with match set."""
+        try:
+            self.child.expect(pattern, timeout=timeout)
+            return False
+        except pexpect.TIMEOUT:
+            return True
+
     def send(self, s):
         return self.child.send(s)
 

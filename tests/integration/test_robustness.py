@@ -170,11 +170,7 @@ def watch(machine, p, name, progress):
     # The lines printed before the pause (still unread, or on their way through the
     # nested machine's console), then nothing.
     deadline = time.monotonic() + PAUSED_DRAIN_SECONDS
-    while True:
-        try:
-            p.expect(progress, timeout=PAUSED_SECONDS)
-        except pexpect.TIMEOUT:
-            break
+    while not p.silent(progress, PAUSED_SECONDS):
         if time.monotonic() > deadline:
             pytest.fail(f"still printing progress lines {PAUSED_DRAIN_SECONDS} s after "
                         f"'trivisor pause {name}'")

@@ -561,6 +561,16 @@ class InnerProcess:
     def expect_exact(self, pattern, timeout=-1):
         return self._guard(self.outer.child.expect_exact, pattern, timeout=timeout)
 
+    def silent(self, pattern, timeout):
+        """True if pattern does not show within timeout s, else False with match set:
+        a wait whose timeout is the expected outcome (a paused VM's console), so it is
+        no stall and asks nothing (Ctrl-A keys would print into the console read next)."""
+        try:
+            self._guard(self.outer.child.expect, pattern, timeout=timeout, silence=True)
+            return False
+        except pexpect.TIMEOUT:
+            return True
+
     def send(self, s):
         return self.outer.child.send(s)
 
@@ -579,7 +589,7 @@ class InnerProcess:
     def match(self):
         return self.outer.child.match
 
-    def _guard(self, fn, *a, **kw):
+    def _guard(self, fn, *a, silence=False, **kw):
         """Every console wait: a timeout carries the outer guest's diagnosis (as
         .diagnosis, and in its message for a test that lets it propagate), which also
         counts the stall, so that the test runs again (tests/conftest.py). So does the
@@ -595,6 +605,8 @@ class InnerProcess:
             raise pexpect.EOF(f"{e}\nthe outer guest's QEMU exited (see its console "
                               f"transcript)") from None
         except pexpect.TIMEOUT as e:
+            if silence:
+                raise
             diagnosis = self._ask_trivisor() + self.outer.diagnose()
             err = pexpect.TIMEOUT(f"{e}\ninside the outer guest:\n{diagnosis}")
             err.diagnosis = diagnosis
