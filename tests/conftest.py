@@ -32,6 +32,9 @@ from machines import host_has_kvm  # noqa: E402
 SHOWN_TIMINGS = []
 NESTED_RERUNS = []
 _timings_sent = 0
+# Seconds and tests per xdist group (the node id's "@group"): the groups run side by
+# side, so the longer one is the suite's length.
+GROUP_SECONDS = {}
 
 
 def pytest_configure(config):
@@ -115,7 +118,7 @@ def pytest_runtest_protocol(item, nextitem):
     listed at the end of the run, so a real hang in trivisor stays visible; a failure
     without a stall, or a stall past these, fails the test."""
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    runs, reruns = 0, []
+    runs, reruns, rerun_seconds = 0, [], 0.0
     while True:
         stalls, freezes = harness.STALLS, harness.FREEZES
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
@@ -126,7 +129,8 @@ def pytest_runtest_protocol(item, nextitem):
             break
         failure = "\n".join(str(r.longrepr) for r in reports if r.failed)
         reruns.append(("nested_rerun", (f"{item.nodeid}: run {runs} failed", failure)))
-    reports[0].user_properties += reruns
+        rerun_seconds += sum(r.duration for r in reports)
+    reports[0].user_properties += reruns + [("rerun_seconds", rerun_seconds)]
     for r in reports:
         item.ihook.pytest_runtest_logreport(report=r)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -142,6 +146,11 @@ def pytest_runtest_logreport(report):
     if made_here and len(TIMINGS) > _timings_sent:
         report.user_properties.append(("timings", TIMINGS[_timings_sent:]))
         _timings_sent = len(TIMINGS)
+    group = report.nodeid.rpartition("@")[2] if "@" in report.nodeid else None
+    if group:
+        secs, tests = GROUP_SECONDS.get(group, (0.0, 0))
+        secs += report.duration + sum(v for k, v in report.user_properties if k == "rerun_seconds")
+        GROUP_SECONDS[group] = (secs, tests + (report.when == "call"))
     for key, value in report.user_properties:
         if key == "timings":
             SHOWN_TIMINGS.extend(value)
@@ -159,3 +168,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("trivisor timings")
         for what, secs in timings:
             terminalreporter.write_line(f"{secs:8.1f} s  {what}")
+    if GROUP_SECONDS:
+        terminalreporter.write_line("test time by worker group: " + ", ".join(
+            f"{g} {secs / 60:.1f} min ({n} tests)" for g, (secs, n) in sorted(GROUP_SECONDS.items())))
