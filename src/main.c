@@ -1,12 +1,14 @@
 /* trivisor front end: options, a config file or the control API -> struct vm_config ->
  * a running VM. The only place that prints errors and decides the process exit status. */
 #include <errno.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +29,28 @@ static int fail(int status, const char *msg)
 {
 	fprintf(stderr, "trivisor: error: %s\n", msg);
 	return status;
+}
+
+/* A file trivisor writes later (a snapshot at Ctrl-A w, the screen dump, the
+ * --stats-json report at exit) is checked before the guest runs: a mistyped directory
+ * is said now, not after hours, with the report or snapshot lost. */
+static int check_output(const char *opt, const char *path, struct err *e)
+{
+	struct stat st;
+	if (!path || strcmp(path, "-") == 0)
+		return 0;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return err_set(e, EISDIR, "%s %s: is a directory", opt, path);
+	char *copy = strdup(path);
+	if (!copy)
+		return err_set(e, ENOMEM, "out of memory");
+	const char *dir = dirname(copy);
+	int en = stat(dir, &st) ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR :
+	         access(dir, W_OK | X_OK) ? errno : 0;
+	int r = en ? err_set(e, en, "%s %s: cannot write in %s: %s", opt, path, dir,
+	                     strerror(en)) : 0;
+	free(copy);
+	return r;
 }
 
 /* --stats-json PATH: the counters as JSON, to PATH or ("-") standard error. */
@@ -308,6 +332,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Guest RAM the host cannot provide ends the VM with an error, not a SIGBUS. */
 	if (mem_guard_install(&e))
+		return fail(VM_STATUS_ERROR, e.msg);
+	if (check_output("--snapshot", cli.cfg.snapshot_state, &e) ||
+	    check_output("--snapshot", cli.cfg.snapshot_mem, &e) ||
+	    check_output("--screen-dump", cli.cfg.screen_dump, &e) ||
+	    check_output("--stats-json", cli.stats_json, &e))
 		return fail(VM_STATUS_ERROR, e.msg);
 
 	struct front f = { .cli = &cli };

@@ -104,3 +104,25 @@ def test_firmware_boot_refusals(trivisor, tmp_path):
     assert p.returncode == 1 and "none.iso" in p.stderr, p
     p = trivisor("run", "--engine", "soft", "--mem", "512K")
     assert p.returncode == 2, p
+
+
+def test_output_files_checked_before_the_guest_runs(trivisor, build, tmp_path):
+    """Files written later (a snapshot at Ctrl-A w, the screen dump, the --stats-json
+    report at exit) in a directory that does not exist, or over a directory, are refused
+    at once with status 1, naming the option: not found out when the snapshot or the
+    report is lost. The guest would run until a key: it must not start."""
+    guest = build / "tests" / "guests" / "snapcount.bin"
+    missing = tmp_path / "no-such-dir" / "f"
+    cases = [("--snapshot", f"{missing}.state,mem={tmp_path}/m", f"{missing}.state"),
+             ("--snapshot", f"{tmp_path}/s,mem={missing}.mem", f"{missing}.mem"),
+             ("--screen-dump", missing, missing),
+             ("--stats-json", missing, missing)]
+    for opt, arg, named in cases:
+        p = trivisor("run", "--engine", "soft", "--mem", "64M", opt, arg, "--kernel", guest)
+        assert p.returncode == 1, (opt, p)
+        assert f"{opt} {named}: cannot write in {missing.parent}: No such file or directory" \
+            in p.stderr, (opt, p.stderr)
+        assert "count:" not in p.stdout, (opt, p.stdout)
+    p = trivisor("run", "--engine", "soft", "--mem", "64M", "--stats-json", tmp_path,
+                 "--kernel", guest)
+    assert p.returncode == 1 and f"--stats-json {tmp_path}: is a directory" in p.stderr, p
