@@ -105,6 +105,12 @@ TIMINGS = []
 # answer either, or QEMU was gone): tests/conftest.py runs a test again after one.
 STALLS = 0
 FREEZES = 0
+# A console wait longer than this is watched in slices of it: after a slice with nothing
+# new on the console, the second shell must answer within FREEZE_ANSWER_SECONDS, else
+# the outer guest froze (QEMU_ACCEL) and the wait ends there, not at the test's own
+# timeout (a boot's is 300 s) before its run again.
+FREEZE_SLICE_SECONDS = 20
+FREEZE_ANSWER_SECONDS = 30
 
 # Escape codes are noise to a test (busybox's line editor asks for the cursor position,
 # ESC [6n, before each prompt).
@@ -468,6 +474,19 @@ class OuterVM:
             shutil.rmtree(self.ctl_path.parent, ignore_errors=True)
             self.ctl_path = None
 
+    def answers(self) -> bool:
+        """The second shell runs a command within FREEZE_ANSWER_SECONDS (or there is no
+        second shell to tell): the outer guest is not frozen. One that does not answer
+        is dropped, so diagnose() does not wait on it again."""
+        if self.ctl is None:
+            return True
+        try:
+            self.ctl.run("true", FREEZE_ANSWER_SECONDS)
+            return True
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            self._drop_ctl()
+            return False
+
     def diagnose(self, timeout=30) -> str:
         """What the outer guest is doing, from the second shell: load, processes, each
         trivisor thread's state, wait channel and kernel stack, the kernel log's tail.
@@ -598,7 +617,7 @@ class InnerProcess:
         here, never trivisor's doing from user space."""
         global STALLS
         try:
-            return fn(*a, **kw)
+            return fn(*a, **kw) if silence else self._watch(fn, *a, **kw)
         except pexpect.EOF as e:
             STALLS += 1
             self.outer.broken = True    # nothing more to wait for: rebooted on next use
@@ -611,6 +630,24 @@ class InnerProcess:
             err = pexpect.TIMEOUT(f"{e}\ninside the outer guest:\n{diagnosis}")
             err.diagnosis = diagnosis
             raise err from None
+
+    def _watch(self, fn, *a, **kw):
+        """fn(*a, timeout=...) in slices of FREEZE_SLICE_SECONDS (pexpect keeps what it
+        read across them): a slice that brought nothing new on the console while the
+        second shell does not answer either raises the TIMEOUT at once."""
+        timeout = kw.pop("timeout", None)
+        if timeout is None or timeout <= FREEZE_SLICE_SECONDS:
+            return fn(*a, **kw) if timeout is None else fn(*a, timeout=timeout, **kw)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            seen = self.outer.transcript.size
+            try:
+                return fn(*a, timeout=max(0, min(left, FREEZE_SLICE_SECONDS)), **kw)
+            except pexpect.TIMEOUT:
+                if left <= FREEZE_SLICE_SECONDS or (
+                        self.outer.transcript.size == seen and not self.outer.answers()):
+                    raise
 
     def _ask_trivisor(self, timeout=10) -> str:
         """trivisor's own view of a guest that stopped making progress: its counters
@@ -634,7 +671,7 @@ class InnerProcess:
     def wait(self, timeout=120) -> int:
         """The command's exit status, when it ends within timeout (else TIMEOUT)."""
         if self.status is None:
-            r = self._guard(self.outer.shell.finish, self._n, timeout)
+            r = self._guard(self.outer.shell.finish, self._n, timeout=timeout)
             self.status = r.status
             self.seconds = time.monotonic() - self.start_time
         return self.status
