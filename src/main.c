@@ -37,7 +37,7 @@ static int fail(int status, const char *msg)
 static int check_output(const char *opt, const char *path, struct err *e)
 {
 	struct stat st;
-	if (!path || strcmp(path, "-") == 0)
+	if (!path)
 		return 0;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return err_set(e, EISDIR, "%s %s: is a directory", opt, path);
@@ -336,7 +336,8 @@ int main(int argc, char **argv)
 	if (check_output("--snapshot", cli.cfg.snapshot_state, &e) ||
 	    check_output("--snapshot", cli.cfg.snapshot_mem, &e) ||
 	    check_output("--screen-dump", cli.cfg.screen_dump, &e) ||
-	    check_output("--stats-json", cli.stats_json, &e))
+	    (cli.stats_json && strcmp(cli.stats_json, "-") != 0 &&   /* "-": standard error */
+	     check_output("--stats-json", cli.stats_json, &e)))
 		return fail(VM_STATUS_ERROR, e.msg);
 
 	struct front f = { .cli = &cli };
